@@ -1,0 +1,62 @@
+/* limits.h - every tunable limit and interval of chatroom, with its default.
+ * Each one has a command-line option and a configuration-file option of the
+ * same name (see chatroomd(8), chatroomd.conf(5)); these are only defaults. */
+#ifndef CHATROOM_LIMITS_H
+#define CHATROOM_LIMITS_H
+
+#define CR_DEFAULT_PORT            8888
+#define CR_DEFAULT_LISTEN          "0.0.0.0"
+#define CR_PROTOCOL_VERSION        2
+
+/* Framing */
+#define CR_DEFAULT_MAX_LINE        (64 * 1024)   /* bytes, newline excluded */
+
+/* Worker pool: one worker serves one connection for its whole life. */
+#define CR_DEFAULT_WORKERS         1024
+#define CR_DEFAULT_QUEUE           64            /* accepted sockets waiting for a worker */
+#define CR_DEFAULT_STACK_KB        256           /* worker thread stack size, KiB */
+
+/* Per-client unsent output; past it the client is closed (slow consumer). */
+#define CR_DEFAULT_MAX_OUTPUT      (1024 * 1024) /* bytes */
+
+/* Watchdog */
+#define CR_DEFAULT_HEARTBEAT_INTERVAL 30         /* seconds, told to protocol-2 clients */
+#define CR_DEFAULT_HEARTBEAT_TIMEOUT  90         /* seconds of silence before a close */
+#define CR_DEFAULT_LOGIN_TIMEOUT      60         /* seconds to log in after connecting */
+
+/* Writer thread: a batch is committed when it has this many messages or
+ * when its oldest message has waited this long. */
+#define CR_DEFAULT_BATCH_SIZE      256
+#define CR_DEFAULT_BATCH_MS        10
+#define CR_DEFAULT_WRITER_QUEUE    100000        /* messages accepted but not yet stored */
+
+/* Messages (as the reference server) */
+#define CR_MAX_CONTENT_CHARS       1000          /* longer content is cut and "..." added */
+#define CR_HISTORY_ON_ENTER        50
+#define CR_DEFAULT_HISTORY_MAX     500           /* history_request limit maximum */
+#define CR_CLIENT_MSG_ID_MAX       64            /* bytes */
+#define CR_DEFAULT_DEDUP_WINDOW    1000          /* client_msg_ids remembered per user */
+
+/* Accounts */
+#define CR_USERNAME_MIN            3
+#define CR_USERNAME_MAX            20
+#define CR_PASSWORD_MIN            6
+#define CR_PASSWORD_MAX            50
+#define CR_CHATNAME_MIN            2
+#define CR_CHATNAME_MAX            30
+#define CR_DEFAULT_HASH_OPSLIMIT   2             /* crypto_pwhash (Argon2id) passes */
+#define CR_DEFAULT_HASH_MEMLIMIT_KB (19 * 1024)  /* crypto_pwhash memory, KiB */
+#define CR_DEFAULT_HASH_CONCURRENCY 2            /* hashes computed at once */
+
+/* Presence: groups larger than this get coalesced status updates. */
+#define CR_DEFAULT_PRESENCE_MAX_GROUP 1000
+#define CR_DEFAULT_PRESENCE_INTERVAL_MS 1000
+
+/* Flood control */
+#define CR_DEFAULT_RATE            50            /* messages per second, per connection */
+#define CR_DEFAULT_BURST           200
+
+#define CR_PUBLIC_GROUP            "public"
+#define CR_ADMIN_USER              "Admin"
+
+#endif

@@ -1,0 +1,115 @@
+/* text.c - UTF-8 validation and content cleaning. */
+#include "config.h"
+#include "text.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the sequence starting at s (n bytes available), 0 if invalid. */
+static size_t text_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	if (c < 0xC2)
+		return 0;
+	if (c < 0xE0) {
+		if (n < 2 || (s[1] & 0xC0) != 0x80)
+			return 0;
+		return 2;
+	}
+	if (c < 0xF0) {
+		if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xE0 && s[1] < 0xA0)
+			return 0; /* overlong */
+		if (c == 0xED && s[1] >= 0xA0)
+			return 0; /* UTF-16 surrogate */
+		return 3;
+	}
+	if (c < 0xF5) {
+		if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+			return 0;
+		if (c == 0xF0 && s[1] < 0x90)
+			return 0; /* overlong */
+		if (c == 0xF4 && s[1] >= 0x90)
+			return 0; /* > U+10FFFF */
+		return 4;
+	}
+	return 0;
+}
+
+int text_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+	while (i < n) {
+		if (p[i] < 0x80) { /* fast path for ASCII */
+			i++;
+			continue;
+		}
+		size_t l = text_seq_len(p + i, n - i);
+		if (l == 0)
+			return 0;
+		i += l;
+	}
+	return 1;
+}
+
+size_t text_utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+char *text_clean_content(const char *s, size_t max_chars)
+{
+	size_t len = strlen(s);
+	char *out = malloc(len + 4);
+	if (!out)
+		return NULL;
+	size_t o = 0, chars = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		unsigned c = *p;
+		size_t l = 1;
+		if (c >= 0x80) {
+			l = text_seq_len(p, strlen((const char *)p));
+			if (l == 0) { /* invalid byte: drop it */
+				p++;
+				continue;
+			}
+		} else if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
+			p++;
+			continue;
+		}
+		/* C1 controls U+0080..U+009F are control characters as well. */
+		if (l == 2 && c == 0xC2 && p[1] < 0xA0) {
+			p += 2;
+			continue;
+		}
+		if (chars == max_chars) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, p, l);
+		o += l;
+		p += l;
+		chars++;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int text_blank(const char *s)
+{
+	for (; *s; s++)
+		if (*s != ' ' && *s != '\t' && *s != '\n' && *s != '\r')
+			return 0;
+	return 1;
+}

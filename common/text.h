@@ -1,0 +1,21 @@
+/* text.h - UTF-8 checks and the reference server's text cleaning rules. */
+#ifndef CHATROOM_TEXT_H
+#define CHATROOM_TEXT_H
+
+#include <stddef.h>
+
+/* 1 if s[0..n) is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+int text_utf8_valid(const char *s, size_t n);
+
+/* Number of code points in a valid UTF-8 string. */
+size_t text_utf8_chars(const char *s);
+
+/* The reference server's cleaning of chat content: drop control characters
+ * except '\n' and '\t' (and DEL), then cut to max_chars code points followed
+ * by "..." when longer. Returns a malloc'd string (NULL on OOM). */
+char *text_clean_content(const char *s, size_t max_chars);
+
+/* 1 if s is empty or only white space. */
+int text_blank(const char *s);
+
+#endif

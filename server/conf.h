@@ -1,0 +1,84 @@
+/* conf.h - chatroomd's configuration: defaults (common/limits.h), the
+ * configuration file (chatroomd.conf(5)) and the command line, which wins.
+ *
+ * One table in conf.c describes every option once: its file section and
+ * name, its long option, type, default, whether SIGHUP reloads it, and its
+ * help text; --help, --configtest and the parser are all driven by it.
+ *
+ * The live configuration is read by many threads; options that SIGHUP may
+ * change are read through conf_get() under the configuration lock's read
+ * side, and copied, never held across blocking calls. */
+#ifndef CHATROOM_CONF_H
+#define CHATROOM_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONF_MAX_LISTEN 8
+
+struct conf {
+	/* [Server] */
+	char *listen[CONF_MAX_LISTEN]; /* addresses, IPv4 or IPv6 */
+	int n_listen;
+	int port;
+	char *database;     /* SQLite file */
+	char *data_dir;     /* uploaded files */
+	char *pidfile;
+	char *user;         /* drop privileges to this user after start */
+	int foreground;
+	int use_syslog;
+	int log_level;
+	/* [Limits] */
+	int workers;
+	int queue;
+	int stack_kb;
+	int max_line;
+	int max_output;
+	int max_connections;
+	int max_per_address;
+	int history_max;
+	int rate;
+	int burst;
+	/* [Timeouts] */
+	int heartbeat_interval;
+	int heartbeat_timeout;
+	int login_timeout;
+	/* [Store] */
+	int batch_size;
+	int batch_ms;
+	int writer_queue;
+	int dedup_window;
+	/* [Security] */
+	int hash_opslimit;
+	int hash_memlimit_kb;
+	int hash_concurrency;
+	char *admin_password; /* set at start when Admin has none */
+	/* [Presence] */
+	int presence_max_group;
+	int presence_interval_ms;
+	/* [Files] */
+	long long max_file_size;
+	char *file_extensions; /* comma-separated allow-list */
+
+	/* not options */
+	char *config_file;  /* the file read, or NULL */
+};
+
+enum conf_action { CONF_RUN = 0, CONF_EXIT_OK, CONF_EXIT_FAIL, CONF_CONFIGTEST, CONF_SET_ADMIN_PW };
+
+/* Defaults, then the file (-f FILE, or the default path if it exists), then
+ * the command line. Errors are printed to stderr naming the file, line and
+ * option. Returns what main() should do. */
+int conf_load(struct conf *c, int argc, char **argv);
+
+/* Re-read the file for SIGHUP: options marked reloadable are applied to c,
+ * others that changed are reported as needing a restart. 0, or -1 when the
+ * file has an error (c unchanged). */
+int conf_reload(struct conf *c, int argc, char **argv);
+
+/* Print the effective configuration in file syntax. */
+void conf_print(const struct conf *c, FILE *out);
+
+void conf_free(struct conf *c);
+
+#endif

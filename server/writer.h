@@ -1,0 +1,58 @@
+/* writer.h - the writer thread: persists accepted messages to SQLite in
+ * batches (one transaction per batch, prepared statements, WAL). A batch is
+ * closed when it has batch_size messages or its oldest message has waited
+ * batch_ms. After a batch commits, on_stored() is called for each of its
+ * messages, in id order, from the writer thread (this is where chat_ack is
+ * sent: nothing is acknowledged before it is on disk).
+ *
+ * When a commit fails (disk full, read-only or locked database) the batch is
+ * kept, the error logged once per kind of fault, and the commit retried with
+ * backoff until it succeeds; meanwhile new messages queue up to max_queue,
+ * past which writer_submit() refuses them.
+ *
+ * Locking: one mutex (writer lock) guards the queue; it is a leaf: no other
+ * lock is taken while it is held, and callbacks run without it. */
+#ifndef CHATROOM_WRITER_H
+#define CHATROOM_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+struct writer_opts {
+	const char *db_path;  /* the writer opens its own connection */
+	int batch_size;       /* >= 1 */
+	int batch_ms;         /* >= 0 */
+	size_t max_queue;     /* messages accepted but not yet stored */
+	int dedup_window;     /* client_msg_ids kept per user */
+	void (*on_stored)(msg_t *m, void *ctx);
+	void *ctx;
+};
+
+/* Opens the database and starts the thread. 0, or -1 with a reason in err. */
+int writer_start(const struct writer_opts *o, char *err, size_t errlen);
+
+/* Queue m for storing; the writer takes its own reference. Returns 0, or -1
+ * when max_queue messages are already waiting (nothing is queued). */
+int writer_submit(msg_t *m);
+
+/* Calls cb for each queued (not yet committed) message of group_id, in id
+ * order, with the writer lock held: cb must be quick and must not block or
+ * take other locks; take a msg_ref() to keep a message. */
+void writer_pending_foreach(int64_t group_id, void (*cb)(void *ctx, msg_t *m), void *ctx);
+
+/* The queued message with this (sender_id, client_msg_id), referenced, or
+ * NULL. A resend that arrives before the commit is dropped: on_stored()
+ * acknowledges it to the sender's current session. */
+msg_t *writer_pending_find(int64_t sender_id, const char *client_msg_id);
+
+size_t writer_depth(void);           /* messages waiting */
+uint64_t writer_stored_total(void);  /* messages committed since start */
+int writer_healthy(void);            /* 0 while commits are failing */
+
+/* Stop accepting, commit everything queued (retrying for at most
+ * a few seconds on faults), close the database, join the thread. */
+void writer_stop(void);
+
+#endif
