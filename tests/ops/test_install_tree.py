@@ -83,8 +83,10 @@ class InstallTree(unittest.TestCase):
         self.assertIn("ReadWritePaths=%s\n" % DIRS["statedir"], text)
         self.assertNotRegex(text, r"@[a-zA-Z_]+@")
 
-    def test_state_directory_exists(self):
-        self.assertTrue(os.path.isdir(self.dest + DIRS["statedir"]))
+    def test_state_directory_exists_closed_to_others(self):
+        statedir = self.dest + DIRS["statedir"]
+        self.assertTrue(os.path.isdir(statedir))
+        self.assertEqual(stat.S_IMODE(os.stat(statedir).st_mode) & 0o007, 0)
 
     def test_existing_configuration_is_not_overwritten(self):
         conf = self.path("sysconfdir", "chatroomd.conf")
