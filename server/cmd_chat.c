@@ -63,7 +63,21 @@ void cmd_chat_message(struct session *s, json_object *req)
 		              CR_CLIENT_MSG_ID_MAX);
 		return;
 	}
-	char *clean = text_clean_content(content, CR_MAX_CONTENT_CHARS);
+	/* A NUL (\u0000) is a control character like any other: drop it rather
+	 * than let it end the string early. */
+	json_object *cj = NULL;
+	json_object_object_get_ex(req, "content", &cj);
+	size_t clen = (size_t)json_object_get_string_len(cj);
+	char *flat = malloc(clen + 1), *clean = NULL;
+	if (flat) {
+		size_t k = 0;
+		for (size_t i = 0; i < clen; i++)
+			if (content[i] != '\0')
+				flat[k++] = content[i];
+		flat[k] = '\0';
+		clean = text_clean_content(flat, CR_MAX_CONTENT_CHARS);
+		free(flat);
+	}
 	if (!clean) {
 		session_error(s, PROTO_E_SERVER, "server out of memory");
 		return;
@@ -198,8 +212,9 @@ void cmd_create_chat(struct session *s, json_object *req)
 		if (!dup)
 			ids[nids++] = u.id;
 	}
-	/* the reference calls a chat of exactly two people a private chat */
-	int is_private = nids == 2;
+	/* Chats made with create_chat are group chats, listed for everyone by
+	 * list_chats "all" and open to join_chat. */
+	int is_private = 0;
 	int64_t gid;
 	int rc = store_group_create(srv_store, name, is_private, &gid);
 	if (rc == STORE_EXISTS) {
