@@ -55,7 +55,6 @@ struct conf {
 	char *admin_password; /* set at start when Admin has none */
 	/* [Presence] */
 	int presence_max_group;
-	int presence_interval_ms;
 	/* [Files] */
 	long long max_file_size;
 	char *file_extensions; /* comma-separated allow-list */
