@@ -1015,6 +1015,16 @@ static void wait_deliveries(struct bench_worker *ws, int n, uint64_t expected)
 	}
 }
 
+/* CPU seconds this process has used: the bench's own share of the machine. */
+static double cpu_secs(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -1260,7 +1270,7 @@ static uint64_t expected_from(int j)
 }
 
 static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_t t_start,
-                      uint64_t t_send_end)
+                      uint64_t t_send_end, double cpu)
 {
 	struct bench_stats tot;
 	memset(&tot, 0, sizeof tot);
@@ -1347,6 +1357,8 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 	}
 	if (tot.closed)
 		printf("closed:      the server closed %" PRIu64 " connection(s) during the run\n", tot.closed);
+	if (elapsed > 0)
+		printf("bench CPU:   %.2f s over the run (%.0f%% of one core)\n", cpu, 100 * cpu / elapsed);
 	return (lost || extra || tot.out_of_order || nerr || tot.closed) ? 1 : 0;
 }
 
@@ -1468,6 +1480,7 @@ int main(int argc, char **argv)
 	for (int j = 0; j < g_opt.senders; j++)
 		per_receiver += expected_from(j);
 	set_phase(ws, g_opt.threads, PH_READY);
+	double cpu0 = cpu_secs();
 	/* A short start delay lets every worker arm its schedule in time. */
 	g_t0 = now_ns() + (g_mode == MODE_RATE ? 20000000ull : 0);
 	set_phase(ws, g_opt.threads, PH_RUN);
@@ -1482,7 +1495,8 @@ int main(int argc, char **argv)
 	set_phase(ws, g_opt.threads, PH_STOP);
 	for (int t = 0; t < g_opt.threads; t++)
 		pthread_join(ws[t].thread, NULL);
-	rc = report_run(ws, conns, g_t0, t_send_end);
+	double cpu = cpu_secs() - cpu0;
+	rc = report_run(ws, conns, g_t0, t_send_end, cpu);
 	freeaddrinfo(g_addr);
 	return rc;
 }
