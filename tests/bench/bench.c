@@ -180,6 +180,11 @@ static uint64_t g_t0;                 /* start of the measurement, monotonic ns 
 static uint64_t g_rate_total;         /* rate mode: messages to send in all */
 static struct addrinfo *g_addr;
 static _Atomic int g_logged_in, g_ready, g_failed, g_created, g_closed;
+/* Senders that have sent all and have nothing in flight, and the messages
+ * the server refused: together they tell main() when the deliveries still
+ * missing will never come. */
+static _Atomic int g_senders_done;
+static _Atomic uint64_t g_rejected;
 
 static uint64_t now_ns(void)
 {
@@ -639,6 +644,16 @@ static void fill_window(struct bench_worker *w, struct bench_conn *c)
 		send_message(w, c, now_ns());
 }
 
+static uint64_t expected_from(int j);
+
+/* A sender is done when it has sent its share and all of it came back or
+ * was refused. */
+static void sender_check_done(struct bench_conn *c)
+{
+	if (c->inflight == 0 && c->sent >= expected_from(c->idx))
+		atomic_fetch_add(&g_senders_done, 1);
+}
+
 static void chat_received(struct bench_worker *w, struct bench_conn *c, const char *line, size_t len)
 {
 	const char *end = line + len;
@@ -662,7 +677,9 @@ static void chat_received(struct bench_worker *w, struct bench_conn *c, const ch
 	w->st.last_rx_ns = now;
 	if (c->got) {
 		c->got[sender]++;
-		if (seq != c->next[sender])
+		/* A gap is a loss, counted at the end; going back is a
+		 * duplicate or a reordering. */
+		if (seq < c->next[sender])
 			w->st.out_of_order++;
 		c->next[sender] = (uint32_t)seq + 1;
 	}
@@ -671,6 +688,7 @@ static void chat_received(struct bench_worker *w, struct bench_conn *c, const ch
 		c->inflight--;
 		if (g_mode == MODE_THROUGHPUT)
 			fill_window(w, c);
+		sender_check_done(c);
 	}
 }
 
@@ -692,8 +710,10 @@ static void run_error(struct bench_worker *w, struct bench_conn *c, const char *
 	if (c->inflight > 0 && w->phase == PH_RUN) {
 		c->inflight--;
 		w->st.rejected++;
+		atomic_fetch_add(&g_rejected, 1);
 		if (g_mode == MODE_THROUGHPUT)
 			fill_window(w, c);
+		sender_check_done(c);
 	}
 }
 
@@ -993,13 +1013,18 @@ static uint64_t total_progress(struct bench_worker *ws, int n)
 	return t;
 }
 
-/* Wait for `expected` receptions, or until nothing arrived for the timeout. */
+/* Wait for `expected` receptions, or until nothing arrived for the timeout.
+ * Messages the server refused will not come: once every sender is done,
+ * the wait ends when all the others have. */
 static void wait_deliveries(struct bench_worker *ws, int n, uint64_t expected)
 {
 	uint64_t last = 0, last_change = now_ns();
 	for (;;) {
 		uint64_t v = total_progress(ws, n);
 		if (v >= expected)
+			return;
+		if (atomic_load(&g_senders_done) >= g_opt.senders &&
+		    v + atomic_load(&g_rejected) * (uint64_t)g_opt.clients >= expected)
 			return;
 		if (v != last) {
 			last = v;
@@ -1331,8 +1356,11 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 	printf("deliveries:  %" PRIu64 " of %" PRIu64 " expected in %.3f s: %.0f deliveries/s (%.0f messages/s)\n",
 	       tot.received, expected, elapsed, elapsed > 0 ? (double)tot.received / elapsed : 0,
 	       elapsed > 0 ? (double)tot.received / elapsed / g_opt.clients : 0);
-	printf("lost:        %" PRIu64 " (%d of %d receivers short, worst short by %" PRIu64 ")\n", lost,
+	printf("lost:        %" PRIu64 " (%d of %d receivers short, worst short by %" PRIu64 ")", lost,
 	       short_receivers, g_opt.clients, worst);
+	if (tot.rejected)
+		printf(", %" PRIu64 " of them refused messages", tot.rejected * (uint64_t)g_opt.clients);
+	printf("\n");
 	printf("latency:     p50 %.3f ms  p99 %.3f ms  max %.3f ms  mean %.3f ms\n",
 	       hist_quantile_ms(&tot.hist, 0.50), hist_quantile_ms(&tot.hist, 0.99),
 	       (double)tot.hist.max_ns / 1e6, tot.hist.count ? tot.hist.sum_ns / (double)tot.hist.count / 1e6 : 0);
