@@ -205,6 +205,7 @@ void sess_on_disconnected(void)
 	cl.login_inflight = 0;
 	cl.resync = RS_NONE;
 	cl.hist_len = 0;
+	sess_batch_count = 0;
 	json_object_put(cl.held);
 	cl.held = json_object_new_array();
 	cmd_connection_lost();
@@ -514,6 +515,30 @@ static void sess_on_ack(json_object *m)
 	}
 }
 
+/* An error that answers no command answers a chat line: the one named by
+ * client_msg_id when the server says, else the oldest one in flight (the
+ * server handles one connection's requests in order). Retrying it would
+ * only be refused again, so it leaves the outbox. */
+static void sess_outbox_refused(json_object *err)
+{
+	const char *cmid = NULL;
+	(void)proto_get_string(err, "client_msg_id", &cmid);
+	struct cl_outmsg **pp = &cl.outbox;
+	for (; *pp; pp = &(*pp)->next) {
+		struct cl_outmsg *o = *pp;
+		if (cmid ? strcmp(o->cmid, cmid) != 0 : o->sent_gen != cl.gen)
+			continue;
+		*pp = o->next;
+		if (cl.outbox_tail == &o->next)
+			cl.outbox_tail = pp;
+		ui_warn("not sent: %s", o->content);
+		free(o->content);
+		free(o);
+		cl.outbox_len--;
+		return;
+	}
+}
+
 static int sess_success(json_object *m, const char **err)
 {
 	int ok = 0;
@@ -672,6 +697,8 @@ void sess_handle(json_object *m, const char *type)
 		(void)proto_get_string(m, "error_message", &s);
 		ui_err_code(code, s ? s : "");
 		cl.failed = 1;
+		if (!cl.wait_type && !cl.resync && !cl.login_inflight)
+			sess_outbox_refused(m);
 		if (cl.resync == RS_ENTER) {
 			/* the enter was refused with an error instead of a
 			 * response: fall back to the login group */

@@ -392,8 +392,10 @@ static int ui_may_run(const char *line)
 {
 	if (cl.wait_type || cl.login_inflight)
 		return 0;
+	/* A command also waits for the chat lines before it to be stored, so
+	 * that, say, /history after a line shows that line. */
 	if (cmd_is_command(line))
-		return cmd_runs_offline(line) || sess_ready();
+		return cmd_runs_offline(line) || (sess_ready() && cl.outbox == NULL);
 	if (sess_ready())
 		return 1;
 	if (cl.had_session && cl.username)
