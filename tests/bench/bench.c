@@ -47,7 +47,7 @@
 
 #include <json-c/json.h>
 
-#include "limits.h"
+#include "tunables.h"
 #include "proto.h"
 
 /* Defaults of the options. */
