@@ -214,6 +214,7 @@ void session_serve(client_t *c)
 
 	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
 	listener_release(c->ip);
+	client_defer_free();
 	frame_free(&s.fr);
 	client_unref(c);
 }
