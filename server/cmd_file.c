@@ -294,6 +294,13 @@ void cmd_file_upload(struct session *s, json_object *req)
 		return;
 	}
 
+	/* Admin may have deleted the chat while its bytes were arriving */
+	cmd_file_group_get(s, g.id, &g);
+	if (!g.found) {
+		unlink(path);
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, "the chat was deleted during the upload");
+		return;
+	}
 	int64_t id = 0;
 	f.uploaded_at = proto_now();
 	if (store_file_add(srv_store, &f, &id) != STORE_OK) {
