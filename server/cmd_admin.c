@@ -210,6 +210,7 @@ static void cmd_admin_del_user(struct cmd_admin_req *r)
 	}
 	table_wrlock();
 	table_groups_foreach(cmd_admin_forget_member, &u.id);
+	table_set_user_banned(u.id, 0);
 	int online = cmd_admin_end_session(u.id, "Your account was deleted by Admin",
 	                                   "account deleted by Admin");
 	table_unlock();
@@ -405,6 +406,15 @@ static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
 	}
 	if (store_user_set_banned(srv_store, u.id, banned) != STORE_OK) {
 		cmd_admin_fail(r, "database error; try again later");
+		return;
+	}
+	table_wrlock();
+	int rc = table_set_user_banned(u.id, banned);
+	table_unlock();
+	if (rc < 0) {
+		/* keep the store and the table telling the same story */
+		store_user_set_banned(srv_store, u.id, !banned);
+		cmd_admin_fail(r, "server out of memory");
 		return;
 	}
 	cmd_admin_done(r, "user", u.id, u.username, banned ? "User %s banned" : "User %s freed",

@@ -125,6 +125,7 @@ struct cmd_file_group {
 	int64_t id;
 	char name[160];
 	int found, member, banned;
+	int user_banned;
 };
 
 static void cmd_file_group_get(struct session *s, int64_t gid, struct cmd_file_group *out)
@@ -132,6 +133,7 @@ static void cmd_file_group_get(struct session *s, int64_t gid, struct cmd_file_g
 	memset(out, 0, sizeof *out);
 	table_rdlock();
 	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
+	out->user_banned = table_user_banned(s->user_id);
 	if (g) {
 		out->found = 1;
 		out->id = g->id;
@@ -234,8 +236,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 	struct cmd_file_group g;
 	if (!cmd_file_group_ok(s, gid, &g))
 		return;
-	store_user_t u;
-	if (store_user_by_id(srv_store, s->user_id, &u) == STORE_OK && u.banned) {
+	if (g.user_banned) {
 		session_error(s, PROTO_E_PERMISSION, "you are banned from sending messages and files");
 		return;
 	}

@@ -271,6 +271,15 @@ static int session_raw_left(long long last, int timeout_ms)
 	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
 }
 
+/* A transfer may take minutes: wake now the clients that earlier lines of
+ * this read queued messages for, rather than at the end of the batch
+ * (client_defer_begin), so that their chat does not wait for the file. */
+static void session_raw_begin(struct session *s)
+{
+	client_defer_end();
+	client_defer_begin(s->c);
+}
+
 /* Write all of p to a local file descriptor. */
 static int session_raw_put(int fd, const char *p, size_t n)
 {
@@ -291,6 +300,7 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 	client_t *c = s->c;
 	int ret = SESSION_RAW_OK, local_err = 0;
 	long long last;
+	session_raw_begin(s);
 	char *buf = malloc(SESSION_RAW_CHUNK);
 	if (!buf)
 		return SESSION_RAW_CLOSED;
@@ -400,6 +410,7 @@ int session_flush(struct session *s, int timeout_ms)
 int session_hold(struct session *s, int timeout_ms)
 {
 	client_t *c = s->c;
+	session_raw_begin(s);
 	for (;;) {
 		int rc = session_flush(s, timeout_ms);
 		if (rc != SESSION_RAW_OK)

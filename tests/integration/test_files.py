@@ -1,11 +1,13 @@
 """File transfer: upload, download and listing as the reference frames them."""
 import hashlib
+import json
 import os
 import threading
 import time
 import unittest
 
-from adminlib import END, ChatPump, admin, admin_cmd, download, group_id, server, upload
+from adminlib import (END, ChatPump, admin, admin_cmd, download, group_id, recv_any, server,
+                      upload)
 from harness import SLOW, user
 
 
@@ -187,6 +189,42 @@ class Files(unittest.TestCase):
         self.assertEqual(c.recv_type("error_message")["error_code"], 1008)
         d = download(c, final["file_id"])
         self.assertEqual(d["data"], data)
+
+    def test_bytes_sent_together_with_the_request_line_are_taken(self):
+        c = self.login("pipe")
+        gid = self.public(c)
+        data = b"pipelined\n" * 50
+        req = json.dumps({"message_type": "file_upload_request", "timestamp": time.time(),
+                          "filename": "p.txt", "file_data": "", "file_size": len(data),
+                          "chat_group_id": gid}).encode() + b"\n"
+        c.send_raw(req + data + req + data)
+        ids = []
+        for _ in range(2):
+            c.recv_type("file_upload_response")  # ready
+            final = c.recv_type("file_upload_response")
+            self.assertTrue(final["success"])
+            ids.append(final["file_id"])
+        for file_id in ids:
+            self.assertEqual(download(c, file_id)["data"], data)
+
+    def test_chat_sent_just_before_an_upload_is_delivered_while_it_runs(self):
+        c, other = self.login("both"), self.login("reader")
+        gid = self.public(c)
+        chat = json.dumps({"message_type": "chat_message", "timestamp": time.time(),
+                           "content": "before the file"}).encode() + b"\n"
+        req = json.dumps({"message_type": "file_upload_request", "timestamp": time.time(),
+                          "filename": "slow.txt", "file_data": "", "file_size": 10,
+                          "chat_group_id": gid}).encode() + b"\n"
+        c.send_raw(chat + req + b"12345")  # the rest of the file comes later
+        t0 = time.time()
+        m = other.recv_type("chat_message", timeout=3 * SLOW)
+        self.assertEqual(m["content"], "before the file")
+        self.assertLess(time.time() - t0, 1.0 * SLOW)
+        c.send_raw(b"67890")
+        final = recv_any(c, ("file_upload_response",))
+        while final["file_id"] is None:
+            final = recv_any(c, ("file_upload_response",))
+        self.assertTrue(final["success"])
 
     def test_legacy_download_waits_for_the_reference_client(self):
         c = self.login("legacy")
