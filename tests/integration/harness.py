@@ -300,12 +300,15 @@ class Conn:
         return self.recv_type("hello")
 
     def register(self, username, password=PASSWORD):
+        """register_response (or an error_message, if the server answers
+        one); test r.get("success")."""
         self.send("register_request", username=username, password=password)
-        return self.recv_type("register_response")
+        return self.recv_type(("register_response", "error_message"))
 
     def login(self, username, password=PASSWORD):
+        """login_response (or an error_message such as 1001)."""
         self.send("login_request", username=username, password=password)
-        r = self.recv_type("login_response")
+        r = self.recv_type(("login_response", "error_message"))
         if r.get("success"):
             self.user_id = r.get("user_id")
             self.username = r.get("username")
@@ -368,7 +371,7 @@ def user(server, name, password=PASSWORD, protocol2=False):
         c.hello()
     c.register(name, password)
     r = c.login(name, password)
-    assert r["success"], r
+    assert r.get("success"), r
     return c
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from harness import SLOW, ServerTest, main
+from harness import SLOW, Closed, ServerTest, main
 
 
 class BadInput(ServerTest):
@@ -45,8 +45,8 @@ class BadInput(ServerTest):
                 self.assertStillUsable(c)
         # and the connection can still register and log in
         name = self.name("bad")
-        self.assertTrue(c.register(name)["success"])
-        self.assertTrue(c.login(name)["success"])
+        self.assertTrue(c.register(name).get("success"))
+        self.assertTrue(c.login(name).get("success"))
 
     def test_bad_lines_after_login(self):
         c = self.login_user()
@@ -135,7 +135,7 @@ class LineLimit(ServerTest):
         line = prefix + content.encode() + suffix
         self.assertEqual(len(line), 1024)
         c.send_raw(line + b"\n")
-        self.assertEqual(c.recv_chat()["content"], content[:1000] + "...")
+        self.assertEqual(c.recv_chat()["content"], content)
 
 
 class Pool(ServerTest):
@@ -156,10 +156,10 @@ class Pool(ServerTest):
         deadline = time.time() + 3 * SLOW
         while True:
             c = self.connect()
-            c.send("heartbeat")
             try:
+                c.send("heartbeat")
                 m = c.recv_type(("heartbeat", "error_message"))
-            except Exception:
+            except (Closed, OSError, TimeoutError):
                 m = {"message_type": "closed"}
             if m["message_type"] == "heartbeat":
                 break
@@ -174,13 +174,15 @@ class SlowReader(ServerTest):
 
     def test_client_that_stops_reading_is_closed_and_others_go_on(self):
         name = self.name("slow")
-        self.assertTrue(self.connect().register(name)["success"])
+        self.assertTrue(self.connect().register(name).get("success"))
         # a tiny receive window, so that the server's output piles up
         slow = self.connect(rcvbuf=4096)
-        self.assertTrue(slow.login(name)["success"])
+        self.assertTrue(slow.login(name).get("success"))
         sender = self.login_user()
         good = self.login_user()
-        n = 1500
+        # more than the kernel's socket buffers can hold (about 3 MB on
+        # loopback) plus --max-output
+        n = 5000
         content = "s" * 990
         received = {"good": 0, "sender": 0}
         errors = []
@@ -204,7 +206,7 @@ class SlowReader(ServerTest):
             t.join(30 * SLOW)
         self.assertEqual(errors, [])
         self.assertEqual(received, {"good": n, "sender": n})
-        # about 1.5 MB was sent to the slow reader; the server must have
+        # about 5.5 MB was sent to the slow reader; the server must have
         # given up on it: what it can still read ends with a close, well
         # before all n messages
         got = 0

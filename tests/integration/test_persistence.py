@@ -30,7 +30,7 @@ class Restart(ServerTest):
         for i in range(N_MESSAGES):
             m = a.recv_chat("keep %d" % i)
             sent.append((m["message_id"], m["content"]))
-        a.chat("in public", group_id=a.group["id"])
+        a.chat("in public", group_id=b.group["id"])  # b is still in public
         public_msg = b.recv_chat("in public")
         for c in (a, b):
             c.close()
@@ -56,15 +56,15 @@ class Restart(ServerTest):
     def test_accounts_survive_restart(self):
         name = self.name("acct")
         c = self.connect()
-        self.assertTrue(c.register(name)["success"])
+        self.assertTrue(c.register(name).get("success"))
         c.close()
         self.srv.restart()
         c = self.connect()
-        self.assertIs(c.login(name, "wrong999").get("success"), False)
-        self.assertIs(c.login(name)["success"], True)
+        self.assertFalse(c.login(name, "wrong999").get("success"))
+        self.assertIs(c.login(name).get("success"), True)
         c2 = self.connect()
         r = c2.register(name)
-        self.assertIs(r.get("success"), False)
+        self.assertFalse(r.get("success"))
 
     def test_dedup_survives_restart(self):
         name = self.name("dd")
