@@ -92,8 +92,10 @@ int store_members_foreach(store_t *st, int (*cb)(void *ctx, int64_t group_id, in
 /* Messages */
 /* Store n messages and their client_msg_ids in one transaction (prepared
  * statements). Either all are stored or none (returns the failure code:
- * STORE_FULL, STORE_READONLY, STORE_BUSY, STORE_ERR). Then trims the
- * de-duplication rows of the senders involved to the newest dedup_window. */
+ * STORE_FULL, STORE_READONLY, STORE_BUSY, STORE_CORRUPT, STORE_ERR; or
+ * STORE_EXISTS when a message id is already stored, which no retry fixes).
+ * Then trims the de-duplication rows of the senders involved to the newest
+ * dedup_window. A repeated (sender, client_msg_id) keeps its first message. */
 int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int dedup_window);
 /* Messages of a group, oldest first, passed to cb (strings valid during the
  * call only). after_id > 0: the oldest `limit` with id > after_id.

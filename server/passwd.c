@@ -1,0 +1,122 @@
+/* passwd.c - password hashing with libsodium's crypto_pwhash (Argon2id),
+ * at most `concurrency` hashes at a time; see passwd.h. */
+#include "config.h"
+#include "passwd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "log.h"
+
+/* The prefix of the strings crypto_pwhash_str() makes with Argon2id; a
+ * hash of another algorithm (argon2i) always needs a rehash. */
+#define PASSWD_PREFIX "$argon2id$"
+
+/* The semaphore is created once and never resized: a second passwd_init()
+ * (a configuration reload) changes the cost parameters only, since threads
+ * may be waiting on it. */
+static sem_t passwd_slots;
+static atomic_int passwd_ready;
+static pthread_mutex_t passwd_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic unsigned long long passwd_ops;
+static _Atomic size_t passwd_mem; /* bytes */
+
+int passwd_init(unsigned opslimit, size_t memlimit_kb, unsigned concurrency)
+{
+	size_t mem = memlimit_kb * 1024;
+	int ret = 0;
+
+	if (opslimit < crypto_pwhash_OPSLIMIT_MIN || mem < crypto_pwhash_MEMLIMIT_MIN ||
+	    concurrency < 1) {
+		log_error("passwd: hash parameters out of range (opslimit %u >= %llu, memlimit "
+		          "%zu KiB >= %zu KiB, concurrency %u >= 1)",
+		          opslimit, (unsigned long long)crypto_pwhash_OPSLIMIT_MIN, memlimit_kb,
+		          (size_t)crypto_pwhash_MEMLIMIT_MIN / 1024, concurrency);
+		return -1;
+	}
+	pthread_mutex_lock(&passwd_init_lock);
+	if (!atomic_load(&passwd_ready)) {
+		if (sodium_init() < 0) {
+			log_error("passwd: libsodium cannot start");
+			ret = -1;
+			goto out;
+		}
+		if (sem_init(&passwd_slots, 0, concurrency) != 0) {
+			log_error("passwd: sem_init: %s", strerror(errno));
+			ret = -1;
+			goto out;
+		}
+	}
+	atomic_store(&passwd_ops, opslimit);
+	atomic_store(&passwd_mem, mem);
+	atomic_store(&passwd_ready, 1);
+out:
+	pthread_mutex_unlock(&passwd_init_lock);
+	return ret;
+}
+
+static int passwd_acquire(void)
+{
+	if (!atomic_load(&passwd_ready)) {
+		log_error("passwd: used before passwd_init()");
+		return -1;
+	}
+	while (sem_wait(&passwd_slots) != 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return 0;
+}
+
+static void passwd_release(void)
+{
+	sem_post(&passwd_slots);
+}
+
+int passwd_hash(const char *password, char *out, size_t outlen)
+{
+	int rc;
+
+	if (outlen < crypto_pwhash_STRBYTES || passwd_acquire() != 0)
+		return -1;
+	rc = crypto_pwhash_str_alg(out, password, strlen(password), atomic_load(&passwd_ops),
+	                           atomic_load(&passwd_mem), crypto_pwhash_ALG_ARGON2ID13);
+	passwd_release();
+	if (rc != 0) {
+		log_error("passwd: hashing failed (out of memory?)");
+		return -1;
+	}
+	return 0;
+}
+
+int passwd_verify(const char *hash, const char *password)
+{
+	int rc;
+
+	if (!hash || !hash[0] || !password)
+		return 0;
+	/* the stored string must be terminated within the size libsodium reads */
+	if (strnlen(hash, crypto_pwhash_STRBYTES) >= crypto_pwhash_STRBYTES)
+		return 0;
+	if (passwd_acquire() != 0)
+		return 0;
+	rc = crypto_pwhash_str_verify(hash, password, strlen(password));
+	passwd_release();
+	return rc == 0;
+}
+
+int passwd_needs_rehash(const char *hash)
+{
+	if (!hash || !hash[0])
+		return 0; /* no password set: nothing to rehash */
+	if (strncmp(hash, PASSWD_PREFIX, strlen(PASSWD_PREFIX)) != 0)
+		return 1;
+	/* 0: same parameters; 1: other parameters; -1: not a valid hash */
+	return crypto_pwhash_str_needs_rehash(hash, atomic_load(&passwd_ops),
+	                                      atomic_load(&passwd_mem)) != 0;
+}

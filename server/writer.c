@@ -1,0 +1,527 @@
+/* writer.c - the writer thread: stores accepted messages in batches and
+ * acknowledges them (on_stored) only after their transaction committed.
+ *
+ * The queue is a FIFO linked through msg_t.wnext. A batch is the first k
+ * messages of the queue; they stay in the queue while the writer commits
+ * them without the lock, so writer_pending_*() still see them, and are
+ * unlinked only after the commit. Only the writer thread removes messages,
+ * and submitters only append, so the first k stay the same meanwhile.
+ *
+ * Locking: w.lock guards every field marked (L). It is a leaf lock: no
+ * other lock is taken while it is held, and on_stored() and the store are
+ * called without it. */
+#include "config.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+
+/* Retry delays after a failed commit: doubling from the first to the last. */
+#define WRITER_BACKOFF_MIN_MS 50
+#define WRITER_BACKOFF_MAX_MS 2000
+/* writer_stop() keeps retrying a failing commit for this long, then gives
+ * up on what is left (logged: those messages are lost). */
+#define WRITER_STOP_GRACE_MS 5000
+/* After this many failed commits in a row the connection is closed and
+ * opened again: a database file that was moved away and back, or a lost
+ * -wal/-shm, can only be picked up by a new connection. */
+#define WRITER_REOPEN_AFTER 5
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;       /* the writer waits on it for work or stop */
+	pthread_t thread;
+	int running;               /* (L) between writer_start and writer_stop */
+	int stopping;              /* (L) writer_stop() called: refuse, flush, exit */
+	msg_t *head, *tail;        /* (L) queued, oldest first; head..batch in flight */
+	size_t depth;              /* (L) messages in the queue, in flight included */
+	struct timespec oldest_at; /* (L) when the oldest queued message arrived */
+	uint64_t stored_total;     /* (L) */
+	int healthy;               /* (L) 0 while commits fail */
+	struct writer_opts o;      /* set before the thread starts, then read-only */
+	char *db_path;             /* copy of o.db_path */
+	store_t *st;               /* writer thread only */
+	msg_t **batch;             /* writer thread only: batch_size entries */
+	store_msg_t *sms;          /* writer thread only: batch_size entries */
+} w = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static void writer_now(struct timespec *ts)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+}
+
+static void writer_add_ms(struct timespec *ts, long ms)
+{
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static int writer_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static const char *writer_fault_name(int s)
+{
+	switch (s) {
+	case STORE_FULL:
+		return "disk full";
+	case STORE_READONLY:
+		return "database read-only";
+	case STORE_BUSY:
+		return "database locked";
+	case STORE_CORRUPT:
+		return "database corrupt";
+	default:
+		return "database error";
+	}
+}
+
+static const char *writer_fault_advice(int s)
+{
+	switch (s) {
+	case STORE_FULL:
+		return "free disk space";
+	case STORE_READONLY:
+		return "make the database file, its directory and -wal/-shm files writable, "
+		       "and check it was not moved or deleted";
+	case STORE_BUSY:
+		return "check that no other process holds the database open in a transaction";
+	case STORE_CORRUPT:
+		return "stop chatroomd and restore the database from a backup";
+	default:
+		return "see the error above";
+	}
+}
+
+/* ---- storing ---------------------------------------------------------- */
+
+static void writer_fill(store_msg_t *sm, const msg_t *m)
+{
+	sm->id = m->id;
+	sm->group_id = m->group_id;
+	sm->sender_id = m->sender_id;
+	sm->ts = m->ts;
+	sm->sender_name = m->sender_name;
+	sm->content = m->content;
+	sm->client_msg_id = m->client_msg_id;
+}
+
+/* Store batch[0..n) one message per transaction after the batch as a whole
+ * was refused with STORE_EXISTS (a message id already stored: a bug
+ * upstream that no retry fixes). A message refused so on its own is
+ * dropped (logged) and marked NULL in batch, so that one bad message cannot
+ * stall every later one. Returns STORE_OK, or the fault (full, read-only,
+ * I/O error...) that stopped it, with batch[0..*done) handled. */
+static int writer_store_singly(msg_t **batch, size_t n, size_t *done)
+{
+	store_msg_t sm;
+	int s;
+
+	for (*done = 0; *done < n; (*done)++) {
+		msg_t *m = batch[*done];
+		if (!m)
+			continue;
+		writer_fill(&sm, m);
+		s = store_messages_append(w.st, &sm, 1, w.o.dedup_window);
+		if (s == STORE_EXISTS) {
+			log_error("writer: dropping message %lld of group %lld from user %lld: its "
+			          "id is already taken",
+			          (long long)m->id, (long long)m->group_id, (long long)m->sender_id);
+			batch[*done] = NULL;
+		} else if (s != STORE_OK) {
+			return s;
+		}
+	}
+	return STORE_OK;
+}
+
+/* Remove the first n messages from the queue (they are batch[0..n)). */
+static void writer_unlink(size_t n)
+{
+	pthread_mutex_lock(&w.lock);
+	for (size_t i = 0; i < n; i++) {
+		msg_t *m = w.head;
+		w.head = m->wnext;
+		m->wnext = NULL;
+	}
+	if (!w.head)
+		w.tail = NULL;
+	w.depth -= n;
+	pthread_mutex_unlock(&w.lock);
+}
+
+/* Acknowledge and release batch[0..n) (NULL entries were dropped). */
+static void writer_deliver(msg_t **batch, size_t n)
+{
+	size_t stored = 0;
+	for (size_t i = 0; i < n; i++)
+		if (batch[i])
+			stored++;
+	pthread_mutex_lock(&w.lock);
+	w.stored_total += stored;
+	pthread_mutex_unlock(&w.lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!batch[i])
+			continue;
+		if (w.o.on_stored)
+			w.o.on_stored(batch[i], w.o.ctx);
+		msg_unref(batch[i]);
+	}
+}
+
+/* Wait on the condition until deadline or a stop request; lock held. */
+static void writer_wait_until(const struct timespec *deadline)
+{
+	int rc = 0;
+	while (!w.stopping && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w.wake, &w.lock, deadline);
+}
+
+static void writer_reopen(void)
+{
+	char err[512];
+	store_t *st = NULL;
+	int s = store_open(w.db_path, &st, err, sizeof err);
+	if (s != STORE_OK) {
+		log_error("writer: reopening the database failed: %s", err);
+		return;
+	}
+	store_close(w.st);
+	w.st = st;
+	log_info("writer: reopened the database %s", w.db_path);
+}
+
+/* Commit batch[0..n), retrying with backoff until it succeeds or, once
+ * writer_stop() was called, until the grace period ends. Returns 1 when
+ * stored (dropped entries are NULL), 0 when given up. */
+static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
+{
+	int failures = 0, last_fault = STORE_OK, split = 0, s;
+	long backoff = WRITER_BACKOFF_MIN_MS;
+	struct timespec first_fail = { 0, 0 }, stop_deadline = { 0, 0 }, now, until;
+	size_t done = 0, step;
+
+	for (;;) {
+		if (split) {
+			s = writer_store_singly(batch + done, n - done, &step);
+			done += step;
+		} else {
+			for (size_t i = 0; i < n; i++)
+				writer_fill(&sms[i], batch[i]);
+			s = store_messages_append(w.st, sms, n, w.o.dedup_window);
+		}
+		if (s == STORE_OK)
+			break;
+		if (s == STORE_EXISTS && !split) {
+			/* sticky: after this, part of the batch may be stored */
+			split = 1;
+			continue;
+		}
+
+		writer_now(&now);
+		if (failures == 0)
+			first_fail = now;
+		failures++;
+		if (s != last_fault) {
+			/* once per kind of fault, not once per retry */
+			log_error("writer: cannot store %zu message(s): %s; retrying until it works "
+			          "(%s)",
+			          n, writer_fault_name(s), writer_fault_advice(s));
+			last_fault = s;
+		}
+		if (failures % WRITER_REOPEN_AFTER == 0)
+			writer_reopen();
+
+		pthread_mutex_lock(&w.lock);
+		w.healthy = 0;
+		if (w.stopping && stop_deadline.tv_sec == 0) {
+			stop_deadline = now;
+			writer_add_ms(&stop_deadline, WRITER_STOP_GRACE_MS);
+		}
+		if (w.stopping && !writer_before(&now, &stop_deadline)) {
+			pthread_mutex_unlock(&w.lock);
+			return 0;
+		}
+		until = now;
+		writer_add_ms(&until, backoff);
+		if (w.stopping) {
+			/* the wait would return at once: sleep instead, but not past
+			 * the end of the grace period */
+			pthread_mutex_unlock(&w.lock);
+			if (writer_before(&stop_deadline, &until))
+				until = stop_deadline;
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL);
+		} else {
+			writer_wait_until(&until);
+			pthread_mutex_unlock(&w.lock);
+		}
+		backoff = backoff * 2 > WRITER_BACKOFF_MAX_MS ? WRITER_BACKOFF_MAX_MS : backoff * 2;
+	}
+
+	if (failures) {
+		pthread_mutex_lock(&w.lock);
+		w.healthy = 1;
+		pthread_mutex_unlock(&w.lock);
+		writer_now(&now);
+		log_warn("writer: storing works again after %ld s and %d failed attempt(s)",
+		         (long)(now.tv_sec - first_fail.tv_sec), failures);
+	}
+	return 1;
+}
+
+/* Give up on everything queued (writer_stop() with a lasting fault). */
+static void writer_drop_all(void)
+{
+	msg_t *m, *next;
+	size_t lost;
+
+	pthread_mutex_lock(&w.lock);
+	m = w.head;
+	lost = w.depth;
+	w.head = w.tail = NULL;
+	w.depth = 0;
+	pthread_mutex_unlock(&w.lock);
+	if (lost)
+		log_error("writer: stopping with %zu message(s) that could not be stored", lost);
+	for (; m; m = next) {
+		next = m->wnext;
+		m->wnext = NULL;
+		msg_unref(m);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	size_t cap = (size_t)w.o.batch_size;
+	msg_t **batch = w.batch;
+	store_msg_t *sms = w.sms;
+	struct timespec deadline;
+	size_t n;
+
+	pthread_mutex_lock(&w.lock);
+	for (;;) {
+		/* wait for a full batch, for the oldest message's deadline, or
+		 * for a stop request */
+		while (!w.stopping && w.depth == 0)
+			pthread_cond_wait(&w.wake, &w.lock);
+		if (w.depth == 0)
+			break; /* stopping, and everything is stored */
+		deadline = w.oldest_at;
+		writer_add_ms(&deadline, w.o.batch_ms);
+		while (!w.stopping && w.depth < cap) {
+			if (pthread_cond_timedwait(&w.wake, &w.lock, &deadline) == ETIMEDOUT)
+				break;
+		}
+
+		n = 0;
+		for (msg_t *m = w.head; m && n < cap; m = m->wnext)
+			batch[n++] = m;
+		/* what arrives during this commit waits at most batch_ms from now */
+		writer_now(&w.oldest_at);
+		pthread_mutex_unlock(&w.lock);
+
+		if (!writer_commit(batch, sms, n)) {
+			writer_drop_all();
+			pthread_mutex_lock(&w.lock);
+			continue; /* finds the queue empty and stopping: exits */
+		}
+		writer_unlink(n);
+		writer_deliver(batch, n);
+		pthread_mutex_lock(&w.lock);
+	}
+	pthread_mutex_unlock(&w.lock);
+	return arg;
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+int writer_start(const struct writer_opts *o, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	int rc;
+
+	if (o->batch_size < 1 || o->batch_ms < 0 || o->max_queue < 1 || !o->db_path) {
+		snprintf(err, errlen, "writer: batch_size must be >= 1, batch_ms >= 0, max_queue >= 1");
+		return -1;
+	}
+	pthread_mutex_lock(&w.lock);
+	rc = w.running;
+	pthread_mutex_unlock(&w.lock);
+	if (rc) {
+		snprintf(err, errlen, "writer: already running");
+		return -1;
+	}
+
+	w.o = *o;
+	w.db_path = strdup(o->db_path);
+	if (!w.db_path) {
+		snprintf(err, errlen, "writer: out of memory");
+		return -1;
+	}
+	w.o.db_path = w.db_path;
+	w.batch = calloc((size_t)o->batch_size, sizeof *w.batch);
+	w.sms = calloc((size_t)o->batch_size, sizeof *w.sms);
+	if (!w.batch || !w.sms) {
+		snprintf(err, errlen, "writer: out of memory for a batch of %d", o->batch_size);
+		goto fail;
+	}
+	if (store_open(w.db_path, &w.st, err, errlen) != STORE_OK)
+		goto fail;
+
+	/* deadlines are taken on the monotonic clock: a wall-clock step must
+	 * not stall or rush a batch */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&w.wake, &ca);
+	pthread_condattr_destroy(&ca);
+
+	w.head = w.tail = NULL;
+	w.depth = 0;
+	w.stored_total = 0;
+	w.healthy = 1;
+	w.stopping = 0;
+	w.running = 1;
+	rc = pthread_create(&w.thread, NULL, writer_main, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "writer: cannot start the thread: %s", strerror(rc));
+		w.running = 0;
+		pthread_cond_destroy(&w.wake);
+		store_close(w.st);
+		w.st = NULL;
+		goto fail;
+	}
+	return 0;
+fail:
+	free(w.batch);
+	free(w.sms);
+	w.batch = NULL;
+	w.sms = NULL;
+	free(w.db_path);
+	w.db_path = NULL;
+	return -1;
+}
+
+int writer_submit(msg_t *m)
+{
+	int wake = 0;
+
+	pthread_mutex_lock(&w.lock);
+	if (!w.running || w.stopping || w.depth >= w.o.max_queue) {
+		pthread_mutex_unlock(&w.lock);
+		return -1;
+	}
+	m->wnext = NULL;
+	msg_ref(m);
+	if (w.tail) {
+		w.tail->wnext = m;
+	} else {
+		w.head = m;
+		writer_now(&w.oldest_at);
+	}
+	w.tail = m;
+	w.depth++;
+	/* the writer needs to know about the first message (to start the
+	 * batch timer) and about a full batch; the rest would only wake it */
+	if (w.depth == 1 || w.depth == (size_t)w.o.batch_size)
+		wake = 1;
+	if (wake)
+		pthread_cond_signal(&w.wake);
+	pthread_mutex_unlock(&w.lock);
+	return 0;
+}
+
+void writer_pending_foreach(int64_t group_id, void (*cb)(void *ctx, msg_t *m), void *ctx)
+{
+	pthread_mutex_lock(&w.lock);
+	for (msg_t *m = w.head; m; m = m->wnext)
+		if (m->group_id == group_id)
+			cb(ctx, m);
+	pthread_mutex_unlock(&w.lock);
+}
+
+msg_t *writer_pending_find(int64_t sender_id, const char *client_msg_id)
+{
+	msg_t *found = NULL;
+
+	if (!client_msg_id)
+		return NULL;
+	pthread_mutex_lock(&w.lock);
+	for (msg_t *m = w.head; m; m = m->wnext) {
+		if (m->sender_id == sender_id && m->client_msg_id &&
+		    strcmp(m->client_msg_id, client_msg_id) == 0) {
+			found = msg_ref(m);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&w.lock);
+	return found;
+}
+
+size_t writer_depth(void)
+{
+	size_t n;
+	pthread_mutex_lock(&w.lock);
+	n = w.depth;
+	pthread_mutex_unlock(&w.lock);
+	return n;
+}
+
+uint64_t writer_stored_total(void)
+{
+	uint64_t n;
+	pthread_mutex_lock(&w.lock);
+	n = w.stored_total;
+	pthread_mutex_unlock(&w.lock);
+	return n;
+}
+
+int writer_healthy(void)
+{
+	int h;
+	pthread_mutex_lock(&w.lock);
+	h = w.running ? w.healthy : 0;
+	pthread_mutex_unlock(&w.lock);
+	return h;
+}
+
+void writer_stop(void)
+{
+	pthread_mutex_lock(&w.lock);
+	if (!w.running || w.stopping) {
+		pthread_mutex_unlock(&w.lock);
+		return;
+	}
+	w.stopping = 1;
+	pthread_cond_broadcast(&w.wake);
+	pthread_mutex_unlock(&w.lock);
+
+	pthread_join(w.thread, NULL);
+	store_close(w.st);
+	w.st = NULL;
+	free(w.db_path);
+	w.db_path = NULL;
+	free(w.batch);
+	free(w.sms);
+	w.batch = NULL;
+	w.sms = NULL;
+
+	pthread_mutex_lock(&w.lock);
+	w.running = 0;
+	w.stopping = 0;
+	pthread_mutex_unlock(&w.lock);
+	pthread_cond_destroy(&w.wake);
+}
