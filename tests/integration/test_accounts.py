@@ -155,6 +155,42 @@ class Login(ServerTest):
         watcher.chat("to the new session")
         new.recv_chat("to the new session")
 
+    def test_user_stays_online_after_older_session_is_ended(self):
+        name = self.name("stay")
+        old = self.login_user(name)
+        new = self.login_user(name)
+        old.expect_closed(timeout=1)
+        old.close()
+        other = self.login_user()
+        time.sleep(0.2)
+        other.send("list_users_request", list_type="all")
+        users = {u["username"]: u for u in other.recv_type("list_users_response")["users"]}
+        self.assertIs(users[name]["is_online"], True, "the new session is online")
+        other.chat("still reachable")
+        new.recv_chat("still reachable")
+
+    def test_new_session_starts_in_public(self):
+        name = self.name("pub")
+        old = self.login_user(name)
+        gname = self.name("g")
+        old.create_chat(gname, [])
+        old.enter_chat(gname)
+        new = self.login_user(name)
+        self.assertEqual(new.group["name"], "public")
+        new.send("user_info_request")
+        self.assertEqual(new.recv_type("user_info_response")["current_chat_group_name"], "public")
+
+    def test_login_again_after_logout_on_same_connection(self):
+        name = self.name("again")
+        c = self.login_user(name)
+        c.send("logout_request")
+        c.recv_type("system_message")
+        r = c.login(name)
+        self.assertIs(r.get("success"), True, r)
+        other = self.login_user()
+        other.chat("welcome back")
+        c.recv_chat("welcome back")
+
     def test_logout_answers_system_message(self):
         c = self.login_user()
         c.send("logout_request")

@@ -3,6 +3,7 @@
 account, group and message; a SIGKILLed one loses nothing it acknowledged;
 client_msg_id de-duplication survives restarts."""
 import signal
+import time
 import unittest
 
 from harness import PASSWORD, ServerTest, main, user
@@ -52,6 +53,41 @@ class Restart(ServerTest):
         a2.chat("after restart", group_id=gid)
         m = a2.recv_chat("after restart")
         self.assertGreater(m["message_id"], max(i for i, _ in sent))
+
+    def test_sigterm_right_after_delivery_keeps_every_delivered_message(self):
+        a = self.login_user()
+        b = self.login_user()
+        for i in range(300):
+            a.chat("fast %d" % i)
+        delivered = [b.recv_chat("fast %d" % i)["message_id"] for i in range(300)]
+        # no pause: whatever is still queued for the database must be
+        # written before the server exits
+        rc = self.srv.restart(signal.SIGTERM)
+        self.assertEqual(rc, 0, self.srv.log_tail())
+        c = self.login_user(protocol2=True)
+        c.send("history_request", chat_group_id=c.group["id"], limit=500)
+        hist, _ = c.read_history()
+        stored = {h["message_id"]: h["content"] for h in hist}
+        for i, mid in enumerate(delivered):
+            self.assertEqual(stored.get(mid), "fast %d" % i)
+
+    def test_sigterm_with_clients_connected_exits_promptly(self):
+        idle = [self.login_user() for _ in range(3)]
+        self.connect()  # not logged in
+        p2 = self.login_user(protocol2=True)
+        p2.chat("last words", client_msg_id="last-1")
+        ack = p2.recv_type("chat_ack")
+        t0 = time.time()
+        rc = self.srv.stop(signal.SIGTERM)
+        self.assertEqual(rc, 0, self.srv.log_tail())
+        self.assertLess(time.time() - t0, 8, "shutdown waited too long for idle clients")
+        for c in idle:
+            self.assertTrue(c.expect_closed(timeout=2))
+        self.srv.start()
+        c = self.login_user(protocol2=True)
+        c.send("history_request", chat_group_id=c.group["id"], after_message_id=ack["message_id"] - 1)
+        hist, _ = c.read_history()
+        self.assertEqual([h["content"] for h in hist][:1], ["last words"])
 
     def test_accounts_survive_restart(self):
         name = self.name("acct")

@@ -58,6 +58,28 @@ class Watchdog(ServerTest):
         c.chat("still here")
         c.recv_chat("still here")
 
+    def test_client_sending_chat_instead_of_heartbeats_stays(self):
+        c = self.login_user(protocol2=True)
+        deadline = time.time() + 4
+        i = 0
+        while time.time() < deadline:
+            c.chat("alive %d" % i)
+            c.recv_chat("alive %d" % i)
+            i += 1
+            time.sleep(0.5)
+        c.send("heartbeat")
+        c.recv_type("heartbeat")
+
+    def test_ended_client_goes_offline_for_others(self):
+        watcher = self.login_user()
+        name = self.name("silent")
+        silent = self.login_user(name, protocol2=True)
+        self.assertTrue(silent.expect_closed(timeout=6 * SLOW))
+        time.sleep(0.2)
+        watcher.send("list_users_request", list_type="all")
+        users = {u["username"]: u for u in watcher.recv_type("list_users_response")["users"]}
+        self.assertIs(users[name]["is_online"], False)
+
     def test_idle_legacy_client_is_not_ended(self):
         legacy = self.login_user()
         p2 = self.login_user(protocol2=True)
@@ -104,6 +126,35 @@ class AckAndDedup(ServerTest):
         _, hist, _ = b.enter_chat("public")
         self.assertEqual([h["content"] for h in hist].count("dedup me"), 1)
 
+    def test_same_client_msg_id_pipelined(self):
+        # the second copy arrives before the first is acknowledged
+        a = self.login_user(protocol2=True)
+        b = self.login_user()
+        for _ in range(3):
+            a.chat("pipelined", client_msg_id="pipe-1")
+        acks = [a.recv_type("chat_ack") for _ in range(3)]
+        self.assertEqual(len({x["message_id"] for x in acks}), 1, acks)
+        for conn in (a, b):
+            copies = [m for m in conn.collect(0.5)
+                      if m["message_type"] == "chat_message" and m["content"] == "pipelined"]
+            self.assertEqual(len(copies), 1, "copies seen by %s: %r" % (conn.username, copies))
+
+    def test_same_client_msg_id_from_two_connections_at_once(self):
+        name = self.name("two")
+        a1 = self.login_user(name, protocol2=True)
+        # a second connection of the same user ends the first; send on the
+        # first, then at once resend on the second, as a reconnecting client
+        a1.chat("raced", client_msg_id="race-1")
+        a2 = self.login_user(name, protocol2=True)
+        a2.chat("raced", client_msg_id="race-1")
+        ack2 = a2.recv_type("chat_ack")
+        watcher = self.login_user(protocol2=True)
+        watcher.send("history_request", chat_group_id=a2.group["id"], limit=50)
+        hist, _ = watcher.read_history()
+        copies = [h for h in hist if h["content"] == "raced"]
+        self.assertEqual(len(copies), 1, copies)
+        self.assertEqual(copies[0]["message_id"], ack2["message_id"])
+
     def test_same_client_msg_id_after_reconnect(self):
         name = self.name("rc")
         a = self.login_user(name, protocol2=True)
@@ -125,6 +176,38 @@ class AckAndDedup(ServerTest):
         idb = b.recv_type("chat_ack")["message_id"]
         self.assertNotEqual(ida, idb)
         a.recv_chat("from b")
+
+    def test_concurrent_senders_one_order_for_everyone(self):
+        import threading
+        senders = [self.login_user(protocol2=True) for _ in range(4)]
+        readers = [self.login_user() for _ in range(2)]
+        per = 25
+
+        def blast(conn, k):
+            for i in range(per):
+                conn.chat("c%d-%d" % (k, i), client_msg_id="conc-%d-%d" % (k, i))
+        threads = [threading.Thread(target=blast, args=(c, k)) for k, c in enumerate(senders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        total = per * len(senders)
+        seqs = []
+        for conn in senders + readers:
+            got = []
+            while len(got) < total:
+                m = conn.recv_where(lambda m: m["message_type"] == "chat_message"
+                                    and m["content"].startswith("c"), what="chat")
+                got.append((m["message_id"], m["content"]))
+            seqs.append(got)
+        for sq in seqs[1:]:
+            self.assertEqual(sq, seqs[0])
+        ids = [i for i, _ in seqs[0]]
+        self.assertEqual(ids, sorted(ids))
+        self.assertEqual(len(set(ids)), total)
+        for k in range(len(senders)):
+            mine = [c for _, c in seqs[0] if c.startswith("c%d-" % k)]
+            self.assertEqual(mine, ["c%d-%d" % (k, i) for i in range(per)])
 
     def test_client_msg_id_too_long_or_wrong_type(self):
         a = self.login_user(protocol2=True)
@@ -212,6 +295,24 @@ class HistoryRequest(ServerTest):
         c.send("history_request", chat_group_id=self.gid)
         c.expect_error(1005)
         self.assertTrue(c.no_message(0.3, types=("chat_history", "chat_history_complete")))
+
+    def test_odd_values(self):
+        c = self.owner()
+        c.send("history_request", chat_group_id=self.gid, limit=-5)
+        m = c.recv_type(("error_message", "chat_history_complete"))
+        if m["message_type"] == "error_message":
+            self.assertEqual(m["error_code"], 1008)
+        c.drain()
+        c.send("history_request", chat_group_id=2 ** 62)
+        m = c.recv_type(("error_message", "chat_history_complete"))
+        self.assertEqual(m["message_type"], "error_message", m)
+        self.assertIn(m["error_code"], (1004, 1005), m)
+        c.send("history_request", chat_group_id=2 ** 70)
+        m = c.recv_type(("error_message", "chat_history_complete"))
+        self.assertEqual(m["message_type"], "error_message", m)
+        self.assertIn(m["error_code"], (1004, 1005, 1008), m)
+        c.send("heartbeat")
+        c.recv_type("heartbeat")
 
     def test_wrong_types(self):
         c = self.owner()
