@@ -242,6 +242,11 @@ class LoginTimeout(ServerTest):
         c.hello()
         self.assertTrue(c.expect_closed(timeout=4 * SLOW), "not closed after the login timeout")
 
+    def test_registered_but_not_logged_in_is_closed(self):
+        c = self.connect()
+        self.assertTrue(c.register(self.name("reg")).get("success"))
+        self.assertTrue(c.expect_closed(timeout=4 * SLOW), "not closed after the login timeout")
+
     def test_logged_in_connection_is_not_closed(self):
         c = self.login_user()
         self.assertFalse(c.expect_closed(timeout=2.5), "a logged-in legacy client was closed")

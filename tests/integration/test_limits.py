@@ -167,6 +167,52 @@ class Pool(ServerTest):
             time.sleep(0.2)
 
 
+class PoolQueue(ServerTest):
+    server_args = ["--workers", "2", "--queue", "1"]
+
+    def test_queued_connection_is_served_when_a_worker_frees(self):
+        a = self.login_user()
+        b = self.login_user()
+        queued = self.connect()
+        queued.send("heartbeat")
+        # waiting, not refused
+        self.assertTrue(queued.no_message(0.5), "a connection within the queue limit was answered")
+        refused = self.connect()
+        refused.expect_error(1013)
+        self.assertTrue(refused.expect_closed())
+        a.chat("still served")
+        b.recv_chat("still served")
+        b.close()
+        queued.recv_type("heartbeat", timeout=5 * SLOW)
+        name = self.name("q")
+        self.assertTrue(queued.register(name).get("success"))
+        self.assertTrue(queued.login(name).get("success"))
+        a.chat("to the newcomer")
+        queued.recv_chat("to the newcomer")
+
+
+class RateLimit(ServerTest):
+    server_args = ["--rate", "5", "--burst", "5"]
+
+    def test_flood_gets_1014_and_connection_stays_usable(self):
+        a = self.login_user()
+        b = self.login_user()
+        for i in range(30):
+            a.chat("flood %d" % i)
+        got = a.collect(1.0)
+        errors = [m for m in got if m["message_type"] == "error_message"]
+        chats = [m for m in got if m["message_type"] == "chat_message"]
+        self.assertTrue(errors, "no error for 30 messages at once with --burst 5")
+        self.assertTrue(all(e["error_code"] == 1014 for e in errors), errors)
+        # the bucket also paid for the register and login lines
+        self.assertGreaterEqual(len(chats), 2)
+        self.assertLessEqual(len(chats), 12)
+        self.assertEqual(len(chats) + len(errors), 30)
+        time.sleep(1.2)
+        a.chat("after the flood")
+        b.recv_chat("after the flood")
+
+
 class SlowReader(ServerTest):
     # small output limit; flood control out of the way
     server_args = ["--max-output", "262144", "--rate", "100000", "--burst", "100000"]

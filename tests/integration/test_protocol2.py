@@ -20,6 +20,21 @@ class Hello(ServerTest):
         self.assertEqual(h["max_line"], 4096)
         self.assertIsInstance(h["timestamp"], (int, float))
 
+    def test_hello_after_other_messages_is_refused(self):
+        c = self.login_user()
+        c.send("hello", protocol=2, client="late/1")
+        c.expect_error(1008)
+        # still a legacy client: no protocol-2 extras
+        c.chat("still legacy", client_msg_id="late-1")
+        m = c.recv_chat("still legacy")
+        self.assertNotIn("client_msg_id", m)
+        self.assertTrue(c.no_message(0.3, types=("chat_ack",)))
+
+    def test_hello_with_wrong_protocol_type(self):
+        c = self.connect()
+        c.send("hello", protocol="2", client="x/1")
+        c.expect_error(1008)
+
     def test_heartbeat_is_answered(self):
         c = self.login_user(protocol2=True)
         for _ in range(3):
