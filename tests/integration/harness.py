@@ -117,6 +117,19 @@ class Server:
         self.start()
         return rc
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "WARNING: ThreadSanitizer",
+                       "runtime error:", "ERROR: ThreadSanitizer")
+
+    def sanitizer_reports(self):
+        """The problems a sanitizer reported in the log: a list with one
+        entry per report, its first line and the lines that follow."""
+        lines = self.log_text().splitlines()
+        out = []
+        for i, l in enumerate(lines):
+            if any(mark in l for mark in self.SANITIZER_MARKS):
+                out.append("\n".join(lines[i:i + 25]))
+        return out
+
     def log_tail(self, lines=60):
         return "\n".join(self.log_text().splitlines()[-lines:])
 
@@ -367,11 +380,15 @@ def uname(prefix="u"):
 def user(server, name, password=PASSWORD, protocol2=False):
     """A connection registered (if needed) and logged in as name."""
     c = server.connect()
-    if protocol2:
-        c.hello()
-    c.register(name, password)
-    r = c.login(name, password)
-    assert r.get("success"), r
+    try:
+        if protocol2:
+            c.hello()
+        c.register(name, password)
+        r = c.login(name, password)
+        assert r.get("success"), r
+    except BaseException:
+        c.close()
+        raise
     return c
 
 
@@ -392,6 +409,7 @@ class ServerTest(unittest.TestCase):
     test fails."""
 
     server_args = []
+    reported = 0  # length of the sanitizer reports already failed a test
 
     @classmethod
     def setUpClass(cls):
@@ -406,14 +424,19 @@ class ServerTest(unittest.TestCase):
     def tearDownClass(cls):
         alive = cls.srv.alive()
         rc = cls.srv.stop()
-        if alive and rc != 0:
-            sys.stderr.write("chatroomd exited with %r after SIGTERM; log:\n%s\n" % (rc, cls.srv.log_tail()))
+        reports = cls.srv.sanitizer_reports()[cls.reported:]
+        log = cls.srv.log_tail()
         cls.srv.cleanup()
+        if reports:
+            raise AssertionError("sanitizer reports in the chatroomd log:\n" + "\n...\n".join(reports))
+        if alive and rc != 0:
+            raise AssertionError("chatroomd exited with %r after SIGTERM; log:\n%s" % (rc, log))
 
     def setUp(self):
         self.conns = []
         if not self.srv.alive():
             self.srv.start()
+        self.reports_before = len(self.srv.sanitizer_reports())
 
     def tearDown(self):
         for c in self.conns:
@@ -423,6 +446,11 @@ class ServerTest(unittest.TestCase):
             log = self.srv.log_tail()
             self.srv.stop()
             self.fail("chatroomd died (status %r); log:\n%s" % (rc, log))
+        reports = self.srv.sanitizer_reports()
+        type(self).reported = len(reports)
+        if len(reports) > self.reports_before:
+            self.fail("sanitizer reports in the chatroomd log:\n" +
+                      "\n...\n".join(reports[self.reports_before:]))
 
     def run(self, result=None):
         before = len(result.failures) + len(result.errors) if result else 0

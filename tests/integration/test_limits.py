@@ -137,12 +137,25 @@ class LineLimit(ServerTest):
         self.assertEqual(c.recv_chat()["content"], content)
 
 
+def login_when_a_worker_is_free(test):
+    """The harness's probe that the server listens holds a worker until the
+    server sees it closed: until then a new client may be refused."""
+    deadline = time.time() + 5 * SLOW
+    while True:
+        try:
+            return test.login_user()
+        except (Closed, OSError, AssertionError):
+            if time.time() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class Pool(ServerTest):
     server_args = ["--workers", "2", "--queue", "0"]
 
     def test_extra_connection_gets_1013_and_existing_clients_go_on(self):
-        a = self.login_user()
-        b = self.login_user()
+        a = login_when_a_worker_is_free(self)
+        b = login_when_a_worker_is_free(self)
         extra = self.connect()
         extra.expect_error(1013)
         self.assertTrue(extra.expect_closed(), "refused connection was not closed")
@@ -171,8 +184,8 @@ class PoolQueue(ServerTest):
     server_args = ["--workers", "2", "--queue", "1"]
 
     def test_queued_connection_is_served_when_a_worker_frees(self):
-        a = self.login_user()
-        b = self.login_user()
+        a = login_when_a_worker_is_free(self)
+        b = login_when_a_worker_is_free(self)
         queued = self.connect()
         queued.send("heartbeat")
         # waiting, not refused
