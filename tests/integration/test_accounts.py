@@ -228,6 +228,23 @@ class Login(ServerTest):
             time.sleep(0.1)
 
 
+class LoginThrottle(ServerTest):
+    server_args = ["--login-fail-max", "3", "--login-fail-window", "2"]
+
+    def test_repeated_wrong_passwords_lock_the_account_for_a_while(self):
+        name = self.name("lock")
+        self.assertTrue(self.connect().register(name).get("success"))
+        c = self.connect()
+        for _ in range(3):
+            self.assertFalse(c.login(name, "wrong999").get("success"))
+        r = c.login(name)
+        self.assertFalse(r.get("success"), "right password accepted while locked: %r" % (r,))
+        # other accounts are not affected
+        self.login_user()
+        time.sleep(2.5)
+        self.assertIs(self.connect().login(name).get("success"), True)
+
+
 class LoginTimeout(ServerTest):
     server_args = ["--login-timeout", "1"]
 

@@ -386,5 +386,38 @@ class Presence(ServerTest):
                 self.assertEqual(set(m), {"message_type", "timestamp"})
 
 
+class PresenceLargeGroups(ServerTest):
+    # public grows past 3 members: no presence through it; a small group
+    # shared with the watcher still carries presence
+    server_args = ["--presence-max-group", "3"]
+
+    def is_update_for(self, name):
+        return lambda m: m["message_type"] == "user_status_update" and m.get("username") == name
+
+    def test_no_updates_through_a_large_group(self):
+        watcher = self.login_user(protocol2=True)
+        others = [self.login_user() for _ in range(3)]  # public now has 4+
+        name = self.name("big")
+        late = self.login_user(name)
+        self.assertFalse([m for m in watcher.collect(0.5) if self.is_update_for(name)(m)])
+        late.close()
+        self.assertFalse([m for m in watcher.collect(0.5) if self.is_update_for(name)(m)])
+        for o in others:
+            o.close()
+
+    def test_updates_through_a_small_shared_group(self):
+        watcher = self.login_user(protocol2=True)
+        for _ in range(3):
+            self.login_user()
+        name = self.name("small")
+        friend = self.login_user(name)
+        watcher.create_chat(self.name("pair"), [name])
+        friend.close()
+        down = watcher.recv_where(self.is_update_for(name), what="offline update")
+        self.assertIs(down["is_online"], False)
+        # counted once although both share public as well
+        self.assertFalse([m for m in watcher.collect(0.4) if self.is_update_for(name)(m)])
+
+
 if __name__ == "__main__":
     main()
