@@ -50,6 +50,7 @@ static struct {
 	store_t *st;               /* writer thread only */
 	msg_t **batch;             /* writer thread only: batch_size entries */
 	store_msg_t *sms;          /* writer thread only: batch_size entries */
+	unsigned char *dropped;    /* writer thread only: batch_size flags */
 } w = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -124,16 +125,18 @@ static void writer_fill(store_msg_t *sm, const msg_t *m)
  * was refused with STORE_EXISTS (a message id already stored: a bug
  * upstream that no retry fixes). A message refused so on its own is
  * dropped (logged) and marked NULL in batch, so that one bad message cannot
- * stall every later one. Returns STORE_OK, or the fault (full, read-only,
- * I/O error...) that stopped it, with batch[0..*done) handled. */
-static int writer_store_singly(msg_t **batch, size_t n, size_t *done)
+ * stall every later one. Such a message stays queued (and referenced)
+ * until the batch is unlinked; dropped[i] marks it. Returns STORE_OK, or
+ * the fault (full, read-only, I/O error...) that stopped it, with
+ * batch[0..*done) handled. */
+static int writer_store_singly(msg_t **batch, unsigned char *dropped, size_t n, size_t *done)
 {
 	store_msg_t sm;
 	int s;
 
 	for (*done = 0; *done < n; (*done)++) {
 		msg_t *m = batch[*done];
-		if (!m)
+		if (dropped[*done])
 			continue;
 		writer_fill(&sm, m);
 		s = store_messages_append(w.st, &sm, 1, w.o.dedup_window);
@@ -141,7 +144,7 @@ static int writer_store_singly(msg_t **batch, size_t n, size_t *done)
 			log_error("writer: dropping message %lld of group %lld from user %lld: its "
 			          "id is already taken",
 			          (long long)m->id, (long long)m->group_id, (long long)m->sender_id);
-			batch[*done] = NULL;
+			dropped[*done] = 1;
 		} else if (s != STORE_OK) {
 			return s;
 		}
@@ -164,20 +167,19 @@ static void writer_unlink(size_t n)
 	pthread_mutex_unlock(&w.lock);
 }
 
-/* Acknowledge and release batch[0..n) (NULL entries were dropped). */
-static void writer_deliver(msg_t **batch, size_t n)
+/* Acknowledge and release batch[0..n); the dropped ones are released
+ * without an acknowledgement. */
+static void writer_deliver(msg_t **batch, const unsigned char *dropped, size_t n)
 {
 	size_t stored = 0;
 	for (size_t i = 0; i < n; i++)
-		if (batch[i])
+		if (!dropped[i])
 			stored++;
 	pthread_mutex_lock(&w.lock);
 	w.stored_total += stored;
 	pthread_mutex_unlock(&w.lock);
 	for (size_t i = 0; i < n; i++) {
-		if (!batch[i])
-			continue;
-		if (w.o.on_stored)
+		if (!dropped[i] && w.o.on_stored)
 			w.o.on_stored(batch[i], w.o.ctx);
 		msg_unref(batch[i]);
 	}
@@ -207,7 +209,7 @@ static void writer_reopen(void)
 
 /* Commit batch[0..n), retrying with backoff until it succeeds or, once
  * writer_stop() was called, until the grace period ends. Returns 1 when
- * stored (dropped entries are NULL), 0 when given up. */
+ * stored (w.dropped marks messages dropped), 0 when given up. */
 static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 {
 	int failures = 0, last_fault = STORE_OK, split = 0, s;
@@ -215,9 +217,11 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 	struct timespec first_fail = { 0, 0 }, stop_deadline = { 0, 0 }, now, until;
 	size_t done = 0, step;
 
+	memset(w.dropped, 0, n);
+
 	for (;;) {
 		if (split) {
-			s = writer_store_singly(batch + done, n - done, &step);
+			s = writer_store_singly(batch + done, w.dropped + done, n - done, &step);
 			done += step;
 		} else {
 			for (size_t i = 0; i < n; i++)
@@ -340,7 +344,7 @@ static void *writer_main(void *arg)
 			continue; /* finds the queue empty and stopping: exits */
 		}
 		writer_unlink(n);
-		writer_deliver(batch, n);
+		writer_deliver(batch, w.dropped, n);
 		pthread_mutex_lock(&w.lock);
 	}
 	pthread_mutex_unlock(&w.lock);
@@ -375,7 +379,8 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 	w.o.db_path = w.db_path;
 	w.batch = calloc((size_t)o->batch_size, sizeof *w.batch);
 	w.sms = calloc((size_t)o->batch_size, sizeof *w.sms);
-	if (!w.batch || !w.sms) {
+	w.dropped = calloc((size_t)o->batch_size, 1);
+	if (!w.batch || !w.sms || !w.dropped) {
 		snprintf(err, errlen, "writer: out of memory for a batch of %d", o->batch_size);
 		goto fail;
 	}
@@ -408,8 +413,10 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 fail:
 	free(w.batch);
 	free(w.sms);
+	free(w.dropped);
 	w.batch = NULL;
 	w.sms = NULL;
+	w.dropped = NULL;
 	free(w.db_path);
 	w.db_path = NULL;
 	return -1;
@@ -516,8 +523,10 @@ void writer_stop(void)
 	w.db_path = NULL;
 	free(w.batch);
 	free(w.sms);
+	free(w.dropped);
 	w.batch = NULL;
 	w.sms = NULL;
+	w.dropped = NULL;
 
 	pthread_mutex_lock(&w.lock);
 	w.running = 0;
