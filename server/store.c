@@ -351,7 +351,14 @@ static int store_open_fail(store_t *st, int rc, const char *what, char *err, siz
 		           st->path, what, msg);
 		break;
 	default:
-		store_errf(err, errlen, "database %s: %s: %s", st->path, what, msg);
+		if ((rc & 0xff) == SQLITE_CANTOPEN)
+			store_errf(err, errlen,
+			           "cannot open database %s (%s: %s); check that its directory exists "
+			           "and is writable, and that %s-wal and %s-shm, if present, are "
+			           "regular files chatroomd may write",
+			           st->path, what, msg, st->path, st->path);
+		else
+			store_errf(err, errlen, "database %s: %s: %s", st->path, what, msg);
 		break;
 	}
 	return s == STORE_EXISTS ? STORE_ERR : s;
@@ -478,6 +485,11 @@ fail:
 
 int store_open(const char *path, store_t **out, char *err, size_t errlen)
 {
+	return store_open_ex(path, 0, out, err, errlen);
+}
+
+int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, size_t errlen)
+{
 	store_t *st;
 	int rc, s, version = 0;
 	char mode[32];
@@ -498,11 +510,6 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	if (rc != SQLITE_OK) {
 		s = store_open_fail(st, st->db ? sqlite3_extended_errcode(st->db) : rc, "open", err,
 		                    errlen);
-		if (s == STORE_ERR && (rc & 0xff) == SQLITE_CANTOPEN)
-			store_errf(err, errlen,
-			           "cannot open database %s: %s; check that its directory exists and "
-			           "is writable",
-			           path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
@@ -514,9 +521,11 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 
-	s = store_check(st, err, errlen);
-	if (s != STORE_OK)
-		goto fail;
+	if (!(flags & STORE_OPEN_NO_CHECK)) {
+		s = store_check(st, err, errlen);
+		if (s != STORE_OK)
+			goto fail;
+	}
 
 	rc = store_pragma_text(st, "PRAGMA journal_mode=WAL", mode, sizeof mode);
 	if (rc != SQLITE_OK) {

@@ -8,7 +8,9 @@
  * lets readers run while it commits.
  *
  * Every function returns STORE_OK (0) or a negative STORE_* code, and logs
- * the SQLite error text on STORE_ERR. */
+ * the SQLite error text on STORE_ERR. The *_foreach() and store_history()
+ * callbacks run with store_t.lock held: they must not call back into the
+ * same store_t (it would deadlock) and should be quick. */
 #ifndef CHATROOM_STORE_H
 #define CHATROOM_STORE_H
 
@@ -62,6 +64,11 @@ typedef struct store_msg {
  * A file that is not a database or fails "PRAGMA quick_check" gives
  * STORE_CORRUPT with a message in err saying what to do. */
 int store_open(const char *path, store_t **out, char *err, size_t errlen);
+/* store_open() with flags: STORE_OPEN_NO_CHECK skips "PRAGMA quick_check"
+ * (it reads the whole file), for another connection to a database that was
+ * just checked. */
+#define STORE_OPEN_NO_CHECK 0x1u
+int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
 
 /* Accounts */

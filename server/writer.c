@@ -44,6 +44,7 @@ static struct {
 	size_t depth;              /* (L) messages in the queue, in flight included */
 	struct timespec oldest_at; /* (L) when the oldest queued message arrived */
 	uint64_t stored_total;     /* (L) */
+	int64_t last_id;           /* (L) id of the last message submitted */
 	int healthy;               /* (L) 0 while commits fail */
 	struct writer_opts o;      /* set before the thread starts, then read-only */
 	char *db_path;             /* copy of o.db_path */
@@ -197,7 +198,8 @@ static void writer_reopen(void)
 {
 	char err[512];
 	store_t *st = NULL;
-	int s = store_open(w.db_path, &st, err, sizeof err);
+	/* no quick_check: it reads the whole file, and this may repeat */
+	int s = store_open_ex(w.db_path, STORE_OPEN_NO_CHECK, &st, err, sizeof err);
 	if (s != STORE_OK) {
 		log_error("writer: reopening the database failed: %s", err);
 		return;
@@ -247,7 +249,9 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 			          n, writer_fault_name(s), writer_fault_advice(s));
 			last_fault = s;
 		}
-		if (failures % WRITER_REOPEN_AFTER == 0)
+		/* a new connection cannot make room on a disk or end another
+		 * process's lock, but it can find a file that was replaced */
+		if (failures % WRITER_REOPEN_AFTER == 0 && s != STORE_FULL && s != STORE_BUSY)
 			writer_reopen();
 
 		pthread_mutex_lock(&w.lock);
@@ -370,6 +374,8 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 		return -1;
 	}
 
+	/* w.o and the buffers are written before the thread exists and
+	 * read-only afterwards; submitters see them through w.lock (running) */
 	w.o = *o;
 	w.db_path = strdup(o->db_path);
 	if (!w.db_path) {
@@ -394,16 +400,21 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 	pthread_cond_init(&w.wake, &ca);
 	pthread_condattr_destroy(&ca);
 
+	pthread_mutex_lock(&w.lock);
 	w.head = w.tail = NULL;
 	w.depth = 0;
 	w.stored_total = 0;
+	w.last_id = INT64_MIN;
 	w.healthy = 1;
 	w.stopping = 0;
 	w.running = 1;
+	pthread_mutex_unlock(&w.lock);
 	rc = pthread_create(&w.thread, NULL, writer_main, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "writer: cannot start the thread: %s", strerror(rc));
+		pthread_mutex_lock(&w.lock);
 		w.running = 0;
+		pthread_mutex_unlock(&w.lock);
 		pthread_cond_destroy(&w.wake);
 		store_close(w.st);
 		w.st = NULL;
@@ -431,6 +442,13 @@ int writer_submit(msg_t *m)
 		pthread_mutex_unlock(&w.lock);
 		return -1;
 	}
+	/* on_stored() and the pending look-ups promise id order, which holds
+	 * only if ids are submitted in the order they were assigned */
+	if (m->id <= w.last_id)
+		log_error("writer: message %lld submitted after %lld: acknowledgements will be "
+		          "out of order",
+		          (long long)m->id, (long long)w.last_id);
+	w.last_id = m->id;
 	m->wnext = NULL;
 	msg_ref(m);
 	if (w.tail) {

@@ -34,7 +34,11 @@ struct writer_opts {
 int writer_start(const struct writer_opts *o, char *err, size_t errlen);
 
 /* Queue m for storing; the writer takes its own reference. Returns 0, or -1
- * when max_queue messages are already waiting (nothing is queued). */
+ * when max_queue messages are already waiting, or the writer is not
+ * running or stopping (nothing is queued). Messages must be submitted in
+ * increasing id order (assign the id and submit under one lock): the queue
+ * is FIFO, and on_stored() order is queue order. A message may be queued
+ * only once at a time (it is linked through m->wnext). */
 int writer_submit(msg_t *m);
 
 /* Calls cb for each queued (not yet committed) message of group_id, in id

@@ -849,6 +849,26 @@ static void test_missing_directory_fails_with_reason(void **state)
 	(void)state;
 }
 
+/* A directory where SQLite's -wal file belongs: nothing can be written,
+ * and the message names the culprit. */
+static void test_wal_path_not_a_file_fails_with_reason(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160], err[512] = "";
+
+	store_close(f->st);
+	f->st = NULL;
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	assert_int_equal(mkdir(wal, 0755), 0);
+	log_set_level(-1);
+	assert_int_not_equal(store_open(f->path, &f->st, err, sizeof err), STORE_OK);
+	log_set_level(LOG_LVL_ERROR);
+	assert_null(f->st);
+	assert_non_null(strstr(err, "-wal"));
+	assert_int_equal(rmdir(wal), 0);
+	reopen(f);
+}
+
 static void test_newer_schema_version_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -902,6 +922,7 @@ int main(void)
 		T(test_disk_full_is_full_and_rolls_back),
 		T(test_write_error_rolls_back),
 		T(test_missing_directory_fails_with_reason),
+		T(test_wal_path_not_a_file_fails_with_reason),
 		T(test_newer_schema_version_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
