@@ -101,8 +101,10 @@ int store_members_foreach(store_t *st, int (*cb)(void *ctx, int64_t group_id, in
  * statements). Either all are stored or none (returns the failure code:
  * STORE_FULL, STORE_READONLY, STORE_BUSY, STORE_CORRUPT, STORE_ERR; or
  * STORE_EXISTS when a message id is already stored, which no retry fixes).
- * Then trims the de-duplication rows of the senders involved to the newest
- * dedup_window. A repeated (sender, client_msg_id) keeps its first message. */
+ * The newest dedup_window client_msg_ids of each sender are always kept;
+ * older ones are deleted in bulk, once a sender has dedup_window/8 (at
+ * least 1) more. dedup_window <= 0: none are ever deleted. A repeated
+ * (sender, client_msg_id) keeps its first message. */
 int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int dedup_window);
 /* Messages of a group, oldest first, passed to cb (strings valid during the
  * call only). after_id > 0: the oldest `limit` with id > after_id.

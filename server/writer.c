@@ -211,7 +211,8 @@ static void writer_reopen(void)
 
 /* Commit batch[0..n), retrying with backoff until it succeeds or, once
  * writer_stop() was called, until the grace period ends. Returns 1 when
- * stored (w.dropped marks messages dropped), 0 when given up. */
+ * stored, 0 when given up; either way w.dropped marks the messages that
+ * are not stored. */
 static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 {
 	int failures = 0, last_fault = STORE_OK, split = 0, s;
@@ -262,6 +263,10 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 		}
 		if (w.stopping && !writer_before(&now, &stop_deadline)) {
 			pthread_mutex_unlock(&w.lock);
+			/* in split mode batch[0..done) may be stored already */
+			memset(w.dropped + done, 1, n - done);
+			log_error("writer: giving up on %zu message(s) of the last batch: %s",
+			          n - done, writer_fault_name(s));
 			return 0;
 		}
 		until = now;
@@ -304,7 +309,8 @@ static void writer_drop_all(void)
 	w.depth = 0;
 	pthread_mutex_unlock(&w.lock);
 	if (lost)
-		log_error("writer: stopping with %zu message(s) that could not be stored", lost);
+		log_error("writer: stopping with %zu more message(s) that could not be stored",
+		          lost);
 	for (; m; m = next) {
 		next = m->wnext;
 		m->wnext = NULL;
@@ -343,6 +349,9 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w.lock);
 
 		if (!writer_commit(batch, sms, n)) {
+			/* acknowledge what the batch stored, then drop the rest */
+			writer_unlink(n);
+			writer_deliver(batch, w.dropped, n);
 			writer_drop_all();
 			pthread_mutex_lock(&w.lock);
 			continue; /* finds the queue empty and stopping: exits */

@@ -636,6 +636,45 @@ static void test_dedup_window_in_one_batch(void **state)
 	assert_string_equal(res, "4");
 }
 
+/* With a larger window the rows are trimmed in bulk: never fewer than the
+ * window, never more than the window plus window/8 - 1. */
+static void test_dedup_window_trims_in_bulk(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = public_id(f->st), uid = make_user(f->st, "alice");
+	char cmid[16], sql[128], res[32];
+	int max_rows = 0, trims = 0, prev = 0;
+
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM dedup WHERE user_id = %lld", (long long)uid);
+	for (int i = 1; i <= 100; i++) {
+		int rows;
+		snprintf(cmid, sizeof cmid, "m%d", i);
+		assert_int_equal(append1(f->st, i, a, uid, "x", cmid, 16), STORE_OK);
+		raw_query(f->path, sql, res, sizeof res);
+		rows = atoi(res);
+		assert_true(rows >= (i < 16 ? i : 16));
+		assert_true(rows <= 16 + 16 / 8 - 1);
+		if (rows < prev)
+			trims++;
+		prev = rows;
+		if (rows > max_rows)
+			max_rows = rows;
+		/* the newest 16 are always there */
+		for (int j = (i > 16 ? i - 15 : 1); j <= i; j++) {
+			snprintf(cmid, sizeof cmid, "m%d", j);
+			assert_int_equal(store_dedup_get(f->st, uid, cmid, NULL, NULL), STORE_OK);
+		}
+	}
+	assert_int_equal(max_rows, 17);
+	assert_true(trims > 10); /* every other message here, not each one */
+	assert_true(trims < 60);
+	/* after a reopen the first message trims at once */
+	reopen(f);
+	assert_int_equal(append1(f->st, 101, a, uid, "x", "m101", 8), STORE_OK);
+	raw_query(f->path, sql, res, sizeof res);
+	assert_int_equal(atoi(res), 8);
+}
+
 static void test_last_message_id_survives_group_delete(void **state)
 {
 	struct fixture *f = *state;
@@ -914,6 +953,7 @@ int main(void)
 		T(test_dedup_get_returns_first_message),
 		T(test_dedup_window_keeps_newest_per_user),
 		T(test_dedup_window_in_one_batch),
+		T(test_dedup_window_trims_in_bulk),
 		T(test_last_message_id_survives_group_delete),
 		T(test_everything_persists_across_reopen),
 		T(test_not_a_database_is_corrupt_with_advice),
