@@ -1,7 +1,7 @@
 /* valid.c - account and chat name rules; see valid.h. */
 #include "config.h"
 #include "valid.h"
-#include "limits.h"
+#include "tunables.h"
 #include "text.h"
 
 #include <stdint.h>

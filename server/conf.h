@@ -53,9 +53,11 @@ struct conf {
 	int hash_memlimit_kb;
 	int hash_concurrency;
 	char *admin_password; /* set at start when Admin has none */
+	int login_fail_max;    /* failed logins for one account ... */
+	int login_fail_max_address; /* ... or from one address ... */
+	int login_fail_window; /* ... within this many seconds, then refused */
 	/* [Presence] */
 	int presence_max_group;
-	int presence_interval_ms;
 	/* [Files] */
 	long long max_file_size;
 	char *file_extensions; /* comma-separated allow-list */

@@ -1,4 +1,419 @@
-/* main.c - chatroomd start-up (placeholder until the core lands). */
+/* main.c - chatroomd start-up, signals and shutdown.
+ *
+ * Threads: the main thread waits for signals; the accept thread
+ * (listener.c) hands connections to the worker pool (pool.c, session.c);
+ * the watchdog (watchdog.c) ends silent clients; the writer (writer.c)
+ * stores messages. */
 #include "config.h"
-#include <stdio.h>
-int main(void) { fprintf(stderr, "chatroomd: not built yet\n"); return 1; }
+#include "broadcast.h"
+#include "cmd.h"
+#include "conf.h"
+#include "tunables.h"
+#include "listener.h"
+#include "log.h"
+#include "passwd.h"
+#include "pool.h"
+#include "proto.h"
+#include "server.h"
+#include "session.h"
+#include "stats.h"
+#include "store.h"
+#include "table.h"
+#include "valid.h"
+#include "watchdog.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long shutdown waits for connections to finish their last writes. */
+#define MAIN_SHUTDOWN_MS 5000
+
+struct conf *srv_conf;
+store_t *srv_store;
+atomic_int srv_stopping;
+
+static struct conf main_conf;
+static int main_pidfd = -1;
+
+long long srv_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Ten thousand connections need twenty thousand descriptors (socket and
+ * eventfd each): take whatever the hard limit allows. */
+static void main_raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)srv_conf->workers * 2 + 64)
+		log_warn("file descriptor limit %llu is low for %d workers (each connection uses 2)",
+		         (unsigned long long)rl.rlim_cur, srv_conf->workers);
+}
+
+static int main_mkdir_p(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/* The parent of the daemon waits on this pipe for "ready" so that a failed
+ * start gives a non-zero exit status and the error on the terminal. */
+static int main_ready_fd = -1;
+
+static int main_daemonize(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		char c = 1;
+		close(p[1]);
+		ssize_t n = read(p[0], &c, 1);
+		_exit(n == 1 && c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	pid = fork();
+	if (pid < 0)
+		_exit(1);
+	if (pid > 0)
+		_exit(0);
+	main_ready_fd = p[1];
+	if (chdir("/") < 0)
+		return -1;
+	umask(027);
+	return 0;
+}
+
+/* After start-up succeeded: release the waiting parent and detach stdio. */
+static void main_ready(void)
+{
+	if (main_ready_fd < 0)
+		return;
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > 2)
+			close(null);
+	}
+	char ok = 0;
+	if (write(main_ready_fd, &ok, 1) < 0)
+		log_warn("could not tell the starting process that the server is ready");
+	close(main_ready_fd);
+	main_ready_fd = -1;
+}
+
+static int main_pidfile(const char *path)
+{
+	main_pidfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (main_pidfd < 0) {
+		log_error("cannot open pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(main_pidfd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("pid file %s is locked: is chatroomd already running?", path);
+		close(main_pidfd);
+		main_pidfd = -1;
+		return -1;
+	}
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+	if (ftruncate(main_pidfd, 0) < 0 || write(main_pidfd, buf, (size_t)n) != n) {
+		log_error("cannot write pid file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static void main_chown_state(uid_t uid, gid_t gid)
+{
+	const char *suffix[] = { "", "-wal", "-shm" };
+	char path[4200];
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof path, "%s%s", srv_conf->database, suffix[i]);
+		if (chown(path, uid, gid) < 0 && errno != ENOENT)
+			log_warn("cannot give %s to the server user: %s", path, strerror(errno));
+	}
+	if (chown(srv_conf->data_dir, uid, gid) < 0)
+		log_warn("cannot give %s to the server user: %s", srv_conf->data_dir, strerror(errno));
+	if (main_pidfd >= 0 && fchown(main_pidfd, uid, gid) < 0)
+		log_warn("cannot give the pid file to the server user: %s", strerror(errno));
+}
+
+static int main_drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		log_error("user '%s' does not exist", user);
+		return -1;
+	}
+	main_chown_state(pw->pw_uid, pw->pw_gid);
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_error("cannot switch to user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	log_info("running as user %s", user);
+	return 0;
+}
+
+static int main_load_group(void *ctx, const store_group_t *g)
+{
+	(void)ctx;
+	return table_group_add(g->id, g->name, g->is_private, g->banned, g->created_at) ? 0 : 1;
+}
+
+static int main_load_member(void *ctx, int64_t gid, int64_t uid)
+{
+	(void)ctx;
+	group_t *grp = table_group(gid);
+	if (grp)
+		table_member_add(grp, uid);
+	return 0;
+}
+
+static int main_load_user(void *ctx, const store_user_t *u)
+{
+	(void)ctx;
+	return u->banned && table_set_user_banned(u->id, 1) < 0;
+}
+
+/* Give Admin the configured password when it has none. */
+static int main_admin_password(const char *pw)
+{
+	store_user_t admin;
+	char hash[256];
+	if (store_user_by_id(srv_store, STORE_ADMIN_ID, &admin) != STORE_OK) {
+		log_error("the database has no Admin account");
+		return -1;
+	}
+	if (admin.pwhash[0])
+		return 0;
+	if (!pw || !*pw) {
+		log_warn("Admin has no password yet, so nobody can administer this server: set one "
+		         "with 'chatroomd --set-admin-password' or AdminPassword in the configuration");
+		return 0;
+	}
+	const char *why = valid_password(pw);
+	if (why) {
+		log_error("AdminPassword: %s", why);
+		return -1;
+	}
+	if (passwd_hash(pw, hash, sizeof hash) < 0 ||
+	    store_user_set_pwhash(srv_store, STORE_ADMIN_ID, hash) != STORE_OK) {
+		log_error("could not store the Admin password");
+		return -1;
+	}
+	log_info("Admin password set from the configuration");
+	return 0;
+}
+
+static int main_set_admin_password(void)
+{
+	char line[256];
+	if (isatty(STDIN_FILENO))
+		fprintf(stderr, "New Admin password: ");
+	if (!fgets(line, sizeof line, stdin)) {
+		fprintf(stderr, "chatroomd: no password on standard input\n");
+		return 1;
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	const char *why = valid_password(line);
+	if (why) {
+		fprintf(stderr, "chatroomd: %s\n", why);
+		return 1;
+	}
+	char hash[256], err[512];
+	if (passwd_hash(line, hash, sizeof hash) < 0) {
+		fprintf(stderr, "chatroomd: could not hash the password\n");
+		return 1;
+	}
+	memset(line, 0, sizeof line); /* do not leave the password in memory */
+	if (store_open(srv_conf->database, &srv_store, err, sizeof err) != STORE_OK) {
+		fprintf(stderr, "chatroomd: %s\n", err);
+		return 1;
+	}
+	int rc = store_user_set_pwhash(srv_store, STORE_ADMIN_ID, hash);
+	store_close(srv_store);
+	if (rc != STORE_OK) {
+		fprintf(stderr, "chatroomd: could not store the password in %s\n", srv_conf->database);
+		return 1;
+	}
+	printf("Admin password set in %s\n", srv_conf->database);
+	return 0;
+}
+
+static void main_shutdown(void)
+{
+	char line[1024];
+	log_info("shutting down: no new connections, telling clients, storing every message");
+	listener_stop();
+	watchdog_stop();
+	atomic_store(&srv_stopping, 1);
+	session_close_all("Server shutting down");
+	pool_stop(MAIN_SHUTDOWN_MS);
+	writer_stop();
+	stats_format(line, sizeof line);
+	log_info("final statistics: %s", line);
+	store_close(srv_store);
+	srv_store = NULL;
+	if (main_pidfd >= 0 && srv_conf->pidfile[0]) {
+		unlink(srv_conf->pidfile);
+		close(main_pidfd);
+	}
+	log_info("chatroomd stopped");
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	srv_conf = &main_conf;
+	int action = conf_load(srv_conf, argc, argv);
+	if (action == CONF_EXIT_OK)
+		return 0;
+	if (action == CONF_EXIT_FAIL)
+		return 2;
+	if (action == CONF_CONFIGTEST) {
+		conf_print(srv_conf, stdout);
+		printf("# configuration OK\n");
+		return 0;
+	}
+	const char *envpw = getenv("CHATROOMD_ADMIN_PASSWORD");
+	if (envpw && *envpw && !srv_conf->admin_password[0]) {
+		free(srv_conf->admin_password);
+		srv_conf->admin_password = strdup(envpw);
+	}
+	log_init("chatroomd", srv_conf->log_level, srv_conf->foreground || !srv_conf->use_syslog,
+	         srv_conf->use_syslog);
+	if (passwd_init((unsigned)srv_conf->hash_opslimit, (size_t)srv_conf->hash_memlimit_kb,
+	                (unsigned)srv_conf->hash_concurrency) < 0) {
+		fprintf(stderr, "chatroomd: cannot initialise libsodium\n");
+		return 1;
+	}
+	if (action == CONF_SET_ADMIN_PW)
+		return main_set_admin_password();
+
+	signal(SIGPIPE, SIG_IGN);
+	if (main_mkdir_p(srv_conf->data_dir) < 0) {
+		fprintf(stderr, "chatroomd: cannot create data directory %s: %s\n", srv_conf->data_dir,
+		        strerror(errno));
+		return 1;
+	}
+	if (listener_bind() < 0)
+		return 1;
+	if (!srv_conf->foreground) {
+		if (main_daemonize() < 0) {
+			fprintf(stderr, "chatroomd: cannot become a daemon: %s\n", strerror(errno));
+			return 1;
+		}
+		log_init("chatroomd", srv_conf->log_level, 0, 1);
+	}
+	if (srv_conf->pidfile[0] && main_pidfile(srv_conf->pidfile) < 0)
+		return 1;
+	main_raise_nofile();
+
+	/* Every thread inherits this mask; the main thread takes the signals
+	 * with sigwait(). */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	int rc = store_open(srv_conf->database, &srv_store, err, sizeof err);
+	if (rc != STORE_OK) {
+		log_error("cannot open the database %s: %s", srv_conf->database, err);
+		return 1;
+	}
+	table_init();
+	int64_t last_id = 0;
+	if (store_groups_foreach(srv_store, main_load_group, NULL) != STORE_OK ||
+	    store_members_foreach(srv_store, main_load_member, NULL) != STORE_OK ||
+	    store_users_foreach(srv_store, main_load_user, NULL) != STORE_OK ||
+	    store_last_message_id(srv_store, &last_id) != STORE_OK) {
+		log_error("cannot read groups from the database %s", srv_conf->database);
+		return 1;
+	}
+	bcast_set_last_id(last_id);
+	if (main_admin_password(srv_conf->admin_password) < 0)
+		return 1;
+
+	struct writer_opts wo = {
+		.db_path = srv_conf->database,
+		.batch_size = srv_conf->batch_size,
+		.batch_ms = srv_conf->batch_ms,
+		.max_queue = (size_t)srv_conf->writer_queue,
+		.dedup_window = srv_conf->dedup_window,
+		.on_stored = cmd_on_stored,
+	};
+	if (writer_start(&wo, err, sizeof err) < 0) {
+		log_error("cannot start the writer: %s", err);
+		return 1;
+	}
+	if (srv_conf->user[0] && main_drop_privileges(srv_conf->user) < 0)
+		return 1;
+	if (pool_start(srv_conf->workers, srv_conf->queue, (size_t)srv_conf->stack_kb * 1024,
+	               session_serve) < 0 ||
+	    watchdog_start() < 0 || listener_start() < 0) {
+		log_error("cannot start the server threads");
+		return 1;
+	}
+	log_info("chatroomd %s started: database %s, %d workers at most, last message id %lld",
+	         PACKAGE_VERSION, srv_conf->database, srv_conf->workers, (long long)last_id);
+	main_ready();
+
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: reloading the configuration");
+			conf_reload(srv_conf, argc, argv);
+		} else if (sig == SIGUSR1) {
+			char line[1024];
+			stats_format(line, sizeof line);
+			log_info("statistics: %s", line);
+		}
+	}
+	main_shutdown();
+	table_destroy();
+	conf_free(srv_conf);
+	return 0;
+}

@@ -1,15 +1,15 @@
-/* limits.h - every tunable limit and interval of chatroom, with its default.
+/* tunables.h - every tunable limit and interval of chatroom, with its default.
  * Each one has a command-line option and a configuration-file option of the
  * same name (see chatroomd(8), chatroomd.conf(5)); these are only defaults. */
-#ifndef CHATROOM_LIMITS_H
-#define CHATROOM_LIMITS_H
+#ifndef CHATROOM_TUNABLES_H
+#define CHATROOM_TUNABLES_H
 
 #define CR_DEFAULT_PORT            8888
 #define CR_DEFAULT_LISTEN          "0.0.0.0"
 #define CR_PROTOCOL_VERSION        2
 
 /* Framing */
-#define CR_DEFAULT_MAX_LINE        (64 * 1024)   /* bytes, newline excluded */
+#define CR_DEFAULT_MAX_LINE        65536         /* bytes, newline excluded */
 
 /* Worker pool: one worker serves one connection for its whole life. */
 #define CR_DEFAULT_WORKERS         1024
@@ -17,7 +17,7 @@
 #define CR_DEFAULT_STACK_KB        256           /* worker thread stack size, KiB */
 
 /* Per-client unsent output; past it the client is closed (slow consumer). */
-#define CR_DEFAULT_MAX_OUTPUT      (1024 * 1024) /* bytes */
+#define CR_DEFAULT_MAX_OUTPUT      1048576       /* bytes */
 
 /* Watchdog */
 #define CR_DEFAULT_HEARTBEAT_INTERVAL 30         /* seconds, told to protocol-2 clients */
@@ -45,12 +45,14 @@
 #define CR_CHATNAME_MIN            2
 #define CR_CHATNAME_MAX            30
 #define CR_DEFAULT_HASH_OPSLIMIT   2             /* crypto_pwhash (Argon2id) passes */
-#define CR_DEFAULT_HASH_MEMLIMIT_KB (19 * 1024)  /* crypto_pwhash memory, KiB */
+#define CR_DEFAULT_HASH_MEMLIMIT_KB 19456        /* crypto_pwhash memory, KiB */
 #define CR_DEFAULT_HASH_CONCURRENCY 2            /* hashes computed at once */
+#define CR_DEFAULT_LOGIN_FAIL_MAX  5             /* failed logins for one account ... */
+#define CR_DEFAULT_LOGIN_FAIL_MAX_ADDRESS 20     /* ... or from one address ... */
+#define CR_DEFAULT_LOGIN_FAIL_WINDOW 60          /* ... per this many seconds */
 
-/* Presence: groups larger than this get coalesced status updates. */
+/* Presence: groups with more members than this send no status updates. */
 #define CR_DEFAULT_PRESENCE_MAX_GROUP 1000
-#define CR_DEFAULT_PRESENCE_INTERVAL_MS 1000
 
 /* Flood control */
 #define CR_DEFAULT_RATE            50            /* messages per second, per connection */

@@ -1,0 +1,41 @@
+/* broadcast.h - delivering to many clients: chat messages to the clients
+ * in a group, presence updates, and chat history (cache, writer queue and
+ * database merged). A broadcast serializes once and queues the same bytes
+ * for every recipient; it never writes to a socket. */
+#ifndef CHATROOM_BROADCAST_H
+#define CHATROOM_BROADCAST_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+#include "table.h"
+
+/* The chat_message object for m (the reference's fields). */
+json_object *bcast_chat_json(const msg_t *m);
+
+/* Accept content from user (uid, uname) into g: assign the next message id,
+ * queue it for storage, deliver it to every client whose current group is g
+ * (the sender's own session included). Needs the table read lock. Returns the
+ * message (referenced), or NULL when the writer queue is full. */
+msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *content,
+                  const char *client_msg_id);
+
+/* Queue one object for every client of group g (needs the table read lock). */
+void bcast_group(group_t *g, json_object *o);
+
+/* Tell protocol-2 users who share a group with uid (groups of at most
+ * PresenceMaxGroup members) that uid came online or went offline. Takes the
+ * table read lock itself. */
+void bcast_presence(int64_t uid, const char *uname, int online);
+
+/* History of group gid: messages oldest first, referenced, in *out (free
+ * with bcast_history_free). after/before/limit as history_request. */
+int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t ***out, size_t *n);
+void bcast_history_free(msg_t **v, size_t n);
+
+/* The highest message id in use; set once at start from the database. */
+void bcast_set_last_id(int64_t id);
+
+#endif

@@ -1,0 +1,40 @@
+/* cmd.h - the protocol's message handlers, one file per family:
+ * cmd_account.c (hello, register, login, logout, user info, lists of users),
+ * cmd_chat.c (chat messages, groups, history). Each handler receives the
+ * parsed request and answers through session_reply/session_error. */
+#ifndef CHATROOM_CMD_H
+#define CHATROOM_CMD_H
+
+#include <json-c/json.h>
+
+#include "msg.h"
+#include "session.h"
+
+typedef void (*cmd_fn)(struct session *s, json_object *req);
+
+/* The handler for a message type, and whether it needs a login; NULL when
+ * the type is unknown. */
+cmd_fn cmd_lookup(const char *type, int *needs_login);
+
+void cmd_hello(struct session *s, json_object *req);
+void cmd_heartbeat(struct session *s, json_object *req);
+void cmd_register(struct session *s, json_object *req);
+void cmd_login(struct session *s, json_object *req);
+void cmd_logout(struct session *s, json_object *req);
+void cmd_user_info(struct session *s, json_object *req);
+void cmd_list_users(struct session *s, json_object *req);
+
+void cmd_chat_message(struct session *s, json_object *req);
+void cmd_create_chat(struct session *s, json_object *req);
+void cmd_join_chat(struct session *s, json_object *req);
+void cmd_enter_chat(struct session *s, json_object *req);
+void cmd_list_chats(struct session *s, json_object *req);
+void cmd_history(struct session *s, json_object *req);
+
+/* Called by the writer thread after a message is stored: chat_ack. */
+void cmd_on_stored(msg_t *m, void *ctx);
+
+/* Logout bookkeeping shared by logout and disconnect: presence offline. */
+void cmd_user_gone(int64_t user_id, const char *username);
+
+#endif

@@ -1,0 +1,441 @@
+/* cmd_account.c - hello, heartbeat, registration, login, logout, user info
+ * and user lists. */
+#include "config.h"
+#include "broadcast.h"
+#include "cmd.h"
+#include "tunables.h"
+#include "log.h"
+#include "passwd.h"
+#include "proto.h"
+#include "server.h"
+#include "stats.h"
+#include "table.h"
+#include "throttle.h"
+#include "valid.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+	const char *type;
+	cmd_fn fn;
+	int needs_login;
+} cmd_table[] = {
+	{ "hello", cmd_hello, 0 },
+	{ "heartbeat", cmd_heartbeat, 0 },
+	{ "register_request", cmd_register, 0 },
+	{ "login_request", cmd_login, 0 },
+	{ "logout_request", cmd_logout, 1 },
+	{ "user_info_request", cmd_user_info, 1 },
+	{ "list_users_request", cmd_list_users, 1 },
+	{ "chat_message", cmd_chat_message, 1 },
+	{ "create_chat_request", cmd_create_chat, 1 },
+	{ "join_chat_request", cmd_join_chat, 1 },
+	{ "enter_chat_request", cmd_enter_chat, 1 },
+	{ "list_chats_request", cmd_list_chats, 1 },
+	{ "history_request", cmd_history, 1 },
+};
+
+cmd_fn cmd_lookup(const char *type, int *needs_login)
+{
+	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
+		if (strcmp(cmd_table[i].type, type) == 0) {
+			*needs_login = cmd_table[i].needs_login;
+			return cmd_table[i].fn;
+		}
+	return NULL;
+}
+
+void cmd_hello(struct session *s, json_object *req)
+{
+	int64_t version = 0;
+	if (s->lines != 1) {
+		session_error(s, PROTO_E_INVALID, "hello must be the first message on a connection");
+		return;
+	}
+	if (proto_get_int(req, "protocol", &version) != 0 || version < 2) {
+		session_error(s, PROTO_E_INVALID, "hello needs protocol (an integer, 2 or more)");
+		return;
+	}
+	const char *client = NULL;
+	if (proto_get_string(req, "client", &client) < 0) {
+		session_error(s, PROTO_E_INVALID, "hello: client must be a string");
+		return;
+	}
+	s->protocol = 2;
+	table_wrlock();
+	s->c->protocol = 2;
+	table_unlock();
+	log_debug("%s: protocol 2 client %s", s->c->addr, client ? client : "(unnamed)");
+	json_object *o = proto_new("hello");
+	proto_set_int(o, "protocol", CR_PROTOCOL_VERSION);
+	proto_set_string(o, "server", "chatroomd/" PACKAGE_VERSION);
+	proto_set_int(o, "heartbeat_interval", CONF(heartbeat_interval));
+	proto_set_int(o, "max_line", srv_conf->max_line);
+	session_reply(s, o);
+}
+
+void cmd_heartbeat(struct session *s, json_object *req)
+{
+	(void)req;
+	session_reply(s, proto_new("heartbeat"));
+}
+
+/* register_response / login_response with every reference field present. */
+static json_object *cmd_account_response(const char *type, int ok, int64_t uid, const char *uname,
+                                         const char *error)
+{
+	json_object *o = proto_new(type);
+	proto_set_bool(o, "success", ok);
+	if (ok) {
+		proto_set_int(o, "user_id", uid);
+		proto_set_string(o, "username", uname);
+	} else {
+		proto_set_null(o, "user_id");
+		proto_set_null(o, "username");
+	}
+	proto_set_string(o, "error_message", error);
+	return o;
+}
+
+/* Both fields must be strings; answers 1008 and returns -1 otherwise. */
+static int cmd_credentials(struct session *s, json_object *req, const char **user, const char **pw)
+{
+	if (proto_get_string(req, "username", user) != 0 || proto_get_string(req, "password", pw) != 0) {
+		session_error(s, PROTO_E_INVALID, "username and password are required strings");
+		return -1;
+	}
+	return 0;
+}
+
+void cmd_register(struct session *s, json_object *req)
+{
+	const char *user, *pw, *why;
+	char hash[256];
+	int64_t uid;
+	if (cmd_credentials(s, req, &user, &pw) < 0)
+		return;
+	if ((why = valid_username(user)) || (why = valid_password(pw))) {
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, why));
+		return;
+	}
+	if (passwd_hash(pw, hash, sizeof hash) < 0) {
+		session_error(s, PROTO_E_SERVER, "server could not hash the password; try again");
+		return;
+	}
+	int rc = store_user_create(srv_store, user, hash, &uid);
+	if (rc == STORE_EXISTS) {
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
+		                                      "username already exists"));
+		return;
+	}
+	if (rc != STORE_OK) {
+		session_error(s, PROTO_E_DATABASE, "could not store the account; try again later");
+		return;
+	}
+	/* every new account joins public */
+	table_rdlock();
+	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
+	int64_t pub_id = pub ? pub->id : -1;
+	table_unlock();
+	if (pub_id >= 0 && store_member_add(srv_store, pub_id, uid) == STORE_OK) {
+		table_wrlock();
+		if ((pub = table_group(pub_id)))
+			table_member_add(pub, uid);
+		table_unlock();
+	}
+	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
+	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
+}
+
+void cmd_login(struct session *s, json_object *req)
+{
+	const char *user, *pw;
+	store_user_t u;
+	char akey[80], ukey[112];
+	if (cmd_credentials(s, req, &user, &pw) < 0)
+		return;
+	/* Throttle guessing before spending a hash on it. */
+	snprintf(akey, sizeof akey, "a:%s", s->c->ip);
+	snprintf(ukey, sizeof ukey, "u:%.100s", user);
+	int fwin = CONF(login_fail_window);
+	int wait = throttle_check(akey, CONF(login_fail_max_address), fwin);
+	if (!wait)
+		wait = throttle_check(ukey, CONF(login_fail_max), fwin);
+	if (wait) {
+		STATS_INC(login_failures);
+		log_warn("%s: login as %.64s refused: too many failed logins", s->c->addr, user);
+		char text[128];
+		snprintf(text, sizeof text, "too many failed logins: try again in %d seconds", wait);
+		json_object *o = cmd_account_response("login_response", 0, 0, NULL, text);
+		proto_set_null(o, "current_chat_group");
+		session_reply(s, o);
+		return;
+	}
+	int rc = store_user_by_name(srv_store, user, &u);
+	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		return;
+	}
+	/* verify even for unknown users so that timing does not tell which
+	 * names exist */
+	int ok = passwd_verify(rc == STORE_OK ? u.pwhash : "", pw) && rc == STORE_OK;
+	if (!ok) {
+		STATS_INC(login_failures);
+		s->login_failures++;
+		throttle_fail(akey, fwin);
+		throttle_fail(ukey, fwin);
+		log_info("%s: failed login as %.64s", s->c->addr, user);
+		json_object *o = cmd_account_response("login_response", 0, 0, NULL,
+		                                      "invalid username or password");
+		proto_set_null(o, "current_chat_group");
+		session_reply(s, o);
+		return;
+	}
+	if (s->user_id >= 0 && s->user_id != u.id) {
+		/* switching accounts on one connection: the old one goes offline */
+		table_wrlock();
+		table_clear_user(s->c);
+		table_unlock();
+		cmd_user_gone(s->user_id, s->username);
+	}
+
+	table_wrlock();
+	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
+	client_t *old = table_user_client(u.id);
+	if (old && old != s->c) {
+		/* a second login ends the older session */
+		json_object *o = proto_new("system_message");
+		proto_set_string(o, "content", "You were logged out: your account logged in from another connection");
+		proto_set_string(o, "level", "warning");
+		outbuf_t *b = outbuf_json(o);
+		json_object_put(o);
+		if (b) {
+			client_push(old, b, 1, (size_t)CONF(max_output));
+			outbuf_unref(b);
+		}
+		table_clear_user(old);
+		client_close(old, "logged in again from another connection");
+	}
+	if (old != s->c)
+		table_set_user(s->c, u.id, u.username);
+	if (pub) {
+		table_member_add(pub, u.id);
+		table_enter(s->c, pub);
+	}
+	int64_t pub_id = pub ? pub->id : 0;
+	table_unlock();
+	if (pub)
+		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
+
+	throttle_clear(ukey);
+	s->user_id = u.id;
+	snprintf(s->username, sizeof s->username, "%s", u.username);
+	STATS_INC(logins);
+	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
+
+	json_object *o = cmd_account_response("login_response", 1, u.id, u.username, NULL);
+	if (pub) {
+		json_object *g = json_object_new_object();
+		proto_set_int(g, "id", pub_id);
+		proto_set_string(g, "name", CR_PUBLIC_GROUP);
+		json_object_object_add(o, "current_chat_group", g);
+	} else {
+		proto_set_null(o, "current_chat_group");
+	}
+	session_reply(s, o);
+	if (!old)
+		bcast_presence(u.id, u.username, 1);
+}
+
+void cmd_user_gone(int64_t user_id, const char *username)
+{
+	bcast_presence(user_id, username, 0);
+}
+
+void cmd_logout(struct session *s, json_object *req)
+{
+	(void)req;
+	table_wrlock();
+	table_clear_user(s->c);
+	table_unlock();
+	log_info("%s: %s logged out", s->c->addr, s->username);
+	cmd_user_gone(s->user_id, s->username);
+	s->user_id = -1;
+	s->username[0] = '\0';
+	json_object *o = proto_new("system_message");
+	proto_set_string(o, "content", "Logged out");
+	proto_set_string(o, "level", "info");
+	session_reply(s, o);
+}
+
+/* user_info_response ---------------------------------------------------- */
+
+struct cmd_counts {
+	int64_t uid;
+	int joined, priv, group, total;
+};
+
+static void cmd_count_group(void *ctx, group_t *g)
+{
+	struct cmd_counts *k = ctx;
+	k->total++;
+	if (table_is_member(g, k->uid)) {
+		k->joined++;
+		if (g->is_private)
+			k->priv++;
+		else
+			k->group++;
+	}
+}
+
+void cmd_user_info(struct session *s, json_object *req)
+{
+	(void)req;
+	store_user_t u;
+	int64_t total_users = 0;
+	if (store_user_by_id(srv_store, s->user_id, &u) != STORE_OK ||
+	    store_user_count(srv_store, &total_users) != STORE_OK) {
+		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		return;
+	}
+	struct cmd_counts k = { .uid = s->user_id };
+	table_rdlock();
+	table_groups_foreach(cmd_count_group, &k);
+	size_t online = table_count_online();
+	group_t *cur = s->c->cur;
+	int64_t cur_id = cur ? cur->id : 0;
+	char cur_name[160] = "";
+	int cur_banned = cur ? cur->banned : 0;
+	if (cur)
+		snprintf(cur_name, sizeof cur_name, "%s", cur->name);
+	table_unlock();
+
+	json_object *o = proto_new("user_info_response");
+	json_object *ui = json_object_new_object();
+	proto_set_int(ui, "user_id", u.id);
+	proto_set_string(ui, "username", u.username);
+	proto_set_bool(ui, "is_online", 1);
+	json_object_object_add(o, "user_info", ui);
+	proto_set_int(o, "joined_chats_count", k.joined);
+	proto_set_int(o, "private_chats_count", k.priv);
+	proto_set_int(o, "group_chats_count", k.group);
+	proto_set_int(o, "total_users_count", total_users);
+	proto_set_int(o, "online_users_count", (int64_t)online);
+	proto_set_int(o, "total_chats_count", k.total);
+	proto_set_bool(o, "is_user_banned", u.banned);
+	proto_set_bool(o, "is_current_chat_banned", cur_banned);
+	if (cur)
+		proto_set_int(o, "current_chat_group_id", cur_id);
+	else
+		proto_set_null(o, "current_chat_group_id");
+	proto_set_string(o, "current_chat_group_name", cur_name);
+	session_reply(s, o);
+}
+
+/* list_users_response ------------------------------------------------------ */
+
+struct cmd_users {
+	json_object *arr;
+	const group_t *only;  /* members of this group only, or NULL */
+	int64_t *online;      /* sorted ids of online users */
+	size_t nonline;
+};
+
+static int cmd_idcmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static void cmd_collect_online(void *ctx, client_t *c)
+{
+	struct cmd_users *u = ctx;
+	if (c->user_id >= 0)
+		u->online[u->nonline++] = c->user_id;
+}
+
+static int cmd_add_user(void *ctx, const store_user_t *su)
+{
+	struct cmd_users *u = ctx;
+	json_object *o = json_object_new_object();
+	proto_set_int(o, "user_id", su->id);
+	proto_set_string(o, "username", su->username);
+	proto_set_bool(o, "is_online",
+	               bsearch(&su->id, u->online, u->nonline, sizeof *u->online, cmd_idcmp) != NULL);
+	json_object_array_add(u->arr, o);
+	return 0;
+}
+
+void cmd_list_users(struct session *s, json_object *req)
+{
+	const char *type = NULL;
+	int64_t gid = 0;
+	if (proto_get_string(req, "list_type", &type) < 0 || proto_get_int(req, "chat_group_id", &gid) < 0) {
+		session_error(s, PROTO_E_INVALID, "list_users_request: list_type must be a string and "
+		                                  "chat_group_id an integer");
+		return;
+	}
+	if (!type)
+		type = "all";
+	int current = strcmp(type, "current_chat") == 0;
+	if (!current && strcmp(type, "all") != 0) {
+		session_error(s, PROTO_E_INVALID, "list_type must be \"all\" or \"current_chat\"");
+		return;
+	}
+	struct cmd_users u = { .arr = json_object_new_array() };
+	int64_t *members = NULL;
+	size_t nmembers = 0;
+
+	table_rdlock();
+	u.online = malloc((table_count_online() + 1) * sizeof *u.online);
+	if (u.online)
+		table_clients_foreach(cmd_collect_online, &u);
+	if (current) {
+		group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
+		if (!g || !table_is_member(g, s->user_id)) {
+			table_unlock();
+			free(u.online);
+			json_object_put(u.arr);
+			if (!g)
+				session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found");
+			else
+				session_error(s, PROTO_E_PERMISSION, "you are not a member of that chat");
+			return;
+		}
+		members = malloc((g->nmembers + 1) * sizeof *members);
+		if (members) {
+			memcpy(members, g->members, g->nmembers * sizeof *members);
+			nmembers = g->nmembers;
+		}
+	}
+	table_unlock();
+	if (!u.online) {
+		free(members);
+		json_object_put(u.arr);
+		session_error(s, PROTO_E_SERVER, "server out of memory");
+		return;
+	}
+	qsort(u.online, u.nonline, sizeof *u.online, cmd_idcmp);
+
+	int rc = STORE_OK;
+	if (current) {
+		for (size_t i = 0; i < nmembers && rc == STORE_OK; i++) {
+			store_user_t su;
+			if (store_user_by_id(srv_store, members[i], &su) == STORE_OK)
+				cmd_add_user(&u, &su);
+		}
+	} else {
+		rc = store_users_foreach(srv_store, cmd_add_user, &u);
+	}
+	free(members);
+	free(u.online);
+	if (rc != STORE_OK) {
+		json_object_put(u.arr);
+		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		return;
+	}
+	json_object *o = proto_new("list_users_response");
+	json_object_object_add(o, "users", u.arr);
+	session_reply(s, o);
+}

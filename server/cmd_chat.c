@@ -1,0 +1,428 @@
+/* cmd_chat.c - chat messages, groups (create, join, enter, list) and
+ * history. */
+#include "config.h"
+#include "broadcast.h"
+#include "cmd.h"
+#include "tunables.h"
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+#include "stats.h"
+#include "table.h"
+#include "text.h"
+#include "valid.h"
+#include "writer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void cmd_send_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, int wake)
+{
+	json_object *o = proto_new("chat_ack");
+	proto_set_string(o, "client_msg_id", cmid);
+	proto_set_int(o, "message_id", message_id);
+	proto_set_int(o, "chat_group_id", gid);
+	outbuf_t *b = outbuf_json(o);
+	json_object_put(o);
+	if (b) {
+		client_push(c, b, wake, (size_t)CONF(max_output));
+		outbuf_unref(b);
+	}
+}
+
+/* Writer thread, after the message's batch committed. The ack goes to the
+ * sender's current session, which may be a newer connection than the one
+ * that sent it (a client that reconnected and resent). */
+void cmd_on_stored(msg_t *m, void *ctx)
+{
+	(void)ctx;
+	if (!m->client_msg_id)
+		return;
+	table_rdlock();
+	client_t *c = table_user_client(m->sender_id);
+	if (c && c->protocol == 2)
+		cmd_send_ack(c, m->client_msg_id, m->id, m->group_id, 1);
+	table_unlock();
+}
+
+void cmd_chat_message(struct session *s, json_object *req)
+{
+	const char *content = NULL, *cmid = NULL;
+	int64_t gid = 0;
+	if (proto_get_string(req, "content", &content) != 0) {
+		session_error(s, PROTO_E_INVALID, "chat_message needs content (a string)");
+		return;
+	}
+	if (proto_get_int(req, "chat_group_id", &gid) < 0) {
+		session_error(s, PROTO_E_INVALID, "chat_group_id must be an integer");
+		return;
+	}
+	if (proto_get_string(req, "client_msg_id", &cmid) < 0 || (cmid && strlen(cmid) > CR_CLIENT_MSG_ID_MAX) ||
+	    (cmid && !*cmid)) {
+		session_error(s, PROTO_E_INVALID, "client_msg_id must be a string of 1 to %d bytes",
+		              CR_CLIENT_MSG_ID_MAX);
+		return;
+	}
+	/* A NUL (\u0000) is a control character like any other: drop it rather
+	 * than let it end the string early. */
+	json_object *cj = NULL;
+	json_object_object_get_ex(req, "content", &cj);
+	size_t clen = (size_t)json_object_get_string_len(cj);
+	char *flat = malloc(clen + 1), *clean = NULL;
+	if (flat) {
+		size_t k = 0;
+		for (size_t i = 0; i < clen; i++)
+			if (content[i] != '\0')
+				flat[k++] = content[i];
+		flat[k] = '\0';
+		clean = text_clean_content(flat, CR_MAX_CONTENT_CHARS);
+		free(flat);
+	}
+	if (!clean) {
+		session_error(s, PROTO_E_SERVER, "server out of memory");
+		return;
+	}
+	if (text_blank(clean)) {
+		free(clean);
+		session_error(s, PROTO_E_INVALID, "message content is empty");
+		return;
+	}
+
+	/* A resend of a message already accepted: acknowledge, deliver nothing. */
+	if (cmid) {
+		msg_t *p = writer_pending_find(s->user_id, cmid);
+		if (p) {
+			msg_unref(p); /* the ack follows when it is stored */
+			free(clean);
+			return;
+		}
+		int64_t mid, mgid;
+		if (store_dedup_get(srv_store, s->user_id, cmid, &mid, &mgid) == STORE_OK) {
+			free(clean);
+			cmd_send_ack(s->c, cmid, mid, mgid, 0);
+			return;
+		}
+	}
+
+	table_rdlock();
+	int banned = table_user_banned(s->user_id);
+	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
+	const char *err = NULL;
+	int code = 0;
+	if (!g) {
+		code = gid > 0 ? PROTO_E_CHAT_NOT_FOUND : PROTO_E_INVALID;
+		err = gid > 0 ? "chat not found" : "no current chat: enter a chat first";
+	} else if (!table_is_member(g, s->user_id)) {
+		code = PROTO_E_PERMISSION;
+		err = "you are not a member of this chat";
+	} else if (banned) {
+		code = PROTO_E_PERMISSION;
+		err = "you are banned from sending messages";
+	} else if (g->banned) {
+		code = PROTO_E_PERMISSION;
+		err = "this chat is banned: no messages can be sent to it";
+	}
+	msg_t *m = NULL;
+	if (!err) {
+		m = bcast_chat(g, s->user_id, s->username, clean, cmid);
+		if (!m) {
+			code = PROTO_E_DATABASE;
+			err = "message not accepted: the server cannot store messages right now; try again later";
+		}
+	}
+	table_unlock();
+	free(clean);
+	if (err) {
+		session_error(s, code, "%s", err);
+		return;
+	}
+	msg_unref(m);
+}
+
+/* create / join / enter -------------------------------------------------- */
+
+static json_object *cmd_chat_response(const char *type, int ok, int64_t gid, const char *name,
+                                      const char *error)
+{
+	json_object *o = proto_new(type);
+	proto_set_bool(o, "success", ok);
+	if (ok)
+		proto_set_int(o, "chat_group_id", gid);
+	else
+		proto_set_null(o, "chat_group_id");
+	proto_set_string(o, "chat_name", name ? name : "");
+	proto_set_string(o, "error_message", error);
+	return o;
+}
+
+void cmd_create_chat(struct session *s, json_object *req)
+{
+	const char *name, *why;
+	json_object *list = NULL;
+	if (proto_get_string(req, "chat_name", &name) != 0) {
+		session_error(s, PROTO_E_INVALID, "create_chat_request needs chat_name (a string)");
+		return;
+	}
+	if (json_object_object_get_ex(req, "member_usernames", &list) && list &&
+	    !json_object_is_type(list, json_type_array)) {
+		session_error(s, PROTO_E_INVALID, "member_usernames must be a list of strings");
+		return;
+	}
+	size_t n = list ? json_object_array_length(list) : 0;
+	if (n > 1000) {
+		session_error(s, PROTO_E_INVALID, "member_usernames: at most 1000 names");
+		return;
+	}
+	if ((why = valid_chat_name(name))) {
+		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name, why));
+		return;
+	}
+	int64_t *ids = calloc(n + 1, sizeof *ids);
+	size_t nids = 0;
+	if (!ids) {
+		session_error(s, PROTO_E_SERVER, "server out of memory");
+		return;
+	}
+	ids[nids++] = s->user_id;
+	for (size_t i = 0; i < n; i++) {
+		json_object *e = json_object_array_get_idx(list, i);
+		store_user_t u;
+		if (!json_object_is_type(e, json_type_string)) {
+			free(ids);
+			session_error(s, PROTO_E_INVALID, "member_usernames must be a list of strings");
+			return;
+		}
+		int rc = store_user_by_name(srv_store, json_object_get_string(e), &u);
+		if (rc != STORE_OK) {
+			free(ids);
+			if (rc == STORE_NOTFOUND)
+				session_error(s, PROTO_E_USER_NOT_FOUND, "user not found: %.64s",
+				              json_object_get_string(e));
+			else
+				session_error(s, PROTO_E_DATABASE, "database error; try again later");
+			return;
+		}
+		int dup = 0;
+		for (size_t k = 0; k < nids; k++)
+			dup |= ids[k] == u.id;
+		if (!dup)
+			ids[nids++] = u.id;
+	}
+	/* Chats made with create_chat are group chats, listed for everyone by
+	 * list_chats "all" and open to join_chat. */
+	int is_private = 0;
+	int64_t gid;
+	int rc = store_group_create(srv_store, name, is_private, &gid);
+	if (rc == STORE_EXISTS) {
+		free(ids);
+		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
+		                                   "a chat with that name already exists"));
+		return;
+	}
+	for (size_t k = 0; rc == STORE_OK && k < nids; k++)
+		rc = store_member_add(srv_store, gid, ids[k]);
+	if (rc != STORE_OK) {
+		free(ids);
+		session_error(s, PROTO_E_DATABASE, "could not create the chat; try again later");
+		return;
+	}
+	table_wrlock();
+	group_t *g = table_group_add(gid, name, is_private, 0, proto_now());
+	for (size_t k = 0; g && k < nids; k++)
+		table_member_add(g, ids[k]);
+	table_unlock();
+	free(ids);
+	log_info("%s: %s created chat %s (id %lld, %zu members)", s->c->addr, s->username, name,
+	         (long long)gid, nids);
+	session_reply(s, cmd_chat_response("create_chat_response", 1, gid, name, NULL));
+}
+
+void cmd_join_chat(struct session *s, json_object *req)
+{
+	const char *name;
+	if (proto_get_string(req, "chat_name", &name) != 0) {
+		session_error(s, PROTO_E_INVALID, "join_chat_request needs chat_name (a string)");
+		return;
+	}
+	table_rdlock();
+	group_t *g = table_group_by_name(name);
+	int64_t gid = g ? g->id : 0;
+	int priv = g ? g->is_private : 0, member = g ? table_is_member(g, s->user_id) : 0;
+	table_unlock();
+	if (!g) {
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found: %.64s", name);
+		return;
+	}
+	if (priv && !member) {
+		session_error(s, PROTO_E_PERMISSION, "%.64s is a private chat: it cannot be joined", name);
+		return;
+	}
+	if (!member) {
+		if (store_member_add(srv_store, gid, s->user_id) != STORE_OK) {
+			session_error(s, PROTO_E_DATABASE, "could not join the chat; try again later");
+			return;
+		}
+		table_wrlock();
+		if ((g = table_group(gid)))
+			table_member_add(g, s->user_id);
+		table_unlock();
+		log_info("%s: %s joined chat %s", s->c->addr, s->username, name);
+	}
+	if (s->protocol == 2) {
+		session_reply(s, cmd_chat_response("join_chat_response", 1, gid, name, NULL));
+	} else {
+		/* the reference client waits for a system_message here */
+		char text[256];
+		snprintf(text, sizeof text, "%s chat %s", member ? "You are already a member of" : "Joined",
+		         name);
+		json_object *o = proto_new("system_message");
+		proto_set_string(o, "content", text);
+		proto_set_string(o, "level", "info");
+		session_reply(s, o);
+	}
+}
+
+static json_object *cmd_history_json(const msg_t *m)
+{
+	char when[32];
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "message_type", json_object_new_string("chat_history"));
+	proto_format_time(m->ts, when, sizeof when);
+	proto_set_string(o, "timestamp", when);
+	proto_set_int(o, "sender_id", m->sender_id);
+	proto_set_string(o, "sender_username", m->sender_name);
+	proto_set_int(o, "chat_group_id", m->group_id);
+	proto_set_string(o, "chat_group_name", m->group_name);
+	proto_set_string(o, "content", m->content);
+	proto_set_int(o, "message_id", m->id);
+	return o;
+}
+
+/* Answer chat_history messages then chat_history_complete. */
+static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int64_t before, int limit)
+{
+	msg_t **v;
+	size_t n;
+	if (bcast_history(gid, after, before, limit, &v, &n) < 0) {
+		session_error(s, PROTO_E_DATABASE, "could not read the history; try again later");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		session_reply(s, cmd_history_json(v[i]));
+	bcast_history_free(v, n);
+	json_object *o = proto_new("chat_history_complete");
+	proto_set_int(o, "chat_group_id", gid);
+	proto_set_int(o, "message_count", (int64_t)n);
+	session_reply(s, o);
+}
+
+void cmd_enter_chat(struct session *s, json_object *req)
+{
+	const char *name;
+	if (proto_get_string(req, "chat_name", &name) != 0) {
+		session_error(s, PROTO_E_INVALID, "enter_chat_request needs chat_name (a string)");
+		return;
+	}
+	table_wrlock();
+	group_t *g = table_group_by_name(name);
+	int member = g && table_is_member(g, s->user_id);
+	int64_t gid = g ? g->id : 0;
+	if (member)
+		table_enter(s->c, g);
+	table_unlock();
+	if (!g) {
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found: %.64s", name);
+		return;
+	}
+	if (!member) {
+		session_error(s, PROTO_E_PERMISSION, "you are not a member of %.64s", name);
+		return;
+	}
+	session_reply(s, cmd_chat_response("enter_chat_response", 1, gid, name, NULL));
+	cmd_send_history(s, gid, 0, 0, CR_HISTORY_ON_ENTER);
+}
+
+void cmd_history(struct session *s, json_object *req)
+{
+	int64_t gid = 0, after = 0, before = 0, limit = CR_HISTORY_ON_ENTER;
+	if (proto_get_int(req, "chat_group_id", &gid) != 0 || proto_get_int(req, "after_message_id", &after) < 0 ||
+	    proto_get_int(req, "before_message_id", &before) < 0 || proto_get_int(req, "limit", &limit) < 0) {
+		session_error(s, PROTO_E_INVALID, "history_request needs chat_group_id, and integers for "
+		                                  "after_message_id, before_message_id and limit");
+		return;
+	}
+	if (limit < 1 || limit > CONF(history_max) || after < 0 || before < 0) {
+		session_error(s, PROTO_E_INVALID, "history_request: limit must be 1 to %d, ids positive",
+		              CONF(history_max));
+		return;
+	}
+	table_rdlock();
+	group_t *g = table_group(gid);
+	int member = g && table_is_member(g, s->user_id);
+	table_unlock();
+	if (!g) {
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found");
+		return;
+	}
+	if (!member) {
+		session_error(s, PROTO_E_PERMISSION, "you are not a member of this chat");
+		return;
+	}
+	cmd_send_history(s, gid, after, before, (int)limit);
+}
+
+/* list_chats_response ------------------------------------------------------ */
+
+struct cmd_chats {
+	json_object *arr;
+	int64_t uid;
+	int joined;
+};
+
+static void cmd_add_chat(void *ctx, group_t *g)
+{
+	struct cmd_chats *k = ctx;
+	if (k->joined ? !table_is_member(g, k->uid) : g->is_private)
+		return;
+	char when[32];
+	proto_format_time(g->created_at, when, sizeof when);
+	json_object *o = json_object_new_object();
+	proto_set_int(o, "group_id", g->id);
+	proto_set_string(o, "group_name", g->name);
+	proto_set_bool(o, "is_private_chat", g->is_private);
+	proto_set_int(o, "member_count", (int64_t)g->nmembers);
+	proto_set_string(o, "created_at", when);
+	json_object_array_add(k->arr, o);
+}
+
+static int cmd_chat_cmp(const void *a, const void *b)
+{
+	json_object *x = *(json_object *const *)a, *y = *(json_object *const *)b;
+	int64_t i = 0, j = 0;
+	proto_get_int(x, "group_id", &i);
+	proto_get_int(y, "group_id", &j);
+	return (i > j) - (i < j);
+}
+
+void cmd_list_chats(struct session *s, json_object *req)
+{
+	const char *type = NULL;
+	if (proto_get_string(req, "list_type", &type) < 0) {
+		session_error(s, PROTO_E_INVALID, "list_type must be a string");
+		return;
+	}
+	if (!type)
+		type = "joined";
+	if (strcmp(type, "joined") && strcmp(type, "all")) {
+		session_error(s, PROTO_E_INVALID, "list_type must be \"joined\" or \"all\"");
+		return;
+	}
+	struct cmd_chats k = { json_object_new_array(), s->user_id, strcmp(type, "joined") == 0 };
+	table_rdlock();
+	table_groups_foreach(cmd_add_chat, &k);
+	table_unlock();
+	json_object_array_sort(k.arr, cmd_chat_cmp);
+	json_object *o = proto_new("list_chats_response");
+	json_object_object_add(o, "chats", k.arr);
+	session_reply(s, o);
+}

@@ -1,0 +1,565 @@
+/* conf.c - chatroomd's options: one table drives the defaults, the
+ * configuration file, the command line, --help and --configtest. */
+#include "config.h"
+#include "conf.h"
+#include "tunables.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#ifndef STATEDIR
+#define STATEDIR "/var/lib/chatroomd"
+#endif
+
+#define CONF_DEFAULT_FILE SYSCONFDIR "/chatroomd.conf"
+
+enum conf_type { CT_INT, CT_LL, CT_BOOL, CT_STR, CT_LIST, CT_LEVEL };
+
+struct conf_opt {
+	const char *section;  /* file section, NULL: command line only */
+	const char *name;     /* file name */
+	const char *lopt;     /* long option */
+	int sopt;             /* short option or 0 */
+	enum conf_type type;
+	size_t off;
+	const char *def;      /* default, parsed like any value */
+	long long min, max;
+	int reload;           /* applied by SIGHUP */
+	const char *arg;      /* argument name in --help */
+	const char *help;
+};
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define O(f) offsetof(struct conf, f)
+
+static const struct conf_opt conf_opts[] = {
+	{ "Server", "Listen", "listen", 'l', CT_LIST, O(listen), "0.0.0.0, ::", 0, 0, 0, "ADDR",
+	  "address to listen on (IPv4 or IPv6; repeat for several)" },
+	{ "Server", "Port", "port", 'p', CT_INT, O(port), STR(CR_DEFAULT_PORT), 1, 65535, 0, "PORT",
+	  "TCP port" },
+	{ "Server", "Database", "database", 0, CT_STR, O(database), STATEDIR "/chatroom.db", 0, 0, 0,
+	  "FILE", "SQLite database (created with its schema if absent)" },
+	{ "Server", "DataDir", "data-dir", 0, CT_STR, O(data_dir), STATEDIR "/files", 0, 0, 0, "DIR",
+	  "folder for uploaded files" },
+	{ "Server", "PidFile", "pidfile", 0, CT_STR, O(pidfile), "", 0, 0, 0, "FILE",
+	  "write the process id to FILE (locked; removed on exit)" },
+	{ "Server", "User", "user", 'u', CT_STR, O(user), "", 0, 0, 0, "USER",
+	  "drop privileges to USER after opening the port and the database" },
+	{ "Server", "Syslog", "syslog", 0, CT_BOOL, O(use_syslog), "no", 0, 1, 0, NULL,
+	  "log to syslog (also in the foreground)" },
+	{ "Server", "LogLevel", "log-level", 0, CT_LEVEL, O(log_level), "info", 0, 3, 1, "LEVEL",
+	  "error, warning, info or debug" },
+	{ "Limits", "Workers", "workers", 0, CT_INT, O(workers), STR(CR_DEFAULT_WORKERS), 1, 1000000, 0,
+	  "N", "worker threads at most (one per connection)" },
+	{ "Limits", "Queue", "queue", 0, CT_INT, O(queue), STR(CR_DEFAULT_QUEUE), 0, 1000000, 0, "N",
+	  "connections waiting for a worker before newcomers get 1013" },
+	{ "Limits", "StackSize", "stack-size", 0, CT_INT, O(stack_kb), STR(CR_DEFAULT_STACK_KB), 64,
+	  65536, 0, "KIB", "worker thread stack size in KiB" },
+	{ "Limits", "MaxLine", "max-line", 0, CT_INT, O(max_line), STR(CR_DEFAULT_MAX_LINE), 256,
+	  64 * 1024 * 1024, 0, "BYTES", "longest accepted line; longer gets 1015 and a close" },
+	{ "Limits", "MaxOutput", "max-output", 0, CT_INT, O(max_output), STR(CR_DEFAULT_MAX_OUTPUT),
+	  4096, INT_MAX, 1, "BYTES", "unsent output per client before it is closed as too slow" },
+	{ "Limits", "MaxConnections", "max-connections", 0, CT_INT, O(max_connections), "20000", 1,
+	  10000000, 1, "N", "connections at most, in total" },
+	{ "Limits", "MaxPerAddress", "max-per-address", 0, CT_INT, O(max_per_address), "1000", 1,
+	  10000000, 1, "N", "connections at most from one address" },
+	{ "Limits", "HistoryMax", "history-max", 0, CT_INT, O(history_max), STR(CR_DEFAULT_HISTORY_MAX),
+	  1, 100000, 1, "N", "largest history_request limit" },
+	{ "Limits", "Rate", "rate", 0, CT_INT, O(rate), STR(CR_DEFAULT_RATE), 1, 100000000, 1, "N",
+	  "messages per second a connection may send (token bucket rate)" },
+	{ "Limits", "Burst", "burst", 0, CT_INT, O(burst), STR(CR_DEFAULT_BURST), 1, 100000000, 1, "N",
+	  "messages a connection may send at once (token bucket size)" },
+	{ "Timeouts", "HeartbeatInterval", "heartbeat-interval", 0, CT_INT, O(heartbeat_interval),
+	  STR(CR_DEFAULT_HEARTBEAT_INTERVAL), 1, 86400, 1, "SECONDS",
+	  "heartbeat interval told to protocol-2 clients" },
+	{ "Timeouts", "HeartbeatTimeout", "heartbeat-timeout", 0, CT_INT, O(heartbeat_timeout),
+	  STR(CR_DEFAULT_HEARTBEAT_TIMEOUT), 1, 86400, 1, "SECONDS",
+	  "silence after which a protocol-2 client is closed" },
+	{ "Timeouts", "LoginTimeout", "login-timeout", 0, CT_INT, O(login_timeout),
+	  STR(CR_DEFAULT_LOGIN_TIMEOUT), 1, 86400, 1, "SECONDS",
+	  "time to log in after connecting" },
+	{ "Store", "BatchSize", "batch-size", 0, CT_INT, O(batch_size), STR(CR_DEFAULT_BATCH_SIZE), 1,
+	  100000, 0, "N", "messages per database transaction at most" },
+	{ "Store", "BatchTime", "batch-ms", 0, CT_INT, O(batch_ms), STR(CR_DEFAULT_BATCH_MS), 0, 60000, 0,
+	  "MS", "longest wait before a batch is committed" },
+	{ "Store", "WriterQueue", "writer-queue", 0, CT_INT, O(writer_queue),
+	  STR(CR_DEFAULT_WRITER_QUEUE), 1, 100000000, 0, "N",
+	  "messages accepted but not yet stored, at most; then senders get 1011" },
+	{ "Store", "DedupWindow", "dedup-window", 0, CT_INT, O(dedup_window),
+	  STR(CR_DEFAULT_DEDUP_WINDOW), 1, 10000000, 0, "N", "client_msg_ids remembered per user" },
+	{ "Security", "HashOpsLimit", "hash-opslimit", 0, CT_INT, O(hash_opslimit),
+	  STR(CR_DEFAULT_HASH_OPSLIMIT), 1, 100, 0, "N", "password hash cost: Argon2id passes" },
+	{ "Security", "HashMemLimit", "hash-memlimit", 0, CT_INT, O(hash_memlimit_kb),
+	  STR(CR_DEFAULT_HASH_MEMLIMIT_KB), 8, 4 * 1024 * 1024, 0, "KIB",
+	  "password hash cost: memory per hash in KiB" },
+	{ "Security", "HashConcurrency", "hash-concurrency", 0, CT_INT, O(hash_concurrency),
+	  STR(CR_DEFAULT_HASH_CONCURRENCY), 1, 1024, 0, "N", "password hashes computed at once" },
+	{ "Security", "AdminPassword", "admin-password", 0, CT_STR, O(admin_password), "", 0, 0, 0,
+	  "PASSWORD", "password given to Admin at start when it has none" },
+	{ "Security", "LoginFailMax", "login-fail-max", 0, CT_INT, O(login_fail_max),
+	  STR(CR_DEFAULT_LOGIN_FAIL_MAX), 1, 1000000, 1, "N",
+	  "failed logins for one account before its logins are refused" },
+	{ "Security", "LoginFailMaxAddress", "login-fail-max-address", 0, CT_INT,
+	  O(login_fail_max_address), STR(CR_DEFAULT_LOGIN_FAIL_MAX_ADDRESS), 1, 1000000, 1, "N",
+	  "failed logins from one address before its logins are refused" },
+	{ "Security", "LoginFailWindow", "login-fail-window", 0, CT_INT, O(login_fail_window),
+	  STR(CR_DEFAULT_LOGIN_FAIL_WINDOW), 1, 86400, 1, "SECONDS",
+	  "window for LoginFailMax; refused logins wait until it has passed" },
+	{ "Presence", "MaxGroupSize", "presence-max-group", 0, CT_INT, O(presence_max_group),
+	  STR(CR_DEFAULT_PRESENCE_MAX_GROUP), 0, 10000000, 1, "N",
+	  "groups with more members send no presence updates" },
+	{ "Files", "MaxFileSize", "max-file-size", 0, CT_LL, O(max_file_size), "104857600", 1,
+	  (long long)1 << 40, 1, "BYTES", "largest upload" },
+	{ "Files", "Extensions", "file-extensions", 0, CT_STR, O(file_extensions),
+	  "txt,pdf,doc,docx,xls,xlsx,ppt,pptx,jpg,jpeg,png,gif,bmp,mp3,mp4,avi,zip,rar,7z,tar,gz", 0, 0,
+	  1, "LIST", "file extensions allowed for upload, comma-separated" },
+};
+
+#define CONF_NOPTS (sizeof conf_opts / sizeof conf_opts[0])
+
+static void *conf_field(struct conf *c, const struct conf_opt *o)
+{
+	return (char *)c + o->off;
+}
+
+static const void *conf_cfield(const struct conf *c, const struct conf_opt *o)
+{
+	return (const char *)c + o->off;
+}
+
+static char *conf_trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static void conf_free_list(struct conf *c)
+{
+	for (int i = 0; i < c->n_listen; i++)
+		free(c->listen[i]);
+	c->n_listen = 0;
+}
+
+/* Set one option from text. Returns NULL or a reason. replace_list: a list
+ * value replaces the previous list rather than adding to it. */
+static const char *conf_set(struct conf *c, const struct conf_opt *o, const char *val, int replace_list)
+{
+	static char why[160];
+	char *end;
+	switch (o->type) {
+	case CT_INT:
+	case CT_LL: {
+		errno = 0;
+		long long v = strtoll(val, &end, 10);
+		if (errno || end == val || *conf_trim(end) != '\0') {
+			snprintf(why, sizeof why, "'%s' is not a whole number", val);
+			return why;
+		}
+		if (v < o->min || v > o->max) {
+			snprintf(why, sizeof why, "%lld is out of range (%lld to %lld)", v, o->min, o->max);
+			return why;
+		}
+		if (o->type == CT_INT)
+			*(int *)conf_field(c, o) = (int)v;
+		else
+			*(long long *)conf_field(c, o) = v;
+		return NULL;
+	}
+	case CT_BOOL:
+		if (!strcasecmp(val, "yes") || !strcasecmp(val, "true") || !strcmp(val, "1") ||
+		    !strcasecmp(val, "on"))
+			*(int *)conf_field(c, o) = 1;
+		else if (!strcasecmp(val, "no") || !strcasecmp(val, "false") || !strcmp(val, "0") ||
+		         !strcasecmp(val, "off"))
+			*(int *)conf_field(c, o) = 0;
+		else {
+			snprintf(why, sizeof why, "'%s' is not yes or no", val);
+			return why;
+		}
+		return NULL;
+	case CT_LEVEL: {
+		int l = log_level_parse(val);
+		if (l < 0) {
+			snprintf(why, sizeof why, "'%s' is not one of error, warning, info, debug", val);
+			return why;
+		}
+		*(int *)conf_field(c, o) = l;
+		return NULL;
+	}
+	case CT_STR: {
+		char **p = conf_field(c, o);
+		free(*p);
+		*p = strdup(val);
+		return NULL;
+	}
+	case CT_LIST: {
+		if (replace_list)
+			conf_free_list(c);
+		char *copy = strdup(val), *save = NULL;
+		for (char *t = strtok_r(copy, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save)) {
+			if (c->n_listen == CONF_MAX_LISTEN) {
+				free(copy);
+				snprintf(why, sizeof why, "more than %d addresses", CONF_MAX_LISTEN);
+				return why;
+			}
+			c->listen[c->n_listen++] = strdup(t);
+		}
+		free(copy);
+		if (c->n_listen == 0)
+			return "no address given";
+		return NULL;
+	}
+	}
+	return "unknown type";
+}
+
+static void conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < CONF_NOPTS; i++) {
+		const char *why = conf_set(c, &conf_opts[i], conf_opts[i].def, 1);
+		if (why) { /* a bug in the table above, caught by any test run */
+			fprintf(stderr, "chatroomd: bad default for %s: %s\n", conf_opts[i].name, why);
+			abort();
+		}
+	}
+}
+
+static const struct conf_opt *conf_find_name(const char *section, const char *name)
+{
+	for (size_t i = 0; i < CONF_NOPTS; i++)
+		if (!strcasecmp(conf_opts[i].section, section) && !strcasecmp(conf_opts[i].name, name))
+			return &conf_opts[i];
+	return NULL;
+}
+
+/* Parse a configuration file into c. Errors go to stderr as FILE:LINE. */
+static int conf_read_file(struct conf *c, const char *path, int must_exist)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		fprintf(stderr, "chatroomd: cannot read configuration file %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	char line[4096], section[64] = "";
+	int lineno = 0, rc = 0, listen_seen = 0;
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		char *s = conf_trim(line);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *e = strchr(s, ']');
+			if (!e || e[1] != '\0') {
+				fprintf(stderr, "%s:%d: malformed section header '%s'\n", path, lineno, s);
+				rc = -1;
+				continue;
+			}
+			*e = '\0';
+			snprintf(section, sizeof section, "%s", conf_trim(s + 1));
+			int known = 0;
+			for (size_t i = 0; i < CONF_NOPTS; i++)
+				if (!strcasecmp(conf_opts[i].section, section))
+					known = 1;
+			if (!known) {
+				fprintf(stderr, "%s:%d: unknown section [%s]\n", path, lineno, section);
+				rc = -1;
+			}
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			fprintf(stderr, "%s:%d: expected 'Name = Value', got '%s'\n", path, lineno, s);
+			rc = -1;
+			continue;
+		}
+		*eq = '\0';
+		char *name = conf_trim(s), *val = conf_trim(eq + 1);
+		if (!*section) {
+			fprintf(stderr, "%s:%d: option '%s' outside of a [Section]\n", path, lineno, name);
+			rc = -1;
+			continue;
+		}
+		const struct conf_opt *o = conf_find_name(section, name);
+		if (!o) {
+			fprintf(stderr, "%s:%d: unknown option '%s' in section [%s]\n", path, lineno, name,
+			        section);
+			rc = -1;
+			continue;
+		}
+		/* the first Listen line of a file replaces the default list */
+		const char *why = conf_set(c, o, val, o->type == CT_LIST && !listen_seen++);
+		if (why) {
+			fprintf(stderr, "%s:%d: %s: %s\n", path, lineno, o->name, why);
+			rc = -1;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+static void conf_usage(FILE *out)
+{
+	fprintf(out,
+	        "Usage: chatroomd [OPTION]...\n"
+	        "Chat server speaking the Chat-Room protocol (see chatroomd(8)).\n\n"
+	        "  -f, --config FILE        configuration file (default " CONF_DEFAULT_FILE ")\n"
+	        "  -t, --configtest         check the configuration, print it, and exit\n"
+	        "  -n, --foreground         stay in the foreground and log to stderr\n"
+	        "      --set-admin-password read a new Admin password from standard input, store it, exit\n"
+	        "  -h, --help               show this help and exit\n"
+	        "  -V, --version            show the version and exit\n\n"
+	        "Options also settable in the configuration file ([Section] Name):\n");
+	for (size_t i = 0; i < CONF_NOPTS; i++) {
+		const struct conf_opt *o = &conf_opts[i];
+		char left[64];
+		if (o->sopt)
+			snprintf(left, sizeof left, "-%c, --%s%s%s", o->sopt, o->lopt, o->arg ? " " : "",
+			         o->arg ? o->arg : "");
+		else
+			snprintf(left, sizeof left, "    --%s%s%s", o->lopt, o->arg ? " " : "",
+			         o->arg ? o->arg : "");
+		fprintf(out, "  %-28s %s\n  %-28s   [%s] %s, default: %s%s\n", left, o->help, "",
+		        o->section, o->name, *o->def ? o->def : "(none)", o->reload ? "; SIGHUP reloads" : "");
+	}
+	fprintf(out, "\nReport bugs to the chatroom project; see chatroomd(8).\n");
+}
+
+#define OPT_BASE 1000
+#define OPT_SETADMIN 999
+
+/* Build getopt_long's table from conf_opts. */
+static void conf_getopt_table(struct option *lo, char *so, size_t solen)
+{
+	size_t n = 0;
+	snprintf(so, solen, "f:tnhV");
+	lo[n++] = (struct option){ "config", required_argument, NULL, 'f' };
+	lo[n++] = (struct option){ "configtest", no_argument, NULL, 't' };
+	lo[n++] = (struct option){ "foreground", no_argument, NULL, 'n' };
+	lo[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	lo[n++] = (struct option){ "version", no_argument, NULL, 'V' };
+	lo[n++] = (struct option){ "set-admin-password", no_argument, NULL, OPT_SETADMIN };
+	for (size_t i = 0; i < CONF_NOPTS; i++) {
+		const struct conf_opt *o = &conf_opts[i];
+		lo[n++] = (struct option){ o->lopt, o->arg ? required_argument : no_argument, NULL,
+			                   (int)(OPT_BASE + i) };
+		if (o->sopt) {
+			size_t l = strlen(so);
+			snprintf(so + l, solen - l, "%c%s", o->sopt, o->arg ? ":" : "");
+		}
+	}
+	lo[n] = (struct option){ 0, 0, 0, 0 };
+}
+
+static const struct conf_opt *conf_find_short(int ch)
+{
+	for (size_t i = 0; i < CONF_NOPTS; i++)
+		if (conf_opts[i].sopt == ch)
+			return &conf_opts[i];
+	return NULL;
+}
+
+/* Parse argv. pass 0 only notes -f and the actions; pass 1 applies options. */
+static int conf_parse_args(struct conf *c, int argc, char **argv, int pass, int *action,
+                           const char **file)
+{
+	struct option lo[CONF_NOPTS + 8];
+	char so[128];
+	conf_getopt_table(lo, so, sizeof so);
+	int ch, list_replaced = 0;
+	optind = 1;
+	opterr = pass == 0;
+	while ((ch = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		const struct conf_opt *o = NULL;
+		switch (ch) {
+		case 'f': *file = optarg; continue;
+		case 't': *action = CONF_CONFIGTEST; continue;
+		case 'n': c->foreground = 1; continue;
+		case 'h': if (pass == 0) conf_usage(stdout); *action = CONF_EXIT_OK; return 0;
+		case 'V':
+			if (pass == 0)
+				printf("chatroomd %s\n", PACKAGE_VERSION);
+			*action = CONF_EXIT_OK;
+			return 0;
+		case OPT_SETADMIN: *action = CONF_SET_ADMIN_PW; continue;
+		case '?':
+			if (pass == 0)
+				fprintf(stderr, "Try 'chatroomd --help' for the list of options.\n");
+			return -1;
+		default:
+			if (ch >= OPT_BASE && ch < OPT_BASE + (int)CONF_NOPTS)
+				o = &conf_opts[ch - OPT_BASE];
+			else
+				o = conf_find_short(ch);
+		}
+		if (!o || pass == 0)
+			continue;
+		const char *why = conf_set(c, o, o->arg ? optarg : "yes",
+		                           o->type == CT_LIST && !list_replaced++);
+		if (why) {
+			fprintf(stderr, "chatroomd: --%s: %s\n", o->lopt, why);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		if (pass == 0)
+			fprintf(stderr, "chatroomd: unexpected argument '%s'\nTry 'chatroomd --help'.\n",
+			        argv[optind]);
+		return -1;
+	}
+	return 0;
+}
+
+static int conf_build(struct conf *c, int argc, char **argv, int *action)
+{
+	const char *file = NULL;
+	int fg = 0;
+	*action = CONF_RUN;
+	conf_defaults(c);
+	if (conf_parse_args(c, argc, argv, 0, action, &file) < 0)
+		return -1;
+	if (*action == CONF_EXIT_OK)
+		return 0;
+	fg = c->foreground;
+	if (conf_read_file(c, file ? file : CONF_DEFAULT_FILE, file != NULL) < 0)
+		return -1;
+	c->config_file = strdup(file ? file : CONF_DEFAULT_FILE);
+	if (access(c->config_file, R_OK) != 0) {
+		free(c->config_file);
+		c->config_file = NULL;
+	}
+	if (conf_parse_args(c, argc, argv, 1, action, &file) < 0)
+		return -1;
+	c->foreground = fg;
+	if (c->heartbeat_timeout <= c->heartbeat_interval) {
+		fprintf(stderr, "chatroomd: HeartbeatTimeout (%d) must be longer than HeartbeatInterval (%d)\n",
+		        c->heartbeat_timeout, c->heartbeat_interval);
+		return -1;
+	}
+	return 0;
+}
+
+int conf_load(struct conf *c, int argc, char **argv)
+{
+	int action;
+	if (conf_build(c, argc, argv, &action) < 0)
+		return CONF_EXIT_FAIL;
+	return action;
+}
+
+int conf_reload(struct conf *c, int argc, char **argv)
+{
+	struct conf n;
+	int action;
+	if (conf_build(&n, argc, argv, &action) < 0) {
+		log_error("configuration reload failed: the file has errors (see above); keeping the "
+		          "running configuration");
+		conf_free(&n);
+		return -1;
+	}
+	for (size_t i = 0; i < CONF_NOPTS; i++) {
+		const struct conf_opt *o = &conf_opts[i];
+		void *dst = conf_field(c, o);
+		const void *src = conf_cfield(&n, o);
+		int changed;
+		switch (o->type) {
+		case CT_INT: case CT_BOOL: case CT_LEVEL:
+			changed = *(const int *)src != *(int *)dst;
+			if (changed && o->reload)
+				__atomic_store_n((int *)dst, *(const int *)src, __ATOMIC_RELAXED);
+			break;
+		case CT_LL:
+			changed = *(const long long *)src != *(long long *)dst;
+			if (changed && o->reload)
+				__atomic_store_n((long long *)dst, *(const long long *)src, __ATOMIC_RELAXED);
+			break;
+		case CT_STR: {
+			char *const *s = src;
+			char **d = dst;
+			changed = strcmp(*s, *d) != 0;
+			/* The old string is kept (leaked) on purpose: other threads may
+			 * still be reading it, and reloads are rare. */
+			if (changed && o->reload)
+				__atomic_store_n(d, strdup(*s), __ATOMIC_RELEASE);
+			break;
+		}
+		case CT_LIST:
+		default:
+			changed = n.n_listen != c->n_listen;
+			for (int k = 0; !changed && k < n.n_listen; k++)
+				changed = strcmp(n.listen[k], c->listen[k]) != 0;
+			break;
+		}
+		if (changed && o->reload)
+			log_info("reload: %s changed", o->name);
+		else if (changed)
+			log_warn("reload: %s changed, but takes effect only after a restart", o->name);
+	}
+	log_set_level(c->log_level);
+	conf_free(&n);
+	return 0;
+}
+
+void conf_print(const struct conf *c, FILE *out)
+{
+	const char *section = "";
+	fprintf(out, "# chatroomd %s effective configuration (file: %s)\n", PACKAGE_VERSION,
+	        c->config_file ? c->config_file : "none");
+	for (size_t i = 0; i < CONF_NOPTS; i++) {
+		const struct conf_opt *o = &conf_opts[i];
+		const void *p = conf_cfield(c, o);
+		if (strcmp(section, o->section)) {
+			section = o->section;
+			fprintf(out, "\n[%s]\n", section);
+		}
+		fprintf(out, "%s = ", o->name);
+		switch (o->type) {
+		case CT_INT: fprintf(out, "%d\n", *(const int *)p); break;
+		case CT_LL: fprintf(out, "%lld\n", *(const long long *)p); break;
+		case CT_BOOL: fprintf(out, "%s\n", *(const int *)p ? "yes" : "no"); break;
+		case CT_LEVEL: fprintf(out, "%s\n", log_level_name(*(const int *)p)); break;
+		case CT_STR:
+			if (o->off == O(admin_password))
+				fprintf(out, "%s\n", **(char *const *)p ? "(set)" : "");
+			else
+				fprintf(out, "%s\n", *(char *const *)p);
+			break;
+		case CT_LIST:
+			for (int k = 0; k < c->n_listen; k++)
+				fprintf(out, "%s%s", k ? ", " : "", c->listen[k]);
+			fprintf(out, "\n");
+			break;
+		}
+	}
+}
+
+void conf_free(struct conf *c)
+{
+	for (size_t i = 0; i < CONF_NOPTS; i++)
+		if (conf_opts[i].type == CT_STR) {
+			char **p = conf_field(c, &conf_opts[i]);
+			free(*p);
+			*p = NULL;
+		}
+	conf_free_list(c);
+	free(c->config_file);
+	c->config_file = NULL;
+}

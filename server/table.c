@@ -1,0 +1,305 @@
+/* table.c - the client table and in-memory groups; see table.h for the
+ * lock order. */
+#include "config.h"
+#include "table.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TABLE_UBUCKETS 4096 /* logged-in users hash */
+#define TABLE_GBUCKETS 1024 /* groups hash */
+
+static pthread_rwlock_t table_lock;
+static client_t *table_all;                   /* every connection */
+static size_t table_nclients, table_nonline;
+static client_t *table_users[TABLE_UBUCKETS]; /* logged in, by user id */
+static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
+static int64_t *table_banned;                 /* sorted ids of banned users */
+static size_t table_nbanned, table_capbanned;
+
+void table_init(void)
+{
+	pthread_rwlockattr_t a;
+	pthread_rwlockattr_init(&a);
+	/* Chat fan-out holds the read side constantly; without writer
+	 * preference a login could wait forever. */
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&table_lock, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
+void table_destroy(void)
+{
+	for (size_t i = 0; i < TABLE_GBUCKETS; i++) {
+		group_t *g = table_groups[i];
+		while (g) {
+			group_t *n = g->next;
+			for (unsigned k = 0; k < g->clen; k++)
+				msg_unref(g->cache[(g->chead + k) % TABLE_CACHE]);
+			pthread_mutex_destroy(&g->seq_lock);
+			free(g->members);
+			free(g);
+			g = n;
+		}
+		table_groups[i] = NULL;
+	}
+	free(table_banned);
+	table_banned = NULL;
+	table_nbanned = table_capbanned = 0;
+	pthread_rwlock_destroy(&table_lock);
+}
+
+void table_rdlock(void) { pthread_rwlock_rdlock(&table_lock); }
+void table_wrlock(void) { pthread_rwlock_wrlock(&table_lock); }
+void table_unlock(void) { pthread_rwlock_unlock(&table_lock); }
+
+static unsigned table_uhash(int64_t id) { return (unsigned)((uint64_t)id * 2654435761u) % TABLE_UBUCKETS; }
+static unsigned table_ghash(int64_t id) { return (unsigned)((uint64_t)id * 2654435761u) % TABLE_GBUCKETS; }
+
+void table_add_client(client_t *c)
+{
+	c->prev = NULL;
+	c->next = table_all;
+	if (table_all)
+		table_all->prev = c;
+	table_all = c;
+	table_nclients++;
+}
+
+/* Leave the current group's broadcast list. */
+static void table_leave(client_t *c)
+{
+	group_t *g = c->cur;
+	if (!g)
+		return;
+	if (c->gprev)
+		c->gprev->gnext = c->gnext;
+	else
+		g->present = c->gnext;
+	if (c->gnext)
+		c->gnext->gprev = c->gprev;
+	c->gnext = c->gprev = NULL;
+	g->npresent--;
+	c->cur = NULL;
+}
+
+void table_enter(client_t *c, group_t *g)
+{
+	table_leave(c);
+	c->cur = g;
+	c->gprev = NULL;
+	c->gnext = g->present;
+	if (g->present)
+		g->present->gprev = c;
+	g->present = c;
+	g->npresent++;
+}
+
+void table_set_user(client_t *c, int64_t user_id, const char *username)
+{
+	table_clear_user(c);
+	c->user_id = user_id;
+	snprintf(c->username, sizeof c->username, "%s", username);
+	unsigned h = table_uhash(user_id);
+	c->unext = table_users[h];
+	table_users[h] = c;
+	table_nonline++;
+}
+
+void table_clear_user(client_t *c)
+{
+	if (c->user_id < 0)
+		return;
+	table_leave(c);
+	client_t **pp = &table_users[table_uhash(c->user_id)];
+	while (*pp && *pp != c)
+		pp = &(*pp)->unext;
+	if (*pp)
+		*pp = c->unext;
+	c->unext = NULL;
+	c->user_id = -1;
+	c->username[0] = '\0';
+	table_nonline--;
+}
+
+void table_remove_client(client_t *c)
+{
+	table_clear_user(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (table_all == c)
+		table_all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	table_nclients--;
+}
+
+client_t *table_user_client(int64_t user_id)
+{
+	for (client_t *c = table_users[table_uhash(user_id)]; c; c = c->unext)
+		if (c->user_id == user_id)
+			return c;
+	return NULL;
+}
+
+group_t *table_group_add(int64_t id, const char *name, int is_private, int banned, double created_at)
+{
+	group_t *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	g->id = id;
+	snprintf(g->name, sizeof g->name, "%s", name);
+	g->is_private = is_private;
+	g->banned = banned;
+	g->created_at = created_at;
+	pthread_mutex_init(&g->seq_lock, NULL);
+	unsigned h = table_ghash(id);
+	g->next = table_groups[h];
+	table_groups[h] = g;
+	return g;
+}
+
+void table_group_remove(group_t *g)
+{
+	/* members currently in it are moved by the caller first */
+	group_t **pp = &table_groups[table_ghash(g->id)];
+	while (*pp && *pp != g)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = g->next;
+	while (g->present)
+		table_leave(g->present);
+	for (unsigned k = 0; k < g->clen; k++)
+		msg_unref(g->cache[(g->chead + k) % TABLE_CACHE]);
+	pthread_mutex_destroy(&g->seq_lock);
+	free(g->members);
+	free(g);
+}
+
+group_t *table_group(int64_t id)
+{
+	for (group_t *g = table_groups[table_ghash(id)]; g; g = g->next)
+		if (g->id == id)
+			return g;
+	return NULL;
+}
+
+group_t *table_group_by_name(const char *name)
+{
+	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
+		for (group_t *g = table_groups[i]; g; g = g->next)
+			if (strcmp(g->name, name) == 0)
+				return g;
+	return NULL;
+}
+
+/* Index of the first member >= user_id. */
+static size_t table_member_pos(const group_t *g, int64_t user_id)
+{
+	size_t lo = 0, hi = g->nmembers;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (g->members[mid] < user_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int table_is_member(const group_t *g, int64_t user_id)
+{
+	size_t i = table_member_pos(g, user_id);
+	return i < g->nmembers && g->members[i] == user_id;
+}
+
+int table_member_add(group_t *g, int64_t user_id)
+{
+	size_t i = table_member_pos(g, user_id);
+	if (i < g->nmembers && g->members[i] == user_id)
+		return 0;
+	if (g->nmembers == g->capmembers) {
+		size_t ncap = g->capmembers ? g->capmembers * 2 : 4;
+		int64_t *nm = realloc(g->members, ncap * sizeof *nm);
+		if (!nm)
+			return -1;
+		g->members = nm;
+		g->capmembers = ncap;
+	}
+	memmove(g->members + i + 1, g->members + i, (g->nmembers - i) * sizeof *g->members);
+	g->members[i] = user_id;
+	g->nmembers++;
+	return 0;
+}
+
+void table_member_remove(group_t *g, int64_t user_id)
+{
+	size_t i = table_member_pos(g, user_id);
+	if (i < g->nmembers && g->members[i] == user_id) {
+		memmove(g->members + i, g->members + i + 1, (g->nmembers - i - 1) * sizeof *g->members);
+		g->nmembers--;
+	}
+}
+
+void table_groups_foreach(void (*cb)(void *ctx, group_t *g), void *ctx)
+{
+	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
+		for (group_t *g = table_groups[i]; g; g = g->next)
+			cb(ctx, g);
+}
+
+void table_clients_foreach(void (*cb)(void *ctx, client_t *c), void *ctx)
+{
+	for (client_t *c = table_all; c; c = c->next)
+		cb(ctx, c);
+}
+
+size_t table_count_clients(void) { return table_nclients; }
+size_t table_count_online(void) { return table_nonline; }
+
+static int table_idcmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+int table_user_banned(int64_t user_id)
+{
+	return bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp) != NULL;
+}
+
+int table_set_user_banned(int64_t user_id, int banned)
+{
+	int64_t *p = bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp);
+	if (banned && !p) {
+		if (table_nbanned == table_capbanned) {
+			size_t ncap = table_capbanned ? table_capbanned * 2 : 16;
+			int64_t *nb = realloc(table_banned, ncap * sizeof *nb);
+			if (!nb)
+				return -1;
+			table_banned = nb;
+			table_capbanned = ncap;
+		}
+		table_banned[table_nbanned++] = user_id;
+		qsort(table_banned, table_nbanned, sizeof *table_banned, table_idcmp);
+	} else if (!banned && p) {
+		size_t i = (size_t)(p - table_banned);
+		memmove(p, p + 1, (table_nbanned - i - 1) * sizeof *p);
+		table_nbanned--;
+	}
+	return 0;
+}
+
+void table_cache_add(group_t *g, msg_t *m)
+{
+	if (g->clen == TABLE_CACHE) {
+		msg_unref(g->cache[g->chead]);
+		g->chead = (g->chead + 1) % TABLE_CACHE;
+		g->clen--;
+	}
+	g->cache[(g->chead + g->clen) % TABLE_CACHE] = msg_ref(m);
+	g->clen++;
+}

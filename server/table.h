@@ -1,0 +1,81 @@
+/* table.h - the client table: every connection, the logged-in users, the
+ * groups with their memberships, and which clients are currently in which
+ * group (the broadcast lists). One rwlock guards it all: readers are chat
+ * fan-out and queries; writers are connects, logins, enters and changes to
+ * groups.
+ *
+ * LOCK ORDER - the one order for all of chatroomd. A thread holding a lock
+ * may only take locks further down this list:
+ *   1. table lock          (rwlock, here: table_rdlock/table_wrlock)
+ *   2. group->seq_lock     (mutex per group: orders message ids and fan-out)
+ *   3. client->out_lock    (mutex per client: its output queue)
+ * Leaves, never held while taking any other lock: the writer lock
+ * (writer.c), each store's lock (store.c), the pool lock (pool.c), the
+ * hashing semaphore (passwd.c). No socket write and no SQLite call happens
+ * while holding 1 or 2: queues are appended to, never flushed, under them. */
+#ifndef CHATROOM_TABLE_H
+#define CHATROOM_TABLE_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "msg.h"
+
+#define TABLE_CACHE 64 /* recent messages kept per group for history */
+
+typedef struct chatgroup {
+	int64_t id;                 /* [table] */
+	char name[160];             /* [table] */
+	int is_private;             /* [table] */
+	int banned;                 /* [table] */
+	double created_at;          /* [table] */
+	int64_t *members;           /* [table] sorted user ids */
+	size_t nmembers, capmembers;
+	client_t *present;          /* [table] clients whose current group this is */
+	size_t npresent;
+	struct chatgroup *next;         /* [table] hash chain */
+
+	pthread_mutex_t seq_lock;
+	msg_t *cache[TABLE_CACHE];  /* [seq_lock] ring of the newest messages, oldest first */
+	unsigned chead, clen;
+} group_t;
+
+void table_init(void);
+void table_destroy(void);
+
+void table_rdlock(void);
+void table_wrlock(void);
+void table_unlock(void);
+
+/* All of these need the table lock (read for lookups, write for changes). */
+void table_add_client(client_t *c);     /* write */
+void table_remove_client(client_t *c);  /* write: logs out, leaves the group */
+client_t *table_user_client(int64_t user_id); /* read: the session of a user or NULL */
+void table_set_user(client_t *c, int64_t user_id, const char *username); /* write */
+void table_clear_user(client_t *c);     /* write: logout */
+void table_enter(client_t *c, group_t *g); /* write: move c to g's broadcast list */
+
+group_t *table_group_add(int64_t id, const char *name, int is_private, int banned,
+                         double created_at); /* write */
+void table_group_remove(group_t *g);          /* write */
+group_t *table_group(int64_t id);             /* read */
+group_t *table_group_by_name(const char *name); /* read */
+int table_is_member(const group_t *g, int64_t user_id); /* read */
+int table_member_add(group_t *g, int64_t user_id);      /* write; 0 or -1 (OOM) */
+void table_member_remove(group_t *g, int64_t user_id);  /* write */
+/* Iterate every group (read). */
+void table_groups_foreach(void (*cb)(void *ctx, group_t *g), void *ctx);
+/* Iterate every connection (read). */
+void table_clients_foreach(void (*cb)(void *ctx, client_t *c), void *ctx);
+size_t table_count_clients(void); /* read */
+size_t table_count_online(void);  /* read */
+
+/* Banned users, kept in memory so that sending needs no database read. */
+int table_user_banned(int64_t user_id);              /* read */
+int table_set_user_banned(int64_t user_id, int banned); /* write; 0 or -1 (OOM) */
+
+/* Message cache of a group: needs g->seq_lock. */
+void table_cache_add(group_t *g, msg_t *m);
+
+#endif
