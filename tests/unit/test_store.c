@@ -908,6 +908,33 @@ static void test_wal_path_not_a_file_fails_with_reason(void **state)
 	reopen(f);
 }
 
+/* A directory where the -wal file cannot be created (immutable as root,
+ * mode 555 otherwise): refused at start with a reason. */
+static void test_unwritable_directory_fails_with_reason(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "";
+
+	store_close(f->st);
+	f->st = NULL;
+	if (geteuid() == 0) {
+		if (set_immutable(f->dir, 1) != 0)
+			skip();
+	} else {
+		assert_int_equal(chmod(f->dir, 0555), 0);
+	}
+	log_set_level(-1);
+	assert_int_not_equal(store_open(f->path, &f->st, err, sizeof err), STORE_OK);
+	log_set_level(LOG_LVL_ERROR);
+	assert_null(f->st);
+	assert_non_null(strstr(err, "writable"));
+	if (geteuid() == 0)
+		assert_int_equal(set_immutable(f->dir, 0), 0);
+	else
+		assert_int_equal(chmod(f->dir, 0755), 0);
+	reopen(f);
+}
+
 static void test_newer_schema_version_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -963,6 +990,7 @@ int main(void)
 		T(test_write_error_rolls_back),
 		T(test_missing_directory_fails_with_reason),
 		T(test_wal_path_not_a_file_fails_with_reason),
+		T(test_unwritable_directory_fails_with_reason),
 		T(test_newer_schema_version_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
