@@ -983,6 +983,29 @@ static long read_rss_kb(long pid, long *threads)
 	return rss;
 }
 
+/* CPU seconds (user + system) process pid has used; -1 if unknown. */
+static double proc_cpu_secs(long pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command name, which may hold spaces: state is
+	 * field 3, utime 14, stime 15. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	unsigned long long ut, st;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	return (double)(ut + st) / (double)(hz > 0 ? hz : 100);
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -1085,7 +1108,7 @@ static void usage(FILE *out)
 	    "                     instead of public\n"
 	    "  --threads T        client threads (default %d)\n"
 	    "  --register         register the accounts before logging in (otherwise only\n"
-	    "                     when a login fails)\n"
+	    "                     when a login fails, which counts as a failed login)\n"
 	    "  --timeout SECS     give up after SECS without progress (default %d)\n"
 	    "  -h, --help         this help\n"
 	    "\n"
@@ -1309,7 +1332,7 @@ static uint64_t expected_from(int j)
 }
 
 static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_t t_start,
-                      uint64_t t_send_end, double cpu, double wall)
+                      uint64_t t_send_end, double cpu, double server_cpu, double wall)
 {
 	struct bench_stats tot;
 	memset(&tot, 0, sizeof tot);
@@ -1401,6 +1424,9 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 		printf("closed:      the server closed %" PRIu64 " connection(s) during the run\n", tot.closed);
 	if (wall > 0)
 		printf("bench CPU:   %.2f s in %.2f s (%.0f%% of one core)\n", cpu, wall, 100 * cpu / wall);
+	if (wall > 0 && server_cpu >= 0)
+		printf("server CPU:  %.2f s in %.2f s (%.0f%% of one core)\n", server_cpu, wall,
+		       100 * server_cpu / wall);
 	return (lost || extra || tot.out_of_order || nerr || tot.closed) ? 1 : 0;
 }
 
@@ -1501,6 +1527,9 @@ int main(int argc, char **argv)
 		for (int t = 0; t < g_opt.threads; t++)
 			if (ws[t].errtext[0])
 				fprintf(stderr, "chatroom-bench: first failure: %s\n", ws[t].errtext);
+		if (!g_opt.do_register)
+			fprintf(stderr, "chatroom-bench: on a new database use --register: a login before the\n"
+			                "  registration counts as a failed login (chatroomd --login-fail-max-address)\n");
 		return 2;
 	}
 	double setup_secs = (double)(now_ns() - t_setup) / 1e9;
@@ -1523,6 +1552,7 @@ int main(int argc, char **argv)
 		per_receiver += expected_from(j);
 	set_phase(ws, g_opt.threads, PH_READY);
 	double cpu0 = cpu_secs();
+	double scpu0 = g_opt.server_pid > 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
 	/* A short start delay lets every worker arm its schedule in time. */
 	g_t0 = now_ns() + (g_mode == MODE_RATE ? 20000000ull : 0);
 	set_phase(ws, g_opt.threads, PH_RUN);
@@ -1538,8 +1568,9 @@ int main(int argc, char **argv)
 	for (int t = 0; t < g_opt.threads; t++)
 		pthread_join(ws[t].thread, NULL);
 	double cpu = cpu_secs() - cpu0;
+	double scpu = scpu0 >= 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
 	double wall = (double)(now_ns() - g_t0) / 1e9;
-	rc = report_run(ws, conns, g_t0, t_send_end, cpu, wall);
+	rc = report_run(ws, conns, g_t0, t_send_end, cpu, scpu >= 0 ? scpu - scpu0 : -1, wall);
 	freeaddrinfo(g_addr);
 	return rc;
 }
