@@ -1383,7 +1383,7 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 
 	double elapsed = last_rx > t_start ? (double)(last_rx - t_start) / 1e9 : 0;
 	double send_secs = (double)(t_send_end - t_start) / 1e9;
-	printf("sent:        %" PRIu64 " messages by %d senders", tot.sent, g_opt.senders);
+	printf("sent:        %" PRIu64 " messages by %d sender%s", tot.sent, g_opt.senders, g_opt.senders == 1 ? "" : "s");
 	if (g_mode == MODE_RATE)
 		printf(" in %.2f s (%.0f/s, target %.0f/s; latest send %.2f ms behind schedule)\n", send_secs,
 		       send_secs > 0 ? (double)tot.sent / send_secs : 0, g_opt.rate,
