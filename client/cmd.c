@@ -3,7 +3,7 @@
  * reads its next line only after that answer). */
 #include "config.h"
 #include "client.h"
-#include "limits.h"
+#include "tunables.h"
 #include "proto.h"
 #include "text.h"
 #include "valid.h"

@@ -2,7 +2,7 @@
  * and command line (later ones win), and reading passwords. */
 #include "config.h"
 #include "client.h"
-#include "limits.h"
+#include "tunables.h"
 
 #include <errno.h>
 #include <fcntl.h>

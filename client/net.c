@@ -2,7 +2,7 @@
  * and reconnecting with exponential back-off and jitter when it drops. */
 #include "config.h"
 #include "client.h"
-#include "limits.h"
+#include "tunables.h"
 #include "proto.h"
 
 #include <errno.h>

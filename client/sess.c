@@ -10,7 +10,7 @@
  * reconnect, and the server drops the copy. */
 #include "config.h"
 #include "client.h"
-#include "limits.h"
+#include "tunables.h"
 #include "proto.h"
 
 #include <fcntl.h>
