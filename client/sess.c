@@ -201,6 +201,21 @@ void sess_on_connected(void)
 
 void sess_on_disconnected(void)
 {
+	if (cl.superseded) {
+		/* Logging in again would end the other session, which would
+		 * log in again... : leave the account to the newer one. */
+		cl.superseded = 0;
+		ui_warn("not logging in again as %s: the account is in use elsewhere",
+		        cl.username ? cl.username : "?");
+		cl.failed = 1;
+		sess_outbox_drop_all("logged in elsewhere");
+		sess_set_str(&cl.username, NULL);
+		if (cl.password)
+			explicit_bzero(cl.password, strlen(cl.password));
+		sess_set_str(&cl.password, NULL);
+		cl.had_session = 0;
+		sess_set_group(0, NULL);
+	}
 	cl.logged_in = 0;
 	cl.login_inflight = 0;
 	cl.resync = RS_NONE;
@@ -684,6 +699,10 @@ void sess_handle(json_object *m, const char *type)
 		const char *level = NULL;
 		(void)proto_get_string(m, "content", &s);
 		(void)proto_get_string(m, "level", &level);
+		/* The server ends an older session of an account that logs
+		 * in again, and says so only in words. */
+		if (s && level && !strcmp(level, "warning") && strstr(s, "logged in from another"))
+			cl.superseded = 1;
 		if (level && !strcmp(level, "error"))
 			ui_err("%s", s ? s : "");
 		else if (level && !strcmp(level, "warning"))

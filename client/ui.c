@@ -394,13 +394,18 @@ static int ui_may_run(const char *line)
 		return 0;
 	/* A command also waits for the chat lines before it to be stored, so
 	 * that, say, /history after a line shows that line. */
-	if (cmd_is_command(line))
-		return cmd_runs_offline(line) || (sess_ready() && cl.outbox == NULL);
+	if (cmd_is_command(line)) {
+		if (cmd_runs_offline(line))
+			return 1;
+		net_kick();
+		return sess_ready() && cl.outbox == NULL;
+	}
 	if (sess_ready())
 		return 1;
 	if (cl.had_session && cl.username)
 		return 1;
-	return cl.state == CONN_UP && !cl.resync;
+	/* with no account to log in with, the line fails at once */
+	return !cl.username || (cl.state == CONN_UP && !cl.resync);
 }
 
 void ui_pump(void)
