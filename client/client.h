@@ -155,6 +155,7 @@ void sess_on_disconnected(void);
 void sess_handle(json_object *msg, const char *type);
 void sess_login(const char *user, const char *password, int initial);
 void sess_logout(void);
+void sess_enter(const char *name); /* /enter_chat */
 void sess_say(const char *content);
 int sess_ready(void); /* connected, logged in state settled, not catching up */
 int sess_settled(void); /* nothing in flight that exit must wait for */

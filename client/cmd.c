@@ -238,9 +238,7 @@ static void cmd_join_chat(int argc, char **argv)
 
 static void cmd_enter_chat(int argc, char **argv)
 {
-	json_object *m = proto_new("enter_chat_request");
-	proto_set_string(m, "chat_name", argv[1]);
-	net_send(m);
+	sess_enter(argv[1]);
 	/* On success the response is followed by the last messages. */
 	cmd_wait("enter_chat_response", "chat_history_complete");
 }

@@ -23,6 +23,7 @@
 static int sess_relogin;     /* the login in flight restores a session after a reconnect */
 static int sess_have_floor;  /* last_shown/base_id say where the group stood */
 static int sess_batch_count; /* chat_history lines of the batch being received */
+static int sess_entering;    /* enter_chat_request sent by /enter_chat, no answer yet */
 static int64_t sess_login_group_id;
 static char *sess_login_group_name;
 
@@ -221,6 +222,7 @@ void sess_on_disconnected(void)
 	cl.resync = RS_NONE;
 	cl.hist_len = 0;
 	sess_batch_count = 0;
+	sess_entering = 0;
 	json_object_put(cl.held);
 	cl.held = json_object_new_array();
 	cmd_connection_lost();
@@ -287,25 +289,37 @@ void sess_say(const char *content)
 		ui_sys("not connected: message queued, it is sent after reconnecting");
 }
 
-/* The catch-up after a reconnect is over: show what arrived live meanwhile
- * and send what the user typed. */
-static void sess_resync_done(void)
+/* Show the live messages held back while history was coming in, skipping
+ * those the history showed. During a resync, messages of another group
+ * (the login group, before the old one is entered again) are not ours. */
+static void sess_flush_held(int resync)
 {
-	cl.resync = RS_NONE;
 	size_t n = json_object_array_length(cl.held);
 	for (size_t i = 0; i < n; i++) {
 		json_object *m = json_object_array_get_idx(cl.held, i);
 		int64_t gid = 0, id = 0;
 		(void)proto_get_int(m, "chat_group_id", &gid);
 		(void)proto_get_int(m, "message_id", &id);
-		if (gid != cl.group_id || (id > 0 && id <= cl.last_shown))
+		if (gid == cl.group_id) {
+			if (id > 0 && id <= cl.last_shown)
+				continue;
+			if (id > cl.last_shown)
+				cl.last_shown = id;
+		} else if (resync) {
 			continue;
+		}
 		ui_chat(m, 0);
-		if (id > cl.last_shown)
-			cl.last_shown = id;
 	}
 	json_object_put(cl.held);
 	cl.held = json_object_new_array();
+}
+
+/* The catch-up after a reconnect is over: show what arrived live meanwhile
+ * and send what the user typed. */
+static void sess_resync_done(void)
+{
+	cl.resync = RS_NONE;
+	sess_flush_held(1);
 	sess_outbox_flush();
 	ui_prompt_update();
 }
@@ -417,6 +431,7 @@ static void sess_on_enter(json_object *m)
 		}
 		return;
 	}
+	sess_entering = 0;
 	if (ok) {
 		sess_set_group(gid, name);
 		sess_history_push(HIST_SHOW);
@@ -424,8 +439,20 @@ static void sess_on_enter(json_object *m)
 	} else {
 		ui_err("could not enter chat %s: %s", name ? name : "?", err ? err : "refused");
 		cl.failed = 1;
+		if (cl.hist_len == 0)
+			sess_flush_held(0);
 	}
 	cmd_answered("enter_chat_response", ok);
+}
+
+void sess_enter(const char *name)
+{
+	json_object *m = proto_new("enter_chat_request");
+	proto_set_string(m, "chat_name", name);
+	/* Messages of the new group may come before the answer and again
+	 * in the history that follows it: hold them until then. */
+	sess_entering = 1;
+	net_send(m);
 }
 
 static void sess_on_live_chat(json_object *m)
@@ -433,7 +460,9 @@ static void sess_on_live_chat(json_object *m)
 	int64_t gid = 0, id = 0;
 	(void)proto_get_int(m, "chat_group_id", &gid);
 	(void)proto_get_int(m, "message_id", &id);
-	if (cl.resync) {
+	if (cl.resync || cl.hist_len > 0 || sess_entering) {
+		/* History is coming in: a live message may also be in it, or
+		 * older than its end; wait and show it after, once. */
 		json_object_array_add(cl.held, json_object_get(m));
 		return;
 	}
@@ -502,6 +531,8 @@ static void sess_on_history_complete(json_object *m)
 	case HIST_DISCARD:
 		break;
 	}
+	if (cl.hist_len == 0 && !cl.resync)
+		sess_flush_held(0);
 	(void)m;
 }
 
@@ -726,6 +757,10 @@ void sess_handle(json_object *m, const char *type)
 			proto_set_string(fake, "error_message", s);
 			sess_on_enter(fake);
 			json_object_put(fake);
+		} else if (sess_entering && !cl.resync) {
+			sess_entering = 0;
+			if (cl.hist_len == 0)
+				sess_flush_held(0);
 		} else if (cl.resync == RS_CATCHUP && cl.hist_len > 0) {
 			/* the catch-up was refused: give it up */
 			cl.hist_len = 0;
