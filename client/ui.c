@@ -252,6 +252,11 @@ static void ui_on_rl_line(char *line)
 		cmd_line(line);
 		free(line);
 	}
+	if (cl.quit) {
+		/* before readline draws a prompt that nobody will use */
+		rl_callback_handler_remove();
+		ui_rl_active = 0;
+	}
 	ui_in_handler = 0;
 }
 
