@@ -69,6 +69,7 @@ enum cl_hist_purpose {
 	HIST_BASELINE,   /* after login: learn the newest id, print nothing */
 	HIST_DISCARD,    /* enter_chat history during a resync: superseded by catch-up */
 	HIST_CATCHUP,    /* after reconnect: print what was missed, page forward */
+	HIST_CATCHUP_BACK, /* the same from an empty start: page backward, print at the end */
 };
 
 #define CL_HIST_FIFO 16

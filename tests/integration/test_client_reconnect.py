@@ -177,6 +177,66 @@ class Reconnect(unittest.TestCase):
         self.assertFalse(any("logged in again" in l for l in a.lines), a.lines)
 
 
+class SmallHistoryLimit(unittest.TestCase):
+    """The server answers at most 5 messages per history_request (and
+    refuses a larger limit): the catch-up still gets everything missed."""
+
+    def setUp(self):
+        srv = self.srv = Server(args=["--history-max", "5"])
+        srv.start()
+        self.addCleanup(srv.cleanup)
+        for n in ("alice", "bob"):
+            c = srv.connect()
+            c.register(n)
+            c.close()
+        self.proxy = Proxy(srv.port)
+        self.addCleanup(self.proxy.stop)
+
+    def test_catch_up_of_a_chat_that_was_empty(self):
+        srv, proxy = self.srv, self.proxy
+        a = Client(proxy.port, user="alice", args=FAST)
+        self.addCleanup(a.kill)
+        a.send("/create_chat quiet bob", "/enter_chat quiet")
+        a.wait_for(r"^\*\*\* no messages in quiet")
+        bob = user(srv, "bob", protocol2=True)
+        self.addCleanup(bob.close)
+        bob.send("enter_chat_request", chat_name="quiet")
+        gid = bob.recv_type("enter_chat_response")["chat_group_id"]
+        proxy.refusing = True
+        proxy.cut()
+        a.wait_for(r"^\*\*\* connection lost")
+        for i in range(12):
+            bob.chat("q%02d" % i, gid, client_msg_id="q-%d" % i)
+            bob.recv_type("chat_ack")
+        proxy.refusing = False
+        a.wait_for(r"<bob> q11$", timeout=20 * SLOW)
+        self.assertEqual(a.finish(), 0, a.lines)
+        self.assertEqual([c for g, s, c in chat_lines(a.lines)], ["q%02d" % i for i in range(12)])
+
+    def test_catch_up_pages_past_the_servers_limit(self):
+        srv, proxy = self.srv, self.proxy
+        a = Client(proxy.port, user="alice", args=FAST)
+        self.addCleanup(a.kill)
+        a.wait_for(r"^\*\*\* logged in as alice")
+        bob = user(srv, "bob", protocol2=True)
+        self.addCleanup(bob.close)
+        bob.chat("before", 1, client_msg_id="b-before")
+        a.wait_for(r"<bob> before$")
+        proxy.refusing = True
+        proxy.cut()
+        a.wait_for(r"^\*\*\* connection lost")
+        for i in range(23):
+            bob.chat("missed %02d" % i, 1, client_msg_id="b-%d" % i)
+            bob.recv_type("chat_ack")
+        proxy.refusing = False
+        a.wait_for(r"<bob> missed 22$", timeout=20 * SLOW)
+        bob.chat("after", 1, client_msg_id="b-after")
+        a.wait_for(r"<bob> after$")
+        self.assertEqual(a.finish(), 0, a.lines)
+        self.assertEqual([c for g, s, c in chat_lines(a.lines)],
+                         ["before"] + ["missed %02d" % i for i in range(23)] + ["after"])
+
+
 class Heartbeat(unittest.TestCase):
     def test_quiet_client_is_kept_alive_and_idle_one_reconnects_on_demand(self):
         srv = Server(args=["--heartbeat-interval", "1", "--heartbeat-timeout", "2",
