@@ -76,6 +76,11 @@ static void ui_append_clean(char **buf, size_t *len, size_t *cap, const char *s)
 			rep = " ";
 		else if (ch < 0x20 || ch == 0x7f)
 			rep = "?";
+		else if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
+			/* a C1 control (U+0080..U+009F): some terminals obey them */
+			rep = "?";
+			s++;
+		}
 		else
 			rep = one;
 		size_t n = strlen(rep);
