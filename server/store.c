@@ -485,6 +485,18 @@ static int store_schema_init(store_t *st, char *err, size_t errlen)
 		store_errf(err, errlen, "database %s: unknown schema version %d", st->path, version);
 		return STORE_ERR;
 	}
+	/* version 0 with tables in it: some other program's database */
+	rc = store_pragma_text(st, "SELECT count(*) FROM sqlite_master", sql, sizeof sql);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (atoi(sql) != 0) {
+		store_exec(st, "ROLLBACK");
+		store_errf(err, errlen,
+		           "database %s was not made by chatroomd (it has tables but no chatroomd "
+		           "schema version); give chatroomd a new file name",
+		           st->path);
+		return STORE_ERR;
+	}
 	rc = store_exec(st, store_schema_v1);
 	if (rc != SQLITE_OK)
 		goto fail;
