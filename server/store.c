@@ -524,6 +524,8 @@ fail:
 	}
 }
 
+static int store_files_init(store_t *st, char *err, size_t errlen);
+
 int store_open(const char *path, store_t **out, char *err, size_t errlen)
 {
 	return store_open_ex(path, 0, out, err, errlen);
@@ -600,6 +602,9 @@ int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, si
 		if (s != STORE_OK)
 			goto fail;
 	}
+	s = store_files_init(st, err, errlen);
+	if (s != STORE_OK)
+		goto fail;
 	*out = st;
 	return STORE_OK;
 fail:
@@ -1310,6 +1315,162 @@ int store_dedup_get(store_t *st, int64_t user_id, const char *client_msg_id, int
 		ret = store_fail(st, sqlite3_extended_errcode(st->db), "looking up a client_msg_id");
 	}
 	store_stmt_done(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* The files table came after schema version 1 and needs nothing from the
+ * other tables, so it is created where missing rather than by a version
+ * step: every database, new or old, gets it on open. No foreign keys: a
+ * file row outlives its uploader's account (the list shows the name kept
+ * here), and the admin code deletes a group's files with the group. */
+static const char store_files_schema[] =
+	"CREATE TABLE IF NOT EXISTS files ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" group_id INTEGER NOT NULL,"
+	" uploader_id INTEGER NOT NULL,"
+	" uploader_name TEXT NOT NULL,"
+	" filename TEXT NOT NULL,"
+	" stored_name TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" uploaded_at REAL NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS files_by_group ON files(group_id, id);";
+
+#define STORE_FILE_COLS "id, group_id, uploader_id, uploader_name, filename, stored_name, size, uploaded_at"
+
+static int store_files_init(store_t *st, char *err, size_t errlen)
+{
+	int rc = store_exec(st, store_files_schema);
+	return rc == SQLITE_OK ? STORE_OK : store_open_fail(st, rc, "creating the files table", err, errlen);
+}
+
+/* File statements are rare (one per upload, download or listing), so they
+ * are prepared per call instead of joining the persistent set above. */
+static sqlite3_stmt *store_file_prepare(store_t *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		store_fail(st, sqlite3_extended_errcode(st->db), "prepare");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void store_file_row(sqlite3_stmt *s, store_file_t *f)
+{
+	memset(f, 0, sizeof *f);
+	f->id = sqlite3_column_int64(s, 0);
+	f->group_id = sqlite3_column_int64(s, 1);
+	f->uploader_id = sqlite3_column_int64(s, 2);
+	store_copy(f->uploader_name, sizeof f->uploader_name, sqlite3_column_text(s, 3));
+	store_copy(f->filename, sizeof f->filename, sqlite3_column_text(s, 4));
+	store_copy(f->stored_name, sizeof f->stored_name, sqlite3_column_text(s, 5));
+	f->size = sqlite3_column_int64(s, 6);
+	f->uploaded_at = sqlite3_column_double(s, 7);
+}
+
+int store_file_add(store_t *st, const store_file_t *f, int64_t *id)
+{
+	int ret = STORE_OK, rc;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, "INSERT INTO files(group_id, uploader_id, uploader_name,"
+	                                         " filename, stored_name, size, uploaded_at)"
+	                                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, f->group_id);
+	sqlite3_bind_int64(s, 2, f->uploader_id);
+	sqlite3_bind_text(s, 3, f->uploader_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, f->filename, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, f->stored_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 6, f->size);
+	sqlite3_bind_double(s, 7, f->uploaded_at > 0 ? f->uploaded_at : store_now());
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "recording a file");
+	else if (id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int store_file_get(store_t *st, int64_t id, store_file_t *out)
+{
+	int ret = STORE_OK, rc;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, "SELECT " STORE_FILE_COLS " FROM files WHERE id = ?1");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		store_file_row(s, out);
+	else if (rc == SQLITE_DONE)
+		ret = STORE_NOTFOUND;
+	else
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "looking up a file");
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int store_file_delete(store_t *st, int64_t id)
+{
+	int ret = STORE_OK, rc;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, "DELETE FROM files WHERE id = ?1");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "deleting a file");
+	else if (sqlite3_changes(st->db) == 0)
+		ret = STORE_NOTFOUND;
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int store_files_foreach(store_t *st, int64_t group_id,
+                        int (*cb)(void *ctx, const store_file_t *f), void *ctx)
+{
+	int ret = STORE_OK, rc;
+	store_file_t f;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, group_id > 0
+	                                             ? "SELECT " STORE_FILE_COLS " FROM files"
+	                                               " WHERE group_id = ?1 ORDER BY id"
+	                                             : "SELECT " STORE_FILE_COLS " FROM files ORDER BY id");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	if (group_id > 0)
+		sqlite3_bind_int64(s, 1, group_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_file_row(s, &f);
+		if (cb(ctx, &f))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "listing files");
+	sqlite3_finalize(s);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
