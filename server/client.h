@@ -64,6 +64,7 @@ typedef struct client {
 	                             * wake: set by a push that woke it, cleared
 	                             * only when a flush found the queue empty */
 	int hold;                   /* a raw transfer is in progress: queue, do not write */
+	int writing;                /* a thread is writing the queue to the socket */
 
 	/* [atomic] closing */
 	atomic_int closing;         /* set once; the worker then closes */
@@ -88,6 +89,8 @@ int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output);
  * never woken (its worker flushes after the batch anyway). */
 void client_defer_begin(client_t *self);
 void client_defer_end(void);
+/* Release this thread's deferral array (when a connection ends). */
+void client_defer_free(void);
 
 /* Serialize o and queue it for c from c's own worker. */
 int client_send(client_t *c, json_object *o, size_t max_output);
@@ -96,6 +99,19 @@ int client_send(client_t *c, json_object *o, size_t max_output);
  * Returns 0 when the queue is empty (and re-arms wake-ups), 1 when the
  * socket is full (wait for POLLOUT), -1 on a socket error. */
 int client_flush(client_t *c);
+
+/* From a thread other than c's worker (client_defer_end does this): write
+ * c's queue to its socket without blocking, so a broadcast costs one write
+ * per recipient and no thread switch. Only one thread writes a socket at a
+ * time (`writing`); a busy or held queue is left to whoever has it. Returns
+ * 1 when the socket is full: the caller must then wake c's worker, which
+ * waits for POLLOUT. */
+int client_flush_other(client_t *c);
+
+/* Worker only: start (on=1) or end (on=0) a raw transfer on the socket:
+ * while on, queued messages wait; on waits for a write in progress by
+ * another thread to finish. */
+void client_hold(client_t *c, int on);
 
 /* Worker only: clear the eventfd after poll() reported it readable. */
 void client_clear_wake(client_t *c);

@@ -38,9 +38,10 @@ void cmd_on_stored(msg_t *m, void *ctx)
 	(void)ctx;
 	if (!m->client_msg_id)
 		return;
+	int n = atomic_exchange(&m->acks_owed, 0);
 	table_rdlock();
 	client_t *c = table_user_client(m->sender_id);
-	if (c && c->protocol == 2)
+	for (int i = 0; c && c->protocol == 2 && i < n; i++)
 		cmd_send_ack(c, m->client_msg_id, m->id, m->group_id, 1);
 	table_unlock();
 }
@@ -92,7 +93,11 @@ void cmd_chat_message(struct session *s, json_object *req)
 	if (cmid) {
 		msg_t *p = writer_pending_find(s->user_id, cmid);
 		if (p) {
-			msg_unref(p); /* the ack follows when it is stored */
+			/* Not stored yet: one more ack is owed when it is. If the
+			 * writer took the count already, it is stored: ack now. */
+			if (atomic_fetch_add(&p->acks_owed, 1) == 0)
+				cmd_send_ack(s->c, cmid, p->id, p->group_id, 0);
+			msg_unref(p);
 			free(clean);
 			return;
 		}
