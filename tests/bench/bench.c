@@ -344,7 +344,12 @@ static void send_credentials(struct bench_worker *w, struct bench_conn *c, const
 	json_object *o = proto_new(type);
 	proto_set_string(o, "username", name);
 	proto_set_string(o, "password", BENCH_PASSWORD);
-	c->state = !strcmp(type, "login_request") ? C_LOGGING_IN : C_REGISTERING;
+	if (!strcmp(type, "login_request")) {
+		c->state = C_LOGGING_IN;
+	} else {
+		c->state = C_REGISTERING;
+		c->tried_register = 1;
+	}
 	conn_request(w, c, o);
 }
 
