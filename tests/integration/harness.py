@@ -329,9 +329,8 @@ class Conn:
         return r
 
     def chat(self, content, group_id=None, **extra):
-        """Send a chat_message to group_id (default: the current group)."""
-        if group_id is None and self.group:
-            group_id = self.group["id"]
+        """Send a chat_message to group_id; without one, the message carries
+        no chat_group_id and goes to the current group."""
         msg = {"message_type": "chat_message", "content": content}
         if group_id is not None:
             msg["chat_group_id"] = group_id
