@@ -350,6 +350,28 @@ class HistoryRequest(ServerTest):
             self.assertEqual(len(hist), 30)
 
 
+class HistoryNotYetStored(ServerTest):
+    # batches wait up to 3 s before they are committed: messages are
+    # delivered live long before they are in the database
+    server_args = ["--batch-ms", "3000", "--batch-size", "10000"]
+
+    def test_history_includes_messages_waiting_to_be_stored(self):
+        a = self.login_user(protocol2=True)
+        for i in range(5):
+            a.chat("pending %d" % i)
+        ids = [a.recv_chat("pending %d" % i)["message_id"] for i in range(5)]
+        a.send("history_request", chat_group_id=a.group["id"], limit=10)
+        hist, done = a.read_history()
+        self.assertEqual([h["message_id"] for h in hist][-5:], ids)
+        self.assertEqual(done["message_count"], len(hist))
+        a.send("history_request", chat_group_id=a.group["id"], after_message_id=ids[1])
+        hist, done = a.read_history()
+        self.assertEqual([h["message_id"] for h in hist], ids[2:])
+        b = self.login_user()
+        _, hist, done = b.enter_chat("public")
+        self.assertEqual([h["content"] for h in hist][-5:], ["pending %d" % i for i in range(5)])
+
+
 class Presence(ServerTest):
 
     def test_online_and_offline_updates(self):
