@@ -69,6 +69,7 @@ enum cl_hist_purpose {
 	HIST_BASELINE,   /* after login: learn the newest id, print nothing */
 	HIST_DISCARD,    /* enter_chat history during a resync: superseded by catch-up */
 	HIST_CATCHUP,    /* after reconnect: print what was missed, page forward */
+	HIST_CATCHUP_BACK, /* the same from an empty start: page backward, print at the end */
 };
 
 #define CL_HIST_FIFO 16
@@ -95,6 +96,7 @@ struct client {
 	int logged_in;           /* login_response success on this connection */
 	int login_inflight;      /* login_request sent, no answer yet */
 	int login_initial;       /* the pending login is the one from -u */
+	int superseded;          /* the server said our account logged in elsewhere */
 	int had_session;         /* logged in before: re-login after reconnect */
 	int64_t group_id;        /* current group; 0 when none */
 	char *group_name;
@@ -113,6 +115,7 @@ struct client {
 	/* --- commands: cmd.c --- */
 	const char *wait_type;   /* response type the last command waits for, or NULL */
 	const char *wait_then;   /* after wait_type, wait for this one too (e.g. history) */
+	char *held_cmd;          /* typed while (re)connecting: runs once connected */
 	double wait_deadline;
 
 	/* --- program: main.c --- */
@@ -139,6 +142,7 @@ int net_connect_now(void); /* first connection, blocking until TCP is up: 0 or -
 void net_send(json_object *msg); /* consumes msg; dropped when not connected */
 int net_ready(void); /* protocol negotiated */
 void net_drop(const char *why);
+void net_kick(void); /* connect again now if idle after a drop */
 void net_poll_setup(short *events);
 void net_on_events(short revents);
 void net_tick(double now);
@@ -152,6 +156,7 @@ void sess_on_disconnected(void);
 void sess_handle(json_object *msg, const char *type);
 void sess_login(const char *user, const char *password, int initial);
 void sess_logout(void);
+void sess_enter(const char *name); /* /enter_chat */
 void sess_say(const char *content);
 int sess_ready(void); /* connected, logged in state settled, not catching up */
 int sess_settled(void); /* nothing in flight that exit must wait for */
@@ -164,6 +169,7 @@ int cmd_is_command(const char *line);
 int cmd_runs_offline(const char *line);
 void cmd_answered(const char *type, int ok); /* a response arrived */
 void cmd_connection_lost(void);
+void cmd_pump(void); /* run a command held until the connection is back */
 void cmd_tick(double now);
 double cmd_next_timer(double now);
 

@@ -73,6 +73,34 @@ void cmd_connection_lost(void)
 
 static void cmd_help(int argc, char **argv);
 
+/* A command typed while the connection is being made waits for it; while
+ * the next attempt is still seconds away, it fails. */
+static void cmd_hold(const char *line)
+{
+	net_kick();
+	if (cl.state == CONN_DOWN && cl.next_attempt > cl_now()) {
+		ui_err("not connected: the next attempt is in %.0f s; try again then",
+		       cl.next_attempt - cl_now() + 0.5);
+		cl.failed = 1;
+		return;
+	}
+	if (cl.held_cmd)
+		ui_warn("dropped %s: only the last command waits for the connection", cl.held_cmd);
+	free(cl.held_cmd);
+	cl.held_cmd = strdup(line);
+	ui_sys("connecting; the command runs once connected");
+}
+
+void cmd_pump(void)
+{
+	if (!cl.held_cmd || !net_ready() || cl.login_inflight || cl.resync)
+		return;
+	char *line = cl.held_cmd;
+	cl.held_cmd = NULL;
+	cmd_line(line);
+	free(line);
+}
+
 static int cmd_need_login(void)
 {
 	if (!cl.logged_in) {
@@ -210,9 +238,7 @@ static void cmd_join_chat(int argc, char **argv)
 
 static void cmd_enter_chat(int argc, char **argv)
 {
-	json_object *m = proto_new("enter_chat_request");
-	proto_set_string(m, "chat_name", argv[1]);
-	net_send(m);
+	sess_enter(argv[1]);
 	/* On success the response is followed by the last messages. */
 	cmd_wait("enter_chat_response", "chat_history_complete");
 }
@@ -346,8 +372,7 @@ void cmd_line(const char *line)
 		ui_err("usage: %s", c->usage);
 		cl.failed = 1;
 	} else if (!c->offline && !net_ready()) {
-		ui_err("not connected to the server; try again after it reconnects");
-		cl.failed = 1;
+		cmd_hold(line);
 	} else {
 		argv[argc] = NULL;
 		c->run(argc, argv);

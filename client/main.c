@@ -135,6 +135,7 @@ static void main_loop(void)
 		now = cl_now();
 		net_tick(now);
 		cmd_tick(now);
+		cmd_pump();
 		if (cl.o.script)
 			ui_pump();
 		main_check_exit(now);
@@ -179,5 +180,6 @@ int main(int argc, char **argv)
 	rc = main_exit_status();
 	net_close();
 	sess_free();
+	free(cl.held_cmd);
 	return rc;
 }

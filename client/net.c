@@ -184,10 +184,27 @@ void net_drop(const char *why)
 		net_set_state(CONN_DOWN);
 		return;
 	}
-	net_schedule_retry();
-	ui_warn("connection lost (%s); reconnecting in %.1f s", why, cl.next_attempt - cl_now());
+	net_set_state(CONN_DOWN);
 	sess_on_disconnected();
+	if (!cl.username && !cl.outbox) {
+		/* Nothing to restore (the server closes connections that do
+		 * not log in): connect again only when a command needs it,
+		 * rather than every minute for nothing. */
+		cl.next_attempt = 0;
+		ui_warn("disconnected (%s); the next command connects again", why);
+	} else {
+		net_schedule_retry();
+		ui_warn("connection lost (%s); reconnecting in %.1f s", why, cl.next_attempt - cl_now());
+	}
 	ui_prompt_update();
+}
+
+void net_kick(void)
+{
+	if (cl.state == CONN_DOWN && cl.ever_connected && cl.next_attempt == 0) {
+		cl.backoff = cl.o.reconnect_min;
+		cl.next_attempt = cl_now();
+	}
 }
 
 static int net_flush(void)

@@ -28,6 +28,21 @@
  * up with STORE_BUSY. The writer's commits are short, so this is generous. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* Checkpoint the WAL into the database file once it holds this many pages
+ * (about 40 MB) rather than SQLite's 1000: a page rewritten by many
+ * batches (indexes keyed by sender) is then copied back once, which halves
+ * the writer's I/O under load. */
+#define STORE_WAL_AUTOCHECKPOINT 10000
+
+/* Trimming a sender's client_msg_ids walks its newest dedup_window rows, so
+ * it is done in bulk: once a sender has window/STORE_DEDUP_SLACK_DIV (at
+ * least 1) rows more than the window. */
+#define STORE_DEDUP_SLACK_DIV 8
+/* The per-sender counters behind that are forgotten past this many senders
+ * (they are only an optimisation: a forgotten sender is trimmed at once). */
+#define STORE_TRIM_MAX_SLOTS 65536
+#define STORE_TRIM_MIN_SLOTS 256
+
 /* Prepared statements, compiled on first use and kept for the life of the
  * connection (SQLITE_PREPARE_PERSISTENT). */
 enum store_stmt_id {
@@ -177,11 +192,25 @@ static const char store_schema_v1[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
 	"INSERT INTO meta(key, value) VALUES('last_message_id', 0);";
 
+/* A sender's client_msg_id rows added since its last trim on this
+ * connection (open addressing, keyed by user id). */
+struct store_trim_slot {
+	int64_t user;
+	uint32_t since;    /* rows committed since the last trim */
+	uint32_t batch;    /* rows in the batch being stored */
+	uint8_t used;
+	uint8_t known;     /* trimmed at least once on this connection */
+	uint8_t decided;   /* trim decision made for the current batch */
+	uint8_t trim_now;  /* ... and it was: trim */
+};
+
 struct store {
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[Q_COUNT];
 	char *path;
+	struct store_trim_slot *trim; /* trim counters, trim_cap slots */
+	size_t trim_cap, trim_len;
 };
 
 static double store_now(void)
@@ -351,7 +380,14 @@ static int store_open_fail(store_t *st, int rc, const char *what, char *err, siz
 		           st->path, what, msg);
 		break;
 	default:
-		store_errf(err, errlen, "database %s: %s: %s", st->path, what, msg);
+		if ((rc & 0xff) == SQLITE_CANTOPEN)
+			store_errf(err, errlen,
+			           "cannot open database %s (%s: %s); check that its directory exists "
+			           "and is writable, and that %s-wal and %s-shm, if present, are "
+			           "regular files chatroomd may write",
+			           st->path, what, msg, st->path, st->path);
+		else
+			store_errf(err, errlen, "database %s: %s: %s", st->path, what, msg);
 		break;
 	}
 	return s == STORE_EXISTS ? STORE_ERR : s;
@@ -480,9 +516,14 @@ static int store_files_init(store_t *st, char *err, size_t errlen);
 
 int store_open(const char *path, store_t **out, char *err, size_t errlen)
 {
+	return store_open_ex(path, 0, out, err, errlen);
+}
+
+int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, size_t errlen)
+{
 	store_t *st;
 	int rc, s, version = 0;
-	char mode[32];
+	char mode[64];
 
 	*out = NULL;
 	if (err && errlen)
@@ -500,11 +541,6 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	if (rc != SQLITE_OK) {
 		s = store_open_fail(st, st->db ? sqlite3_extended_errcode(st->db) : rc, "open", err,
 		                    errlen);
-		if (s == STORE_ERR && (rc & 0xff) == SQLITE_CANTOPEN)
-			store_errf(err, errlen,
-			           "cannot open database %s: %s; check that its directory exists and "
-			           "is writable",
-			           path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
@@ -516,9 +552,11 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 
-	s = store_check(st, err, errlen);
-	if (s != STORE_OK)
-		goto fail;
+	if (!(flags & STORE_OPEN_NO_CHECK)) {
+		s = store_check(st, err, errlen);
+		if (s != STORE_OK)
+			goto fail;
+	}
 
 	rc = store_pragma_text(st, "PRAGMA journal_mode=WAL", mode, sizeof mode);
 	if (rc != SQLITE_OK) {
@@ -533,7 +571,10 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	}
 	/* In WAL mode, NORMAL loses at most the last commits on a power cut,
 	 * never consistency; FULL would fsync every batch. */
-	rc = store_exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+	snprintf(mode, sizeof mode, "PRAGMA wal_autocheckpoint=%d", STORE_WAL_AUTOCHECKPOINT);
+	rc = store_exec(st, mode);
+	if (rc == SQLITE_OK)
+		rc = store_exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
 	if (rc != SQLITE_OK) {
 		s = store_open_fail(st, rc, "setting pragmas", err, errlen);
 		goto fail;
@@ -573,6 +614,7 @@ void store_close(store_t *st)
 			log_error("store: closing %s: %s", st->path, sqlite3_errstr(rc));
 	}
 	pthread_mutex_destroy(&st->lock);
+	free(st->trim);
 	free(st->path);
 	free(st);
 }
@@ -953,15 +995,121 @@ out:
 
 /* ---- messages --------------------------------------------------------- */
 
-/* Is user_id among the senders of msgs[0..i) that carry a client_msg_id?
- * Batches are small (CR_DEFAULT_BATCH_SIZE), so a quadratic scan is cheaper
- * than building a set. */
-static int store_sender_seen(const store_msg_t *msgs, size_t i, int64_t user_id)
+static size_t store_trim_hash(int64_t user, size_t cap)
 {
-	for (size_t j = 0; j < i; j++)
-		if (msgs[j].client_msg_id && msgs[j].sender_id == user_id)
-			return 1;
-	return 0;
+	return (size_t)(((uint64_t)user * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+/* The slot of user, created when create is set; NULL if absent or out of
+ * memory (then the sender is simply trimmed every time). */
+static struct store_trim_slot *store_trim_find(store_t *st, int64_t user, int create)
+{
+	struct store_trim_slot *t;
+	size_t i;
+
+	if (!st->trim) {
+		if (!create)
+			return NULL;
+		st->trim = calloc(STORE_TRIM_MIN_SLOTS, sizeof *st->trim);
+		if (!st->trim)
+			return NULL;
+		st->trim_cap = STORE_TRIM_MIN_SLOTS;
+	}
+	if (create && (st->trim_len + 1) * 2 > st->trim_cap && st->trim_cap < STORE_TRIM_MAX_SLOTS) {
+		/* grow to keep the table at most half full */
+		size_t cap = st->trim_cap * 2;
+		struct store_trim_slot *nt = calloc(cap, sizeof *nt);
+		if (nt) {
+			for (size_t j = 0; j < st->trim_cap; j++) {
+				if (!st->trim[j].used)
+					continue;
+				for (i = store_trim_hash(st->trim[j].user, cap); nt[i].used; i = (i + 1) & (cap - 1))
+					;
+				nt[i] = st->trim[j];
+			}
+			free(st->trim);
+			st->trim = nt;
+			st->trim_cap = cap;
+		}
+	}
+	for (i = store_trim_hash(user, st->trim_cap);; i = (i + 1) & (st->trim_cap - 1)) {
+		t = &st->trim[i];
+		if (t->used && t->user == user)
+			return t;
+		if (!t->used)
+			break;
+	}
+	if (!create || (st->trim_len + 1) * 2 > st->trim_cap)
+		return NULL; /* full: store_messages_append() forgets them all first */
+	memset(t, 0, sizeof *t);
+	t->used = 1;
+	t->user = user;
+	st->trim_len++;
+	return t;
+}
+
+/* After a batch: commit the counters (committed) or forget the batch. */
+static void store_trim_settle(store_t *st, const store_msg_t *msgs, size_t n, int committed)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct store_trim_slot *t;
+		if (!msgs[i].client_msg_id || !(t = store_trim_find(st, msgs[i].sender_id, 0)))
+			continue;
+		if (committed && t->decided) {
+			if (t->trim_now) {
+				t->since = 0;
+				t->known = 1;
+			} else {
+				t->since += t->batch;
+			}
+		}
+		t->batch = 0;
+		t->decided = 0;
+		t->trim_now = 0;
+	}
+}
+
+/* Trim the client_msg_id rows of the senders in msgs[0..n) that are due:
+ * each sender once per batch, and only when its rows may exceed window by
+ * the slack (or when this connection has not trimmed it yet). */
+static int store_trim_senders(store_t *st, const store_msg_t *msgs, size_t n, int window)
+{
+	uint32_t slack = (uint32_t)window / STORE_DEDUP_SLACK_DIV;
+	int ret;
+
+	if (slack < 1)
+		slack = 1;
+	if (st->trim_len * 2 + 2 * n > STORE_TRIM_MAX_SLOTS) {
+		/* too many senders to remember: forget them (each is trimmed at
+		 * its next message) rather than grow without bound */
+		memset(st->trim, 0, st->trim_cap * sizeof *st->trim);
+		st->trim_len = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_trim_slot *t;
+		if (msgs[i].client_msg_id && (t = store_trim_find(st, msgs[i].sender_id, 1)))
+			t->batch++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_trim_slot *t;
+		int64_t user = msgs[i].sender_id;
+		if (!msgs[i].client_msg_id)
+			continue;
+		t = store_trim_find(st, user, 0);
+		if (t) {
+			if (t->decided)
+				continue;
+			t->decided = 1;
+			t->trim_now = !t->known || t->since + t->batch >= slack;
+			if (!t->trim_now)
+				continue;
+		}
+		ret = store_run(st, Q_DEDUP_TRIM, 0, "trimming client_msg_ids", "ii", user,
+		                (int64_t)window);
+		if (ret != STORE_OK)
+			return ret;
+	}
+	return STORE_OK;
 }
 
 int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int dedup_window)
@@ -1012,14 +1160,9 @@ int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int de
 	}
 
 	if (dedup_window > 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (!msgs[i].client_msg_id || store_sender_seen(msgs, i, msgs[i].sender_id))
-				continue;
-			ret = store_run(st, Q_DEDUP_TRIM, 0, "trimming client_msg_ids", "ii",
-			                msgs[i].sender_id, (int64_t)dedup_window);
-			if (ret != STORE_OK)
-				goto fail;
-		}
+		ret = store_trim_senders(st, msgs, n, dedup_window);
+		if (ret != STORE_OK)
+			goto fail;
 	}
 
 	ret = store_run(st, Q_META_LAST_ID_RAISE, 0, "recording the last message id", "i", max_id);
@@ -1028,11 +1171,15 @@ int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int de
 	ret = store_txn_commit(st);
 	if (ret != STORE_OK)
 		goto fail;
+	if (dedup_window > 0)
+		store_trim_settle(st, msgs, n, 1);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 fail:
 	store_txn_rollback(st);
+	if (dedup_window > 0)
+		store_trim_settle(st, msgs, n, 0);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }

@@ -8,7 +8,9 @@
  * lets readers run while it commits.
  *
  * Every function returns STORE_OK (0) or a negative STORE_* code, and logs
- * the SQLite error text on STORE_ERR. */
+ * the SQLite error text on STORE_ERR. The *_foreach() and store_history()
+ * callbacks run with store_t.lock held: they must not call back into the
+ * same store_t (it would deadlock) and should be quick. */
 #ifndef CHATROOM_STORE_H
 #define CHATROOM_STORE_H
 
@@ -62,6 +64,11 @@ typedef struct store_msg {
  * A file that is not a database or fails "PRAGMA quick_check" gives
  * STORE_CORRUPT with a message in err saying what to do. */
 int store_open(const char *path, store_t **out, char *err, size_t errlen);
+/* store_open() with flags: STORE_OPEN_NO_CHECK skips "PRAGMA quick_check"
+ * (it reads the whole file), for another connection to a database that was
+ * just checked. */
+#define STORE_OPEN_NO_CHECK 0x1u
+int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st);
 
 /* Accounts */
@@ -94,8 +101,10 @@ int store_members_foreach(store_t *st, int (*cb)(void *ctx, int64_t group_id, in
  * statements). Either all are stored or none (returns the failure code:
  * STORE_FULL, STORE_READONLY, STORE_BUSY, STORE_CORRUPT, STORE_ERR; or
  * STORE_EXISTS when a message id is already stored, which no retry fixes).
- * Then trims the de-duplication rows of the senders involved to the newest
- * dedup_window. A repeated (sender, client_msg_id) keeps its first message. */
+ * The newest dedup_window client_msg_ids of each sender are always kept;
+ * older ones are deleted in bulk, once a sender has dedup_window/8 (at
+ * least 1) more. dedup_window <= 0: none are ever deleted. A repeated
+ * (sender, client_msg_id) keeps its first message. */
 int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int dedup_window);
 /* Messages of a group, oldest first, passed to cb (strings valid during the
  * call only). after_id > 0: the oldest `limit` with id > after_id.

@@ -69,6 +69,7 @@
 #define BENCH_EPOLL_EVENTS  512
 #define BENCH_TICK_MS       50   /* phase checks while nothing happens */
 #define BENCH_IDLE_SETTLE_MS 1000 /* before measuring RSS after the logins */
+#define BENCH_GRACE_NS      1000000000ull /* wait for stragglers once senders are gone */
 #define BENCH_MAX_THREADS   64
 #define BENCH_ERR_MIN       1000 /* error codes counted one by one */
 #define BENCH_ERR_MAX       1031
@@ -138,6 +139,7 @@ struct bench_conn {
 	char *head;        /* chat_message JSON up to (excluding) the content */
 	size_t head_len;
 	uint32_t sent, inflight;
+	int done;          /* counted in g_senders_done */
 	uint64_t next_due_ns; /* rate mode: schedule of the next message */
 	/* receiver */
 	uint32_t *got;     /* receptions per sender */
@@ -180,9 +182,9 @@ static uint64_t g_t0;                 /* start of the measurement, monotonic ns 
 static uint64_t g_rate_total;         /* rate mode: messages to send in all */
 static struct addrinfo *g_addr;
 static _Atomic int g_logged_in, g_ready, g_failed, g_created, g_closed;
-/* Senders that have sent all and have nothing in flight, and the messages
- * the server refused: together they tell main() when the deliveries still
- * missing will never come. */
+/* Senders that have sent all and have nothing in flight (or whose
+ * connection is gone), and the messages the server refused: together they
+ * tell main() when the deliveries still missing will never come. */
 static _Atomic int g_senders_done;
 static _Atomic uint64_t g_rejected;
 
@@ -398,6 +400,10 @@ static void conn_close(struct bench_worker *w, struct bench_conn *c, int unexpec
 	if (unexpected && w->phase < PH_STOP) {
 		w->st.closed++;
 		atomic_fetch_add(&g_closed, 1);
+		if (c->idx < g_opt.senders && !c->done) {
+			c->done = 1;
+			atomic_fetch_add(&g_senders_done, 1);
+		}
 		if (c->state != C_READY) {
 			set_fail(w, c, "the server closed the connection during set-up");
 			if (c->state <= C_LOGGING_IN)
@@ -650,8 +656,10 @@ static uint64_t expected_from(int j);
  * was refused. */
 static void sender_check_done(struct bench_conn *c)
 {
-	if (c->inflight == 0 && c->sent >= expected_from(c->idx))
+	if (!c->done && c->inflight == 0 && c->sent >= expected_from(c->idx)) {
+		c->done = 1;
 		atomic_fetch_add(&g_senders_done, 1);
+	}
 }
 
 static void chat_received(struct bench_worker *w, struct bench_conn *c, const char *line, size_t len)
@@ -975,6 +983,29 @@ static long read_rss_kb(long pid, long *threads)
 	return rss;
 }
 
+/* CPU seconds (user + system) process pid has used; -1 if unknown. */
+static double proc_cpu_secs(long pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command name, which may hold spaces: state is
+	 * field 3, utime 14, stime 15. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	unsigned long long ut, st;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	return (double)(ut + st) / (double)(hz > 0 ? hz : 100);
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -1023,15 +1054,21 @@ static void wait_deliveries(struct bench_worker *ws, int n, uint64_t expected)
 		uint64_t v = total_progress(ws, n);
 		if (v >= expected)
 			return;
-		if (atomic_load(&g_senders_done) >= g_opt.senders &&
-		    v + atomic_load(&g_rejected) * (uint64_t)g_opt.clients >= expected)
-			return;
+		uint64_t timeout = (uint64_t)g_opt.timeout * 1000000000ull;
+		if (atomic_load(&g_senders_done) >= g_opt.senders) {
+			if (v + atomic_load(&g_rejected) * (uint64_t)g_opt.clients >= expected)
+				return;
+			/* A sender's connection was closed: what it had in
+			 * flight arrives now or never. */
+			if (atomic_load(&g_closed) && timeout > BENCH_GRACE_NS)
+				timeout = BENCH_GRACE_NS;
+		}
 		if (v != last) {
 			last = v;
 			last_change = now_ns();
-		} else if (now_ns() - last_change > (uint64_t)g_opt.timeout * 1000000000ull) {
-			fprintf(stderr, "chatroom-bench: no delivery for %d s: giving up at %" PRIu64 " of %" PRIu64 "\n",
-			        g_opt.timeout, v, expected);
+		} else if (now_ns() - last_change > timeout) {
+			fprintf(stderr, "chatroom-bench: no delivery for %.1f s: giving up at %" PRIu64 " of %" PRIu64 "\n",
+			        (double)timeout / 1e9, v, expected);
 			return;
 		}
 		if (atomic_load(&g_closed) == g_opt.clients)
@@ -1071,7 +1108,7 @@ static void usage(FILE *out)
 	    "                     instead of public\n"
 	    "  --threads T        client threads (default %d)\n"
 	    "  --register         register the accounts before logging in (otherwise only\n"
-	    "                     when a login fails)\n"
+	    "                     when a login fails, which counts as a failed login)\n"
 	    "  --timeout SECS     give up after SECS without progress (default %d)\n"
 	    "  -h, --help         this help\n"
 	    "\n"
@@ -1295,7 +1332,7 @@ static uint64_t expected_from(int j)
 }
 
 static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_t t_start,
-                      uint64_t t_send_end, double cpu)
+                      uint64_t t_send_end, double cpu, double server_cpu, double wall)
 {
 	struct bench_stats tot;
 	memset(&tot, 0, sizeof tot);
@@ -1346,7 +1383,7 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 
 	double elapsed = last_rx > t_start ? (double)(last_rx - t_start) / 1e9 : 0;
 	double send_secs = (double)(t_send_end - t_start) / 1e9;
-	printf("sent:        %" PRIu64 " messages by %d senders", tot.sent, g_opt.senders);
+	printf("sent:        %" PRIu64 " messages by %d sender%s", tot.sent, g_opt.senders, g_opt.senders == 1 ? "" : "s");
 	if (g_mode == MODE_RATE)
 		printf(" in %.2f s (%.0f/s, target %.0f/s; latest send %.2f ms behind schedule)\n", send_secs,
 		       send_secs > 0 ? (double)tot.sent / send_secs : 0, g_opt.rate,
@@ -1385,8 +1422,11 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 	}
 	if (tot.closed)
 		printf("closed:      the server closed %" PRIu64 " connection(s) during the run\n", tot.closed);
-	if (elapsed > 0)
-		printf("bench CPU:   %.2f s over the run (%.0f%% of one core)\n", cpu, 100 * cpu / elapsed);
+	if (wall > 0)
+		printf("bench CPU:   %.2f s in %.2f s (%.0f%% of one core)\n", cpu, wall, 100 * cpu / wall);
+	if (wall > 0 && server_cpu >= 0)
+		printf("server CPU:  %.2f s in %.2f s (%.0f%% of one core)\n", server_cpu, wall,
+		       100 * server_cpu / wall);
 	return (lost || extra || tot.out_of_order || nerr || tot.closed) ? 1 : 0;
 }
 
@@ -1487,6 +1527,9 @@ int main(int argc, char **argv)
 		for (int t = 0; t < g_opt.threads; t++)
 			if (ws[t].errtext[0])
 				fprintf(stderr, "chatroom-bench: first failure: %s\n", ws[t].errtext);
+		if (!g_opt.do_register)
+			fprintf(stderr, "chatroom-bench: on a new database use --register: a login before the\n"
+			                "  registration counts as a failed login (chatroomd --login-fail-max-address)\n");
 		return 2;
 	}
 	double setup_secs = (double)(now_ns() - t_setup) / 1e9;
@@ -1509,6 +1552,7 @@ int main(int argc, char **argv)
 		per_receiver += expected_from(j);
 	set_phase(ws, g_opt.threads, PH_READY);
 	double cpu0 = cpu_secs();
+	double scpu0 = g_opt.server_pid > 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
 	/* A short start delay lets every worker arm its schedule in time. */
 	g_t0 = now_ns() + (g_mode == MODE_RATE ? 20000000ull : 0);
 	set_phase(ws, g_opt.threads, PH_RUN);
@@ -1524,7 +1568,9 @@ int main(int argc, char **argv)
 	for (int t = 0; t < g_opt.threads; t++)
 		pthread_join(ws[t].thread, NULL);
 	double cpu = cpu_secs() - cpu0;
-	rc = report_run(ws, conns, g_t0, t_send_end, cpu);
+	double scpu = scpu0 >= 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
+	double wall = (double)(now_ns() - g_t0) / 1e9;
+	rc = report_run(ws, conns, g_t0, t_send_end, cpu, scpu >= 0 ? scpu - scpu0 : -1, wall);
 	freeaddrinfo(g_addr);
 	return rc;
 }

@@ -131,7 +131,7 @@ class Admin(unittest.TestCase):
         self.assertIsNone(group_id(c, old))
         c.send("enter_chat_request", chat_name=new)
         self.assertTrue(c.recv_type("enter_chat_response")["success"])
-        c.chat("in the renamed chat")
+        c.chat("in the renamed chat", group_id=gid)
         self.assertEqual(c.recv_type("chat_message")["chat_group_name"], new)
         pub = group_id(a, "public")
         self.assertFalse(admin_cmd(a, "modify", "-g", target_id=pub, new_value="name other")["success"])
