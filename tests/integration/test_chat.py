@@ -2,7 +2,6 @@
 """Chatting in a group: delivery to everyone in the group with an echo to
 the sender, the server's own sender fields, content cleaning, empty
 content, and message order."""
-import unittest
 
 from harness import ServerTest, main
 

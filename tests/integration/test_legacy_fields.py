@@ -3,7 +3,6 @@
 protocol's fields for each message type: reference clients reject a known
 message type that carries a field they do not know, and accept an unknown
 type only when it carries nothing but message_type and timestamp."""
-import unittest
 
 from harness import ServerTest, main
 

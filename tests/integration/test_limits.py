@@ -3,11 +3,9 @@
 usable), an over-long line (1015, closed), a full worker pool (1013,
 closed), and a client that stops reading (closed once its unsent output
 passes --max-output) while everyone else goes on."""
-import json
 import socket
 import struct
 import time
-import unittest
 
 from harness import SLOW, Closed, ServerTest, main
 

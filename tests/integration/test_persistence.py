@@ -4,9 +4,8 @@ account, group and message; a SIGKILLed one loses nothing it acknowledged;
 client_msg_id de-duplication survives restarts."""
 import signal
 import time
-import unittest
 
-from harness import PASSWORD, ServerTest, main, user
+from harness import ServerTest, main
 
 N_MESSAGES = 120
 

@@ -2,7 +2,6 @@
 """Protocol 2: hello, heartbeats and the watchdog, acknowledged and
 de-duplicated sends, history_request paging, presence updates."""
 import time
-import unittest
 
 from harness import SLOW, ServerTest, main, uname, user
 
