@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Protocol 2: hello, heartbeats and the watchdog, acknowledged and
 de-duplicated sends, history_request paging, presence updates."""
+import shutil
+import subprocess
 import time
 
 from harness import SLOW, ServerTest, main, uname, user
@@ -104,6 +106,28 @@ class Watchdog(ServerTest):
         other = self.login_user()
         other.chat("are you there")
         legacy.recv_chat("are you there")
+
+
+class Keepalive(ServerTest):
+
+    def test_legacy_connections_use_tcp_keepalive(self):
+        # dead legacy peers (which never send heartbeats) are found by TCP
+        # keepalive: the server's end of the connection must have it on
+        ss = shutil.which("ss")
+        if not ss:
+            self.skipTest("ss (iproute2) is not installed")
+        c = self.login_user()
+        c.drain(0.3)
+        local = c.sock.getsockname()[1]
+        out = ""
+        for _ in range(20):
+            out = subprocess.run([ss, "-tnoH", "state", "established",
+                                  "( sport = :%d and dport = :%d )" % (self.srv.port, local)],
+                                 capture_output=True, text=True).stdout
+            if "keepalive" in out:
+                break
+            time.sleep(0.1)  # another timer (retransmit) may show first
+        self.assertIn("keepalive", out)
 
 
 class AckAndDedup(ServerTest):
