@@ -20,15 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static int sess_relogin;     /* the login in flight restores a session after a reconnect */
-static int sess_have_floor;  /* last_shown/base_id say where the group stood */
-static int sess_batch_count; /* chat_history lines of the batch being received */
-static int64_t sess_batch_max;   /* newest id of the batch being received */
-static int64_t sess_catchup_after; /* after_message_id of the catch-up page in flight */
-static int sess_entering;
-static int sess_page = CL_HISTORY_PAGE; /* lowered when the server refuses it */
-static json_object *sess_back;     /* pages of a backward catch-up (array) */
-static int64_t sess_back_before;   /* oldest id of those pages */    /* enter_chat_request sent by /enter_chat, no answer yet */
+static int sess_relogin;            /* the login in flight restores a session after a reconnect */
+static int sess_have_floor;         /* last_shown/base_id say where the group stood */
+static int sess_entering;           /* /enter_chat sent, no answer yet */
+static int sess_batch_count;        /* chat_history lines of the batch being received */
+static int64_t sess_batch_max;      /* newest id of the batch being received */
+static int64_t sess_catchup_after;  /* after_message_id of the catch-up page in flight */
+static int sess_page = CL_HISTORY_PAGE; /* catch-up page; lowered when the server refuses it */
+static json_object *sess_back;      /* pages of a backward catch-up (array) */
+static int64_t sess_back_before;    /* oldest id of those pages */
 static int64_t sess_login_group_id;
 static char *sess_login_group_name;
 

@@ -195,7 +195,7 @@ static void bcast_select(struct bcast_vec *vec, int64_t after, int64_t before, i
 	size_t k = 0;
 	for (size_t i = 0; i < vec->n; i++) {
 		msg_t *m = vec->v[i];
-		if ((k > 0 && vec->v[k - 1]->id == m->id) || (after > 0 && m->id <= after) ||
+		if ((k > 0 && vec->v[k - 1]->id == m->id) || (after >= 0 && m->id <= after) ||
 		    (before > 0 && m->id >= before)) {
 			msg_unref(m);
 			continue;
@@ -205,7 +205,7 @@ static void bcast_select(struct bcast_vec *vec, int64_t after, int64_t before, i
 	vec->n = k;
 	if (vec->n <= (size_t)limit)
 		return;
-	if (after > 0) {
+	if (after >= 0) {
 		for (size_t i = (size_t)limit; i < vec->n; i++)
 			msg_unref(vec->v[i]);
 	} else {
@@ -239,7 +239,7 @@ int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t *
 		for (unsigned k = 0; k < g->clen; k++)
 			if (before <= 0 || g->cache[(g->chead + k) % TABLE_CACHE]->id < before)
 				below++;
-		if (after > 0 ? oldest->id <= after : below >= (size_t)limit)
+		if (after >= 0 ? oldest->id <= after : below >= (size_t)limit)
 			from_cache = 1;
 		if (from_cache)
 			for (unsigned k = 0; k < g->clen; k++)
@@ -254,7 +254,8 @@ int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t *
 
 	if (!from_cache) {
 		vec.group_name = gname;
-		if (store_history(srv_store, gid, after, before, limit, bcast_store_cb, &vec) != STORE_OK) {
+		int64_t from = after > 0 ? after : after == 0 ? STORE_FROM_START : 0;
+		if (store_history(srv_store, gid, from, before, limit, bcast_store_cb, &vec) != STORE_OK) {
 			bcast_history_free(vec.v, vec.n);
 			return -1;
 		}

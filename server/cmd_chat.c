@@ -344,23 +344,28 @@ void cmd_enter_chat(struct session *s, json_object *req)
 		return;
 	}
 	session_reply(s, cmd_chat_response("enter_chat_response", 1, gid, name, NULL));
-	cmd_send_history(s, gid, 0, 0, CR_HISTORY_ON_ENTER);
+	cmd_send_history(s, gid, -1, 0, CR_HISTORY_ON_ENTER);
 }
 
 void cmd_history(struct session *s, json_object *req)
 {
-	int64_t gid = 0, after = 0, before = 0, limit = CR_HISTORY_ON_ENTER;
+	int64_t gid = 0, after = -1, before = 0, limit = CR_HISTORY_ON_ENTER;
 	if (proto_get_int(req, "chat_group_id", &gid) != 0 || proto_get_int(req, "after_message_id", &after) < 0 ||
 	    proto_get_int(req, "before_message_id", &before) < 0 || proto_get_int(req, "limit", &limit) < 0) {
 		session_error(s, PROTO_E_INVALID, "history_request needs chat_group_id, and integers for "
 		                                  "after_message_id, before_message_id and limit");
 		return;
 	}
-	if (limit < 1 || limit > CONF(history_max) || after < 0 || before < 0) {
-		session_error(s, PROTO_E_INVALID, "history_request: limit must be 1 to %d, ids positive",
-		              CONF(history_max));
+	/* after_message_id 0 means from the first message; absent (or null),
+	 * proto_get_int leaves `after` at -1: the newest messages */
+	int after_given = proto_get_int(req, "after_message_id", &after) == 0;
+	if (limit < 1 || (after_given && after < 0) || before < 0) {
+		session_error(s, PROTO_E_INVALID,
+		              "history_request: limit must be 1 or more, message ids positive");
 		return;
 	}
+	if (limit > CONF(history_max))
+		limit = CONF(history_max); /* a larger page is lowered, not refused */
 	table_rdlock();
 	group_t *g = table_group(gid);
 	int member = g && table_is_member(g, s->user_id);

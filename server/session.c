@@ -45,7 +45,10 @@ void session_error(struct session *s, int code, const char *fmt, ...)
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
 	log_debug("%s: error %d: %s", s->c->addr, code, text);
-	session_reply(s, proto_error(code, text));
+	json_object *o = proto_error(code, text);
+	if (o && s->protocol == 2 && s->req_cmid)
+		proto_set_string(o, "client_msg_id", s->req_cmid);
+	session_reply(s, o);
 }
 
 /* Token bucket: 1 when the message may proceed. */
@@ -106,7 +109,11 @@ static void session_line(struct session *s, char *line, size_t len)
 	} else if (needs_login && s->user_id < 0) {
 		session_error(s, PROTO_E_CREDENTIALS, "not logged in: log in first");
 	} else {
+		const char *cmid = NULL;
+		if (proto_get_string(req, "client_msg_id", &cmid) == 0 && strlen(cmid) <= CR_CLIENT_MSG_ID_MAX)
+			s->req_cmid = cmid;
 		fn(s, req);
+		s->req_cmid = NULL;
 	}
 	json_object_put(req);
 }

@@ -22,6 +22,8 @@ struct session {
 	int64_t user_id;        /* -1 until logged in */
 	char username[96];
 	int protocol;
+	const char *req_cmid;   /* client_msg_id of the line being handled, or NULL:
+	                         * protocol-2 errors about it carry it back */
 };
 
 /* The worker body handed to the pool. */

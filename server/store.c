@@ -485,6 +485,18 @@ static int store_schema_init(store_t *st, char *err, size_t errlen)
 		store_errf(err, errlen, "database %s: unknown schema version %d", st->path, version);
 		return STORE_ERR;
 	}
+	/* version 0 with tables in it: some other program's database */
+	rc = store_pragma_text(st, "SELECT count(*) FROM sqlite_master", sql, sizeof sql);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (atoi(sql) != 0) {
+		store_exec(st, "ROLLBACK");
+		store_errf(err, errlen,
+		           "database %s was not made by chatroomd (it has tables but no chatroomd "
+		           "schema version); give chatroomd a new file name",
+		           st->path);
+		return STORE_ERR;
+	}
 	rc = store_exec(st, store_schema_v1);
 	if (rc != SQLITE_OK)
 		goto fail;
@@ -1194,14 +1206,17 @@ int store_history(store_t *st, int64_t group_id, int64_t after_id, int64_t befor
 	if (limit <= 0)
 		return STORE_OK;
 	pthread_mutex_lock(&st->lock);
-	if (after_id > 0 && before_id > 0) {
+	int after_given = after_id > 0 || after_id == STORE_FROM_START;
+	if (after_id < 0)
+		after_id = 0;
+	if (after_given && before_id > 0) {
 		s = store_stmt(st, Q_HIST_RANGE);
 		if (s) {
 			sqlite3_bind_int64(s, 2, after_id);
 			sqlite3_bind_int64(s, 3, before_id);
 			sqlite3_bind_int(s, 4, limit);
 		}
-	} else if (after_id > 0) {
+	} else if (after_given) {
 		s = store_stmt(st, Q_HIST_AFTER);
 		if (s) {
 			sqlite3_bind_int64(s, 2, after_id);

@@ -107,9 +107,11 @@ int store_members_foreach(store_t *st, int (*cb)(void *ctx, int64_t group_id, in
  * (sender, client_msg_id) keeps its first message. */
 int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int dedup_window);
 /* Messages of a group, oldest first, passed to cb (strings valid during the
- * call only). after_id > 0: the oldest `limit` with id > after_id.
+ * call only). after_id > 0: the oldest `limit` with id > after_id
+ * (STORE_FROM_START: the oldest `limit` of all).
  * before_id > 0: the newest `limit` with id < before_id. Neither (both 0):
  * the newest `limit`. */
+#define STORE_FROM_START (-1) /* after_id: the oldest messages of the group */
 int store_history(store_t *st, int64_t group_id, int64_t after_id, int64_t before_id, int limit,
                   int (*cb)(void *ctx, const store_msg_t *m), void *ctx);
 int store_last_message_id(store_t *st, int64_t *id); /* 0 when there are none */

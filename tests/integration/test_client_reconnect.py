@@ -84,9 +84,14 @@ class Reconnect(unittest.TestCase):
         cut_at = {30, 80}
 
         def talk():
+            cuts = 0
             for i in range(n):
                 bob.chat("n%03d" % i, 1, client_msg_id="bob-%d" % i)
                 if i in cut_at:
+                    # each cut after alice is back, however slow the machine
+                    if cuts:
+                        a.wait_for(r"^\*\*\* reconnected", count=cuts, timeout=30 * SLOW)
+                    cuts += 1
                     proxy.refusing = True
                     proxy.cut()
                     time.sleep(0.4 * SLOW)

@@ -935,6 +935,25 @@ static void test_unwritable_directory_fails_with_reason(void **state)
 	reopen(f);
 }
 
+static void test_foreign_database_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], err[512] = "";
+	store_t *st = NULL;
+	sqlite3 *db;
+
+	path_in(f, "other.db", path, sizeof path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)",
+	                              NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	log_set_level(-1);
+	assert_int_equal(store_open(path, &st, err, sizeof err), STORE_ERR);
+	log_set_level(LOG_LVL_ERROR);
+	assert_null(st);
+	assert_non_null(strstr(err, "not made by chatroomd"));
+}
+
 static void test_newer_schema_version_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -991,6 +1010,7 @@ int main(void)
 		T(test_missing_directory_fails_with_reason),
 		T(test_wal_path_not_a_file_fails_with_reason),
 		T(test_unwritable_directory_fails_with_reason),
+		T(test_foreign_database_is_refused),
 		T(test_newer_schema_version_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
