@@ -311,6 +311,12 @@ class HistoryRequest(ServerTest):
             after = ids[-1]
         self.assertEqual(seen, ["h%02d" % i for i in range(1, 30)])
 
+    def test_after_zero_starts_at_the_first_message(self):
+        # a client that has seen nothing yet pages forward from 0
+        c = self.owner()
+        contents, ids = self.history(c, after_message_id=0, limit=4)
+        self.assertEqual(contents, ["h00", "h01", "h02", "h03"])
+
     def test_after_returns_oldest_after(self):
         c = self.owner()
         contents, ids = self.history(c, after_message_id=self.ids[9], limit=3)
