@@ -268,6 +268,31 @@ class PoolQueue(ServerTest):
         queued.recv_chat("to the newcomer")
 
 
+class ConnectionsPerAddress(ServerTest):
+    server_args = ["--max-per-address", "3"]
+
+    def test_connection_over_the_per_address_limit_is_refused(self):
+        users = [login_when_a_worker_is_free(self) for _ in range(3)]
+        extra = self.connect()
+        extra.expect_error(1013)
+        self.assertTrue(extra.expect_closed())
+        users[0].chat("three is enough")
+        users[1].recv_chat("three is enough")
+        users[2].close()
+        deadline = time.time() + 3 * SLOW
+        while True:
+            c = self.connect()
+            try:
+                c.send("heartbeat")
+                if c.recv_type(("heartbeat", "error_message"))["message_type"] == "heartbeat":
+                    break
+            except (Closed, OSError, TimeoutError):
+                pass
+            c.close()
+            self.assertLess(time.time(), deadline, "no room after a client left")
+            time.sleep(0.1)
+
+
 class RateLimit(ServerTest):
     server_args = ["--rate", "5", "--burst", "5"]
 
