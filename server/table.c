@@ -3,6 +3,7 @@
 #include "config.h"
 #include "table.h"
 #include "log.h"
+#include "server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,7 @@ void table_clear_user(client_t *c)
 	c->unext = NULL;
 	c->user_id = -1;
 	c->username[0] = '\0';
+	c->anon_since_ms = srv_now_ms(); /* a new login timeout starts */
 	table_nonline--;
 }
 
