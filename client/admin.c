@@ -42,9 +42,11 @@ static const struct admin_form admin_forms[] = {
 /* What the answer in flight is for: free -l and stats carry data. */
 static enum { ADMIN_PLAIN, ADMIN_BANNED, ADMIN_STATS } admin_pending;
 
+/* The account we are logged in as, or logging in as (in script mode /help
+ * may run before the login at start is answered), is Admin's. */
 int admin_is_admin(void)
 {
-	return cl.logged_in && cl.user_id == 0 && cl.username && !strcmp(cl.username, CR_ADMIN_USER);
+	return cl.username && !strcmp(cl.username, CR_ADMIN_USER);
 }
 
 /* "usage: /del -u USER | -g GROUP | -f FILE_ID" for one command. */

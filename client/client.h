@@ -214,7 +214,7 @@ void xfer_free(void);
 void admin_command(int argc, char **argv);
 void admin_on_response(json_object *msg);
 void admin_on_notification(json_object *msg);
-int admin_is_admin(void); /* logged in as Admin */
+int admin_is_admin(void); /* the session's account is Admin */
 
 /* ui.c: terminal output, readline, script input */
 void ui_init(void);
