@@ -39,9 +39,6 @@ static const struct admin_form admin_forms[] = {
 
 #define ADMIN_NFORMS (sizeof admin_forms / sizeof admin_forms[0])
 
-/* What the answer in flight is for: free -l and stats carry data. */
-static enum { ADMIN_PLAIN, ADMIN_BANNED, ADMIN_STATS } admin_pending;
-
 /* The account we are logged in as, or logging in as (in script mode /help
  * may run before the login at start is answered), is Admin's. */
 int admin_is_admin(void)
@@ -127,8 +124,6 @@ void admin_command(int argc, char **argv)
 	}
 	proto_set_string(m, "new_value", value);
 	net_send(m);
-	admin_pending = !strcmp(command, "stats") ? ADMIN_STATS
-	              : !strcmp(command, "free") && !strcmp(f->action, "-l") ? ADMIN_BANNED : ADMIN_PLAIN;
 }
 
 /* The message, one line per line of it. */
@@ -188,16 +183,17 @@ void admin_on_response(json_object *m)
 	(void)proto_get_bool(m, "success", &ok);
 	(void)proto_get_string(m, "message", &text);
 	json_object_object_get_ex(m, "data", &data);
-	int has_data = data && json_object_is_type(data, json_type_object);
-	if (ok && has_data && admin_pending == ADMIN_BANNED)
+	/* free -l and stats answer with data, the others with text */
+	int has_data = ok && data && json_object_is_type(data, json_type_object) &&
+	               json_object_object_length(data) > 0;
+	if (has_data && json_object_object_get_ex(data, "banned_users", NULL))
 		admin_print_banned(data);
-	else if (ok && has_data && admin_pending == ADMIN_STATS)
+	else if (has_data)
 		admin_print_stats(data);
 	else
 		admin_print_text(ok, text);
 	if (!ok)
 		cl.failed = 1;
-	admin_pending = ADMIN_PLAIN;
 	cmd_answered("admin_command_response", ok);
 }
 

@@ -12,8 +12,8 @@ import time
 import unittest
 
 from adminlib import END, server, upload
-from clientlib import Client, run_client
-from harness import SLOW, user
+from clientlib import HOME, Client, Tmux, chat_lines, need_tmux, run_client
+from harness import CHATROOM, PASSWORD, SLOW, user
 
 SENT_RE = r"^\*\*\* sent %s \(.*\) to %s as file (\d+)$"
 
@@ -406,6 +406,49 @@ class SlowLink(unittest.TestCase):
         self.assertEqual(sha(read(os.path.join(dl, "slow.zip"))), sha(data))
         self.assertFalse([l for l in out if "connection lost" in l or l.startswith("!!!")], out)
         self.assertTrue(out[-1].endswith("<slowpoke> done"), out)
+        # script mode: one line when done, no progress
+        self.assertFalse([l for l in out if "receiving" in l or "%" in l], out)
+
+    def test_chat_during_a_download_is_shown_and_the_file_intact(self):
+        data = os.urandom(5 * 1024 * 1024)
+        _, final = upload(self.conn, "busy.zip", data, self.conn.group["id"])
+        talker = user(self.srv, "talker")
+        self.addCleanup(talker.close)
+        proxy = self.proxy(2 * 1024 * 1024)
+        dl = os.path.join(self.tmp, "dl")
+        os.mkdir(dl)
+        c = Client(proxy.port, user="slowpoke", args=["--download-dir", dl])
+        self.addCleanup(c.kill)
+        c.wait_for(r"^\*\*\* logged in as slowpoke")
+        c.send("/recv_files -n %d" % final["file_id"])
+        for i in range(30):  # before, during and after the raw bytes
+            talker.chat("tick %d" % i)
+            time.sleep(0.1)
+        c.wait_for(r"^\*\*\* received busy\.zip", timeout=30 * SLOW)
+        c.wait_for(r"<talker> tick 29$")
+        self.assertEqual(c.finish(), 0, c.lines)
+        self.assertEqual([m for _, _, m in chat_lines(c.lines, "talker")],
+                         ["tick %d" % i for i in range(30)])
+        self.assertEqual(sha(read(os.path.join(dl, "busy.zip"))), sha(data))
+        self.assertFalse([l for l in c.lines if l.startswith("!!!") or "ignored" in l], c.lines)
+
+    @need_tmux
+    def test_terminal_shows_progress_in_the_prompt(self):
+        data = os.urandom(8 * 1024 * 1024)
+        _, final = upload(self.conn, "prog.zip", data, self.conn.group["id"])
+        proxy = self.proxy(2 * 1024 * 1024)
+        dl = os.path.join(self.tmp, "dl")
+        os.mkdir(dl)
+        t = Tmux("%s --host 127.0.0.1 --port %d -u slowpoke --download-dir %s"
+                 % (CHATROOM, proxy.port, dl), env={"CHATROOM_PASSWORD": PASSWORD, "HOME": HOME})
+        self.addCleanup(t.kill)
+        t.wait_screen(r"logged in as slowpoke")
+        t.type("/recv_files -n %d" % final["file_id"])
+        t.keys("Enter")
+        t.wait_screen(r"^\[receiving prog\.zip \d+% [\d.]+ [KM]B/8\.0 MB\] slowpoke@public>")
+        screen = t.wait_screen(r"received prog\.zip \(8\.0 MB\)", timeout=30 * SLOW)
+        self.assertRegex(screen, r"(?m)^slowpoke@public>\s*$")  # the prompt is itself again
+        self.assertEqual(sha(read(os.path.join(dl, "prog.zip"))), sha(data))
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
