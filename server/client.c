@@ -72,8 +72,8 @@ client_t *client_new(int fd, const char *addr)
 	pthread_mutex_init(&c->out_lock, NULL);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	c->connected_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	atomic_init(&c->last_rx_ms, c->connected_ms);
+	c->anon_since_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	atomic_init(&c->last_rx_ms, c->anon_since_ms);
 	return c;
 }
 

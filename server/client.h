@@ -41,7 +41,8 @@ typedef struct client {
 	int evfd;                   /* eventfd: wakes the worker when output is queued */
 	char addr[64];              /* "ip:port", for logs */
 	char ip[48];                /* the peer's address alone (per-address limit) */
-	long long connected_ms;     /* monotonic ms at accept; read-only */
+	long long anon_since_ms;    /* [table] monotonic ms since which it is not logged in:
+	                             * the accept, or the last logout */
 	atomic_llong last_rx_ms;    /* [atomic] monotonic ms of the last received line */
 
 	/* [table] identity and place */

@@ -54,7 +54,8 @@ void cmd_chat_message(struct session *s, json_object *req)
 		session_error(s, PROTO_E_INVALID, "chat_message needs content (a string)");
 		return;
 	}
-	if (proto_get_int(req, "chat_group_id", &gid) < 0) {
+	int gid_rc = proto_get_int(req, "chat_group_id", &gid); /* absent or null: current */
+	if (gid_rc < 0) {
 		session_error(s, PROTO_E_INVALID, "chat_group_id must be an integer");
 		return;
 	}
@@ -111,12 +112,12 @@ void cmd_chat_message(struct session *s, json_object *req)
 
 	table_rdlock();
 	int banned = table_user_banned(s->user_id);
-	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
+	group_t *g = gid_rc == 0 ? table_group(gid) : s->c->cur;
 	const char *err = NULL;
 	int code = 0;
 	if (!g) {
-		code = gid > 0 ? PROTO_E_CHAT_NOT_FOUND : PROTO_E_INVALID;
-		err = gid > 0 ? "chat not found" : "no current chat: enter a chat first";
+		code = gid_rc == 0 ? PROTO_E_CHAT_NOT_FOUND : PROTO_E_INVALID;
+		err = gid_rc == 0 ? "chat not found" : "no current chat: enter a chat first";
 	} else if (!table_is_member(g, s->user_id)) {
 		code = PROTO_E_PERMISSION;
 		err = "you are not a member of this chat";

@@ -344,7 +344,12 @@ static void send_credentials(struct bench_worker *w, struct bench_conn *c, const
 	json_object *o = proto_new(type);
 	proto_set_string(o, "username", name);
 	proto_set_string(o, "password", BENCH_PASSWORD);
-	c->state = !strcmp(type, "login_request") ? C_LOGGING_IN : C_REGISTERING;
+	if (!strcmp(type, "login_request")) {
+		c->state = C_LOGGING_IN;
+	} else {
+		c->state = C_REGISTERING;
+		c->tried_register = 1;
+	}
 	conn_request(w, c, o);
 }
 
@@ -1287,6 +1292,10 @@ static int raise_nofile(int need)
 static int setup_workers(struct bench_worker *ws, struct bench_conn *conns)
 {
 	int nt = g_opt.threads;
+	for (int t = 0; t < nt; t++)
+		ws[t].epfd = ws[t].evfd = ws[t].tfd = -1;
+	for (int i = 0; i < g_opt.clients; i++)
+		conns[i].fd = -1;
 	for (int t = 0; t < nt; t++) {
 		struct bench_worker *w = &ws[t];
 		w->id = t;
@@ -1319,6 +1328,41 @@ static int setup_workers(struct bench_worker *ws, struct bench_conn *conns)
 		w->conns[w->n_conns++] = c;
 	}
 	return 0;
+}
+
+/* Stops the threads started (at most g_opt.threads). */
+static void stop_workers(struct bench_worker *ws, int started)
+{
+	set_phase(ws, started, PH_STOP);
+	for (int t = 0; t < started; t++)
+		pthread_join(ws[t].thread, NULL);
+}
+
+static void free_all(struct bench_worker *ws, struct bench_conn *conns)
+{
+	for (int t = 0; ws && t < g_opt.threads; t++) {
+		struct bench_worker *w = &ws[t];
+		if (w->epfd >= 0)
+			close(w->epfd);
+		if (w->evfd >= 0)
+			close(w->evfd);
+		if (w->tfd >= 0)
+			close(w->tfd);
+		free(w->rbuf);
+		free(w->conns);
+	}
+	for (int i = 0; conns && i < g_opt.clients; i++) {
+		struct bench_conn *c = &conns[i];
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c->carry);
+		free(c->out);
+		free(c->head);
+		free(c->got);
+		free(c->next);
+	}
+	free(ws);
+	free(conns);
 }
 
 /* Messages sender j is to send. */
@@ -1430,7 +1474,7 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 	return (lost || extra || tot.out_of_order || nerr || tot.closed) ? 1 : 0;
 }
 
-static int run_idle(struct bench_worker *ws, long rss_before, long threads_before, double setup_secs)
+static int run_idle(long rss_before, long threads_before, double setup_secs)
 {
 	long pid = g_opt.server_pid;
 	long threads = 0, threads_end = 0;
@@ -1440,7 +1484,6 @@ static int run_idle(struct bench_worker *ws, long rss_before, long threads_befor
 	while (now_ns() < until && atomic_load(&g_closed) == 0)
 		sleep_ms(20);
 	long rss_end = pid > 0 ? read_rss_kb(pid, &threads_end) : -1;
-	(void)ws;
 	printf("idle:        %d clients logged in (%.2f s), idle for %.1f s\n", g_opt.clients, setup_secs,
 	       g_opt.duration);
 	if (pid > 0 && rss_before >= 0 && rss_after >= 0) {
@@ -1480,14 +1523,16 @@ int main(int argc, char **argv)
 	long rss_before = g_opt.server_pid > 0 ? read_rss_kb(g_opt.server_pid, &threads_before) : -1;
 	if (g_opt.server_pid > 0 && rss_before < 0) {
 		fprintf(stderr, "chatroom-bench: cannot read /proc/%ld/status\n", g_opt.server_pid);
+		freeaddrinfo(g_addr);
 		return 2;
 	}
 
+	int rc = 2, started = 0;
 	struct bench_conn *conns = calloc((size_t)g_opt.clients, sizeof *conns);
 	struct bench_worker *ws = calloc((size_t)g_opt.threads, sizeof *ws);
 	if (!conns || !ws || setup_workers(ws, conns) < 0) {
 		fprintf(stderr, "chatroom-bench: out of memory or descriptors while setting up\n");
-		return 2;
+		goto out;
 	}
 
 	printf("chatroom-bench: %s mode, %d clients, server %s port %s, group %s, %d threads\n",
@@ -1497,31 +1542,29 @@ int main(int argc, char **argv)
 
 	uint64_t t_setup = now_ns();
 	atomic_store(&g_phase, PH_LOGIN);
-	for (int t = 0; t < g_opt.threads; t++) {
-		ws[t].phase = PH_LOGIN;
-		if (pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]) != 0) {
+	for (; started < g_opt.threads; started++) {
+		ws[started].phase = PH_LOGIN;
+		if (pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]) != 0) {
 			fprintf(stderr, "chatroom-bench: cannot start a thread\n");
-			return 2;
+			goto out;
 		}
 	}
 
-	int rc = 0;
 	int ok = wait_for(&g_logged_in, g_opt.clients, "logging in") == 0;
 	double login_secs = (double)(now_ns() - t_setup) / 1e9;
 	if (ok && g_opt.group) {
-		set_phase(ws, g_opt.threads, PH_CREATE);
+		set_phase(ws, started, PH_CREATE);
 		ok = wait_for(&g_created, 1, "creating the group") == 0;
 		if (ok) {
-			set_phase(ws, g_opt.threads, PH_JOIN);
+			set_phase(ws, started, PH_JOIN);
 			ok = wait_for(&g_ready, g_opt.clients, "joining the group") == 0;
 		}
 	}
 	if (ok)
 		ok = wait_for(&g_ready, g_opt.clients, "setting up") == 0;
 	if (!ok) {
-		set_phase(ws, g_opt.threads, PH_STOP);
-		for (int t = 0; t < g_opt.threads; t++)
-			pthread_join(ws[t].thread, NULL);
+		stop_workers(ws, started);
+		started = 0;
 		fprintf(stderr, "chatroom-bench: set-up failed: %d of %d logged in, %d ready, %d failed\n",
 		        atomic_load(&g_logged_in), g_opt.clients, atomic_load(&g_ready), atomic_load(&g_failed));
 		for (int t = 0; t < g_opt.threads; t++)
@@ -1530,7 +1573,7 @@ int main(int argc, char **argv)
 		if (!g_opt.do_register)
 			fprintf(stderr, "chatroom-bench: on a new database use --register: a login before the\n"
 			                "  registration counts as a failed login (chatroomd --login-fail-max-address)\n");
-		return 2;
+		goto out;
 	}
 	double setup_secs = (double)(now_ns() - t_setup) / 1e9;
 	printf("set-up:      %d clients logged in in %.2f s (%.0f logins/s), ready in %.2f s\n", g_opt.clients,
@@ -1538,11 +1581,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	if (g_mode == MODE_IDLE) {
-		rc = run_idle(ws, rss_before, threads_before, setup_secs);
-		set_phase(ws, g_opt.threads, PH_STOP);
-		for (int t = 0; t < g_opt.threads; t++)
-			pthread_join(ws[t].thread, NULL);
-		return rc;
+		rc = run_idle(rss_before, threads_before, setup_secs);
+		goto out;
 	}
 
 	uint64_t per_receiver = 0;
@@ -1550,12 +1590,12 @@ int main(int argc, char **argv)
 		g_rate_total = (uint64_t)(g_opt.rate * g_opt.duration + 0.5);
 	for (int j = 0; j < g_opt.senders; j++)
 		per_receiver += expected_from(j);
-	set_phase(ws, g_opt.threads, PH_READY);
+	set_phase(ws, started, PH_READY);
 	double cpu0 = cpu_secs();
 	double scpu0 = g_opt.server_pid > 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
 	/* A short start delay lets every worker arm its schedule in time. */
 	g_t0 = now_ns() + (g_mode == MODE_RATE ? 20000000ull : 0);
-	set_phase(ws, g_opt.threads, PH_RUN);
+	set_phase(ws, started, PH_RUN);
 	uint64_t t_send_end = g_t0;
 	if (g_mode == MODE_RATE) {
 		uint64_t end = g_t0 + (uint64_t)(g_opt.duration * 1e9);
@@ -1563,14 +1603,18 @@ int main(int argc, char **argv)
 			sleep_ms(10);
 		t_send_end = end;
 	}
-	wait_deliveries(ws, g_opt.threads, per_receiver * (uint64_t)g_opt.clients);
-	set_phase(ws, g_opt.threads, PH_STOP);
-	for (int t = 0; t < g_opt.threads; t++)
-		pthread_join(ws[t].thread, NULL);
+	wait_deliveries(ws, started, per_receiver * (uint64_t)g_opt.clients);
+	stop_workers(ws, started);
+	started = 0;
 	double cpu = cpu_secs() - cpu0;
 	double scpu = scpu0 >= 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
 	double wall = (double)(now_ns() - g_t0) / 1e9;
 	rc = report_run(ws, conns, g_t0, t_send_end, cpu, scpu >= 0 ? scpu - scpu0 : -1, wall);
+out:
+	if (started)
+		stop_workers(ws, started);
+	free_all(ws, conns);
 	freeaddrinfo(g_addr);
+	fflush(stdout);
 	return rc;
 }

@@ -2,13 +2,30 @@
 port with a temporary database, and talks to it over real sockets.
 
 Environment (set by `make check`): CHATROOMD, the daemon to run; CHATROOM,
-the client. Use with unittest:
+the client; CHATROOM_TEST_SLOW, a factor for every wait (sanitizer builds).
 
-    from harness import Server, Conn
+Either drive a Server yourself:
+
+    from harness import Server, Conn, user
     class T(unittest.TestCase):
         def setUp(self):
             self.srv = Server(); self.srv.start()
-            self.addCleanup(self.srv.stop)
+            self.addCleanup(self.srv.cleanup)
+
+or derive from ServerTest, which runs one server per test class (with
+server_args), closes the connections a test opened, fails a test during
+which the server died or a sanitizer reported, and prints the server's log
+when a test fails:
+
+    class Chat(ServerTest):
+        server_args = ["--max-line", "1024"]
+        def test_echo(self):
+            a = self.login_user()
+            a.chat("hi")
+            self.assertEqual(a.recv_chat("hi")["sender_username"], a.username)
+
+    if __name__ == "__main__":
+        main()
 """
 import json
 import os
@@ -329,9 +346,8 @@ class Conn:
         return r
 
     def chat(self, content, group_id=None, **extra):
-        """Send a chat_message to group_id (default: the current group)."""
-        if group_id is None and self.group:
-            group_id = self.group["id"]
+        """Send a chat_message to group_id; without one, the message carries
+        no chat_group_id and goes to the current group."""
         msg = {"message_type": "chat_message", "content": content}
         if group_id is not None:
             msg["chat_group_id"] = group_id

@@ -2,7 +2,6 @@
 """Accounts: registration rules, login, duplicate accounts, wrong passwords,
 a second login ending the older session, logout, and the login timeout."""
 import time
-import unittest
 
 from harness import PASSWORD, SLOW, ServerTest, main
 

@@ -2,7 +2,6 @@
 """Chatting in a group: delivery to everyone in the group with an echo to
 the sender, the server's own sender fields, content cleaning, empty
 content, and message order."""
-import unittest
 
 from harness import ServerTest, main
 
@@ -12,7 +11,8 @@ class PublicChat(ServerTest):
     def test_two_users_see_each_others_messages_and_their_echo(self):
         alice = self.login_user(self.name("alice"))
         bob = self.login_user(self.name("bob"))
-        alice.chat("hi bob")
+        # as the reference client: with the current group's id
+        alice.chat("hi bob", group_id=alice.group["id"])
         for conn in (alice, bob):
             m = conn.recv_chat("hi bob")
             self.assertEqual(m["sender_username"], alice.username)
@@ -20,11 +20,17 @@ class PublicChat(ServerTest):
             self.assertEqual(m["chat_group_id"], alice.group["id"])
             self.assertEqual(m["chat_group_name"], "public")
             self.assertIsInstance(m["message_id"], int)
-        bob.chat("hi alice")
+        bob.chat("hi alice", group_id=bob.group["id"])
         ma = alice.recv_chat("hi alice")
         mb = bob.recv_chat("hi alice")
         self.assertEqual(ma["sender_username"], bob.username)
         self.assertEqual(ma["message_id"], mb["message_id"])
+
+    def test_chat_without_group_id_goes_to_the_current_group(self):
+        a = self.login_user()
+        b = self.login_user()
+        a.chat("no group id")
+        self.assertEqual(b.recv_chat("no group id")["chat_group_name"], "public")
 
     def test_each_message_is_delivered_once(self):
         a = self.login_user()

@@ -3,7 +3,6 @@
 protocol's fields for each message type: reference clients reject a known
 message type that carries a field they do not know, and accept an unknown
 type only when it carries nothing but message_type and timestamp."""
-import unittest
 
 from harness import ServerTest, main
 
@@ -166,6 +165,24 @@ class LegacyFields(ServerTest):
         self.assertReference(r)
         self.assertEqual(set(r["user_info"]), USER_ITEM)
         self.assertAllReference(a)
+
+    def test_session_ended_by_a_second_login(self):
+        name = self.name("twice")
+        old = self.login_user(name)
+        self.login_user(name)
+        old.expect_closed(timeout=2)
+        self.assertAllReference(old)
+
+    def test_rate_limit_error(self):
+        # errors chatroomd adds (1014) still have the reference's shape;
+        # 220 lines at once pass the default burst (200) by a few
+        a = self.login_user()
+        for i in range(220):
+            a.send("heartbeat")
+        got = a.collect(1.0)
+        self.assertIn(1014, [m.get("error_code") for m in got])
+        for m in got:
+            self.assertReference(m)
 
     def test_error_system_and_heartbeat(self):
         a = self.login_user()

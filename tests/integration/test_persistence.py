@@ -4,9 +4,8 @@ account, group and message; a SIGKILLed one loses nothing it acknowledged;
 client_msg_id de-duplication survives restarts."""
 import signal
 import time
-import unittest
 
-from harness import PASSWORD, ServerTest, main, user
+from harness import ServerTest, main
 
 N_MESSAGES = 120
 
@@ -88,6 +87,29 @@ class Restart(ServerTest):
         c.send("history_request", chat_group_id=c.group["id"], after_message_id=ack["message_id"] - 1)
         hist, _ = c.read_history()
         self.assertEqual([h["content"] for h in hist][:1], ["last words"])
+
+    def test_reconnecting_client_fetches_exactly_what_it_missed(self):
+        name = self.name("away")
+        a = self.login_user(name, protocol2=True)
+        b = self.login_user(protocol2=True)
+        b.chat("seen by a")
+        last = a.recv_chat("seen by a")["message_id"]
+        a.close()
+        for i in range(10):
+            b.chat("missed %d" % i, client_msg_id="missed-%d" % i)
+        for i in range(10):
+            b.recv_type("chat_ack")
+        self.srv.restart()
+        b.close()
+        b = self.login_user(b.username, protocol2=True)
+        b.chat("after the restart")
+        b.recv_chat("after the restart")
+        a = self.login_user(name, protocol2=True)
+        a.send("history_request", chat_group_id=a.group["id"], after_message_id=last)
+        hist, done = a.read_history()
+        self.assertEqual([h["content"] for h in hist],
+                         ["missed %d" % i for i in range(10)] + ["after the restart"])
+        self.assertEqual(done["message_count"], 11)
 
     def test_accounts_survive_restart(self):
         name = self.name("acct")

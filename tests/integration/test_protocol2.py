@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Protocol 2: hello, heartbeats and the watchdog, acknowledged and
 de-duplicated sends, history_request paging, presence updates."""
+import shutil
+import subprocess
 import time
-import unittest
 
 from harness import SLOW, ServerTest, main, uname, user
 
@@ -105,6 +106,28 @@ class Watchdog(ServerTest):
         other = self.login_user()
         other.chat("are you there")
         legacy.recv_chat("are you there")
+
+
+class Keepalive(ServerTest):
+
+    def test_legacy_connections_use_tcp_keepalive(self):
+        # dead legacy peers (which never send heartbeats) are found by TCP
+        # keepalive: the server's end of the connection must have it on
+        ss = shutil.which("ss")
+        if not ss:
+            self.skipTest("ss (iproute2) is not installed")
+        c = self.login_user()
+        c.drain(0.3)
+        local = c.sock.getsockname()[1]
+        out = ""
+        for _ in range(20):
+            out = subprocess.run([ss, "-tnoH", "state", "established",
+                                  "( sport = :%d and dport = :%d )" % (self.srv.port, local)],
+                                 capture_output=True, text=True).stdout
+            if "keepalive" in out:
+                break
+            time.sleep(0.1)  # another timer (retransmit) may show first
+        self.assertIn("keepalive", out)
 
 
 class AckAndDedup(ServerTest):
@@ -288,6 +311,12 @@ class HistoryRequest(ServerTest):
             after = ids[-1]
         self.assertEqual(seen, ["h%02d" % i for i in range(1, 30)])
 
+    def test_after_zero_starts_at_the_first_message(self):
+        # a client that has seen nothing yet pages forward from 0
+        c = self.owner()
+        contents, ids = self.history(c, after_message_id=0, limit=4)
+        self.assertEqual(contents, ["h00", "h01", "h02", "h03"])
+
     def test_after_returns_oldest_after(self):
         c = self.owner()
         contents, ids = self.history(c, after_message_id=self.ids[9], limit=3)
@@ -348,6 +377,28 @@ class HistoryRequest(ServerTest):
             c.backlog.insert(0, m)
             hist, done = c.read_history()
             self.assertEqual(len(hist), 30)
+
+
+class HistoryNotYetStored(ServerTest):
+    # batches wait up to 3 s before they are committed: messages are
+    # delivered live long before they are in the database
+    server_args = ["--batch-ms", "3000", "--batch-size", "10000"]
+
+    def test_history_includes_messages_waiting_to_be_stored(self):
+        a = self.login_user(protocol2=True)
+        for i in range(5):
+            a.chat("pending %d" % i)
+        ids = [a.recv_chat("pending %d" % i)["message_id"] for i in range(5)]
+        a.send("history_request", chat_group_id=a.group["id"], limit=10)
+        hist, done = a.read_history()
+        self.assertEqual([h["message_id"] for h in hist][-5:], ids)
+        self.assertEqual(done["message_count"], len(hist))
+        a.send("history_request", chat_group_id=a.group["id"], after_message_id=ids[1])
+        hist, done = a.read_history()
+        self.assertEqual([h["message_id"] for h in hist], ids[2:])
+        b = self.login_user()
+        _, hist, done = b.enter_chat("public")
+        self.assertEqual([h["content"] for h in hist][-5:], ["pending %d" % i for i in range(5)])
 
 
 class Presence(ServerTest):

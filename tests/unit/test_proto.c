@@ -309,6 +309,17 @@ static void test_serialize_one_line_round_trip(void **state)
 	json_object_put(o);
 }
 
+static void test_format_time_value(void **state)
+{
+	char buf[32];
+	setenv("TZ", "UTC", 1);
+	tzset();
+	proto_format_time(0.0, buf, sizeof buf);
+	assert_string_equal(buf, "1970-01-01 00:00:00");
+	proto_format_time(1795739902.99, buf, sizeof buf); /* fractions are dropped */
+	assert_string_equal(buf, "2026-11-27 00:38:22");
+}
+
 static void test_format_time(void **state)
 {
 	char buf[32];
@@ -344,6 +355,7 @@ int main(void)
 		cmocka_unit_test(test_error_message_shape),
 		cmocka_unit_test(test_serialize_one_line_round_trip),
 		cmocka_unit_test(test_format_time),
+		cmocka_unit_test(test_format_time_value),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
