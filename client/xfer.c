@@ -36,6 +36,7 @@
 #define XFER_NAME_MAX     200  /* bytes of a saved file's name, before a suffix */
 #define XFER_SUFFIX_MAX   1000 /* name-1.ext ... name-1000.ext, then give up */
 #define XFER_PATH_MAX     4096
+#define XFER_SHOW_NAME    20   /* characters of a name in the progress prompt */
 
 enum xfer_job {
 	JOB_NONE = 0,
@@ -78,20 +79,12 @@ static struct {
 	unsigned nok, nfail;
 } xf = { .fd = -1 };
 
-static char *xfer_strdup(const char *s)
-{
-	char *d = strdup(s ? s : "");
-	if (!d) {
-		ui_err("out of memory");
-		exit(CL_EXIT_FAILED);
-	}
-	return d;
-}
-
-static void xfer_set(char **slot, const char *v)
+/* Set a string; 0, or -1 when out of memory (the slot is then NULL). */
+static int xfer_set(char **slot, const char *v)
 {
 	free(*slot);
-	*slot = v ? xfer_strdup(v) : NULL;
+	*slot = v ? strdup(v) : NULL;
+	return v && !*slot ? -1 : 0;
 }
 
 /* "512 bytes", "1.5 KB", "48.0 MB" */
@@ -106,6 +99,12 @@ static const char *xfer_size(int64_t n, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%.2f GB", (double)n / (1024.0 * 1024 * 1024));
 	return buf;
+}
+
+/* The current file's name for messages. */
+static const char *xfer_name(void)
+{
+	return xf.name ? xf.name : "the file";
 }
 
 int xfer_busy(void)
@@ -129,15 +128,43 @@ size_t xfer_raw_need(void)
 
 /* progress ---------------------------------------------------------------- */
 
+/* The first XFER_SHOW_NAME characters of name for the prompt, which
+ * readline prints as it is: control characters (C0, DEL, C1) become '?' so
+ * that a name from the server cannot drive the terminal. */
+static void xfer_show_name(const char *name, char *out, size_t len)
+{
+	size_t n = 0;
+	int chars = 0;
+	const unsigned char *p = (const unsigned char *)(name ? name : "");
+	while (*p && chars < XFER_SHOW_NAME) {
+		size_t k = *p < 0x80 ? 1 : *p >= 0xf0 ? 4 : *p >= 0xe0 ? 3 : 2;
+		for (size_t i = 1; i < k; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				k = 1; /* not UTF-8: one byte, shown as '?' below */
+		int ctl = *p < 0x20 || *p == 0x7f || (*p == 0xc2 && k == 2 && p[1] <= 0x9f) ||
+		          (k == 1 && *p >= 0x80);
+		if (n + (ctl ? 1 : k) >= len)
+			break;
+		if (ctl)
+			out[n++] = '?';
+		else
+			memcpy(out + n, p, k), n += k;
+		p += k;
+		chars++;
+	}
+	out[n] = '\0';
+}
+
 void xfer_progress(char *buf, size_t len)
 {
-	char a[32], b[32];
+	char a[32], b[32], name[4 * XFER_SHOW_NAME + 1];
 	buf[0] = '\0';
 	if (!xf.show_progress || (xf.st != XS_UP_SEND && xf.st != XS_DL_DATA))
 		return;
-	snprintf(buf, len, "[%s %.20s %d%% %s/%s] ", xf.st == XS_UP_SEND ? "sending" : "receiving",
-	         xf.name ? xf.name : "", (int)(xf.size ? xf.done * 100 / xf.size : 100),
-	         xfer_size(xf.done, a, sizeof a), xfer_size(xf.size, b, sizeof b));
+	xfer_show_name(xf.name, name, sizeof name);
+	snprintf(buf, len, "[%s %s %d%% %s/%s] ", xf.st == XS_UP_SEND ? "sending" : "receiving", name,
+	         (int)(xf.size ? xf.done * 100 / xf.size : 100), xfer_size(xf.done, a, sizeof a),
+	         xfer_size(xf.size, b, sizeof b));
 }
 
 /* Something happened for the transfer: it is not stalled; on a terminal,
@@ -232,26 +259,30 @@ static int xfer_can_start(void)
 		return 0;
 	}
 	xf.group_id = cl.group_id;
-	xfer_set(&xf.group_name, cl.group_name ? cl.group_name : "this chat");
+	if (xfer_set(&xf.group_name, cl.group_name ? cl.group_name : "this chat") < 0) {
+		ui_err("out of memory");
+		cl.failed = 1;
+		return 0;
+	}
 	xf.nok = xf.nfail = 0;
 	return 1;
 }
 
 /* upload ------------------------------------------------------------------ */
 
-/* "~/x" is x in the home directory, as a shell would have it. */
+/* "~/x" is x in the home directory, as a shell would have it. NULL when
+ * out of memory. */
 static char *xfer_expand(const char *p)
 {
 	const char *home = getenv("HOME");
 	if (p[0] == '~' && p[1] == '/' && home && *home) {
 		size_t n = strlen(home) + strlen(p);
 		char *r = malloc(n);
-		if (!r)
-			return xfer_strdup(p);
-		snprintf(r, n, "%s%s", home, p + 1);
+		if (r)
+			snprintf(r, n, "%s%s", home, p + 1);
 		return r;
 	}
-	return xfer_strdup(p);
+	return strdup(p);
 }
 
 /* Open the next file to send. 0, or -1 after saying why not. */
@@ -276,10 +307,14 @@ static int xfer_up_open(const char *path)
 	}
 	const char *base = strrchr(path, '/');
 	base = base ? base + 1 : path;
+	if (xfer_set(&xf.name, base) < 0) {
+		ui_err("cannot send %s: out of memory", path);
+		close(fd);
+		return -1;
+	}
 	xf.fd = fd;
 	xf.size = (int64_t)sb.st_size;
 	xf.done = 0;
-	xfer_set(&xf.name, base);
 	return 0;
 }
 
@@ -316,8 +351,15 @@ void xfer_send_files(int argc, char **argv)
 		cl.failed = 1;
 		return;
 	}
-	for (int i = 1; i < argc; i++)
-		xf.paths[xf.npaths++] = xfer_expand(argv[i]);
+	for (int i = 1; i < argc; i++) {
+		if (!(xf.paths[xf.npaths++] = xfer_expand(argv[i]))) {
+			ui_err("out of memory");
+			xf.job = JOB_UPLOAD;
+			xfer_file_failed();
+			xfer_job_done();
+			return;
+		}
+	}
 	xf.job = JOB_UPLOAD;
 	xfer_up_next();
 }
@@ -336,7 +378,7 @@ ssize_t xfer_raw_fill(char *buf, size_t cap)
 	if (r <= 0) {
 		/* The server expects exactly the size announced, and no
 		 * other byte can stand in for the file's. */
-		ui_err("cannot send %s: %s", xf.name,
+		ui_err("cannot send %s: %s", xfer_name(),
 		       r < 0 ? strerror(errno) : "the file became shorter while being sent");
 		xfer_close_file();
 		xfer_file_failed();
@@ -371,18 +413,18 @@ static void xfer_on_upload_response(json_object *m)
 		return;
 	}
 	if (xf.st == XS_UP_READY) {
-		ui_err("cannot send %s: %s", xf.name, msg ? msg : "refused by the server");
+		ui_err("cannot send %s: %s", xfer_name(), msg ? msg : "refused by the server");
 		xfer_close_file();
 		net_unhold();
 	} else if (ok && has_id) {
-		ui_sys("sent %s (%s) to %s as file %lld", xf.name, xfer_size(xf.size, sz, sizeof sz),
+		ui_sys("sent %s (%s) to %s as file %lld", xfer_name(), xfer_size(xf.size, sz, sizeof sz),
 		       xf.group_name, (long long)json_object_get_int64(idv));
 		xf.nok++;
 		xf.st = XS_IDLE;
 		xfer_up_next();
 		return;
 	} else {
-		ui_err("cannot send %s: %s", xf.name, msg ? msg : "refused by the server");
+		ui_err("cannot send %s: %s", xfer_name(), msg ? msg : "refused by the server");
 	}
 	xfer_file_failed();
 	xf.st = XS_IDLE;
@@ -506,8 +548,13 @@ static int xfer_dl_create(const char *name)
 		/* O_EXCL: never replace a file, nor follow a link planted there */
 		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd >= 0) {
+			if (xfer_set(&xf.path, path) < 0) {
+				close(fd);
+				unlink(path);
+				errno = ENOMEM;
+				return -1;
+			}
 			xf.fd = fd;
-			xfer_set(&xf.path, path);
 			return 0;
 		}
 		if (errno != EEXIST)
@@ -608,13 +655,14 @@ static void xfer_on_download_response(json_object *m)
 		net_drop("bad file_download_response");
 		return;
 	}
-	xfer_set(&xf.name, name ? name : "");
+	if (xfer_set(&xf.name, name ? name : "") < 0)
+		xf.werr = ENOMEM; /* nothing is saved, but the bytes must be read */
 	xf.size = size;
 	xf.done = 0;
 	xf.endlen = 0;
 	xf.werr = 0;
 	xfer_clean_name(name, xf.id, clean, sizeof clean);
-	if (xfer_dl_create(clean) < 0)
+	if (!xf.werr && xfer_dl_create(clean) < 0)
 		xf.werr = errno; /* the bytes still come: they are read and dropped */
 	else if (name && strcmp(clean, name) != 0)
 		ui_warn("the server's name for file %lld, %s, is saved as %s", (long long)xf.id, name, clean);
@@ -639,7 +687,7 @@ static void xfer_dl_saved(void)
 {
 	char sz[32];
 	if (memcmp(xf.end, XFER_END_MARKER, XFER_END_LEN) != 0) {
-		ui_err("cannot get %s: the data did not end where the server said", xf.name);
+		ui_err("cannot get %s: the data did not end where the server said", xfer_name());
 		xfer_discard_partial();
 		xfer_file_failed();
 		xf.st = XS_IDLE;
@@ -651,11 +699,11 @@ static void xfer_dl_saved(void)
 	xf.fd = -1;
 	if (xf.werr) {
 		const char *dir = cl.o.download_dir && *cl.o.download_dir ? cl.o.download_dir : ".";
-		ui_err("cannot save %s in %s: %s", xf.name, dir, strerror(xf.werr));
+		ui_err("cannot save %s in %s: %s", xfer_name(), dir, strerror(xf.werr));
 		xfer_discard_partial();
 		xfer_file_failed();
 	} else {
-		ui_sys("received %s (%s) as %s", xf.name, xfer_size(xf.size, sz, sizeof sz), xf.path);
+		ui_sys("received %s (%s) as %s", xfer_name(), xfer_size(xf.size, sz, sizeof sz), xf.path);
 		xf.nok++;
 		xfer_set(&xf.path, NULL);
 	}
@@ -740,7 +788,7 @@ int xfer_on_error(int64_t code, const char *text)
 	switch (xf.st) {
 	case XS_UP_READY:
 	case XS_UP_FINAL:
-		what = xf.name;
+		what = xfer_name();
 		break;
 	case XS_DL_RESP:
 		snprintf(idbuf, sizeof idbuf, "file %lld", (long long)xf.id);
@@ -775,7 +823,7 @@ void xfer_on_disconnected(void)
 	if (xf.job == JOB_NONE)
 		return;
 	if (xf.st != XS_IDLE && xf.st != XS_DL_CLOSE && xf.st != XS_LIST) {
-		ui_err("transfer of %s interrupted: connection lost", xf.name ? xf.name : "a file");
+		ui_err("transfer of %s interrupted: connection lost", xfer_name());
 		xfer_file_failed();
 	}
 	xfer_discard_partial();
