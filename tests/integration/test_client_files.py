@@ -432,6 +432,37 @@ class SlowLink(unittest.TestCase):
         self.assertEqual(sha(read(os.path.join(dl, "busy.zip"))), sha(data))
         self.assertFalse([l for l in c.lines if l.startswith("!!!") or "ignored" in l], c.lines)
 
+    def cut_midway(self, proxy, client, command):
+        client.wait_for(r"^\*\*\* logged in as slowpoke")
+        client.send(command)
+        time.sleep(1.0)
+        proxy.stop()
+        client.wait_for(r"^!!! transfer of cut\.zip interrupted: connection lost$")
+        self.assertEqual(client.finish(), 1, client.lines)
+
+    def test_download_cut_midway_leaves_no_partial_file(self):
+        data = os.urandom(5 * 1024 * 1024)
+        _, final = upload(self.conn, "cut.zip", data, self.conn.group["id"])
+        proxy = self.proxy(1024 * 1024)
+        dl = os.path.join(self.tmp, "dl")
+        os.mkdir(dl)
+        c = Client(proxy.port, user="slowpoke", args=["--download-dir", dl, "--exit-wait", "1"])
+        self.addCleanup(c.kill)
+        self.cut_midway(proxy, c, "/recv_files -n %d" % final["file_id"])
+        self.assertEqual(os.listdir(dl), [])
+
+    def test_upload_cut_midway_is_reported(self):
+        write(os.path.join(self.tmp, "cut.zip"), os.urandom(5 * 1024 * 1024))
+        proxy = self.proxy(1024 * 1024)
+        c = Client(proxy.port, user="slowpoke", args=["--exit-wait", "1"])
+        self.addCleanup(c.kill)
+        self.cut_midway(proxy, c, "/send_files %s/cut.zip" % self.tmp)
+        # the server kept nothing of it
+        conn = user(self.srv, "slowpoke")  # (the client's login ended self.conn)
+        self.addCleanup(conn.close)
+        conn.send("file_list_request", chat_group_id=conn.group["id"])
+        self.assertEqual(conn.recv_type("file_list_response")["files"], [])
+
     @need_tmux
     def test_terminal_shows_progress_in_the_prompt(self):
         # U+009B is CSI to some terminals; the server allows it in a name,
