@@ -256,6 +256,27 @@ static void test_pushes_during_a_partial_send_keep_order(void **state)
 	free(all);
 }
 
+static void test_message_larger_than_the_socket_buffer_arrives_whole(void **state)
+{
+	struct fixture *f = *state;
+	enum { LEN = 100000 };
+	static char big[LEN + 1];
+	size_t got;
+
+	small_buffers(f);
+	for (int i = 0; i < LEN; i++)
+		big[i] = (char)('0' + (i * 7 + i / 10) % 75);
+	big[LEN] = '\0';
+	assert_int_equal(push_str(f->c, big, 0, BIG), 0);
+	assert_int_equal(push_str(f->c, "after\n", 0, BIG), 0);
+	/* many writes, each ending inside the same buffer */
+	char *all = flush_all(f, client_flush(f->c), &got);
+	assert_int_equal(got, LEN + 6);
+	assert_memory_equal(all, big, LEN);
+	assert_string_equal(all + LEN, "after\n");
+	free(all);
+}
+
 /* ---- limits ---- */
 
 static void test_output_over_the_limit_closes_as_slow_consumer(void **state)
@@ -578,6 +599,7 @@ int main(void)
 		T(test_send_serializes_json_as_one_line),
 		T(test_ring_grows_for_many_messages_and_keeps_order),
 		T(test_pushes_during_a_partial_send_keep_order),
+		T(test_message_larger_than_the_socket_buffer_arrives_whole),
 		T(test_output_over_the_limit_closes_as_slow_consumer),
 		T(test_output_exactly_at_the_limit_is_accepted),
 		T(test_full_socket_keeps_the_rest_queued_until_read),
