@@ -92,6 +92,9 @@ static void test_failure_after_expiry_without_check_starts_a_new_count(void **st
 	sleep_ms(1100);
 	throttle_fail("u:erin", 1); /* no check in between to reset the slot */
 	assert_int_equal(throttle_check("u:erin", 2, 1), 0);
+	/* and its window starts now: a second failure refuses again */
+	throttle_fail("u:erin", 1);
+	assert_int_equal(throttle_check("u:erin", 2, 1), 1);
 }
 
 /* An attacker rotating through more keys than the table holds pushes out
