@@ -497,11 +497,17 @@ static void test_reload_applies_reloadable_strings(void **state)
 
 	assert_int_equal(load(f, "[Files]\nExtensions = txt\n[Server]\nDatabase = /tmp/a.db\n", NULL),
 	                 CONF_RUN);
+	char *before = f->c.file_extensions;
 	write_file(f->conf, "[Files]\nExtensions = txt,png\n[Server]\nDatabase = /tmp/b.db\n");
 	capture(f);
 	assert_int_equal(conf_reload(&f->c, 3, argv), 0);
 	char *err = captured(f);
 	assert_string_equal(f->c.file_extensions, "txt,png");
+	/* the old string stays valid for threads still reading it; nobody
+	 * else has it here, so the test releases it */
+	assert_ptr_not_equal(before, f->c.file_extensions);
+	assert_string_equal(before, "txt");
+	free(before);
 	assert_string_equal(f->c.database, "/tmp/a.db");
 	assert_non_null(strstr(err, "Database changed, but takes effect only after a restart"));
 	free(err);
