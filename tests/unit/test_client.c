@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -529,6 +530,151 @@ static void test_deferring_thread_never_wakes_its_own_client(void **state)
 	assert_received(f, "self\n");
 }
 
+/* ---- concurrency ---- */
+
+#define CONC_LINES 20000
+#define CONC_LEN 16
+
+struct conc {
+	struct fixture *f;
+	atomic_int done;     /* the test is over: the worker may leave */
+	int defer;           /* the pusher batches with client_defer_begin/end */
+	atomic_int refused;  /* pushes that failed (cmocka asserts only in the main thread) */
+};
+
+/* Acts as the connection's worker: flushes only when woken or when the
+ * socket has room again, as session.c does, so a lost wake-up leaves
+ * output unsent and the reader times out. */
+static void *conc_worker(void *arg)
+{
+	struct conc *k = arg;
+	client_t *c = k->f->c;
+	int want_out = 0;
+	while (!atomic_load(&k->done)) {
+		struct pollfd p[2] = { { .fd = c->evfd, .events = POLLIN },
+			               { .fd = c->fd, .events = want_out ? POLLOUT : 0 } };
+		if (poll(p, 2, 50) <= 0)
+			continue;
+		if (p[0].revents & POLLIN)
+			client_clear_wake(c);
+		if ((p[0].revents & POLLIN) || (p[1].revents & POLLOUT))
+			want_out = client_flush(c) == 1;
+	}
+	return NULL;
+}
+
+static void *conc_pusher(void *arg)
+{
+	struct conc *k = arg;
+	char l[CONC_LEN + 1];
+	for (int i = 0; i < CONC_LINES; i++) {
+		if (k->defer && i % 10 == 0)
+			client_defer_begin(NULL);
+		line(l, CONC_LEN, i);
+		l[CONC_LEN] = '\0';
+		if (push_str(k->f->c, l, 1, BIG) != 0)
+			atomic_fetch_add(&k->refused, 1);
+		if (k->defer && i % 10 == 9)
+			client_defer_end();
+	}
+	client_defer_free();
+	return NULL;
+}
+
+static void run_concurrent(struct fixture *f, int defer)
+{
+	static char want[CONC_LINES * CONC_LEN], got[CONC_LINES * CONC_LEN];
+	struct conc k = { .f = f, .defer = defer };
+	pthread_t worker, pusher;
+	size_t n = 0;
+
+	small_buffers(f);
+	for (int i = 0; i < CONC_LINES; i++)
+		line(want + i * CONC_LEN, CONC_LEN, i);
+	assert_int_equal(pthread_create(&worker, NULL, conc_worker, &k), 0);
+	assert_int_equal(pthread_create(&pusher, NULL, conc_pusher, &k), 0);
+	long idle_ms = 0;
+	while (n < sizeof got && idle_ms < 5000) {
+		struct pollfd p = { .fd = f->peer, .events = POLLIN };
+		if (poll(&p, 1, 10) <= 0) {
+			idle_ms += 10;
+			continue;
+		}
+		ssize_t r = read(f->peer, got + n, sizeof got - n);
+		if (r > 0) {
+			n += (size_t)r;
+			idle_ms = 0;
+		}
+	}
+	pthread_join(pusher, NULL);
+	atomic_store(&k.done, 1);
+	pthread_join(worker, NULL);
+	assert_int_equal(atomic_load(&k.refused), 0);
+	if (n != sizeof got)
+		fail_msg("received %zu of %zu bytes: output left unsent (%zu queued)", n, sizeof got,
+		         client_queued(f->c));
+	assert_memory_equal(got, want, sizeof got);
+}
+
+static void *conc_flusher(void *arg)
+{
+	struct conc *k = arg;
+	while (!atomic_load(&k->done))
+		client_flush_other(k->f->c);
+	return NULL;
+}
+
+/* Only one thread writes a socket at a time: with two threads flushing as
+ * fast as they can while a third pushes, every byte arrives once, in
+ * order. */
+static void test_concurrent_flushes_never_duplicate_or_reorder_bytes(void **state)
+{
+	struct fixture *f = *state;
+	static char want[CONC_LINES * CONC_LEN], got[CONC_LINES * CONC_LEN + 1];
+	struct conc k = { .f = f };
+	pthread_t flusher[2], pusher;
+	size_t n = 0;
+
+	for (int i = 0; i < CONC_LINES; i++)
+		line(want + i * CONC_LEN, CONC_LEN, i);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&flusher[i], NULL, conc_flusher, &k), 0);
+	assert_int_equal(pthread_create(&pusher, NULL, conc_pusher, &k), 0);
+	long idle_ms = 0;
+	while (n < sizeof want && idle_ms < 5000) {
+		struct pollfd p = { .fd = f->peer, .events = POLLIN };
+		if (poll(&p, 1, 10) <= 0) {
+			idle_ms += 10;
+			continue;
+		}
+		ssize_t r = read(f->peer, got + n, sizeof got - n);
+		if (r > 0) {
+			n += (size_t)r;
+			idle_ms = 0;
+		}
+	}
+	pthread_join(pusher, NULL);
+	atomic_store(&k.done, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(flusher[i], NULL);
+	assert_int_equal(atomic_load(&k.refused), 0);
+	/* nothing more than the stream may arrive */
+	ssize_t extra = read(f->peer, got + n, sizeof got - n);
+	assert_true(extra <= 0);
+	assert_int_equal(n, sizeof want);
+	assert_memory_equal(got, want, sizeof want);
+}
+
+static void test_wakes_are_never_lost_while_the_worker_flushes(void **state)
+{
+	run_concurrent(*state, 0);
+}
+
+static void test_deferred_writes_and_the_worker_never_interleave_bytes(void **state)
+{
+	run_concurrent(*state, 1);
+}
+
 /* ---- holding ---- */
 
 static void test_held_queue_is_not_written(void **state)
@@ -613,6 +759,9 @@ int main(void)
 		T(test_deferred_pushes_are_written_at_defer_end_without_a_wake),
 		T(test_deferred_pushes_to_a_full_socket_wake_once),
 		T(test_deferring_thread_never_wakes_its_own_client),
+		T(test_concurrent_flushes_never_duplicate_or_reorder_bytes),
+		T(test_wakes_are_never_lost_while_the_worker_flushes),
+		T(test_deferred_writes_and_the_worker_never_interleave_bytes),
 		T(test_held_queue_is_not_written),
 		T(test_held_empty_queue_flushes_as_empty),
 		T(test_close_is_idempotent_and_the_first_reason_wins),
