@@ -831,6 +831,12 @@ void sess_handle(json_object *m, const char *type)
 			sess_catchup_request();
 			return;
 		}
+		/* An error about a chat line names it (protocol 2); any other
+		 * one while a transfer waits for its answer is that answer. */
+		const char *cmid = NULL;
+		(void)proto_get_string(m, "client_msg_id", &cmid);
+		if (!cmid && xfer_on_error(code, s))
+			return;
 		ui_err_code(code, s ? s : "");
 		cl.failed = 1;
 		if (!cl.wait_type && !cl.resync && !cl.login_inflight)
@@ -861,10 +867,14 @@ void sess_handle(json_object *m, const char *type)
 		if (cl.o.presence && name)
 			ui_sys("%s is %s", name, online ? "online" : "offline");
 	} else if (!strcmp(type, "admin_operation_notification")) {
-		(void)proto_get_string(m, "message", &s);
-		ui_sys("admin: %s", s ? s : "");
-	} else if (!strcmp(type, "admin_command_response") || !strcmp(type, "file_upload_response") ||
-	           !strcmp(type, "file_download_response") || !strcmp(type, "file_list_response")) {
+		admin_on_notification(m);
+	} else if (!strcmp(type, "admin_command_response")) {
+		admin_on_response(m);
+	} else if (!strcmp(type, "file_upload_response") || !strcmp(type, "file_download_response") ||
+	           !strcmp(type, "file_list_response")) {
+		if (xfer_on_message(m, type))
+			return;
+		/* an answer to no transfer of ours */
 		ok = sess_success(m, &err);
 		if (err)
 			(ok ? ui_sys : ui_err)("%s", err);

@@ -223,14 +223,17 @@ void ui_chat(json_object *m, int history)
 
 void ui_prompt_update(void)
 {
-	char p[sizeof ui_prompt];
+	char p[sizeof ui_prompt], xp[96];
 	const char *off = cl.state == CONN_UP ? "" : "(offline) ";
+	/* a large transfer shows its progress here, where readline keeps
+	 * redrawing it with whatever is being typed */
+	xfer_progress(xp, sizeof xp);
 	if (cl.username && cl.group_name)
-		snprintf(p, sizeof p, "%s%s@%s> ", off, cl.username, cl.group_name);
+		snprintf(p, sizeof p, "%s%s%s@%s> ", xp, off, cl.username, cl.group_name);
 	else if (cl.username)
-		snprintf(p, sizeof p, "%s%s> ", off, cl.username);
+		snprintf(p, sizeof p, "%s%s%s> ", xp, off, cl.username);
 	else
-		snprintf(p, sizeof p, "%schatroom> ", off);
+		snprintf(p, sizeof p, "%s%schatroom> ", xp, off);
 	if (!strcmp(p, ui_prompt))
 		return;
 	snprintf(ui_prompt, sizeof ui_prompt, "%s", p);

@@ -335,10 +335,12 @@ void client_hold(client_t *c, int on)
 
 void client_close(client_t *c, const char *reason)
 {
-	int expected = 0;
-	if (!atomic_compare_exchange_strong(&c->closing, &expected, 1))
+	/* The reason is set first and once, then `closing`: whoever sees
+	 * closing set also sees why. */
+	const char *none = NULL;
+	if (!atomic_compare_exchange_strong(&c->close_reason, &none, reason))
 		return;
-	atomic_store(&c->close_reason, reason);
+	atomic_store(&c->closing, 1);
 	/* Wakes the worker's poll() (reads return 0) while leaving the write
 	 * side open, so the worker can still send a last message. */
 	shutdown(c->fd, SHUT_RD);
