@@ -112,6 +112,65 @@ static int client_grow(client_t *c)
 	return 0;
 }
 
+/* Clients to wake at client_defer_end(), referenced. [this thread only] */
+static __thread struct {
+	int active;
+	client_t *self;
+	client_t **v;
+	size_t n, cap;
+} client_deferred;
+
+static void client_wake(client_t *c)
+{
+	uint64_t one = 1;
+	if (write(c->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
+		log_debug("%s: eventfd write failed: %s", c->addr, strerror(errno));
+}
+
+void client_defer_begin(client_t *self)
+{
+	client_deferred.active = 1;
+	client_deferred.self = self;
+}
+
+void client_defer_end(void)
+{
+	for (size_t i = 0; i < client_deferred.n; i++) {
+		client_wake(client_deferred.v[i]);
+		client_unref(client_deferred.v[i]);
+	}
+	client_deferred.n = 0;
+	client_deferred.active = 0;
+	client_deferred.self = NULL;
+	if (client_deferred.cap > 1024) { /* do not keep a burst's array */
+		free(client_deferred.v);
+		client_deferred.v = NULL;
+		client_deferred.cap = 0;
+	}
+}
+
+/* Wake c now, or at client_defer_end() when deferring. */
+static void client_wake_or_defer(client_t *c)
+{
+	if (!client_deferred.active) {
+		client_wake(c);
+		return;
+	}
+	if (c == client_deferred.self)
+		return;
+	if (client_deferred.n == client_deferred.cap) {
+		size_t ncap = client_deferred.cap ? client_deferred.cap * 2 : 64;
+		client_t **nv = realloc(client_deferred.v, ncap * sizeof *nv);
+		if (!nv) {
+			client_wake(c);
+			return;
+		}
+		client_deferred.v = nv;
+		client_deferred.cap = ncap;
+	}
+	client_deferred.v[client_deferred.n++] = client_ref(c);
+}
+
 int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output)
 {
 	int do_wake = 0, over = 0;
@@ -137,11 +196,8 @@ int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output)
 		client_close(c, "slow consumer: unsent output over the limit");
 		return -1;
 	}
-	if (do_wake) {
-		uint64_t one = 1;
-		if (write(c->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
-			log_debug("%s: eventfd write failed: %s", c->addr, strerror(errno));
-	}
+	if (do_wake)
+		client_wake_or_defer(c);
 	return 0;
 }
 
@@ -158,9 +214,8 @@ int client_send(client_t *c, json_object *o, size_t max_output)
 void client_clear_wake(client_t *c)
 {
 	uint64_t v;
-	pthread_mutex_lock(&c->out_lock);
-	c->wake_pending = 0;
-	pthread_mutex_unlock(&c->out_lock);
+	/* wake_pending stays set: client_flush() clears it once the queue is
+	 * empty, so pushes until then need not wake us again */
 	if (read(c->evfd, &v, sizeof v) < 0 && errno != EAGAIN)
 		log_debug("%s: eventfd read failed: %s", c->addr, strerror(errno));
 }
@@ -173,6 +228,8 @@ int client_flush(client_t *c)
 		pthread_mutex_lock(&c->out_lock);
 		if (c->hold || c->qlen == 0) {
 			int empty = c->qlen == 0;
+			if (empty)
+				c->wake_pending = 0; /* the next push must wake us */
 			if (empty && c->qcap > CLIENT_QINIT) {
 				free(c->q);
 				c->q = NULL;

@@ -60,7 +60,9 @@ typedef struct client {
 	unsigned qcap, qhead, qlen;
 	size_t qoff;                /* bytes of q[qhead] already written */
 	size_t qbytes;              /* unsent bytes in the queue */
-	int wake_pending;           /* an eventfd wake is outstanding */
+	int wake_pending;           /* the worker will look at the queue without a
+	                             * wake: set by a push that woke it, cleared
+	                             * only when a flush found the queue empty */
 	int hold;                   /* a raw transfer is in progress: queue, do not write */
 
 	/* [atomic] closing */
@@ -73,16 +75,26 @@ client_t *client_ref(client_t *c);
 void client_unref(client_t *c);
 
 /* Queue b (taking a new reference) for c. wake: signal the worker (from any
- * thread other than c's own worker). Returns 0, or -1 when the client is
- * closing or is now over max_output (then it is asked to close). */
+ * thread other than c's own worker); inside client_defer_begin/end the
+ * signal is sent once at the end, however many messages were queued.
+ * Returns 0, or -1 when the client is closing or is now over max_output
+ * (then it is asked to close). */
 int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output);
+
+/* Coalesce wake-ups: between these calls (in one thread), pushes to the
+ * same client wake its worker once, at client_defer_end(). A worker calls
+ * them around the lines of one read, so a burst of messages fans out as
+ * one wake and one write per recipient. self: the caller's own client,
+ * never woken (its worker flushes after the batch anyway). */
+void client_defer_begin(client_t *self);
+void client_defer_end(void);
 
 /* Serialize o and queue it for c from c's own worker. */
 int client_send(client_t *c, json_object *o, size_t max_output);
 
 /* Worker only: write as much queued output as the socket takes.
- * Returns 0 when the queue is empty, 1 when the socket is full (wait for
- * POLLOUT), -1 on a socket error. */
+ * Returns 0 when the queue is empty (and re-arms wake-ups), 1 when the
+ * socket is full (wait for POLLOUT), -1 on a socket error. */
 int client_flush(client_t *c);
 
 /* Worker only: clear the eventfd after poll() reported it readable. */

@@ -10,6 +10,7 @@
 #include "server.h"
 #include "stats.h"
 #include "table.h"
+#include "throttle.h"
 #include "valid.h"
 
 #include <stdlib.h>
@@ -151,8 +152,26 @@ void cmd_login(struct session *s, json_object *req)
 {
 	const char *user, *pw;
 	store_user_t u;
+	char akey[80], ukey[112];
 	if (cmd_credentials(s, req, &user, &pw) < 0)
 		return;
+	/* Throttle guessing before spending a hash on it. */
+	snprintf(akey, sizeof akey, "a:%s", s->c->ip);
+	snprintf(ukey, sizeof ukey, "u:%.100s", user);
+	int fwin = CONF(login_fail_window);
+	int wait = throttle_check(akey, CONF(login_fail_max_address), fwin);
+	if (!wait)
+		wait = throttle_check(ukey, CONF(login_fail_max), fwin);
+	if (wait) {
+		STATS_INC(login_failures);
+		log_warn("%s: login as %.64s refused: too many failed logins", s->c->addr, user);
+		char text[128];
+		snprintf(text, sizeof text, "too many failed logins: try again in %d seconds", wait);
+		json_object *o = cmd_account_response("login_response", 0, 0, NULL, text);
+		proto_set_null(o, "current_chat_group");
+		session_reply(s, o);
+		return;
+	}
 	int rc = store_user_by_name(srv_store, user, &u);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
 		session_error(s, PROTO_E_DATABASE, "database error; try again later");
@@ -164,7 +183,9 @@ void cmd_login(struct session *s, json_object *req)
 	if (!ok) {
 		STATS_INC(login_failures);
 		s->login_failures++;
-		log_info("%s: failed login as %s", s->c->addr, user);
+		throttle_fail(akey, fwin);
+		throttle_fail(ukey, fwin);
+		log_info("%s: failed login as %.64s", s->c->addr, user);
 		json_object *o = cmd_account_response("login_response", 0, 0, NULL,
 		                                      "invalid username or password");
 		proto_set_null(o, "current_chat_group");
@@ -207,6 +228,7 @@ void cmd_login(struct session *s, json_object *req)
 	if (pub)
 		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
 
+	throttle_clear(ukey);
 	s->user_id = u.id;
 	snprintf(s->username, sizeof s->username, "%s", u.username);
 	STATS_INC(logins);

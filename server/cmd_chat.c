@@ -104,12 +104,8 @@ void cmd_chat_message(struct session *s, json_object *req)
 		}
 	}
 
-	int banned = 0;
-	store_user_t u;
-	if (store_user_by_id(srv_store, s->user_id, &u) == STORE_OK)
-		banned = u.banned;
-
 	table_rdlock();
+	int banned = table_user_banned(s->user_id);
 	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
 	const char *err = NULL;
 	int code = 0;

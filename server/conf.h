@@ -53,6 +53,9 @@ struct conf {
 	int hash_memlimit_kb;
 	int hash_concurrency;
 	char *admin_password; /* set at start when Admin has none */
+	int login_fail_max;    /* failed logins for one account ... */
+	int login_fail_max_address; /* ... or from one address ... */
+	int login_fail_window; /* ... within this many seconds, then refused */
 	/* [Presence] */
 	int presence_max_group;
 	/* [Files] */

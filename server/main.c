@@ -203,6 +203,12 @@ static int main_load_member(void *ctx, int64_t gid, int64_t uid)
 	return 0;
 }
 
+static int main_load_user(void *ctx, const store_user_t *u)
+{
+	(void)ctx;
+	return u->banned && table_set_user_banned(u->id, 1) < 0;
+}
+
 /* Give Admin the configured password when it has none. */
 static int main_admin_password(const char *pw)
 {
@@ -356,6 +362,7 @@ int main(int argc, char **argv)
 	int64_t last_id = 0;
 	if (store_groups_foreach(srv_store, main_load_group, NULL) != STORE_OK ||
 	    store_members_foreach(srv_store, main_load_member, NULL) != STORE_OK ||
+	    store_users_foreach(srv_store, main_load_user, NULL) != STORE_OK ||
 	    store_last_message_id(srv_store, &last_id) != STORE_OK) {
 		log_error("cannot read groups from the database %s", srv_conf->database);
 		return 1;

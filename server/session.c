@@ -174,8 +174,10 @@ void session_serve(client_t *c)
 			char *line;
 			size_t len;
 			int st = FRAME_NEED;
+			client_defer_begin(c);
 			while (!atomic_load(&c->closing) && (st = frame_next(&s.fr, &line, &len)) == FRAME_LINE)
 				session_line(&s, line, len);
+			client_defer_end();
 			if (!atomic_load(&c->closing) && st == FRAME_TOO_LONG) {
 				STATS_INC(bad_input);
 				session_error(&s, PROTO_E_TOO_LARGE,

@@ -16,6 +16,8 @@ static client_t *table_all;                   /* every connection */
 static size_t table_nclients, table_nonline;
 static client_t *table_users[TABLE_UBUCKETS]; /* logged in, by user id */
 static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
+static int64_t *table_banned;                 /* sorted ids of banned users */
+static size_t table_nbanned, table_capbanned;
 
 void table_init(void)
 {
@@ -43,6 +45,9 @@ void table_destroy(void)
 		}
 		table_groups[i] = NULL;
 	}
+	free(table_banned);
+	table_banned = NULL;
+	table_nbanned = table_capbanned = 0;
 	pthread_rwlock_destroy(&table_lock);
 }
 
@@ -254,6 +259,39 @@ void table_clients_foreach(void (*cb)(void *ctx, client_t *c), void *ctx)
 
 size_t table_count_clients(void) { return table_nclients; }
 size_t table_count_online(void) { return table_nonline; }
+
+static int table_idcmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+int table_user_banned(int64_t user_id)
+{
+	return bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp) != NULL;
+}
+
+int table_set_user_banned(int64_t user_id, int banned)
+{
+	int64_t *p = bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp);
+	if (banned && !p) {
+		if (table_nbanned == table_capbanned) {
+			size_t ncap = table_capbanned ? table_capbanned * 2 : 16;
+			int64_t *nb = realloc(table_banned, ncap * sizeof *nb);
+			if (!nb)
+				return -1;
+			table_banned = nb;
+			table_capbanned = ncap;
+		}
+		table_banned[table_nbanned++] = user_id;
+		qsort(table_banned, table_nbanned, sizeof *table_banned, table_idcmp);
+	} else if (!banned && p) {
+		size_t i = (size_t)(p - table_banned);
+		memmove(p, p + 1, (table_nbanned - i - 1) * sizeof *p);
+		table_nbanned--;
+	}
+	return 0;
+}
 
 void table_cache_add(group_t *g, msg_t *m)
 {

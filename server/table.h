@@ -71,6 +71,10 @@ void table_clients_foreach(void (*cb)(void *ctx, client_t *c), void *ctx);
 size_t table_count_clients(void); /* read */
 size_t table_count_online(void);  /* read */
 
+/* Banned users, kept in memory so that sending needs no database read. */
+int table_user_banned(int64_t user_id);              /* read */
+int table_set_user_banned(int64_t user_id, int banned); /* write; 0 or -1 (OOM) */
+
 /* Message cache of a group: needs g->seq_lock. */
 void table_cache_add(group_t *g, msg_t *m);
 

@@ -1,0 +1,213 @@
+#!/usr/bin/env python3
+"""chatroom in script mode (standard input not a terminal): commands and chat
+lines through pipes, the documented output format and exit statuses."""
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+from harness import CHATROOM, PASSWORD, Server, user
+from clientlib import CHAT_RE, Client, chat_lines, client_env, run_client
+
+
+class ScriptMode(unittest.TestCase):
+    def setUp(self):
+        self.srv = Server()
+        self.srv.start()
+        self.addCleanup(self.srv.cleanup)
+
+    def client(self, name, **kw):
+        c = Client(self.srv.port, user=name, **kw)
+        self.addCleanup(c.kill)
+        return c
+
+    def register(self, *names):
+        for n in names:
+            c = self.srv.connect()
+            r = c.register(n)
+            self.assertTrue(r["success"], r)
+            c.close()
+
+    def test_two_clients_converse(self):
+        self.register("alice", "bob")
+        a = self.client("alice")
+        b = self.client("bob")
+        a.wait_for(r"^\*\*\* logged in as alice")
+        b.wait_for(r"^\*\*\* logged in as bob")
+        a.send("hello bob")
+        m = b.wait_for(r"<alice> hello bob$")
+        self.assertRegex(m.string, CHAT_RE)
+        self.assertEqual(CHAT_RE.match(m.string).group(1), "public")
+        b.send("hi alice, how are you?")
+        a.wait_for(r"^\[\d\d:\d\d:\d\d\] #public <bob> hi alice, how are you\?$")
+        a.send("fine")
+        b.wait_for(r"#public <alice> fine$")
+        self.assertEqual(a.finish(), 0, a.lines)
+        self.assertEqual(b.finish(), 0, b.lines)
+        # each side sees the conversation once, in order, its own lines too
+        expect = [("public", "alice", "hello bob"), ("public", "bob", "hi alice, how are you?"),
+                  ("public", "alice", "fine")]
+        self.assertEqual(chat_lines(a.lines), expect)
+        self.assertEqual(chat_lines(b.lines)[:3], expect)
+
+    def test_signin_login_and_chat_commands(self):
+        rc, out, err = run_client(self.srv.port, [
+            "/signin carol " + PASSWORD,
+            "/login carol " + PASSWORD,
+            "/create_chat room1",
+            "/enter_chat room1",
+            "in room one",
+            "/list -s",
+            "/list -c",
+            "/list -g",
+            "/info",
+            "/history 5",
+        ])
+        text = "\n".join(out)
+        self.assertEqual(rc, 0, text + err)
+        self.assertIn("*** registered carol", text)
+        self.assertIn("*** logged in as carol", text)
+        self.assertRegex(text, r"\*\*\* created chat room1 \(id \d+\)")
+        self.assertIn("*** entered chat room1", text)
+        self.assertRegex(text, r"\*\*\*   carol \(id \d+, online\)")
+        self.assertRegex(text, r"\*\*\*   room1 \(id \d+, 1 member\)")
+        self.assertRegex(text, r"\*\*\*   public \(id \d+")
+        self.assertRegex(text, r"\*\*\* user carol \(id \d+\)")
+        self.assertIn("*** current chat: room1", text)
+        # the echo of the line, then the same message again from /history
+        self.assertEqual(chat_lines(out), [("room1", "carol", "in room one")] * 2)
+
+    def test_join_chat_then_talk_there(self):
+        self.register("dave", "erin")
+        rc, out, err = run_client(self.srv.port, ["/create_chat club"], user="dave")
+        self.assertEqual(rc, 0, out)
+        e = self.client("erin")
+        e.send("/join_chat club", "/enter_chat club")
+        e.wait_for(r"^\*\*\* entered chat club")
+        rc, out, err = run_client(self.srv.port, ["/enter_chat club", "welcome to the club"], user="dave")
+        self.assertEqual(rc, 0, out)
+        e.wait_for(r"#club <dave> welcome to the club$")
+        self.assertEqual(e.finish(), 0, e.lines)
+
+    def test_wrong_commands_give_a_usage_line_and_status_1(self):
+        self.register("frank")
+        rc, out, err = run_client(self.srv.port, [
+            "/list",
+            "/list -x",
+            "/login",
+            "/history many",
+            "/enter_chat",
+            "/create_chat",
+            "/nosuchcommand arg",
+            "still here",
+        ], user="frank")
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(err, "")
+        self.assertIn("!!! usage: /list -u|-s|-c|-g", out)
+        self.assertIn("!!! usage: /login NAME [PASSWORD]", out)
+        self.assertIn("!!! usage: /enter_chat NAME", out)
+        self.assertIn("!!! usage: /create_chat NAME [USER...]", out)
+        self.assertTrue(any(l.startswith("!!! usage: /history [N]") for l in out), out)
+        self.assertTrue(any(re.match(r"!!! unknown command /nosuchcommand", l) for l in out), out)
+        usage = [l for l in out if l.startswith("!!! usage: /list")]
+        self.assertEqual(len(usage), 2, out)
+        # the client carried on after every error
+        self.assertEqual(chat_lines(out), [("public", "frank", "still here")])
+
+    def test_bad_password_is_an_error_and_exit_status_1(self):
+        self.register("grace")
+        rc, out, err = run_client(self.srv.port, ["never sent"], user="grace", password="wrong999")
+        self.assertEqual(rc, 1, out)
+        self.assertTrue(any(l.startswith("!!! login failed") for l in out), out)
+        self.assertEqual(chat_lines(out), [])
+
+    def test_failed_login_command_makes_the_status_1(self):
+        self.register("heidi")
+        rc, out, err = run_client(self.srv.port, ["/login heidi wrong999", "/login heidi " + PASSWORD,
+                                                  "ok now"], password=None)
+        self.assertEqual(rc, 1, out)
+        self.assertTrue(any(l.startswith("!!! login failed") for l in out), out)
+        self.assertEqual(chat_lines(out), [("public", "heidi", "ok now")])
+
+    def test_server_errors_are_shown_with_their_code(self):
+        self.register("ivan")
+        rc, out, err = run_client(self.srv.port, ["/enter_chat nowhere"], user="ivan")
+        self.assertEqual(rc, 1, out)
+        self.assertTrue(any(re.match(r"!!! (ERROR 100\d: |could not enter chat)", l) for l in out), out)
+
+    def test_chat_without_login_fails(self):
+        rc, out, err = run_client(self.srv.port, ["hello?"], password=None)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("!!! not logged in: use /login NAME first", out)
+
+    def test_password_file(self):
+        self.register("judy")
+        with tempfile.NamedTemporaryFile("w", suffix=".pw", delete=False) as f:
+            f.write(PASSWORD + "\n")
+        self.addCleanup(os.unlink, f.name)
+        rc, out, err = run_client(self.srv.port, ["from a file"], user="judy", password=None,
+                                  args=["--password-file", f.name])
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(chat_lines(out), [("public", "judy", "from a file")])
+
+    def test_host_and_port_from_the_environment(self):
+        self.register("ken")
+        p = subprocess.run([CHATROOM, "--user", "ken"], input=b"via env\n", capture_output=True,
+                           env=client_env(extra={"CHATROOM_HOST": "127.0.0.1",
+                                                 "CHATROOM_PORT": str(self.srv.port)}), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn(b"<ken> via env", p.stdout)
+
+    def test_configuration_file(self):
+        self.register("leo")
+        d = tempfile.mkdtemp()
+        conf = os.path.join(d, "conf")
+        with open(conf, "w") as f:
+            f.write("# test\nhost = 127.0.0.1\nport = %d\nuser = leo\n" % self.srv.port)
+        p = subprocess.run([CHATROOM, "--config", conf], input=b"via config\n", capture_output=True,
+                           env=client_env(), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn(b"<leo> via config", p.stdout)
+        with open(conf, "w") as f:
+            f.write("colour = purple\n")
+        p = subprocess.run([CHATROOM, "--config", conf], input=b"", capture_output=True,
+                           env=client_env(), timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"bad value for colour", p.stderr)
+        os.unlink(conf)
+        os.rmdir(d)
+
+    def test_no_colour_in_script_mode(self):
+        self.register("mia")
+        rc, out, err = run_client(self.srv.port, ["plain"], user="mia")
+        self.assertFalse(any("\033" in l for l in out), out)
+
+    def test_cannot_connect_is_status_3(self):
+        port = self.srv.port
+        self.srv.stop()
+        rc, out, err = run_client(port, ["hello"], user="nobody")
+        self.assertEqual(rc, 3, out)
+        self.assertTrue(any(l.startswith("!!! cannot connect to 127.0.0.1 port %d" % port) for l in out), out)
+
+
+class Options(unittest.TestCase):
+    def test_help_and_version(self):
+        p = subprocess.run([CHATROOM, "--help"], capture_output=True, env=client_env())
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"Usage: chatroom", p.stdout)
+        self.assertIn(b"--reconnect-max", p.stdout)
+        p = subprocess.run([CHATROOM, "--version"], capture_output=True, env=client_env())
+        self.assertEqual(p.returncode, 0)
+        self.assertRegex(p.stdout.decode(), r"^chatroom \d+\.\d+")
+
+    def test_bad_option_is_status_2(self):
+        p = subprocess.run([CHATROOM, "--no-such-option"], capture_output=True, env=client_env())
+        self.assertEqual(p.returncode, 2)
+        p = subprocess.run([CHATROOM, "--port", "99999"], capture_output=True, env=client_env())
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"bad port", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
