@@ -8,6 +8,7 @@ and other accounts are not affected.
 Skipped when chatroomd does not have the feature (its binary lacks the
 message), so that the test runs as soon as the feature lands."""
 import socket
+import time
 import unittest
 
 from harness import CHATROOMD, Conn, PASSWORD, SLOW
@@ -40,8 +41,12 @@ class SourceConn(Conn):
 
 @unittest.skipUnless(has_throttling(), "failed-login throttling is not in this chatroomd")
 class LoginThrottle(RobustCase):
+    # 5 for an address as well (chatroomd's default for addresses is higher)
+    ARGS = ["--login-fail-max", str(FAILS), "--login-fail-max-address", str(FAILS),
+            "--login-fail-window", "60"]
+
     def setUp(self):
-        self.srv = self.start_server()
+        self.srv = self.start_server(self.ARGS)
         for name in ("victim", "bystander", "other"):
             c, _ = p2_user(self.srv, name)
             c.close()
@@ -86,6 +91,25 @@ class LoginThrottle(RobustCase):
         self.fail_logins("victim", ["127.0.0.30"] * (FAILS - 1))
         r = self.conn("127.0.0.30").login("victim")
         self.assertTrue(r["success"], r)
+
+
+@unittest.skipUnless(has_throttling(), "failed-login throttling is not in this chatroomd")
+class LoginThrottleExpiry(LoginThrottle):
+    ARGS = ["--login-fail-max", str(FAILS), "--login-fail-max-address", str(FAILS),
+            "--login-fail-window", "2"]
+
+    def test_the_block_ends_when_the_window_has_passed(self):
+        self.fail_logins("victim", ["127.0.0.40"] * FAILS)
+        r = self.conn("127.0.0.40").login("victim")
+        self.assert_blocked(r)
+        time.sleep(2.5)
+        r = self.conn("127.0.0.40").login("victim")
+        self.assertTrue(r["success"], r)
+
+    # the inherited tests need the longer window
+    test_five_failures_from_one_address_block_that_address = None
+    test_five_failures_for_one_account_block_that_account = None
+    test_four_failures_do_not_block = None
 
 
 if __name__ == "__main__":
