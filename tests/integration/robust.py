@@ -41,11 +41,33 @@ def sanitizer_report(text):
     return None
 
 
+def sanitizer_files(pid):
+    """Report files a sanitizer with log_path= wrote for process pid."""
+    import glob
+    import re
+    found = []
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"):
+        m = re.search(r"(?:^|[: ])log_path=([^: ]+)", os.environ.get(var, ""))
+        if m:
+            found += glob.glob("%s.%d" % (m.group(1), pid))
+    return sorted(set(found))
+
+
 class RobustCase(unittest.TestCase):
     """A TestCase whose servers are checked for sanitizer reports."""
 
     def start_server(self, args=(), start=True, **kw):
         srv = Server(list(FAST_HASH) + list(args), **kw)
+        srv.pids = []
+        plain_start = srv.start
+
+        def start(*a, **k):
+            try:
+                return plain_start(*a, **k)
+            finally:
+                if srv.proc is not None:
+                    srv.pids.append(srv.proc.pid)
+        srv.start = start
         self.addCleanup(self._finish_server, srv)
         if start:
             srv.start()
@@ -56,6 +78,12 @@ class RobustCase(unittest.TestCase):
         text = srv.log_text()
         keep = os.environ.get("CHATROOM_KEEP_LOGS")
         report = sanitizer_report(text)
+        if not report:
+            # sanitizers told to write their reports to files (log_path=)
+            for pid in srv.pids:
+                for path in sanitizer_files(pid):
+                    with open(path, errors="replace") as f:
+                        report = sanitizer_report(f.read()) or report
         if keep:
             print("server log kept in %s" % srv.dir)
         else:

@@ -178,8 +178,7 @@ class LoginTimeoutStorm(RobustCase):
             except (ValueError, OSError):
                 self.skipTest("cannot open %d files (ulimit -n %d)" % (n, soft))
         srv = self.start_server(["--login-timeout", str(timeout), "--workers", str(n + 1000),
-                                 "--queue", str(n + 100), "--max-per-address", str(n + 100),
-                                 "--stack-size", "128"])
+                                 "--queue", str(n + 100), "--max-per-address", str(n + 100)])
         alice, _ = p2_user(srv, "alice")
         bob, _ = p2_user(srv, "bob")
 
