@@ -149,19 +149,34 @@ static int writer_store_singly(msg_t **batch, size_t n, size_t *done)
 	return STORE_OK;
 }
 
-/* Remove the first n messages from the queue (they are batch[0..n)). */
-static void writer_unlink(size_t n)
+/* Remove the first n messages from the queue (they are batch[0..n)). A
+ * message dropped by writer_store_singly() (its batch entry is NULL) loses
+ * the queue's reference here, once no other thread can reach it through
+ * the queue; the others are released by writer_deliver(). */
+static void writer_unlink(msg_t **batch, size_t n)
 {
+	msg_t *dropped = NULL;
+
 	pthread_mutex_lock(&w.lock);
 	for (size_t i = 0; i < n; i++) {
 		msg_t *m = w.head;
 		w.head = m->wnext;
 		m->wnext = NULL;
+		if (!batch[i]) {
+			m->wnext = dropped; /* off the queue: the link is free to reuse */
+			dropped = m;
+		}
 	}
 	if (!w.head)
 		w.tail = NULL;
 	w.depth -= n;
 	pthread_mutex_unlock(&w.lock);
+	while (dropped) {
+		msg_t *next = dropped->wnext;
+		dropped->wnext = NULL;
+		msg_unref(dropped);
+		dropped = next;
+	}
 }
 
 /* Acknowledge and release batch[0..n) (NULL entries were dropped). */
@@ -339,7 +354,7 @@ static void *writer_main(void *arg)
 			pthread_mutex_lock(&w.lock);
 			continue; /* finds the queue empty and stopping: exits */
 		}
-		writer_unlink(n);
+		writer_unlink(batch, n);
 		writer_deliver(batch, n);
 		pthread_mutex_lock(&w.lock);
 	}
