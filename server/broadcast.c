@@ -131,7 +131,8 @@ void bcast_presence(int64_t uid, const char *uname, int online)
 	table_rdlock();
 	table_groups_foreach(bcast_pres_group, &p);
 	/* a user sharing several groups hears it once */
-	qsort(p.v, p.n, sizeof *p.v, bcast_ptrcmp);
+	if (p.n > 1) /* p.v is NULL when nobody is to be told */
+		qsort(p.v, p.n, sizeof *p.v, bcast_ptrcmp);
 	for (size_t i = 0; i < p.n; i++)
 		if (i == 0 || p.v[i] != p.v[i - 1])
 			client_push(p.v[i], b, 1, (size_t)CONF(max_output));
@@ -191,7 +192,8 @@ static int bcast_idcmp(const void *a, const void *b)
  * newest `limit` (otherwise). */
 static void bcast_select(struct bcast_vec *vec, int64_t after, int64_t before, int limit)
 {
-	qsort(vec->v, vec->n, sizeof *vec->v, bcast_idcmp);
+	if (vec->n > 1) /* vec->v may be NULL when empty */
+		qsort(vec->v, vec->n, sizeof *vec->v, bcast_idcmp);
 	size_t k = 0;
 	for (size_t i = 0; i < vec->n; i++) {
 		msg_t *m = vec->v[i];

@@ -268,12 +268,16 @@ static int table_idcmp(const void *a, const void *b)
 
 int table_user_banned(int64_t user_id)
 {
-	return bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp) != NULL;
+	/* table_banned is NULL until someone is banned */
+	return table_nbanned &&
+	       bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp) != NULL;
 }
 
 int table_set_user_banned(int64_t user_id, int banned)
 {
-	int64_t *p = bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp);
+	int64_t *p = table_nbanned ? bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned,
+	                                     table_idcmp)
+	                           : NULL;
 	if (banned && !p) {
 		if (table_nbanned == table_capbanned) {
 			size_t ncap = table_capbanned ? table_capbanned * 2 : 16;
