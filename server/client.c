@@ -149,6 +149,14 @@ void client_defer_end(void)
 	}
 }
 
+void client_defer_free(void)
+{
+	client_defer_end();
+	free(client_deferred.v);
+	client_deferred.v = NULL;
+	client_deferred.cap = 0;
+}
+
 /* Wake c now, or at client_defer_end() when deferring. */
 static void client_wake_or_defer(client_t *c)
 {

@@ -88,6 +88,11 @@ int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output);
  * never woken (its worker flushes after the batch anyway). */
 void client_defer_begin(client_t *self);
 void client_defer_end(void);
+/* Free this thread's list of clients to wake. The list is per thread and
+ * kept between reads; a worker calls this when its session ends, since a
+ * worker thread may exit after it (idle, or at shutdown) and the list
+ * would be lost with the thread. */
+void client_defer_free(void);
 
 /* Serialize o and queue it for c from c's own worker. */
 int client_send(client_t *c, json_object *o, size_t max_output);

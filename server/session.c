@@ -215,6 +215,7 @@ void session_serve(client_t *c)
 	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
 	listener_release(c->ip);
 	frame_free(&s.fr);
+	client_defer_free();
 	client_unref(c);
 }
 
