@@ -61,13 +61,13 @@ class RobustCase(unittest.TestCase):
         srv.pids = []
         plain_start = srv.start
 
-        def start(*a, **k):
+        def start_and_record(*a, **k):
             try:
                 return plain_start(*a, **k)
             finally:
                 if srv.proc is not None:
                     srv.pids.append(srv.proc.pid)
-        srv.start = start
+        srv.start = start_and_record
         self.addCleanup(self._finish_server, srv)
         if start:
             srv.start()
