@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "frame.h"
 
@@ -30,6 +31,10 @@
 #define CL_HISTORY_PAGE           500    /* history_request limit while catching up */
 #define CL_HISTORY_MAX            500    /* largest N for /history N */
 #define CL_SCRIPT_QUEUE_MAX       1000   /* input lines read ahead in script mode */
+#define CL_XFER_STALL             30.0   /* seconds a file transfer may make no progress */
+#define CL_XFER_CHUNK             (256 * 1024) /* bytes read from a file or the socket at once */
+#define CL_PROGRESS_MIN           (4 * 1024 * 1024) /* smaller transfers show no progress */
+#define CL_PROGRESS_EVERY         0.25   /* seconds between two progress updates */
 
 enum cl_conn_state {
 	CONN_DOWN = 0,   /* no socket; a reconnect may be scheduled */
@@ -51,6 +56,7 @@ struct cl_opts {
 	int color;           /* -1 auto, 0 never, 1 always */
 	int presence;        /* show user_status_update lines */
 	int script;          /* 1 when standard input is not a terminal */
+	char *download_dir;  /* where /recv_files saves; NULL: the current directory */
 };
 
 /* A chat line accepted from the user and not yet acknowledged. */
@@ -69,6 +75,7 @@ enum cl_hist_purpose {
 	HIST_BASELINE,   /* after login: learn the newest id, print nothing */
 	HIST_DISCARD,    /* enter_chat history during a resync: superseded by catch-up */
 	HIST_CATCHUP,    /* after reconnect: print what was missed, page forward */
+	HIST_CATCHUP_BACK, /* the same from an empty start: page backward, print at the end */
 };
 
 #define CL_HIST_FIFO 16
@@ -95,6 +102,7 @@ struct client {
 	int logged_in;           /* login_response success on this connection */
 	int login_inflight;      /* login_request sent, no answer yet */
 	int login_initial;       /* the pending login is the one from -u */
+	int superseded;          /* the server said our account logged in elsewhere */
 	int had_session;         /* logged in before: re-login after reconnect */
 	int64_t group_id;        /* current group; 0 when none */
 	char *group_name;
@@ -113,6 +121,7 @@ struct client {
 	/* --- commands: cmd.c --- */
 	const char *wait_type;   /* response type the last command waits for, or NULL */
 	const char *wait_then;   /* after wait_type, wait for this one too (e.g. history) */
+	char *held_cmd;          /* typed while (re)connecting: runs once connected */
 	double wait_deadline;
 
 	/* --- program: main.c --- */
@@ -133,17 +142,27 @@ int conf_parse(int argc, char **argv); /* returns -1 to continue, else an exit s
 char *conf_read_password(const char *prompt); /* no echo; NULL when impossible */
 char *conf_password_for_login(void); /* the configured password, or a prompt */
 
+/* What a command waits for when it is a file transfer: xfer.c ends the wait
+ * itself, after the last file of the job. */
+#define CMD_WAIT_XFER "file transfer"
+
 /* net.c: the connection */
 void net_init(void);
 int net_connect_now(void); /* first connection, blocking until TCP is up: 0 or -1 */
 void net_send(json_object *msg); /* consumes msg; dropped when not connected */
 int net_ready(void); /* protocol negotiated */
 void net_drop(const char *why);
+void net_kick(void); /* connect again now if idle after a drop */
 void net_poll_setup(short *events);
 void net_on_events(short revents);
 void net_tick(double now);
 double net_next_timer(double now); /* seconds until net_tick is due */
 void net_close(void);
+/* While an upload is announced and its bytes go out, net_send keeps every
+ * JSON line back, so none lands inside the raw bytes; net_unhold sends
+ * them. The hold ends by itself once xfer_raw_fill has given the last byte. */
+void net_hold(void);
+void net_unhold(void);
 
 /* sess.c: protocol state, incoming messages, outbox and catch-up */
 void sess_init(void);
@@ -152,6 +171,7 @@ void sess_on_disconnected(void);
 void sess_handle(json_object *msg, const char *type);
 void sess_login(const char *user, const char *password, int initial);
 void sess_logout(void);
+void sess_enter(const char *name); /* /enter_chat */
 void sess_say(const char *content);
 int sess_ready(void); /* connected, logged in state settled, not catching up */
 int sess_settled(void); /* nothing in flight that exit must wait for */
@@ -164,8 +184,37 @@ int cmd_is_command(const char *line);
 int cmd_runs_offline(const char *line);
 void cmd_answered(const char *type, int ok); /* a response arrived */
 void cmd_connection_lost(void);
+void cmd_pump(void); /* run a command held until the connection is back */
 void cmd_tick(double now);
 double cmd_next_timer(double now);
+
+/* xfer.c: file transfers (/send_files, /recv_files) */
+void xfer_send_files(int argc, char **argv);
+void xfer_recv_files(int argc, char **argv);
+int xfer_busy(void); /* a transfer job runs */
+/* The reader: a line that is not JSON may be the start marker of a
+ * download (returns 1 when taken); raw bytes go to xfer_raw_in while
+ * xfer_raw_need says how many the download still expects. */
+int xfer_on_line(const char *line, size_t len);
+size_t xfer_raw_need(void);
+void xfer_raw_in(const char *data, size_t n);
+/* The writer: the bytes of the upload, at most cap at a time. Returns the
+ * count (0 once all are given) or -1 when the file cannot be read. */
+int xfer_uploading(void);
+ssize_t xfer_raw_fill(char *buf, size_t cap);
+int xfer_on_message(json_object *msg, const char *type); /* 1 when it was for a transfer */
+int xfer_on_error(int64_t code, const char *text); /* 1 when it answered a transfer */
+void xfer_on_disconnected(void);
+void xfer_tick(double now);
+double xfer_next_timer(double now);
+void xfer_progress(char *buf, size_t len); /* prompt prefix while a large transfer runs */
+void xfer_free(void);
+
+/* admin.c: Admin's commands */
+void admin_command(int argc, char **argv);
+void admin_on_response(json_object *msg);
+void admin_on_notification(json_object *msg);
+int admin_is_admin(void); /* the session's account is Admin */
 
 /* ui.c: terminal output, readline, script input */
 void ui_init(void);

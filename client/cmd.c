@@ -14,6 +14,10 @@
 
 #define CMD_MAX_ARGS 64
 
+/* cmd_def flags */
+#define CMD_ADMIN  1 /* listed by /help only for Admin */
+#define CMD_QUOTED 2 /* arguments may be quoted (file names with spaces) */
+
 struct cmd_def {
 	const char *name;
 	const char *alias;
@@ -22,6 +26,7 @@ struct cmd_def {
 	const char *usage;
 	const char *help;
 	void (*run)(int argc, char **argv);
+	int flags;
 };
 
 static void cmd_wait(const char *type, const char *then)
@@ -35,6 +40,9 @@ void cmd_answered(const char *type, int ok)
 {
 	if (!cl.wait_type)
 		return;
+	/* a transfer job outlives the errors about single files */
+	if (!strcmp(cl.wait_type, CMD_WAIT_XFER) && strcmp(type, CMD_WAIT_XFER) != 0)
+		return;
 	if (strcmp(type, cl.wait_type) != 0 && strcmp(type, "error_message") != 0)
 		return;
 	if (ok && cl.wait_then && strcmp(type, "error_message") != 0) {
@@ -45,9 +53,15 @@ void cmd_answered(const char *type, int ok)
 	cl.wait_then = NULL;
 }
 
+/* A transfer has a stall timer of its own (xfer.c), not a deadline. */
+static int cmd_timed(void)
+{
+	return cl.wait_type && strcmp(cl.wait_type, CMD_WAIT_XFER) != 0;
+}
+
 void cmd_tick(double now)
 {
-	if (cl.wait_type && now > cl.wait_deadline) {
+	if (cmd_timed() && now > cl.wait_deadline) {
 		ui_err("no answer from the server (waited for %s)", cl.wait_type);
 		cl.failed = 1;
 		cl.wait_type = cl.wait_then = NULL;
@@ -56,7 +70,7 @@ void cmd_tick(double now)
 
 double cmd_next_timer(double now)
 {
-	if (!cl.wait_type)
+	if (!cmd_timed())
 		return 3600;
 	return cl.wait_deadline > now ? cl.wait_deadline - now : 0;
 }
@@ -72,6 +86,34 @@ void cmd_connection_lost(void)
 }
 
 static void cmd_help(int argc, char **argv);
+
+/* A command typed while the connection is being made waits for it; while
+ * the next attempt is still seconds away, it fails. */
+static void cmd_hold(const char *line)
+{
+	net_kick();
+	if (cl.state == CONN_DOWN && cl.next_attempt > cl_now()) {
+		ui_err("not connected: the next attempt is in %.0f s; try again then",
+		       cl.next_attempt - cl_now() + 0.5);
+		cl.failed = 1;
+		return;
+	}
+	if (cl.held_cmd)
+		ui_warn("dropped %s: only the last command waits for the connection", cl.held_cmd);
+	free(cl.held_cmd);
+	cl.held_cmd = strdup(line);
+	ui_sys("connecting; the command runs once connected");
+}
+
+void cmd_pump(void)
+{
+	if (!cl.held_cmd || !net_ready() || cl.login_inflight || cl.resync)
+		return;
+	char *line = cl.held_cmd;
+	cl.held_cmd = NULL;
+	cmd_line(line);
+	free(line);
+}
 
 static int cmd_need_login(void)
 {
@@ -210,9 +252,7 @@ static void cmd_join_chat(int argc, char **argv)
 
 static void cmd_enter_chat(int argc, char **argv)
 {
-	json_object *m = proto_new("enter_chat_request");
-	proto_set_string(m, "chat_name", argv[1]);
-	net_send(m);
+	sess_enter(argv[1]);
 	/* On success the response is followed by the last messages. */
 	cmd_wait("enter_chat_response", "chat_history_complete");
 }
@@ -244,6 +284,30 @@ static void cmd_history(int argc, char **argv)
 	cmd_wait("chat_history_complete", NULL);
 }
 
+static void cmd_send_files(int argc, char **argv)
+{
+	xfer_send_files(argc, argv);
+	if (xfer_busy())
+		cmd_wait(CMD_WAIT_XFER, NULL);
+}
+
+static void cmd_recv_files(int argc, char **argv)
+{
+	xfer_recv_files(argc, argv);
+	if (xfer_busy())
+		cmd_wait(CMD_WAIT_XFER, NULL);
+}
+
+static void cmd_admin(int argc, char **argv)
+{
+	int failed = cl.failed;
+	cl.failed = 0;
+	admin_command(argc, argv);
+	if (!cl.failed)
+		cmd_wait("admin_command_response", NULL);
+	cl.failed |= failed;
+}
+
 static void cmd_exit(int argc, char **argv)
 {
 	if (cl.o.script) {
@@ -256,26 +320,44 @@ static void cmd_exit(int argc, char **argv)
 }
 
 static const struct cmd_def cmd_table[] = {
-	{ "help", "?", 0, 1, 1, "/help", "show this list", cmd_help },
-	{ "login", NULL, 1, 2, 0, "/login NAME [PASSWORD]", "log in (the password is asked for when left out)", cmd_login },
-	{ "signin", "register", 1, 2, 0, "/signin NAME [PASSWORD]", "create an account", cmd_signin },
-	{ "logout", NULL, 0, 0, 0, "/logout", "log out", cmd_logout },
-	{ "info", NULL, 0, 0, 0, "/info", "show your account and the server's counts", cmd_info },
-	{ "list", NULL, 1, 1, 0, "/list -u|-s|-c|-g", "list all users, users of this chat, my chats, all groups", cmd_list },
-	{ "create_chat", NULL, 1, CMD_MAX_ARGS, 0, "/create_chat NAME [USER...]", "create a chat with these members", cmd_create_chat },
-	{ "join_chat", NULL, 1, 1, 0, "/join_chat NAME", "become a member of a chat", cmd_join_chat },
-	{ "enter_chat", NULL, 1, 1, 0, "/enter_chat NAME", "talk in that chat from now on", cmd_enter_chat },
-	{ "history", NULL, 0, 1, 0, "/history [N]", "show the last N messages of this chat (default 50)", cmd_history },
-	{ "exit", "quit", 0, 0, 1, "/exit", "leave the program", cmd_exit },
+	{ "help", "?", 0, 1, 1, "/help", "show this list", cmd_help, 0 },
+	{ "login", NULL, 1, 2, 0, "/login NAME [PASSWORD]", "log in (the password is asked for when left out)", cmd_login, 0 },
+	{ "signin", "register", 1, 2, 0, "/signin NAME [PASSWORD]", "create an account", cmd_signin, 0 },
+	{ "logout", NULL, 0, 0, 0, "/logout", "log out", cmd_logout, 0 },
+	{ "info", NULL, 0, 0, 0, "/info", "show your account and the server's counts", cmd_info, 0 },
+	{ "list", NULL, 1, 1, 0, "/list -u|-s|-c|-g", "list all users, users of this chat, my chats, all groups", cmd_list, 0 },
+	{ "create_chat", NULL, 1, CMD_MAX_ARGS, 0, "/create_chat NAME [USER...]", "create a chat with these members", cmd_create_chat, 0 },
+	{ "join_chat", NULL, 1, 1, 0, "/join_chat NAME", "become a member of a chat", cmd_join_chat, 0 },
+	{ "enter_chat", NULL, 1, 1, 0, "/enter_chat NAME", "talk in that chat from now on", cmd_enter_chat, 0 },
+	{ "history", NULL, 0, 1, 0, "/history [N]", "show the last N messages of this chat (default 50)", cmd_history, 0 },
+	{ "send_files", NULL, 1, CMD_MAX_ARGS, 0, "/send_files PATH...", "send files to this chat", cmd_send_files, CMD_QUOTED },
+	{ "recv_files", NULL, 1, 2, 0, "/recv_files -l|-n ID|-a", "list this chat's files, get one, get all", cmd_recv_files, 0 },
+	{ "add", NULL, 0, 4, 0, "/add -u NAME PASSWORD", "create an account", cmd_admin, CMD_ADMIN },
+	{ "del", NULL, 0, 4, 0, "/del -u USER|-g GROUP|-f FILE_ID", "delete a user, a chat or a file", cmd_admin, CMD_ADMIN },
+	{ "modify", NULL, 0, 4, 0, "/modify -u USER username|password VALUE", "rename a user or set a password", cmd_admin, CMD_ADMIN },
+	{ "modify", NULL, 0, 4, 0, "/modify -g GROUP name VALUE", "rename a chat", cmd_admin, CMD_ADMIN },
+	{ "ban", NULL, 0, 4, 0, "/ban -u USER|-g GROUP", "stop a user or a chat from sending", cmd_admin, CMD_ADMIN },
+	{ "free", NULL, 0, 4, 0, "/free -u USER|-g GROUP", "lift a ban", cmd_admin, CMD_ADMIN },
+	{ "free", NULL, 0, 4, 0, "/free -l", "list the banned users and chats", cmd_admin, CMD_ADMIN },
+	{ "stats", NULL, 0, 0, 0, "/stats", "show the server's counters", cmd_admin, CMD_ADMIN },
+	{ "exit", "quit", 0, 0, 1, "/exit", "leave the program", cmd_exit, 0 },
 };
 
 #define CMD_COUNT (sizeof cmd_table / sizeof cmd_table[0])
 
 static void cmd_help(int argc, char **argv)
 {
+	int admin = admin_is_admin();
 	ui_sys("commands:");
 	for (size_t i = 0; i < CMD_COUNT; i++)
-		ui_sys("  %-28s %s", cmd_table[i].usage, cmd_table[i].help);
+		if (!(cmd_table[i].flags & CMD_ADMIN))
+			ui_sys("  %-28s %s", cmd_table[i].usage, cmd_table[i].help);
+	if (admin) {
+		ui_sys("administration:");
+		for (size_t i = 0; i < CMD_COUNT; i++)
+			if (cmd_table[i].flags & CMD_ADMIN)
+				ui_sys("  %-40s %s", cmd_table[i].usage, cmd_table[i].help);
+	}
 	ui_sys("any other line is sent to the current chat; start it with // to send a leading /");
 }
 
@@ -307,6 +389,44 @@ int cmd_runs_offline(const char *line)
 	return !c || c->offline;
 }
 
+/* Split s in place into words separated by blanks, where "..." or '...'
+ * quotes blanks and a backslash takes the next character as it is (except
+ * inside '...'). At most max words: one more means too many. Returns the
+ * count, or -1 when a quote is not closed. */
+static int cmd_split_quoted(char *s, char **argv, int max)
+{
+	char *r = s, *w = s;
+	int argc = 0;
+	for (;;) {
+		while (*r == ' ' || *r == '\t')
+			r++;
+		if (!*r)
+			break;
+		if (argc == max)
+			return max + 1;
+		argv[argc++] = w;
+		char q = 0;
+		while (*r && (q || (*r != ' ' && *r != '\t'))) {
+			if (q && *r == q) {
+				q = 0;
+				r++;
+			} else if (!q && (*r == '"' || *r == '\'')) {
+				q = *r++;
+			} else {
+				if (*r == '\\' && q != '\'' && r[1])
+					r++;
+				*w++ = *r++;
+			}
+		}
+		if (q)
+			return -1;
+		if (*r)
+			r++;
+		*w++ = '\0';
+	}
+	return argc;
+}
+
 void cmd_line(const char *line)
 {
 	if (!cmd_is_command(line)) {
@@ -334,20 +454,29 @@ void cmd_line(const char *line)
 		ui_err("out of memory");
 		return;
 	}
-	for (char *save = NULL, *tok = strtok_r(copy, " \t", &save); tok;
-	     tok = strtok_r(NULL, " \t", &save)) {
-		if (argc == CMD_MAX_ARGS + 1) {
-			argc++;
-			break;
+	if (c->flags & CMD_QUOTED) {
+		argc = cmd_split_quoted(copy, argv, CMD_MAX_ARGS + 1);
+		if (argc < 0) {
+			ui_err("usage: %s (a quote is not closed)", c->usage);
+			cl.failed = 1;
+			free(copy);
+			return;
 		}
-		argv[argc++] = tok;
+	} else {
+		for (char *save = NULL, *tok = strtok_r(copy, " \t", &save); tok;
+		     tok = strtok_r(NULL, " \t", &save)) {
+			if (argc == CMD_MAX_ARGS + 1) {
+				argc++;
+				break;
+			}
+			argv[argc++] = tok;
+		}
 	}
 	if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
 		ui_err("usage: %s", c->usage);
 		cl.failed = 1;
 	} else if (!c->offline && !net_ready()) {
-		ui_err("not connected to the server; try again after it reconnects");
-		cl.failed = 1;
+		cmd_hold(line);
 	} else {
 		argv[argc] = NULL;
 		c->run(argc, argv);

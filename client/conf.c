@@ -24,6 +24,7 @@ enum {
 	OPT_COLOR,
 	OPT_NO_COLOR,
 	OPT_NO_PRESENCE,
+	OPT_DOWNLOAD_DIR,
 };
 
 static const struct option conf_longopts[] = {
@@ -39,6 +40,7 @@ static const struct option conf_longopts[] = {
 	{ "colour", optional_argument, NULL, OPT_COLOR },
 	{ "no-color", no_argument, NULL, OPT_NO_COLOR },
 	{ "no-presence", no_argument, NULL, OPT_NO_PRESENCE },
+	{ "download-dir", required_argument, NULL, OPT_DOWNLOAD_DIR },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -64,6 +66,8 @@ static void conf_usage(FILE *f)
 	        "      --color[=WHEN]       colour output: auto (default), always, never\n"
 	        "      --no-color           same as --color=never\n"
 	        "      --no-presence        do not show users coming online or going offline\n"
+	        "      --download-dir DIR   where /recv_files saves files (default: the current\n"
+	        "                           directory)\n"
 	        "  -h, --help               show this help and exit\n"
 	        "  -V, --version            show the version and exit\n"
 	        "\n"
@@ -78,6 +82,23 @@ static void conf_set(char **slot, const char *val)
 {
 	free(*slot);
 	*slot = val ? strdup(val) : NULL;
+}
+
+/* A folder setting: "~/x" is x in the home directory. */
+static void conf_set_dir(char **slot, const char *val)
+{
+	const char *home = getenv("HOME");
+	if (val[0] == '~' && (val[1] == '/' || !val[1]) && home && *home) {
+		size_t n = strlen(home) + strlen(val) + 1;
+		char *p = malloc(n);
+		if (p) {
+			snprintf(p, n, "%s%s", home, val + 1);
+			free(*slot);
+			*slot = p;
+			return;
+		}
+	}
+	conf_set(slot, val);
 }
 
 static int conf_seconds(const char *val, double *out)
@@ -164,6 +185,10 @@ static int conf_apply(const char *key, const char *val)
 		if (c == -2)
 			return -1;
 		cl.o.color = c;
+	} else if (!strcmp(k, "download-dir")) {
+		if (!*val)
+			return -1;
+		conf_set_dir(&cl.o.download_dir, val);
 	} else if (!strcmp(k, "presence")) {
 		if (!strcasecmp(val, "yes") || !strcmp(val, "1") || !strcasecmp(val, "true"))
 			cl.o.presence = 1;
@@ -350,6 +375,13 @@ int conf_parse(int argc, char **argv)
 			break;
 		case OPT_NO_PRESENCE:
 			cl.o.presence = 0;
+			break;
+		case OPT_DOWNLOAD_DIR:
+			if (!*optarg) {
+				fprintf(stderr, "chatroom: --download-dir needs a folder\n");
+				return CL_EXIT_USAGE;
+			}
+			conf_set_dir(&cl.o.download_dir, optarg);
 			break;
 		case 'h':
 			conf_usage(stdout);

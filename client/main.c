@@ -97,9 +97,11 @@ static void main_loop(void)
 			pfd[n].revents = 0;
 			net_idx = (int)n++;
 		}
-		double t = net_next_timer(now), t2 = cmd_next_timer(now);
+		double t = net_next_timer(now), t2 = cmd_next_timer(now), t3 = xfer_next_timer(now);
 		if (t2 < t)
 			t = t2;
+		if (t3 < t)
+			t = t3;
 		if (cl.o.script && cl.stdin_eof && t > 0.1)
 			t = 0.1; /* re-check the exit condition */
 		int timeout = (int)(t * 1000) + 1;
@@ -134,7 +136,9 @@ static void main_loop(void)
 		}
 		now = cl_now();
 		net_tick(now);
+		xfer_tick(now);
 		cmd_tick(now);
+		cmd_pump();
 		if (cl.o.script)
 			ui_pump();
 		main_check_exit(now);
@@ -177,7 +181,14 @@ int main(int argc, char **argv)
 	main_loop();
 	ui_finish();
 	rc = main_exit_status();
+	if (xfer_busy()) {
+		ui_err("left during a file transfer: it did not complete");
+		if (rc == CL_EXIT_OK)
+			rc = CL_EXIT_FAILED;
+	}
+	xfer_free();
 	net_close();
 	sess_free();
+	free(cl.held_cmd);
 	return rc;
 }

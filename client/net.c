@@ -1,5 +1,10 @@
 /* net.c - the client's one connection: connect, hello, heartbeats, framing,
- * and reconnecting with exponential back-off and jitter when it drops. */
+ * and reconnecting with exponential back-off and jitter when it drops.
+ *
+ * A file transfer puts raw bytes on the same connection (see xfer.c): while
+ * a download's bytes come in, they bypass the line framing; while an
+ * upload's bytes go out, JSON lines (heartbeats included) are held back and
+ * follow the last byte. */
 #include "config.h"
 #include "client.h"
 #include "tunables.h"
@@ -24,6 +29,10 @@
 static frame_reader_t net_fr;
 static char *net_wbuf;
 static size_t net_wlen, net_wcap;
+static char *net_dbuf;           /* lines held back during an upload */
+static size_t net_dlen, net_dcap;
+static int net_holding;
+static double net_raw_at;        /* monotonic time upload bytes last went out */
 static struct addrinfo *net_ai_list, *net_ai_next;
 
 void net_init(void)
@@ -46,6 +55,8 @@ static void net_close_fd(void)
 	cl.fd = -1;
 	frame_free(&net_fr);
 	net_wlen = 0;
+	net_dlen = 0;
+	net_holding = 0;
 }
 
 void net_close(void)
@@ -57,6 +68,9 @@ void net_close(void)
 	free(net_wbuf);
 	net_wbuf = NULL;
 	net_wcap = 0;
+	free(net_dbuf);
+	net_dbuf = NULL;
+	net_dcap = 0;
 	net_set_state(CONN_DOWN);
 }
 
@@ -184,15 +198,116 @@ void net_drop(const char *why)
 		net_set_state(CONN_DOWN);
 		return;
 	}
-	net_schedule_retry();
-	ui_warn("connection lost (%s); reconnecting in %.1f s", why, cl.next_attempt - cl_now());
+	net_set_state(CONN_DOWN);
+	xfer_on_disconnected();
 	sess_on_disconnected();
+	if (!cl.username && !cl.outbox) {
+		/* Nothing to restore (the server closes connections that do
+		 * not log in): connect again only when a command needs it,
+		 * rather than every minute for nothing. */
+		cl.next_attempt = 0;
+		ui_warn("disconnected (%s); the next command connects again", why);
+	} else {
+		net_schedule_retry();
+		ui_warn("connection lost (%s); reconnecting in %.1f s", why, cl.next_attempt - cl_now());
+	}
 	ui_prompt_update();
+}
+
+void net_kick(void)
+{
+	if (cl.state == CONN_DOWN && cl.ever_connected && cl.next_attempt == 0) {
+		cl.backoff = cl.o.reconnect_min;
+		cl.next_attempt = cl_now();
+	}
+}
+
+/* Make room for n more bytes in *buf. 0, or -1 when out of memory. */
+static int net_reserve(char **buf, size_t *cap, size_t len, size_t n)
+{
+	if (len + n <= *cap)
+		return 0;
+	size_t c = *cap ? *cap : 4096;
+	while (c < len + n)
+		c *= 2;
+	char *nb = realloc(*buf, c);
+	if (!nb)
+		return -1;
+	*buf = nb;
+	*cap = c;
+	return 0;
+}
+
+void net_hold(void)
+{
+	net_holding = 1;
+}
+
+/* The held lines go after what is already in the write buffer. */
+static int net_unhold_buffer(void)
+{
+	net_holding = 0;
+	if (net_dlen == 0)
+		return 0;
+	if (net_reserve(&net_wbuf, &net_wcap, net_wlen, net_dlen) < 0)
+		return -1;
+	memcpy(net_wbuf + net_wlen, net_dbuf, net_dlen);
+	net_wlen += net_dlen;
+	net_dlen = 0;
+	cl.last_tx = cl_now();
+	return 0;
+}
+
+static int net_flush(void);
+
+void net_unhold(void)
+{
+	if (!net_holding)
+		return;
+	if (net_unhold_buffer() < 0) {
+		net_drop("out of memory");
+		return;
+	}
+	if (cl.fd >= 0)
+		net_flush();
+}
+
+/* The write buffer is empty during an upload: fill it with the next bytes
+ * of the file. Returns 1 when there is something to send, 0 when not, -1
+ * when the connection was dropped. */
+static int net_raw_fill(void)
+{
+	if (!xfer_uploading())
+		return 0;
+	if (net_reserve(&net_wbuf, &net_wcap, 0, CL_XFER_CHUNK) < 0) {
+		net_drop("out of memory");
+		return -1;
+	}
+	ssize_t n = xfer_raw_fill(net_wbuf, CL_XFER_CHUNK);
+	if (n < 0) {
+		/* the server waits for bytes we cannot give: the stream
+		 * can only be ended (the server then drops the part) */
+		net_drop("file transfer aborted");
+		return -1;
+	}
+	net_wlen = (size_t)n;
+	if (!xfer_uploading() && net_unhold_buffer() < 0) {
+		net_drop("out of memory");
+		return -1;
+	}
+	if (net_wlen > 0)
+		cl.last_tx = net_raw_at = cl_now();
+	return net_wlen > 0;
 }
 
 static int net_flush(void)
 {
-	while (net_wlen > 0) {
+	for (;;) {
+		if (net_wlen == 0) {
+			int r = net_raw_fill();
+			if (r <= 0)
+				return r;
+		}
 		ssize_t w = send(cl.fd, net_wbuf, net_wlen, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
@@ -205,7 +320,6 @@ static int net_flush(void)
 		memmove(net_wbuf, net_wbuf + w, net_wlen - (size_t)w);
 		net_wlen -= (size_t)w;
 	}
-	return 0;
 }
 
 void net_send(json_object *msg)
@@ -220,18 +334,21 @@ void net_send(json_object *msg)
 	json_object_put(msg);
 	if (!line)
 		return;
-	if (net_wlen + len > net_wcap) {
-		size_t cap = net_wcap ? net_wcap : 4096;
-		while (cap < net_wlen + len)
-			cap *= 2;
-		char *nb = realloc(net_wbuf, cap);
-		if (!nb) {
+	if (net_holding) {
+		if (net_reserve(&net_dbuf, &net_dcap, net_dlen, len) < 0) {
 			free(line);
 			net_drop("out of memory");
 			return;
 		}
-		net_wbuf = nb;
-		net_wcap = cap;
+		memcpy(net_dbuf + net_dlen, line, len);
+		net_dlen += len;
+		free(line);
+		return;
+	}
+	if (net_reserve(&net_wbuf, &net_wcap, net_wlen, len) < 0) {
+		free(line);
+		net_drop("out of memory");
+		return;
 	}
 	memcpy(net_wbuf + net_wlen, line, len);
 	net_wlen += len;
@@ -248,13 +365,15 @@ void net_poll_setup(short *events)
 	if (cl.state == CONN_CONNECTING)
 		*events = POLLOUT;
 	else
-		*events = (short)(POLLIN | (net_wlen ? POLLOUT : 0));
+		*events = (short)(POLLIN | (net_wlen || xfer_uploading() ? POLLOUT : 0));
 }
 
 static void net_on_line(char *line, size_t len)
 {
 	json_object *msg;
 	const char *type, *why;
+	if (xfer_on_line(line, len))
+		return;
 	if (proto_parse(line, len, &msg, &type, &why) < 0) {
 		ui_warn("ignored a message from the server: %s", why);
 		return;
@@ -286,9 +405,44 @@ static void net_on_line(char *line, size_t len)
 	json_object_put(msg);
 }
 
+/* Hand what the download still expects of the buffered bytes to it. */
+static void net_raw_drain(void)
+{
+	static char tmp[16384];
+	size_t need;
+	while ((need = xfer_raw_need()) > 0 && frame_pending(&net_fr) > 0) {
+		size_t n = frame_take(&net_fr, tmp, need < sizeof tmp ? need : sizeof tmp);
+		xfer_raw_in(tmp, n);
+	}
+}
+
 static void net_read(void)
 {
-	ssize_t r = frame_read_fd(&net_fr, cl.fd);
+	ssize_t r;
+	size_t need = xfer_raw_need();
+	if (need > 0) {
+		/* a download's bytes: read no further than its end, so the
+		 * lines after it go through the framing again */
+		static char raw[CL_XFER_CHUNK];
+		do
+			r = recv(cl.fd, raw, need < sizeof raw ? need : sizeof raw, 0);
+		while (r < 0 && errno == EINTR);
+		if (r > 0) {
+			cl.last_rx = cl_now();
+			xfer_raw_in(raw, (size_t)r);
+			if (cl.state == CONN_DOWN || xfer_raw_need() > 0)
+				return;
+			/* the lines after the file may be in the socket already */
+		} else if (r == 0) {
+			net_drop("closed by the server");
+			return;
+		} else {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				net_drop(strerror(errno));
+			return;
+		}
+	}
+	r = frame_read_fd(&net_fr, cl.fd);
 	if (r == 0) {
 		net_drop("closed by the server");
 		return;
@@ -303,6 +457,11 @@ static void net_read(void)
 	for (;;) {
 		char *line;
 		size_t len;
+		net_raw_drain();
+		if (cl.state == CONN_DOWN || cl.gen != gen)
+			return;
+		if (xfer_raw_need() > 0)
+			break;
 		int st = frame_next(&net_fr, &line, &len);
 		if (st == FRAME_NEED)
 			break;
@@ -370,10 +529,14 @@ void net_tick(double now)
 	case CONN_UP:
 		if (cl.heartbeat > 0) {
 			/* Half the interval, so one delayed heartbeat never
-			 * lets the server's watchdog see us silent. */
-			if (now - cl.last_tx >= cl.heartbeat / 2)
+			 * lets the server's watchdog see us silent. While an
+			 * upload holds the lines back, its bytes are the sign
+			 * of life; and a server busy reading them says
+			 * nothing, so they count as its sign of life too. */
+			double heard = net_raw_at > cl.last_rx ? net_raw_at : cl.last_rx;
+			if (!net_holding && now - cl.last_tx >= cl.heartbeat / 2)
 				net_send(proto_new("heartbeat"));
-			if (now - cl.last_rx > cl.heartbeat * NET_DEAD_INTERVALS)
+			if (now - heard > cl.heartbeat * NET_DEAD_INTERVALS)
 				net_drop("server not responding");
 		}
 		break;
@@ -394,9 +557,10 @@ double net_next_timer(double now)
 		break;
 	case CONN_UP:
 		if (cl.heartbeat > 0) {
+			double heard = net_raw_at > cl.last_rx ? net_raw_at : cl.last_rx;
 			double a = cl.last_tx + cl.heartbeat / 2 - now;
-			double b = cl.last_rx + cl.heartbeat * NET_DEAD_INTERVALS - now;
-			t = a < b ? a : b;
+			double b = heard + cl.heartbeat * NET_DEAD_INTERVALS - now;
+			t = net_holding || a > b ? b : a;
 		}
 		break;
 	}

@@ -20,9 +20,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static int sess_relogin;     /* the login in flight restores a session after a reconnect */
-static int sess_have_floor;  /* last_shown/base_id say where the group stood */
-static int sess_batch_count; /* chat_history lines of the batch being received */
+static int sess_relogin;            /* the login in flight restores a session after a reconnect */
+static int sess_have_floor;         /* last_shown/base_id say where the group stood */
+static int sess_entering;           /* /enter_chat sent, no answer yet */
+static int sess_batch_count;        /* chat_history lines of the batch being received */
+static int64_t sess_batch_max;      /* newest id of the batch being received */
+static int64_t sess_catchup_after;  /* after_message_id of the catch-up page in flight */
+static int sess_page = CL_HISTORY_PAGE; /* catch-up page; lowered when the server refuses it */
+static json_object *sess_back;      /* pages of a backward catch-up (array) */
+static int64_t sess_back_before;    /* oldest id of those pages */
 static int64_t sess_login_group_id;
 static char *sess_login_group_name;
 
@@ -65,6 +71,8 @@ void sess_free(void)
 	cl.outbox_tail = &cl.outbox;
 	json_object_put(cl.held);
 	cl.held = NULL;
+	json_object_put(sess_back);
+	sess_back = NULL;
 	free(cl.username);
 	if (cl.password)
 		explicit_bzero(cl.password, strlen(cl.password));
@@ -119,15 +127,38 @@ static void sess_set_group(int64_t id, const char *name)
 	ui_prompt_update();
 }
 
-static void sess_history_request(enum cl_hist_purpose p, int64_t after, int limit)
+/* after/before: -1 to leave out. */
+static void sess_history_request(enum cl_hist_purpose p, int64_t after, int64_t before, int limit)
 {
 	json_object *m = proto_new("history_request");
 	proto_set_int(m, "chat_group_id", cl.group_id);
 	if (after >= 0)
 		proto_set_int(m, "after_message_id", after);
+	if (before >= 0)
+		proto_set_int(m, "before_message_id", before);
 	proto_set_int(m, "limit", limit);
 	sess_history_push(p);
 	net_send(m);
+}
+
+/* The next page of the catch-up. Forward from the newest id we know of;
+ * but after_message_id 0 means "none given" (the newest messages), so from
+ * an empty start the pages go backward and are shown once all are in. */
+static void sess_catchup_request(void)
+{
+	if (sess_catchup_after > 0)
+		sess_history_request(HIST_CATCHUP, sess_catchup_after, -1, sess_page);
+	else
+		sess_history_request(HIST_CATCHUP_BACK, -1, sess_back_before > 0 ? sess_back_before : -1,
+		                     sess_page);
+}
+
+static int sess_cmp_id(const void *a, const void *b)
+{
+	int64_t x = 0, y = 0;
+	(void)proto_get_int(*(json_object *const *)a, "message_id", &x);
+	(void)proto_get_int(*(json_object *const *)b, "message_id", &y);
+	return x < y ? -1 : x > y;
 }
 
 /* Send every outbox entry not yet sent on this connection. */
@@ -201,11 +232,28 @@ void sess_on_connected(void)
 
 void sess_on_disconnected(void)
 {
+	if (cl.superseded) {
+		/* Logging in again would end the other session, which would
+		 * log in again... : leave the account to the newer one. */
+		cl.superseded = 0;
+		ui_warn("not logging in again as %s: the account is in use elsewhere",
+		        cl.username ? cl.username : "?");
+		cl.failed = 1;
+		sess_outbox_drop_all("logged in elsewhere");
+		sess_set_str(&cl.username, NULL);
+		if (cl.password)
+			explicit_bzero(cl.password, strlen(cl.password));
+		sess_set_str(&cl.password, NULL);
+		cl.had_session = 0;
+		sess_set_group(0, NULL);
+	}
 	cl.logged_in = 0;
 	cl.login_inflight = 0;
 	cl.resync = RS_NONE;
 	cl.hist_len = 0;
 	sess_batch_count = 0;
+	sess_batch_max = 0;
+	sess_entering = 0;
 	json_object_put(cl.held);
 	cl.held = json_object_new_array();
 	cmd_connection_lost();
@@ -268,8 +316,33 @@ void sess_say(const char *content)
 	cl.outbox_len++;
 	if (sess_ready() && cl.logged_in)
 		sess_outbox_flush();
-	else if (!cl.o.script)
+	else if (!cl.o.script && cl.state != CONN_UP)
 		ui_sys("not connected: message queued, it is sent after reconnecting");
+}
+
+/* Show the live messages held back while history was coming in, skipping
+ * those the history showed. During a resync, messages of another group
+ * (the login group, before the old one is entered again) are not ours. */
+static void sess_flush_held(int resync)
+{
+	size_t n = json_object_array_length(cl.held);
+	for (size_t i = 0; i < n; i++) {
+		json_object *m = json_object_array_get_idx(cl.held, i);
+		int64_t gid = 0, id = 0;
+		(void)proto_get_int(m, "chat_group_id", &gid);
+		(void)proto_get_int(m, "message_id", &id);
+		if (gid == cl.group_id) {
+			if (id > 0 && id <= cl.last_shown)
+				continue;
+			if (id > cl.last_shown)
+				cl.last_shown = id;
+		} else if (resync) {
+			continue;
+		}
+		ui_chat(m, 0);
+	}
+	json_object_put(cl.held);
+	cl.held = json_object_new_array();
 }
 
 /* The catch-up after a reconnect is over: show what arrived live meanwhile
@@ -277,20 +350,7 @@ void sess_say(const char *content)
 static void sess_resync_done(void)
 {
 	cl.resync = RS_NONE;
-	size_t n = json_object_array_length(cl.held);
-	for (size_t i = 0; i < n; i++) {
-		json_object *m = json_object_array_get_idx(cl.held, i);
-		int64_t gid = 0, id = 0;
-		(void)proto_get_int(m, "chat_group_id", &gid);
-		(void)proto_get_int(m, "message_id", &id);
-		if (gid != cl.group_id || (id > 0 && id <= cl.last_shown))
-			continue;
-		ui_chat(m, 0);
-		if (id > cl.last_shown)
-			cl.last_shown = id;
-	}
-	json_object_put(cl.held);
-	cl.held = json_object_new_array();
+	sess_flush_held(1);
 	sess_outbox_flush();
 	ui_prompt_update();
 }
@@ -301,12 +361,15 @@ static void sess_catchup_start(void)
 	if (!sess_have_floor) {
 		/* We never learnt where the group stood, so "missed" has no
 		 * meaning: take the newest id as the new floor. */
-		sess_history_request(HIST_BASELINE, -1, 1);
+		sess_history_request(HIST_BASELINE, -1, -1, 1);
 		sess_resync_done();
 		return;
 	}
-	int64_t after = cl.last_shown > cl.base_id ? cl.last_shown : cl.base_id;
-	sess_history_request(HIST_CATCHUP, after, CL_HISTORY_PAGE);
+	sess_catchup_after = cl.last_shown > cl.base_id ? cl.last_shown : cl.base_id;
+	sess_back_before = 0;
+	json_object_put(sess_back);
+	sess_back = json_object_new_array();
+	sess_catchup_request();
 }
 
 static void sess_on_login(json_object *m)
@@ -369,7 +432,7 @@ static void sess_on_login(json_object *m)
 	sess_set_group(gid, gname);
 	ui_sys("logged in as %s%s%s", cl.username, gname ? "; current chat " : "", gname ? gname : "");
 	if (gid)
-		sess_history_request(HIST_BASELINE, -1, 1);
+		sess_history_request(HIST_BASELINE, -1, -1, 1);
 	sess_outbox_flush();
 	cmd_answered("login_response", 1);
 }
@@ -397,11 +460,12 @@ static void sess_on_enter(json_object *m)
 			if (ok)
 				sess_history_push(HIST_DISCARD);
 			if (cl.group_id)
-				sess_history_request(HIST_BASELINE, -1, 1);
+				sess_history_request(HIST_BASELINE, -1, -1, 1);
 			sess_resync_done();
 		}
 		return;
 	}
+	sess_entering = 0;
 	if (ok) {
 		sess_set_group(gid, name);
 		sess_history_push(HIST_SHOW);
@@ -409,8 +473,20 @@ static void sess_on_enter(json_object *m)
 	} else {
 		ui_err("could not enter chat %s: %s", name ? name : "?", err ? err : "refused");
 		cl.failed = 1;
+		if (cl.hist_len == 0)
+			sess_flush_held(0);
 	}
 	cmd_answered("enter_chat_response", ok);
+}
+
+void sess_enter(const char *name)
+{
+	json_object *m = proto_new("enter_chat_request");
+	proto_set_string(m, "chat_name", name);
+	/* Messages of the new group may come before the answer and again
+	 * in the history that follows it: hold them until then. */
+	sess_entering = 1;
+	net_send(m);
 }
 
 static void sess_on_live_chat(json_object *m)
@@ -418,7 +494,9 @@ static void sess_on_live_chat(json_object *m)
 	int64_t gid = 0, id = 0;
 	(void)proto_get_int(m, "chat_group_id", &gid);
 	(void)proto_get_int(m, "message_id", &id);
-	if (cl.resync) {
+	if (cl.resync || cl.hist_len > 0 || sess_entering) {
+		/* History is coming in: a live message may also be in it, or
+		 * older than its end; wait and show it after, once. */
 		json_object_array_add(cl.held, json_object_get(m));
 		return;
 	}
@@ -440,6 +518,8 @@ static void sess_on_history(json_object *m)
 	(void)proto_get_int(m, "message_id", &id);
 	(void)sess_history_head(&p);
 	sess_batch_count++;
+	if (id > sess_batch_max)
+		sess_batch_max = id;
 	switch (p) {
 	case HIST_SHOW:
 		ui_chat(m, 1);
@@ -458,6 +538,13 @@ static void sess_on_history(json_object *m)
 			cl.last_shown = id;
 		}
 		break;
+	case HIST_CATCHUP_BACK:
+		if (sess_back && id > 0) {
+			json_object_array_add(sess_back, json_object_get(m));
+			if (sess_back_before == 0 || id < sess_back_before)
+				sess_back_before = id;
+		}
+		break;
 	}
 }
 
@@ -465,11 +552,14 @@ static void sess_on_history_complete(json_object *m)
 {
 	enum cl_hist_purpose p = HIST_SHOW;
 	int count = sess_batch_count;
+	int64_t newest = sess_batch_max;
 	int any = sess_history_head(&p);
 	sess_batch_count = 0;
+	sess_batch_max = 0;
 	sess_history_pop();
 	if (!any)
 		return;
+	int floor_before = sess_have_floor;
 	sess_have_floor = 1;
 	switch (p) {
 	case HIST_SHOW:
@@ -478,15 +568,47 @@ static void sess_on_history_complete(json_object *m)
 		cmd_answered("chat_history_complete", 1);
 		break;
 	case HIST_CATCHUP:
-		if (count >= CL_HISTORY_PAGE)
-			sess_history_request(HIST_CATCHUP, cl.last_shown, CL_HISTORY_PAGE);
-		else if (cl.resync)
+		/* The server may cap the limit below ours: a page that is
+		 * not empty may not be the last, so ask until one is. */
+		if (count > 0 && newest > sess_catchup_after) {
+			sess_catchup_after = newest;
+			sess_catchup_request();
+		} else if (cl.resync) {
+			sess_resync_done();
+		}
+		break;
+	case HIST_CATCHUP_BACK:
+		if (count > 0) {
+			sess_catchup_request(); /* before the oldest so far */
+			break;
+		}
+		if (sess_back) {
+			size_t n = json_object_array_length(sess_back);
+			json_object_array_sort(sess_back, sess_cmp_id);
+			for (size_t i = 0; i < n; i++) {
+				json_object *h = json_object_array_get_idx(sess_back, i);
+				int64_t hid = 0, hgid = 0;
+				(void)proto_get_int(h, "message_id", &hid);
+				(void)proto_get_int(h, "chat_group_id", &hgid);
+				if (hgid == cl.group_id && hid > cl.last_shown) {
+					ui_chat(h, 1);
+					cl.last_shown = hid;
+				}
+			}
+			json_object_put(sess_back);
+			sess_back = NULL;
+		}
+		if (cl.resync)
 			sess_resync_done();
 		break;
 	case HIST_BASELINE:
+		break;
 	case HIST_DISCARD:
+		sess_have_floor = floor_before; /* says nothing of what we saw */
 		break;
 	}
+	if (cl.hist_len == 0 && !cl.resync)
+		sess_flush_held(0);
 	(void)m;
 }
 
@@ -684,6 +806,10 @@ void sess_handle(json_object *m, const char *type)
 		const char *level = NULL;
 		(void)proto_get_string(m, "content", &s);
 		(void)proto_get_string(m, "level", &level);
+		/* The server ends an older session of an account that logs
+		 * in again, and says so only in words. */
+		if (s && level && !strcmp(level, "warning") && strstr(s, "logged in from another"))
+			cl.superseded = 1;
 		if (level && !strcmp(level, "error"))
 			ui_err("%s", s ? s : "");
 		else if (level && !strcmp(level, "warning"))
@@ -695,6 +821,22 @@ void sess_handle(json_object *m, const char *type)
 		int64_t code = 0;
 		(void)proto_get_int(m, "error_code", &code);
 		(void)proto_get_string(m, "error_message", &s);
+		enum cl_hist_purpose hp;
+		if (code == PROTO_E_INVALID && cl.resync == RS_CATCHUP && sess_page > 1 &&
+		    sess_history_head(&hp) && (hp == HIST_CATCHUP || hp == HIST_CATCHUP_BACK)) {
+			/* The server's history limit is below our page: ask
+			 * again for half as many. */
+			sess_history_pop();
+			sess_page /= 2;
+			sess_catchup_request();
+			return;
+		}
+		/* An error about a chat line names it (protocol 2); any other
+		 * one while a transfer waits for its answer is that answer. */
+		const char *cmid = NULL;
+		(void)proto_get_string(m, "client_msg_id", &cmid);
+		if (!cmid && xfer_on_error(code, s))
+			return;
 		ui_err_code(code, s ? s : "");
 		cl.failed = 1;
 		if (!cl.wait_type && !cl.resync && !cl.login_inflight)
@@ -707,6 +849,10 @@ void sess_handle(json_object *m, const char *type)
 			proto_set_string(fake, "error_message", s);
 			sess_on_enter(fake);
 			json_object_put(fake);
+		} else if (sess_entering && !cl.resync) {
+			sess_entering = 0;
+			if (cl.hist_len == 0)
+				sess_flush_held(0);
 		} else if (cl.resync == RS_CATCHUP && cl.hist_len > 0) {
 			/* the catch-up was refused: give it up */
 			cl.hist_len = 0;
@@ -721,10 +867,14 @@ void sess_handle(json_object *m, const char *type)
 		if (cl.o.presence && name)
 			ui_sys("%s is %s", name, online ? "online" : "offline");
 	} else if (!strcmp(type, "admin_operation_notification")) {
-		(void)proto_get_string(m, "message", &s);
-		ui_sys("admin: %s", s ? s : "");
-	} else if (!strcmp(type, "admin_command_response") || !strcmp(type, "file_upload_response") ||
-	           !strcmp(type, "file_download_response") || !strcmp(type, "file_list_response")) {
+		admin_on_notification(m);
+	} else if (!strcmp(type, "admin_command_response")) {
+		admin_on_response(m);
+	} else if (!strcmp(type, "file_upload_response") || !strcmp(type, "file_download_response") ||
+	           !strcmp(type, "file_list_response")) {
+		if (xfer_on_message(m, type))
+			return;
+		/* an answer to no transfer of ours */
 		ok = sess_success(m, &err);
 		if (err)
 			(ok ? ui_sys : ui_err)("%s", err);

@@ -76,6 +76,11 @@ static void ui_append_clean(char **buf, size_t *len, size_t *cap, const char *s)
 			rep = " ";
 		else if (ch < 0x20 || ch == 0x7f)
 			rep = "?";
+		else if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
+			/* a C1 control (U+0080..U+009F): some terminals obey them */
+			rep = "?";
+			s++;
+		}
 		else
 			rep = one;
 		size_t n = strlen(rep);
@@ -218,14 +223,17 @@ void ui_chat(json_object *m, int history)
 
 void ui_prompt_update(void)
 {
-	char p[sizeof ui_prompt];
+	char p[sizeof ui_prompt], xp[96];
 	const char *off = cl.state == CONN_UP ? "" : "(offline) ";
+	/* a large transfer shows its progress here, where readline keeps
+	 * redrawing it with whatever is being typed */
+	xfer_progress(xp, sizeof xp);
 	if (cl.username && cl.group_name)
-		snprintf(p, sizeof p, "%s%s@%s> ", off, cl.username, cl.group_name);
+		snprintf(p, sizeof p, "%s%s%s@%s> ", xp, off, cl.username, cl.group_name);
 	else if (cl.username)
-		snprintf(p, sizeof p, "%s%s> ", off, cl.username);
+		snprintf(p, sizeof p, "%s%s%s> ", xp, off, cl.username);
 	else
-		snprintf(p, sizeof p, "%schatroom> ", off);
+		snprintf(p, sizeof p, "%s%schatroom> ", xp, off);
 	if (!strcmp(p, ui_prompt))
 		return;
 	snprintf(ui_prompt, sizeof ui_prompt, "%s", p);
@@ -251,6 +259,11 @@ static void ui_on_rl_line(char *line)
 		}
 		cmd_line(line);
 		free(line);
+	}
+	if (cl.quit) {
+		/* before readline draws a prompt that nobody will use */
+		rl_callback_handler_remove();
+		ui_rl_active = 0;
 	}
 	ui_in_handler = 0;
 }
@@ -394,13 +407,18 @@ static int ui_may_run(const char *line)
 		return 0;
 	/* A command also waits for the chat lines before it to be stored, so
 	 * that, say, /history after a line shows that line. */
-	if (cmd_is_command(line))
-		return cmd_runs_offline(line) || (sess_ready() && cl.outbox == NULL);
+	if (cmd_is_command(line)) {
+		if (cmd_runs_offline(line))
+			return 1;
+		net_kick();
+		return sess_ready() && cl.outbox == NULL;
+	}
 	if (sess_ready())
 		return 1;
 	if (cl.had_session && cl.username)
 		return 1;
-	return cl.state == CONN_UP && !cl.resync;
+	/* with no account to log in with, the line fails at once */
+	return !cl.username || (cl.state == CONN_UP && !cl.resync);
 }
 
 void ui_pump(void)

@@ -30,7 +30,8 @@ void log_init(const char *ident, int level, int to_stderr, int use_syslog)
 	log_to_syslog = use_syslog;
 }
 
-void log_set_level(int level) { log_cur_level = level; }
+/* Atomic: a reload (SIGHUP) changes it while other threads log. */
+void log_set_level(int level) { __atomic_store_n(&log_cur_level, level, __ATOMIC_RELAXED); }
 
 int log_level_parse(const char *name)
 {
@@ -52,7 +53,7 @@ void log_msg(int level, const char *fmt, ...)
 	char text[1024];
 	va_list ap;
 
-	if (level > log_cur_level)
+	if (level > __atomic_load_n(&log_cur_level, __ATOMIC_RELAXED))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);

@@ -74,11 +74,14 @@ char *text_clean_content(const char *s, size_t max_chars)
 		return NULL;
 	size_t o = 0, chars = 0;
 	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *end = p + len;
 	while (*p) {
 		unsigned c = *p;
 		size_t l = 1;
 		if (c >= 0x80) {
-			l = text_seq_len(p, strlen((const char *)p));
+			/* the bytes left are known: measuring them again for
+			 * every character made cleaning quadratic */
+			l = text_seq_len(p, (size_t)(end - p));
 			if (l == 0) { /* invalid byte: drop it */
 				p++;
 				continue;

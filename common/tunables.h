@@ -23,6 +23,7 @@
 #define CR_DEFAULT_HEARTBEAT_INTERVAL 30         /* seconds, told to protocol-2 clients */
 #define CR_DEFAULT_HEARTBEAT_TIMEOUT  90         /* seconds of silence before a close */
 #define CR_DEFAULT_LOGIN_TIMEOUT      60         /* seconds to log in after connecting */
+#define CR_DEFAULT_TRANSFER_TIMEOUT   30         /* seconds a file transfer may stall */
 
 /* Writer thread: a batch is committed when it has this many messages or
  * when its oldest message has waited this long. */

@@ -131,7 +131,7 @@ void bcast_presence(int64_t uid, const char *uname, int online)
 	table_rdlock();
 	table_groups_foreach(bcast_pres_group, &p);
 	/* a user sharing several groups hears it once */
-	if (p.n > 1) /* p.v is NULL when nobody is to be told */
+	if (p.n > 1)
 		qsort(p.v, p.n, sizeof *p.v, bcast_ptrcmp);
 	for (size_t i = 0; i < p.n; i++)
 		if (i == 0 || p.v[i] != p.v[i - 1])
@@ -192,12 +192,12 @@ static int bcast_idcmp(const void *a, const void *b)
  * newest `limit` (otherwise). */
 static void bcast_select(struct bcast_vec *vec, int64_t after, int64_t before, int limit)
 {
-	if (vec->n > 1) /* vec->v may be NULL when empty */
+	if (vec->n > 1)
 		qsort(vec->v, vec->n, sizeof *vec->v, bcast_idcmp);
 	size_t k = 0;
 	for (size_t i = 0; i < vec->n; i++) {
 		msg_t *m = vec->v[i];
-		if ((k > 0 && vec->v[k - 1]->id == m->id) || (after > 0 && m->id <= after) ||
+		if ((k > 0 && vec->v[k - 1]->id == m->id) || (after >= 0 && m->id <= after) ||
 		    (before > 0 && m->id >= before)) {
 			msg_unref(m);
 			continue;
@@ -207,7 +207,7 @@ static void bcast_select(struct bcast_vec *vec, int64_t after, int64_t before, i
 	vec->n = k;
 	if (vec->n <= (size_t)limit)
 		return;
-	if (after > 0) {
+	if (after >= 0) {
 		for (size_t i = (size_t)limit; i < vec->n; i++)
 			msg_unref(vec->v[i]);
 	} else {
@@ -241,7 +241,7 @@ int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t *
 		for (unsigned k = 0; k < g->clen; k++)
 			if (before <= 0 || g->cache[(g->chead + k) % TABLE_CACHE]->id < before)
 				below++;
-		if (after > 0 ? oldest->id <= after : below >= (size_t)limit)
+		if (after >= 0 ? oldest->id <= after : below >= (size_t)limit)
 			from_cache = 1;
 		if (from_cache)
 			for (unsigned k = 0; k < g->clen; k++)
@@ -256,7 +256,8 @@ int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t *
 
 	if (!from_cache) {
 		vec.group_name = gname;
-		if (store_history(srv_store, gid, after, before, limit, bcast_store_cb, &vec) != STORE_OK) {
+		int64_t from = after > 0 ? after : after == 0 ? STORE_FROM_START : 0;
+		if (store_history(srv_store, gid, from, before, limit, bcast_store_cb, &vec) != STORE_OK) {
 			bcast_history_free(vec.v, vec.n);
 			return -1;
 		}

@@ -31,7 +31,8 @@ void bcast_group(group_t *g, json_object *o);
 void bcast_presence(int64_t uid, const char *uname, int online);
 
 /* History of group gid: messages oldest first, referenced, in *out (free
- * with bcast_history_free). after/before/limit as history_request. */
+ * with bcast_history_free). after/before/limit as history_request; after
+ * is -1 when not given (0 means from the first message), before 0. */
 int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t ***out, size_t *n);
 void bcast_history_free(msg_t **v, size_t n);
 

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +72,8 @@ client_t *client_new(int fd, const char *addr)
 	pthread_mutex_init(&c->out_lock, NULL);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	c->connected_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	atomic_init(&c->last_rx_ms, c->connected_ms);
+	c->anon_since_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	atomic_init(&c->last_rx_ms, c->anon_since_ms);
 	return c;
 }
 
@@ -135,8 +136,11 @@ void client_defer_begin(client_t *self)
 
 void client_defer_end(void)
 {
+	/* Write for the recipients ourselves; wake only those whose socket
+	 * is full (their worker then waits for room). */
 	for (size_t i = 0; i < client_deferred.n; i++) {
-		client_wake(client_deferred.v[i]);
+		if (client_flush_other(client_deferred.v[i]))
+			client_wake(client_deferred.v[i]);
 		client_unref(client_deferred.v[i]);
 	}
 	client_deferred.n = 0;
@@ -151,7 +155,6 @@ void client_defer_end(void)
 
 void client_defer_free(void)
 {
-	client_defer_end();
 	free(client_deferred.v);
 	client_deferred.v = NULL;
 	client_deferred.cap = 0;
@@ -228,31 +231,44 @@ void client_clear_wake(client_t *c)
 		log_debug("%s: eventfd read failed: %s", c->addr, strerror(errno));
 }
 
-int client_flush(client_t *c)
+/* Write the queue until it is empty or the socket is full. Returns 0
+ * (empty, or another thread is writing and will empty it), 1 (socket full),
+ * -1 (socket error). */
+static int client_write_queue(client_t *c)
 {
+	pthread_mutex_lock(&c->out_lock);
+	if (c->writing || c->hold) {
+		int held = c->hold && c->qlen > 0;
+		pthread_mutex_unlock(&c->out_lock);
+		return held;
+	}
+	c->writing = 1;
 	for (;;) {
 		struct iovec iov[CLIENT_IOV_MAX];
 		int n = 0;
-		pthread_mutex_lock(&c->out_lock);
-		if (c->hold || c->qlen == 0) {
+		size_t total = 0;
+		if (c->qlen == 0 || c->hold) {
 			int empty = c->qlen == 0;
-			if (empty)
+			if (empty) {
 				c->wake_pending = 0; /* the next push must wake us */
-			if (empty && c->qcap > CLIENT_QINIT) {
-				free(c->q);
-				c->q = NULL;
-				c->qcap = c->qhead = 0;
+				if (c->qcap > CLIENT_QINIT) {
+					free(c->q);
+					c->q = NULL;
+					c->qcap = c->qhead = 0;
+				}
 			}
+			c->writing = 0;
 			pthread_mutex_unlock(&c->out_lock);
 			return empty ? 0 : 1;
 		}
 		/* Buffers stay referenced by the ring while we write outside the
-		 * lock; only this thread ever removes them. */
+		 * lock; only the thread with `writing` removes them. */
 		for (unsigned i = 0; i < c->qlen && n < CLIENT_IOV_MAX; i++) {
 			outbuf_t *b = c->q[(c->qhead + i) % c->qcap];
 			size_t off = i == 0 ? c->qoff : 0;
 			iov[n].iov_base = b->data + off;
 			iov[n].iov_len = b->len - off;
+			total += iov[n].iov_len;
 			n++;
 		}
 		pthread_mutex_unlock(&c->out_lock);
@@ -261,18 +277,21 @@ int client_flush(client_t *c)
 		do
 			w = writev(c->fd, iov, n);
 		while (w < 0 && errno == EINTR);
-		if (w < 0)
-			return (errno == EAGAIN || errno == EWOULDBLOCK) ? 1 : -1;
 
-		size_t left = (size_t)w;
 		pthread_mutex_lock(&c->out_lock);
+		if (w < 0) {
+			int full = errno == EAGAIN || errno == EWOULDBLOCK;
+			c->writing = 0;
+			pthread_mutex_unlock(&c->out_lock);
+			return full ? 1 : -1;
+		}
+		size_t left = (size_t)w;
 		c->qbytes -= left;
 		while (left > 0) {
 			outbuf_t *b = c->q[c->qhead];
 			size_t rest = b->len - c->qoff;
 			if (left < rest) {
 				c->qoff += left;
-				left = 0;
 				break;
 			}
 			left -= rest;
@@ -281,25 +300,47 @@ int client_flush(client_t *c)
 			c->qlen--;
 			outbuf_unref(b);
 		}
-		int more = c->qlen > 0;
-		pthread_mutex_unlock(&c->out_lock);
-		if (!more)
-			continue; /* releases the ring if it grew */
-		/* a partial write means the socket buffer is full */
-		size_t total = 0;
-		for (int i = 0; i < n; i++)
-			total += iov[i].iov_len;
-		if ((size_t)w < total)
+		if ((size_t)w < total && c->qlen > 0) {
+			/* a short write means the socket buffer is full */
+			c->writing = 0;
+			pthread_mutex_unlock(&c->out_lock);
 			return 1;
+		}
 	}
+}
+
+int client_flush(client_t *c)
+{
+	return client_write_queue(c);
+}
+
+int client_flush_other(client_t *c)
+{
+	if (atomic_load_explicit(&c->closing, memory_order_relaxed))
+		return 1; /* let its worker finish it */
+	return client_write_queue(c) != 0;
+}
+
+void client_hold(client_t *c, int on)
+{
+	pthread_mutex_lock(&c->out_lock);
+	c->hold = on;
+	while (on && c->writing) {
+		pthread_mutex_unlock(&c->out_lock);
+		sched_yield();
+		pthread_mutex_lock(&c->out_lock);
+	}
+	pthread_mutex_unlock(&c->out_lock);
 }
 
 void client_close(client_t *c, const char *reason)
 {
-	int expected = 0;
-	if (!atomic_compare_exchange_strong(&c->closing, &expected, 1))
+	/* The reason is set first and once, then `closing`: whoever sees
+	 * closing set also sees why. */
+	const char *none = NULL;
+	if (!atomic_compare_exchange_strong(&c->close_reason, &none, reason))
 		return;
-	atomic_store(&c->close_reason, reason);
+	atomic_store(&c->closing, 1);
 	/* Wakes the worker's poll() (reads return 0) while leaving the write
 	 * side open, so the worker can still send a last message. */
 	shutdown(c->fd, SHUT_RD);

@@ -41,7 +41,8 @@ typedef struct client {
 	int evfd;                   /* eventfd: wakes the worker when output is queued */
 	char addr[64];              /* "ip:port", for logs */
 	char ip[48];                /* the peer's address alone (per-address limit) */
-	long long connected_ms;     /* monotonic ms at accept; read-only */
+	long long anon_since_ms;    /* [table] monotonic ms since which it is not logged in:
+	                             * the accept, or the last logout */
 	atomic_llong last_rx_ms;    /* [atomic] monotonic ms of the last received line */
 
 	/* [table] identity and place */
@@ -64,6 +65,7 @@ typedef struct client {
 	                             * wake: set by a push that woke it, cleared
 	                             * only when a flush found the queue empty */
 	int hold;                   /* a raw transfer is in progress: queue, do not write */
+	int writing;                /* a thread is writing the queue to the socket */
 
 	/* [atomic] closing */
 	atomic_int closing;         /* set once; the worker then closes */
@@ -88,10 +90,7 @@ int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output);
  * never woken (its worker flushes after the batch anyway). */
 void client_defer_begin(client_t *self);
 void client_defer_end(void);
-/* Free this thread's list of clients to wake. The list is per thread and
- * kept between reads; a worker calls this when its session ends, since a
- * worker thread may exit after it (idle, or at shutdown) and the list
- * would be lost with the thread. */
+/* Release this thread's deferral array (when a connection ends). */
 void client_defer_free(void);
 
 /* Serialize o and queue it for c from c's own worker. */
@@ -101,6 +100,19 @@ int client_send(client_t *c, json_object *o, size_t max_output);
  * Returns 0 when the queue is empty (and re-arms wake-ups), 1 when the
  * socket is full (wait for POLLOUT), -1 on a socket error. */
 int client_flush(client_t *c);
+
+/* From a thread other than c's worker (client_defer_end does this): write
+ * c's queue to its socket without blocking, so a broadcast costs one write
+ * per recipient and no thread switch. Only one thread writes a socket at a
+ * time (`writing`); a busy or held queue is left to whoever has it. Returns
+ * 1 when the socket is full: the caller must then wake c's worker, which
+ * waits for POLLOUT. */
+int client_flush_other(client_t *c);
+
+/* Worker only: start (on=1) or end (on=0) a raw transfer on the socket:
+ * while on, queued messages wait; on waits for a write in progress by
+ * another thread to finish. */
+void client_hold(client_t *c, int on);
 
 /* Worker only: clear the eventfd after poll() reported it readable. */
 void client_clear_wake(client_t *c);

@@ -1,6 +1,7 @@
 /* cmd.h - the protocol's message handlers, one file per family:
  * cmd_account.c (hello, register, login, logout, user info, lists of users),
- * cmd_chat.c (chat messages, groups, history). Each handler receives the
+ * cmd_chat.c (chat messages, groups, history), cmd_admin.c (Admin's
+ * commands), cmd_file.c (file transfer). Each handler receives the
  * parsed request and answers through session_reply/session_error. */
 #ifndef CHATROOM_CMD_H
 #define CHATROOM_CMD_H
@@ -9,6 +10,7 @@
 
 #include "msg.h"
 #include "session.h"
+#include "store.h"
 
 typedef void (*cmd_fn)(struct session *s, json_object *req);
 
@@ -30,6 +32,16 @@ void cmd_join_chat(struct session *s, json_object *req);
 void cmd_enter_chat(struct session *s, json_object *req);
 void cmd_list_chats(struct session *s, json_object *req);
 void cmd_history(struct session *s, json_object *req);
+
+void cmd_admin(struct session *s, json_object *req);
+
+void cmd_file_upload(struct session *s, json_object *req);
+void cmd_file_download(struct session *s, json_object *req);
+void cmd_file_list(struct session *s, json_object *req);
+/* Delete a file: from the data directory and from the store. */
+int cmd_file_remove(const store_file_t *f);
+/* Delete every file of group gid, and the group's folder. */
+int cmd_file_remove_group(int64_t gid);
 
 /* Called by the writer thread after a message is stored: chat_ack. */
 void cmd_on_stored(msg_t *m, void *ctx);

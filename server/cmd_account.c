@@ -34,6 +34,10 @@ static const struct {
 	{ "enter_chat_request", cmd_enter_chat, 1 },
 	{ "list_chats_request", cmd_list_chats, 1 },
 	{ "history_request", cmd_history, 1 },
+	{ "admin_command_request", cmd_admin, 1 },
+	{ "file_upload_request", cmd_file_upload, 1 },
+	{ "file_download_request", cmd_file_download, 1 },
+	{ "file_list_request", cmd_file_list, 1 },
 };
 
 cmd_fn cmd_lookup(const char *type, int *needs_login)

@@ -38,9 +38,10 @@ void cmd_on_stored(msg_t *m, void *ctx)
 	(void)ctx;
 	if (!m->client_msg_id)
 		return;
+	int n = atomic_exchange(&m->acks_owed, 0);
 	table_rdlock();
 	client_t *c = table_user_client(m->sender_id);
-	if (c && c->protocol == 2)
+	for (int i = 0; c && c->protocol == 2 && i < n; i++)
 		cmd_send_ack(c, m->client_msg_id, m->id, m->group_id, 1);
 	table_unlock();
 }
@@ -53,7 +54,8 @@ void cmd_chat_message(struct session *s, json_object *req)
 		session_error(s, PROTO_E_INVALID, "chat_message needs content (a string)");
 		return;
 	}
-	if (proto_get_int(req, "chat_group_id", &gid) < 0) {
+	int gid_rc = proto_get_int(req, "chat_group_id", &gid); /* absent or null: current */
+	if (gid_rc < 0) {
 		session_error(s, PROTO_E_INVALID, "chat_group_id must be an integer");
 		return;
 	}
@@ -92,7 +94,11 @@ void cmd_chat_message(struct session *s, json_object *req)
 	if (cmid) {
 		msg_t *p = writer_pending_find(s->user_id, cmid);
 		if (p) {
-			msg_unref(p); /* the ack follows when it is stored */
+			/* Not stored yet: one more ack is owed when it is. If the
+			 * writer took the count already, it is stored: ack now. */
+			if (atomic_fetch_add(&p->acks_owed, 1) == 0)
+				cmd_send_ack(s->c, cmid, p->id, p->group_id, 0);
+			msg_unref(p);
 			free(clean);
 			return;
 		}
@@ -106,12 +112,12 @@ void cmd_chat_message(struct session *s, json_object *req)
 
 	table_rdlock();
 	int banned = table_user_banned(s->user_id);
-	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
+	group_t *g = gid_rc == 0 ? table_group(gid) : s->c->cur;
 	const char *err = NULL;
 	int code = 0;
 	if (!g) {
-		code = gid > 0 ? PROTO_E_CHAT_NOT_FOUND : PROTO_E_INVALID;
-		err = gid > 0 ? "chat not found" : "no current chat: enter a chat first";
+		code = gid_rc == 0 ? PROTO_E_CHAT_NOT_FOUND : PROTO_E_INVALID;
+		err = gid_rc == 0 ? "chat not found" : "no current chat: enter a chat first";
 	} else if (!table_is_member(g, s->user_id)) {
 		code = PROTO_E_PERMISSION;
 		err = "you are not a member of this chat";
@@ -339,23 +345,28 @@ void cmd_enter_chat(struct session *s, json_object *req)
 		return;
 	}
 	session_reply(s, cmd_chat_response("enter_chat_response", 1, gid, name, NULL));
-	cmd_send_history(s, gid, 0, 0, CR_HISTORY_ON_ENTER);
+	cmd_send_history(s, gid, -1, 0, CR_HISTORY_ON_ENTER);
 }
 
 void cmd_history(struct session *s, json_object *req)
 {
-	int64_t gid = 0, after = 0, before = 0, limit = CR_HISTORY_ON_ENTER;
+	int64_t gid = 0, after = -1, before = 0, limit = CR_HISTORY_ON_ENTER;
 	if (proto_get_int(req, "chat_group_id", &gid) != 0 || proto_get_int(req, "after_message_id", &after) < 0 ||
 	    proto_get_int(req, "before_message_id", &before) < 0 || proto_get_int(req, "limit", &limit) < 0) {
 		session_error(s, PROTO_E_INVALID, "history_request needs chat_group_id, and integers for "
 		                                  "after_message_id, before_message_id and limit");
 		return;
 	}
-	if (limit < 1 || limit > CONF(history_max) || after < 0 || before < 0) {
-		session_error(s, PROTO_E_INVALID, "history_request: limit must be 1 to %d, ids positive",
-		              CONF(history_max));
+	/* after_message_id 0 means from the first message; absent (or null),
+	 * proto_get_int leaves `after` at -1: the newest messages */
+	int after_given = proto_get_int(req, "after_message_id", &after) == 0;
+	if (limit < 1 || (after_given && after < 0) || before < 0) {
+		session_error(s, PROTO_E_INVALID,
+		              "history_request: limit must be 1 or more, message ids positive");
 		return;
 	}
+	if (limit > CONF(history_max))
+		limit = CONF(history_max); /* a larger page is lowered, not refused */
 	table_rdlock();
 	group_t *g = table_group(gid);
 	int member = g && table_is_member(g, s->user_id);

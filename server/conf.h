@@ -43,6 +43,7 @@ struct conf {
 	int heartbeat_interval;
 	int heartbeat_timeout;
 	int login_timeout;
+	int transfer_timeout; /* seconds a file transfer may stall */
 	/* [Store] */
 	int batch_size;
 	int batch_ms;

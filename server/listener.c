@@ -221,10 +221,11 @@ static void listener_accept(int lfd)
 
 	client_t *c = client_new(fd, addr);
 	if (!c) {
-		log_error("%s: out of memory or file descriptors for a new connection", addr);
+		log_error("%s: out of memory or file descriptors for a new connection (each connection "
+		          "uses two: raise ulimit -n)", addr);
 		listener_release(ip);
 		STATS_INC(connections_rejected);
-		close(fd);
+		listener_refuse(fd, addr, PROTO_E_BUSY, "server busy: try again later");
 		return;
 	}
 	snprintf(c->ip, sizeof c->ip, "%s", ip);

@@ -39,19 +39,8 @@
 /* How long shutdown waits for connections to finish their last writes. */
 #define MAIN_SHUTDOWN_MS 5000
 
-struct conf *srv_conf;
-store_t *srv_store;
-atomic_int srv_stopping;
-
 static struct conf main_conf;
 static int main_pidfd = -1;
-
-long long srv_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Ten thousand connections need twenty thousand descriptors (socket and
  * eventfd each): take whatever the hard limit allows. */

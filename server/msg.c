@@ -17,6 +17,7 @@ msg_t *msg_new(int64_t id, int64_t group_id, int64_t sender_id, double ts, const
 	if (!m)
 		return NULL;
 	atomic_init(&m->refs, 1);
+	atomic_init(&m->acks_owed, 1);
 	m->id = id;
 	m->group_id = group_id;
 	m->sender_id = sender_id;

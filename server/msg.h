@@ -17,6 +17,8 @@ typedef struct msg {
 	char *group_name;
 	char *content;
 	char *client_msg_id;   /* NULL when the client sent none */
+	atomic_int acks_owed;  /* chat_acks to send when stored: 1 + resends meanwhile;
+	                        * taken (set to 0) by the writer's on_stored */
 	struct msg *wnext;     /* writer queue link: guarded by the writer's lock */
 } msg_t;
 

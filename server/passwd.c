@@ -25,6 +25,7 @@ static atomic_int passwd_ready;
 static pthread_mutex_t passwd_init_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic unsigned long long passwd_ops;
 static _Atomic size_t passwd_mem; /* bytes */
+static unsigned passwd_concurrency; /* guarded by passwd_init_lock */
 
 int passwd_init(unsigned opslimit, size_t memlimit_kb, unsigned concurrency)
 {
@@ -51,6 +52,10 @@ int passwd_init(unsigned opslimit, size_t memlimit_kb, unsigned concurrency)
 			ret = -1;
 			goto out;
 		}
+		passwd_concurrency = concurrency;
+	} else if (concurrency != passwd_concurrency) {
+		log_warn("passwd: hash_concurrency stays %u until chatroomd restarts",
+		         passwd_concurrency);
 	}
 	atomic_store(&passwd_ops, opslimit);
 	atomic_store(&passwd_mem, mem);

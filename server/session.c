@@ -17,6 +17,7 @@
 #include "table.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -44,7 +45,10 @@ void session_error(struct session *s, int code, const char *fmt, ...)
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
 	log_debug("%s: error %d: %s", s->c->addr, code, text);
-	session_reply(s, proto_error(code, text));
+	json_object *o = proto_error(code, text);
+	if (o && s->protocol == 2 && s->req_cmid)
+		proto_set_string(o, "client_msg_id", s->req_cmid);
+	session_reply(s, o);
 }
 
 /* Token bucket: 1 when the message may proceed. */
@@ -105,7 +109,11 @@ static void session_line(struct session *s, char *line, size_t len)
 	} else if (needs_login && s->user_id < 0) {
 		session_error(s, PROTO_E_CREDENTIALS, "not logged in: log in first");
 	} else {
+		const char *cmid = NULL;
+		if (proto_get_string(req, "client_msg_id", &cmid) == 0 && strlen(cmid) <= CR_CLIENT_MSG_ID_MAX)
+			s->req_cmid = cmid;
 		fn(s, req);
+		s->req_cmid = NULL;
 	}
 	json_object_put(req);
 }
@@ -214,8 +222,8 @@ void session_serve(client_t *c)
 
 	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
 	listener_release(c->ip);
-	frame_free(&s.fr);
 	client_defer_free();
+	frame_free(&s.fr);
 	client_unref(c);
 }
 
@@ -243,4 +251,240 @@ void session_close_all(const char *why)
 	table_clients_foreach(session_close_one, &sc);
 	table_unlock();
 	outbuf_unref(sc.notice);
+}
+
+/* Raw transfers ------------------------------------------------------------ */
+
+/* Bytes moved per read or write call during a transfer: files stream
+ * through this much memory, whatever their size. */
+#define SESSION_RAW_CHUNK (64 * 1024)
+
+static int session_raw_closing(const client_t *c)
+{
+	return atomic_load_explicit(&c->closing, memory_order_acquire);
+}
+
+/* A transfer in progress shows the peer is alive: the watchdog must not
+ * end a protocol-2 client whose heartbeats wait unread behind the file. */
+static void session_raw_progress(client_t *c, long long *last)
+{
+	*last = srv_now_ms();
+	atomic_store_explicit(&c->last_rx_ms, *last, memory_order_relaxed);
+}
+
+/* Milliseconds left before a stall of timeout_ms since last; <= 0: over. */
+static int session_raw_left(long long last, int timeout_ms)
+{
+	long long left = last + timeout_ms - srv_now_ms();
+	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+/* A transfer may take minutes: wake now the clients that earlier lines of
+ * this read queued messages for, rather than at the end of the batch
+ * (client_defer_begin), so that their chat does not wait for the file. */
+static void session_raw_begin(struct session *s)
+{
+	client_defer_end();
+	client_defer_begin(s->c);
+}
+
+/* Write all of p to a local file descriptor. */
+static int session_raw_put(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
+{
+	client_t *c = s->c;
+	int ret = SESSION_RAW_OK, local_err = 0;
+	long long last;
+	session_raw_begin(s);
+	char *buf = malloc(SESSION_RAW_CHUNK);
+	if (!buf)
+		return SESSION_RAW_CLOSED;
+	/* the start of the data may have arrived with the request line */
+	while (n > 0 && frame_pending(&s->fr) > 0) {
+		size_t k = frame_take(&s->fr, buf, n < SESSION_RAW_CHUNK ? n : SESSION_RAW_CHUNK);
+		if (!local_err && session_raw_put(out_fd, buf, k) < 0)
+			local_err = 1;
+		n -= k;
+	}
+	session_raw_progress(c, &last);
+	while (n > 0) {
+		if (session_raw_closing(c)) {
+			ret = SESSION_RAW_CLOSED;
+			break;
+		}
+		ssize_t r = read(c->fd, buf, n < SESSION_RAW_CHUNK ? n : SESSION_RAW_CHUNK);
+		if (r > 0) {
+			/* after a local failure keep consuming, so that the stream
+			 * stays in step and the connection remains usable */
+			if (!local_err && session_raw_put(out_fd, buf, (size_t)r) < 0)
+				local_err = 1;
+			n -= (size_t)r;
+			session_raw_progress(c, &last);
+			continue;
+		}
+		if (r == 0) {
+			ret = SESSION_RAW_CLOSED;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			ret = SESSION_RAW_CLOSED;
+			break;
+		}
+		/* nothing to read: deliver what others queued for this client
+		 * meanwhile, so that a long upload does not back its queue up */
+		int fl = client_flush(c);
+		if (fl < 0) {
+			ret = SESSION_RAW_CLOSED;
+			break;
+		}
+		int left = session_raw_left(last, timeout_ms);
+		if (left == 0) {
+			ret = SESSION_RAW_STALLED;
+			break;
+		}
+		struct pollfd p[2] = {
+			{ .fd = c->fd, .events = (short)(POLLIN | (fl == 1 ? POLLOUT : 0)) },
+			{ .fd = c->evfd, .events = POLLIN },
+		};
+		int pr = poll(p, 2, left);
+		if (pr < 0 && errno != EINTR) {
+			ret = SESSION_RAW_CLOSED;
+			break;
+		}
+		if (pr > 0 && (p[1].revents & POLLIN))
+			client_clear_wake(c);
+	}
+	free(buf);
+	if (ret == SESSION_RAW_OK && local_err)
+		ret = SESSION_RAW_LOCAL;
+	return ret;
+}
+
+/* Wait until the socket takes more output, at most until the stall limit. */
+static int session_raw_wait_out(client_t *c, long long last, int timeout_ms)
+{
+	for (;;) {
+		if (session_raw_closing(c))
+			return SESSION_RAW_CLOSED;
+		int left = session_raw_left(last, timeout_ms);
+		if (left == 0)
+			return SESSION_RAW_STALLED;
+		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		int pr = poll(&p, 1, left);
+		if (pr < 0 && errno != EINTR)
+			return SESSION_RAW_CLOSED;
+		if (pr > 0) {
+			if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
+				return SESSION_RAW_CLOSED;
+			return SESSION_RAW_OK;
+		}
+	}
+}
+
+int session_flush(struct session *s, int timeout_ms)
+{
+	client_t *c = s->c;
+	long long last = srv_now_ms();
+	for (;;) {
+		size_t before = client_queued(c);
+		int rc = client_flush(c);
+		if (rc == 0)
+			return SESSION_RAW_OK;
+		if (rc < 0)
+			return SESSION_RAW_CLOSED;
+		if (client_queued(c) < before)
+			last = srv_now_ms();
+		rc = session_raw_wait_out(c, last, timeout_ms);
+		if (rc != SESSION_RAW_OK)
+			return rc;
+	}
+}
+
+int session_hold(struct session *s, int timeout_ms)
+{
+	client_t *c = s->c;
+	session_raw_begin(s);
+	for (;;) {
+		int rc = session_flush(s, timeout_ms);
+		if (rc != SESSION_RAW_OK)
+			return rc;
+		/* empty now, unless another thread queued something since:
+		 * then flush that too, so nothing queued before is held */
+		pthread_mutex_lock(&c->out_lock);
+		int empty = c->qlen == 0;
+		if (empty)
+			c->hold = 1;
+		pthread_mutex_unlock(&c->out_lock);
+		if (empty)
+			return SESSION_RAW_OK;
+	}
+}
+
+void session_release(struct session *s)
+{
+	pthread_mutex_lock(&s->c->out_lock);
+	s->c->hold = 0;
+	pthread_mutex_unlock(&s->c->out_lock);
+}
+
+int session_write_raw(struct session *s, const void *buf, size_t n, int timeout_ms)
+{
+	client_t *c = s->c;
+	const char *p = buf;
+	long long last = srv_now_ms();
+	while (n > 0) {
+		if (session_raw_closing(c))
+			return SESSION_RAW_CLOSED;
+		ssize_t w = write(c->fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+			session_raw_progress(c, &last);
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return SESSION_RAW_CLOSED;
+		int rc = session_raw_wait_out(c, last, timeout_ms);
+		if (rc != SESSION_RAW_OK)
+			return rc;
+	}
+	return SESSION_RAW_OK;
+}
+
+int session_write_raw_fd(struct session *s, int in_fd, size_t n, int timeout_ms)
+{
+	int ret = SESSION_RAW_OK;
+	char *buf = malloc(SESSION_RAW_CHUNK);
+	if (!buf)
+		return SESSION_RAW_LOCAL;
+	while (n > 0 && ret == SESSION_RAW_OK) {
+		ssize_t r = read(in_fd, buf, n < SESSION_RAW_CHUNK ? n : SESSION_RAW_CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) { /* an I/O error, or the file shrank under us */
+			ret = SESSION_RAW_LOCAL;
+			break;
+		}
+		ret = session_write_raw(s, buf, (size_t)r, timeout_ms);
+		n -= (size_t)r;
+	}
+	free(buf);
+	return ret;
 }

@@ -22,6 +22,8 @@ struct session {
 	int64_t user_id;        /* -1 until logged in */
 	char username[96];
 	int protocol;
+	const char *req_cmid;   /* client_msg_id of the line being handled, or NULL:
+	                         * protocol-2 errors about it carry it back */
 };
 
 /* The worker body handed to the pool. */
@@ -32,6 +34,32 @@ void session_reply(struct session *s, json_object *o);
 /* Queue an error_message. */
 void session_error(struct session *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Raw transfers (file upload and download), between JSON lines on the
+ * same connection; for the serving worker only. Each timeout_ms is how long
+ * the peer may stall (no byte moves) before the transfer is abandoned. */
+enum session_raw_status {
+	SESSION_RAW_OK = 0,
+	SESSION_RAW_STALLED = -1, /* the peer moved no byte for timeout_ms */
+	SESSION_RAW_CLOSED = -2,  /* the peer closed, a socket error, or the client is closing */
+	SESSION_RAW_LOCAL = -3,   /* writing out_fd (or reading in_fd) failed; for a read,
+	                           * all n bytes were still consumed from the peer */
+};
+/* Move exactly n bytes from the peer to out_fd: first those already
+ * buffered behind the last line, then from the socket. Output queued for
+ * the client meanwhile keeps being written. */
+int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms);
+/* Write everything queued for the client now. SESSION_RAW_*. */
+int session_flush(struct session *s, int timeout_ms);
+/* Write everything queued so far, then hold the queue (client->hold): what
+ * other threads queue from now on waits until session_release(), so that
+ * nothing lands inside raw bytes written with session_write_raw*. */
+int session_hold(struct session *s, int timeout_ms);
+void session_release(struct session *s);
+/* Write n bytes (from buf, or read from in_fd in chunks) to the socket;
+ * only between session_hold() and session_release(). */
+int session_write_raw(struct session *s, const void *buf, size_t n, int timeout_ms);
+int session_write_raw_fd(struct session *s, int in_fd, size_t n, int timeout_ms);
 
 /* Ask every connection to close (server shutdown), telling each why. */
 void session_close_all(const char *why);

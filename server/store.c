@@ -28,6 +28,21 @@
  * up with STORE_BUSY. The writer's commits are short, so this is generous. */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* Checkpoint the WAL into the database file once it holds this many pages
+ * (about 40 MB) rather than SQLite's 1000: a page rewritten by many
+ * batches (indexes keyed by sender) is then copied back once, which halves
+ * the writer's I/O under load. */
+#define STORE_WAL_AUTOCHECKPOINT 10000
+
+/* Trimming a sender's client_msg_ids walks its newest dedup_window rows, so
+ * it is done in bulk: once a sender has window/STORE_DEDUP_SLACK_DIV (at
+ * least 1) rows more than the window. */
+#define STORE_DEDUP_SLACK_DIV 8
+/* The per-sender counters behind that are forgotten past this many senders
+ * (they are only an optimisation: a forgotten sender is trimmed at once). */
+#define STORE_TRIM_MAX_SLOTS 65536
+#define STORE_TRIM_MIN_SLOTS 256
+
 /* Prepared statements, compiled on first use and kept for the life of the
  * connection (SQLITE_PREPARE_PERSISTENT). */
 enum store_stmt_id {
@@ -177,11 +192,25 @@ static const char store_schema_v1[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
 	"INSERT INTO meta(key, value) VALUES('last_message_id', 0);";
 
+/* A sender's client_msg_id rows added since its last trim on this
+ * connection (open addressing, keyed by user id). */
+struct store_trim_slot {
+	int64_t user;
+	uint32_t since;    /* rows committed since the last trim */
+	uint32_t batch;    /* rows in the batch being stored */
+	uint8_t used;
+	uint8_t known;     /* trimmed at least once on this connection */
+	uint8_t decided;   /* trim decision made for the current batch */
+	uint8_t trim_now;  /* ... and it was: trim */
+};
+
 struct store {
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[Q_COUNT];
 	char *path;
+	struct store_trim_slot *trim; /* trim counters, trim_cap slots */
+	size_t trim_cap, trim_len;
 };
 
 static double store_now(void)
@@ -351,7 +380,14 @@ static int store_open_fail(store_t *st, int rc, const char *what, char *err, siz
 		           st->path, what, msg);
 		break;
 	default:
-		store_errf(err, errlen, "database %s: %s: %s", st->path, what, msg);
+		if ((rc & 0xff) == SQLITE_CANTOPEN)
+			store_errf(err, errlen,
+			           "cannot open database %s (%s: %s); check that its directory exists "
+			           "and is writable, and that %s-wal and %s-shm, if present, are "
+			           "regular files chatroomd may write",
+			           st->path, what, msg, st->path, st->path);
+		else
+			store_errf(err, errlen, "database %s: %s: %s", st->path, what, msg);
 		break;
 	}
 	return s == STORE_EXISTS ? STORE_ERR : s;
@@ -449,6 +485,18 @@ static int store_schema_init(store_t *st, char *err, size_t errlen)
 		store_errf(err, errlen, "database %s: unknown schema version %d", st->path, version);
 		return STORE_ERR;
 	}
+	/* version 0 with tables in it: some other program's database */
+	rc = store_pragma_text(st, "SELECT count(*) FROM sqlite_master", sql, sizeof sql);
+	if (rc != SQLITE_OK)
+		goto fail;
+	if (atoi(sql) != 0) {
+		store_exec(st, "ROLLBACK");
+		store_errf(err, errlen,
+		           "database %s was not made by chatroomd (it has tables but no chatroomd "
+		           "schema version); give chatroomd a new file name",
+		           st->path);
+		return STORE_ERR;
+	}
 	rc = store_exec(st, store_schema_v1);
 	if (rc != SQLITE_OK)
 		goto fail;
@@ -476,11 +524,18 @@ fail:
 	}
 }
 
+static int store_files_init(store_t *st, char *err, size_t errlen);
+
 int store_open(const char *path, store_t **out, char *err, size_t errlen)
+{
+	return store_open_ex(path, 0, out, err, errlen);
+}
+
+int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, size_t errlen)
 {
 	store_t *st;
 	int rc, s, version = 0;
-	char mode[32];
+	char mode[64];
 
 	*out = NULL;
 	if (err && errlen)
@@ -498,11 +553,6 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	if (rc != SQLITE_OK) {
 		s = store_open_fail(st, st->db ? sqlite3_extended_errcode(st->db) : rc, "open", err,
 		                    errlen);
-		if (s == STORE_ERR && (rc & 0xff) == SQLITE_CANTOPEN)
-			store_errf(err, errlen,
-			           "cannot open database %s: %s; check that its directory exists and "
-			           "is writable",
-			           path, st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
@@ -514,9 +564,11 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
 
-	s = store_check(st, err, errlen);
-	if (s != STORE_OK)
-		goto fail;
+	if (!(flags & STORE_OPEN_NO_CHECK)) {
+		s = store_check(st, err, errlen);
+		if (s != STORE_OK)
+			goto fail;
+	}
 
 	rc = store_pragma_text(st, "PRAGMA journal_mode=WAL", mode, sizeof mode);
 	if (rc != SQLITE_OK) {
@@ -531,7 +583,10 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 	}
 	/* In WAL mode, NORMAL loses at most the last commits on a power cut,
 	 * never consistency; FULL would fsync every batch. */
-	rc = store_exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+	snprintf(mode, sizeof mode, "PRAGMA wal_autocheckpoint=%d", STORE_WAL_AUTOCHECKPOINT);
+	rc = store_exec(st, mode);
+	if (rc == SQLITE_OK)
+		rc = store_exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
 	if (rc != SQLITE_OK) {
 		s = store_open_fail(st, rc, "setting pragmas", err, errlen);
 		goto fail;
@@ -547,6 +602,9 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen)
 		if (s != STORE_OK)
 			goto fail;
 	}
+	s = store_files_init(st, err, errlen);
+	if (s != STORE_OK)
+		goto fail;
 	*out = st;
 	return STORE_OK;
 fail:
@@ -568,6 +626,7 @@ void store_close(store_t *st)
 			log_error("store: closing %s: %s", st->path, sqlite3_errstr(rc));
 	}
 	pthread_mutex_destroy(&st->lock);
+	free(st->trim);
 	free(st->path);
 	free(st);
 }
@@ -948,15 +1007,121 @@ out:
 
 /* ---- messages --------------------------------------------------------- */
 
-/* Is user_id among the senders of msgs[0..i) that carry a client_msg_id?
- * Batches are small (CR_DEFAULT_BATCH_SIZE), so a quadratic scan is cheaper
- * than building a set. */
-static int store_sender_seen(const store_msg_t *msgs, size_t i, int64_t user_id)
+static size_t store_trim_hash(int64_t user, size_t cap)
 {
-	for (size_t j = 0; j < i; j++)
-		if (msgs[j].client_msg_id && msgs[j].sender_id == user_id)
-			return 1;
-	return 0;
+	return (size_t)(((uint64_t)user * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+}
+
+/* The slot of user, created when create is set; NULL if absent or out of
+ * memory (then the sender is simply trimmed every time). */
+static struct store_trim_slot *store_trim_find(store_t *st, int64_t user, int create)
+{
+	struct store_trim_slot *t;
+	size_t i;
+
+	if (!st->trim) {
+		if (!create)
+			return NULL;
+		st->trim = calloc(STORE_TRIM_MIN_SLOTS, sizeof *st->trim);
+		if (!st->trim)
+			return NULL;
+		st->trim_cap = STORE_TRIM_MIN_SLOTS;
+	}
+	if (create && (st->trim_len + 1) * 2 > st->trim_cap && st->trim_cap < STORE_TRIM_MAX_SLOTS) {
+		/* grow to keep the table at most half full */
+		size_t cap = st->trim_cap * 2;
+		struct store_trim_slot *nt = calloc(cap, sizeof *nt);
+		if (nt) {
+			for (size_t j = 0; j < st->trim_cap; j++) {
+				if (!st->trim[j].used)
+					continue;
+				for (i = store_trim_hash(st->trim[j].user, cap); nt[i].used; i = (i + 1) & (cap - 1))
+					;
+				nt[i] = st->trim[j];
+			}
+			free(st->trim);
+			st->trim = nt;
+			st->trim_cap = cap;
+		}
+	}
+	for (i = store_trim_hash(user, st->trim_cap);; i = (i + 1) & (st->trim_cap - 1)) {
+		t = &st->trim[i];
+		if (t->used && t->user == user)
+			return t;
+		if (!t->used)
+			break;
+	}
+	if (!create || (st->trim_len + 1) * 2 > st->trim_cap)
+		return NULL; /* full: store_messages_append() forgets them all first */
+	memset(t, 0, sizeof *t);
+	t->used = 1;
+	t->user = user;
+	st->trim_len++;
+	return t;
+}
+
+/* After a batch: commit the counters (committed) or forget the batch. */
+static void store_trim_settle(store_t *st, const store_msg_t *msgs, size_t n, int committed)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct store_trim_slot *t;
+		if (!msgs[i].client_msg_id || !(t = store_trim_find(st, msgs[i].sender_id, 0)))
+			continue;
+		if (committed && t->decided) {
+			if (t->trim_now) {
+				t->since = 0;
+				t->known = 1;
+			} else {
+				t->since += t->batch;
+			}
+		}
+		t->batch = 0;
+		t->decided = 0;
+		t->trim_now = 0;
+	}
+}
+
+/* Trim the client_msg_id rows of the senders in msgs[0..n) that are due:
+ * each sender once per batch, and only when its rows may exceed window by
+ * the slack (or when this connection has not trimmed it yet). */
+static int store_trim_senders(store_t *st, const store_msg_t *msgs, size_t n, int window)
+{
+	uint32_t slack = (uint32_t)window / STORE_DEDUP_SLACK_DIV;
+	int ret;
+
+	if (slack < 1)
+		slack = 1;
+	if (st->trim_len * 2 + 2 * n > STORE_TRIM_MAX_SLOTS) {
+		/* too many senders to remember: forget them (each is trimmed at
+		 * its next message) rather than grow without bound */
+		memset(st->trim, 0, st->trim_cap * sizeof *st->trim);
+		st->trim_len = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_trim_slot *t;
+		if (msgs[i].client_msg_id && (t = store_trim_find(st, msgs[i].sender_id, 1)))
+			t->batch++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_trim_slot *t;
+		int64_t user = msgs[i].sender_id;
+		if (!msgs[i].client_msg_id)
+			continue;
+		t = store_trim_find(st, user, 0);
+		if (t) {
+			if (t->decided)
+				continue;
+			t->decided = 1;
+			t->trim_now = !t->known || t->since + t->batch >= slack;
+			if (!t->trim_now)
+				continue;
+		}
+		ret = store_run(st, Q_DEDUP_TRIM, 0, "trimming client_msg_ids", "ii", user,
+		                (int64_t)window);
+		if (ret != STORE_OK)
+			return ret;
+	}
+	return STORE_OK;
 }
 
 int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int dedup_window)
@@ -1007,14 +1172,9 @@ int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int de
 	}
 
 	if (dedup_window > 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (!msgs[i].client_msg_id || store_sender_seen(msgs, i, msgs[i].sender_id))
-				continue;
-			ret = store_run(st, Q_DEDUP_TRIM, 0, "trimming client_msg_ids", "ii",
-			                msgs[i].sender_id, (int64_t)dedup_window);
-			if (ret != STORE_OK)
-				goto fail;
-		}
+		ret = store_trim_senders(st, msgs, n, dedup_window);
+		if (ret != STORE_OK)
+			goto fail;
 	}
 
 	ret = store_run(st, Q_META_LAST_ID_RAISE, 0, "recording the last message id", "i", max_id);
@@ -1023,11 +1183,15 @@ int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int de
 	ret = store_txn_commit(st);
 	if (ret != STORE_OK)
 		goto fail;
+	if (dedup_window > 0)
+		store_trim_settle(st, msgs, n, 1);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 fail:
 	store_txn_rollback(st);
+	if (dedup_window > 0)
+		store_trim_settle(st, msgs, n, 0);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
@@ -1042,14 +1206,17 @@ int store_history(store_t *st, int64_t group_id, int64_t after_id, int64_t befor
 	if (limit <= 0)
 		return STORE_OK;
 	pthread_mutex_lock(&st->lock);
-	if (after_id > 0 && before_id > 0) {
+	int after_given = after_id > 0 || after_id == STORE_FROM_START;
+	if (after_id < 0)
+		after_id = 0;
+	if (after_given && before_id > 0) {
 		s = store_stmt(st, Q_HIST_RANGE);
 		if (s) {
 			sqlite3_bind_int64(s, 2, after_id);
 			sqlite3_bind_int64(s, 3, before_id);
 			sqlite3_bind_int(s, 4, limit);
 		}
-	} else if (after_id > 0) {
+	} else if (after_given) {
 		s = store_stmt(st, Q_HIST_AFTER);
 		if (s) {
 			sqlite3_bind_int64(s, 2, after_id);
@@ -1151,6 +1318,162 @@ int store_dedup_get(store_t *st, int64_t user_id, const char *client_msg_id, int
 		ret = store_fail(st, sqlite3_extended_errcode(st->db), "looking up a client_msg_id");
 	}
 	store_stmt_done(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* The files table came after schema version 1 and needs nothing from the
+ * other tables, so it is created where missing rather than by a version
+ * step: every database, new or old, gets it on open. No foreign keys: a
+ * file row outlives its uploader's account (the list shows the name kept
+ * here), and the admin code deletes a group's files with the group. */
+static const char store_files_schema[] =
+	"CREATE TABLE IF NOT EXISTS files ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" group_id INTEGER NOT NULL,"
+	" uploader_id INTEGER NOT NULL,"
+	" uploader_name TEXT NOT NULL,"
+	" filename TEXT NOT NULL,"
+	" stored_name TEXT NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" uploaded_at REAL NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS files_by_group ON files(group_id, id);";
+
+#define STORE_FILE_COLS "id, group_id, uploader_id, uploader_name, filename, stored_name, size, uploaded_at"
+
+static int store_files_init(store_t *st, char *err, size_t errlen)
+{
+	int rc = store_exec(st, store_files_schema);
+	return rc == SQLITE_OK ? STORE_OK : store_open_fail(st, rc, "creating the files table", err, errlen);
+}
+
+/* File statements are rare (one per upload, download or listing), so they
+ * are prepared per call instead of joining the persistent set above. */
+static sqlite3_stmt *store_file_prepare(store_t *st, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		store_fail(st, sqlite3_extended_errcode(st->db), "prepare");
+		sqlite3_finalize(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void store_file_row(sqlite3_stmt *s, store_file_t *f)
+{
+	memset(f, 0, sizeof *f);
+	f->id = sqlite3_column_int64(s, 0);
+	f->group_id = sqlite3_column_int64(s, 1);
+	f->uploader_id = sqlite3_column_int64(s, 2);
+	store_copy(f->uploader_name, sizeof f->uploader_name, sqlite3_column_text(s, 3));
+	store_copy(f->filename, sizeof f->filename, sqlite3_column_text(s, 4));
+	store_copy(f->stored_name, sizeof f->stored_name, sqlite3_column_text(s, 5));
+	f->size = sqlite3_column_int64(s, 6);
+	f->uploaded_at = sqlite3_column_double(s, 7);
+}
+
+int store_file_add(store_t *st, const store_file_t *f, int64_t *id)
+{
+	int ret = STORE_OK, rc;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, "INSERT INTO files(group_id, uploader_id, uploader_name,"
+	                                         " filename, stored_name, size, uploaded_at)"
+	                                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, f->group_id);
+	sqlite3_bind_int64(s, 2, f->uploader_id);
+	sqlite3_bind_text(s, 3, f->uploader_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 4, f->filename, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 5, f->stored_name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 6, f->size);
+	sqlite3_bind_double(s, 7, f->uploaded_at > 0 ? f->uploaded_at : store_now());
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "recording a file");
+	else if (id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int store_file_get(store_t *st, int64_t id, store_file_t *out)
+{
+	int ret = STORE_OK, rc;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, "SELECT " STORE_FILE_COLS " FROM files WHERE id = ?1");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		store_file_row(s, out);
+	else if (rc == SQLITE_DONE)
+		ret = STORE_NOTFOUND;
+	else
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "looking up a file");
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int store_file_delete(store_t *st, int64_t id)
+{
+	int ret = STORE_OK, rc;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, "DELETE FROM files WHERE id = ?1");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE)
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "deleting a file");
+	else if (sqlite3_changes(st->db) == 0)
+		ret = STORE_NOTFOUND;
+	sqlite3_finalize(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int store_files_foreach(store_t *st, int64_t group_id,
+                        int (*cb)(void *ctx, const store_file_t *f), void *ctx)
+{
+	int ret = STORE_OK, rc;
+	store_file_t f;
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store_file_prepare(st, group_id > 0
+	                                             ? "SELECT " STORE_FILE_COLS " FROM files"
+	                                               " WHERE group_id = ?1 ORDER BY id"
+	                                             : "SELECT " STORE_FILE_COLS " FROM files ORDER BY id");
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	if (group_id > 0)
+		sqlite3_bind_int64(s, 1, group_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		store_file_row(s, &f);
+		if (cb(ctx, &f))
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "listing files");
+	sqlite3_finalize(s);
 out:
 	pthread_mutex_unlock(&st->lock);
 	return ret;

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "table.h"
 #include "log.h"
+#include "server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,7 @@ void table_clear_user(client_t *c)
 	c->unext = NULL;
 	c->user_id = -1;
 	c->username[0] = '\0';
+	c->anon_since_ms = srv_now_ms(); /* a new login timeout starts */
 	table_nonline--;
 }
 
@@ -268,9 +270,9 @@ static int table_idcmp(const void *a, const void *b)
 
 int table_user_banned(int64_t user_id)
 {
-	/* table_banned is NULL until someone is banned */
-	return table_nbanned &&
-	       bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp) != NULL;
+	if (table_nbanned == 0)
+		return 0;
+	return bsearch(&user_id, table_banned, table_nbanned, sizeof *table_banned, table_idcmp) != NULL;
 }
 
 int table_set_user_banned(int64_t user_id, int banned)

@@ -50,6 +50,7 @@ static struct {
 	store_t *st;               /* writer thread only */
 	msg_t **batch;             /* writer thread only: batch_size entries */
 	store_msg_t *sms;          /* writer thread only: batch_size entries */
+	unsigned char *dropped;    /* writer thread only: batch_size flags */
 } w = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -124,16 +125,18 @@ static void writer_fill(store_msg_t *sm, const msg_t *m)
  * was refused with STORE_EXISTS (a message id already stored: a bug
  * upstream that no retry fixes). A message refused so on its own is
  * dropped (logged) and marked NULL in batch, so that one bad message cannot
- * stall every later one. Returns STORE_OK, or the fault (full, read-only,
- * I/O error...) that stopped it, with batch[0..*done) handled. */
-static int writer_store_singly(msg_t **batch, size_t n, size_t *done)
+ * stall every later one. Such a message stays queued (and referenced)
+ * until the batch is unlinked; dropped[i] marks it. Returns STORE_OK, or
+ * the fault (full, read-only, I/O error...) that stopped it, with
+ * batch[0..*done) handled. */
+static int writer_store_singly(msg_t **batch, unsigned char *dropped, size_t n, size_t *done)
 {
 	store_msg_t sm;
 	int s;
 
 	for (*done = 0; *done < n; (*done)++) {
 		msg_t *m = batch[*done];
-		if (!m)
+		if (dropped[*done])
 			continue;
 		writer_fill(&sm, m);
 		s = store_messages_append(w.st, &sm, 1, w.o.dedup_window);
@@ -141,7 +144,7 @@ static int writer_store_singly(msg_t **batch, size_t n, size_t *done)
 			log_error("writer: dropping message %lld of group %lld from user %lld: its "
 			          "id is already taken",
 			          (long long)m->id, (long long)m->group_id, (long long)m->sender_id);
-			batch[*done] = NULL;
+			dropped[*done] = 1;
 		} else if (s != STORE_OK) {
 			return s;
 		}
@@ -149,50 +152,34 @@ static int writer_store_singly(msg_t **batch, size_t n, size_t *done)
 	return STORE_OK;
 }
 
-/* Remove the first n messages from the queue (they are batch[0..n)). A
- * message dropped by writer_store_singly() (its batch entry is NULL) loses
- * the queue's reference here, once no other thread can reach it through
- * the queue; the others are released by writer_deliver(). */
-static void writer_unlink(msg_t **batch, size_t n)
+/* Remove the first n messages from the queue (they are batch[0..n)). */
+static void writer_unlink(size_t n)
 {
-	msg_t *dropped = NULL;
-
 	pthread_mutex_lock(&w.lock);
 	for (size_t i = 0; i < n; i++) {
 		msg_t *m = w.head;
 		w.head = m->wnext;
 		m->wnext = NULL;
-		if (!batch[i]) {
-			m->wnext = dropped; /* off the queue: the link is free to reuse */
-			dropped = m;
-		}
 	}
 	if (!w.head)
 		w.tail = NULL;
 	w.depth -= n;
 	pthread_mutex_unlock(&w.lock);
-	while (dropped) {
-		msg_t *next = dropped->wnext;
-		dropped->wnext = NULL;
-		msg_unref(dropped);
-		dropped = next;
-	}
 }
 
-/* Acknowledge and release batch[0..n) (NULL entries were dropped). */
-static void writer_deliver(msg_t **batch, size_t n)
+/* Acknowledge and release batch[0..n); the dropped ones are released
+ * without an acknowledgement. */
+static void writer_deliver(msg_t **batch, const unsigned char *dropped, size_t n)
 {
 	size_t stored = 0;
 	for (size_t i = 0; i < n; i++)
-		if (batch[i])
+		if (!dropped[i])
 			stored++;
 	pthread_mutex_lock(&w.lock);
 	w.stored_total += stored;
 	pthread_mutex_unlock(&w.lock);
 	for (size_t i = 0; i < n; i++) {
-		if (!batch[i])
-			continue;
-		if (w.o.on_stored)
+		if (!dropped[i] && w.o.on_stored)
 			w.o.on_stored(batch[i], w.o.ctx);
 		msg_unref(batch[i]);
 	}
@@ -210,7 +197,8 @@ static void writer_reopen(void)
 {
 	char err[512];
 	store_t *st = NULL;
-	int s = store_open(w.db_path, &st, err, sizeof err);
+	/* no quick_check: it reads the whole file, and this may repeat */
+	int s = store_open_ex(w.db_path, STORE_OPEN_NO_CHECK, &st, err, sizeof err);
 	if (s != STORE_OK) {
 		log_error("writer: reopening the database failed: %s", err);
 		return;
@@ -222,7 +210,8 @@ static void writer_reopen(void)
 
 /* Commit batch[0..n), retrying with backoff until it succeeds or, once
  * writer_stop() was called, until the grace period ends. Returns 1 when
- * stored (dropped entries are NULL), 0 when given up. */
+ * stored, 0 when given up; either way w.dropped marks the messages that
+ * are not stored. */
 static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 {
 	int failures = 0, last_fault = STORE_OK, split = 0, s;
@@ -230,9 +219,11 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 	struct timespec first_fail = { 0, 0 }, stop_deadline = { 0, 0 }, now, until;
 	size_t done = 0, step;
 
+	memset(w.dropped, 0, n);
+
 	for (;;) {
 		if (split) {
-			s = writer_store_singly(batch + done, n - done, &step);
+			s = writer_store_singly(batch + done, w.dropped + done, n - done, &step);
 			done += step;
 		} else {
 			for (size_t i = 0; i < n; i++)
@@ -258,7 +249,9 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 			          n, writer_fault_name(s), writer_fault_advice(s));
 			last_fault = s;
 		}
-		if (failures % WRITER_REOPEN_AFTER == 0)
+		/* a new connection cannot make room on a disk or end another
+		 * process's lock, but it can find a file that was replaced */
+		if (failures % WRITER_REOPEN_AFTER == 0 && s != STORE_FULL && s != STORE_BUSY)
 			writer_reopen();
 
 		pthread_mutex_lock(&w.lock);
@@ -269,6 +262,10 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 		}
 		if (w.stopping && !writer_before(&now, &stop_deadline)) {
 			pthread_mutex_unlock(&w.lock);
+			/* in split mode batch[0..done) may be stored already */
+			memset(w.dropped + done, 1, n - done);
+			log_error("writer: giving up on %zu message(s) of the last batch: %s",
+			          n - done, writer_fault_name(s));
 			return 0;
 		}
 		until = now;
@@ -311,7 +308,8 @@ static void writer_drop_all(void)
 	w.depth = 0;
 	pthread_mutex_unlock(&w.lock);
 	if (lost)
-		log_error("writer: stopping with %zu message(s) that could not be stored", lost);
+		log_error("writer: stopping with %zu more message(s) that could not be stored",
+		          lost);
 	for (; m; m = next) {
 		next = m->wnext;
 		m->wnext = NULL;
@@ -350,12 +348,15 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w.lock);
 
 		if (!writer_commit(batch, sms, n)) {
+			/* acknowledge what the batch stored, then drop the rest */
+			writer_unlink(n);
+			writer_deliver(batch, w.dropped, n);
 			writer_drop_all();
 			pthread_mutex_lock(&w.lock);
 			continue; /* finds the queue empty and stopping: exits */
 		}
-		writer_unlink(batch, n);
-		writer_deliver(batch, n);
+		writer_unlink(n);
+		writer_deliver(batch, w.dropped, n);
 		pthread_mutex_lock(&w.lock);
 	}
 	pthread_mutex_unlock(&w.lock);
@@ -381,6 +382,8 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 		return -1;
 	}
 
+	/* w.o and the buffers are written before the thread exists and
+	 * read-only afterwards; submitters see them through w.lock (running) */
 	w.o = *o;
 	w.db_path = strdup(o->db_path);
 	if (!w.db_path) {
@@ -390,11 +393,14 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 	w.o.db_path = w.db_path;
 	w.batch = calloc((size_t)o->batch_size, sizeof *w.batch);
 	w.sms = calloc((size_t)o->batch_size, sizeof *w.sms);
-	if (!w.batch || !w.sms) {
+	w.dropped = calloc((size_t)o->batch_size, 1);
+	if (!w.batch || !w.sms || !w.dropped) {
 		snprintf(err, errlen, "writer: out of memory for a batch of %d", o->batch_size);
 		goto fail;
 	}
-	if (store_open(w.db_path, &w.st, err, errlen) != STORE_OK)
+	/* the server opened (and checked) the database just before: a second
+	 * quick_check would only double the start-up time on a large file */
+	if (store_open_ex(w.db_path, STORE_OPEN_NO_CHECK, &w.st, err, errlen) != STORE_OK)
 		goto fail;
 
 	/* deadlines are taken on the monotonic clock: a wall-clock step must
@@ -404,16 +410,20 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 	pthread_cond_init(&w.wake, &ca);
 	pthread_condattr_destroy(&ca);
 
+	pthread_mutex_lock(&w.lock);
 	w.head = w.tail = NULL;
 	w.depth = 0;
 	w.stored_total = 0;
 	w.healthy = 1;
 	w.stopping = 0;
 	w.running = 1;
+	pthread_mutex_unlock(&w.lock);
 	rc = pthread_create(&w.thread, NULL, writer_main, NULL);
 	if (rc != 0) {
 		snprintf(err, errlen, "writer: cannot start the thread: %s", strerror(rc));
+		pthread_mutex_lock(&w.lock);
 		w.running = 0;
+		pthread_mutex_unlock(&w.lock);
 		pthread_cond_destroy(&w.wake);
 		store_close(w.st);
 		w.st = NULL;
@@ -423,8 +433,10 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 fail:
 	free(w.batch);
 	free(w.sms);
+	free(w.dropped);
 	w.batch = NULL;
 	w.sms = NULL;
+	w.dropped = NULL;
 	free(w.db_path);
 	w.db_path = NULL;
 	return -1;
@@ -439,6 +451,13 @@ int writer_submit(msg_t *m)
 		pthread_mutex_unlock(&w.lock);
 		return -1;
 	}
+	/* on_stored() and the pending look-ups promise id order within a
+	 * group, which holds only if each group's ids are submitted in the
+	 * order they were assigned; the cheap check: against the tail */
+	if (w.tail && w.tail->group_id == m->group_id && m->id <= w.tail->id)
+		log_error("writer: message %lld of group %lld submitted after %lld: they will be "
+		          "acknowledged out of order",
+		          (long long)m->id, (long long)m->group_id, (long long)w.tail->id);
 	m->wnext = NULL;
 	msg_ref(m);
 	if (w.tail) {
@@ -531,8 +550,10 @@ void writer_stop(void)
 	w.db_path = NULL;
 	free(w.batch);
 	free(w.sms);
+	free(w.dropped);
 	w.batch = NULL;
 	w.sms = NULL;
+	w.dropped = NULL;
 
 	pthread_mutex_lock(&w.lock);
 	w.running = 0;

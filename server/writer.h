@@ -2,8 +2,9 @@
  * batches (one transaction per batch, prepared statements, WAL). A batch is
  * closed when it has batch_size messages or its oldest message has waited
  * batch_ms. After a batch commits, on_stored() is called for each of its
- * messages, in id order, from the writer thread (this is where chat_ack is
- * sent: nothing is acknowledged before it is on disk).
+ * messages, in queue order (id order within each group), from the writer
+ * thread (this is where chat_ack is sent: nothing is acknowledged before it
+ * is on disk).
  *
  * When a commit fails (disk full, read-only or locked database) the batch is
  * kept, the error logged once per kind of fault, and the commit retried with
@@ -30,15 +31,22 @@ struct writer_opts {
 	void *ctx;
 };
 
-/* Opens the database and starts the thread. 0, or -1 with a reason in err. */
+/* Opens the database and starts the thread. 0, or -1 with a reason in err.
+ * The database is not integrity-checked again (STORE_OPEN_NO_CHECK): open
+ * it with store_open() first. */
 int writer_start(const struct writer_opts *o, char *err, size_t errlen);
 
 /* Queue m for storing; the writer takes its own reference. Returns 0, or -1
- * when max_queue messages are already waiting (nothing is queued). */
+ * when max_queue messages are already waiting, or the writer is not
+ * running or stopping (nothing is queued). Within a group, messages must
+ * be submitted in increasing id order (assign the id and submit under the
+ * group's lock): the queue is FIFO, and on_stored() and
+ * writer_pending_foreach() follow queue order. A message may be queued
+ * only once at a time (it is linked through m->wnext). */
 int writer_submit(msg_t *m);
 
 /* Calls cb for each queued (not yet committed) message of group_id, in id
- * order, with the writer lock held: cb must be quick and must not block or
+ * order (see writer_submit()), with the writer lock held: cb must be quick and must not block or
  * take other locks; take a msg_ref() to keep a message. */
 void writer_pending_foreach(int64_t group_id, void (*cb)(void *ctx, msg_t *m), void *ctx);
 

@@ -69,6 +69,7 @@
 #define BENCH_EPOLL_EVENTS  512
 #define BENCH_TICK_MS       50   /* phase checks while nothing happens */
 #define BENCH_IDLE_SETTLE_MS 1000 /* before measuring RSS after the logins */
+#define BENCH_GRACE_NS      1000000000ull /* wait for stragglers once senders are gone */
 #define BENCH_MAX_THREADS   64
 #define BENCH_ERR_MIN       1000 /* error codes counted one by one */
 #define BENCH_ERR_MAX       1031
@@ -138,6 +139,7 @@ struct bench_conn {
 	char *head;        /* chat_message JSON up to (excluding) the content */
 	size_t head_len;
 	uint32_t sent, inflight;
+	int done;          /* counted in g_senders_done */
 	uint64_t next_due_ns; /* rate mode: schedule of the next message */
 	/* receiver */
 	uint32_t *got;     /* receptions per sender */
@@ -180,9 +182,9 @@ static uint64_t g_t0;                 /* start of the measurement, monotonic ns 
 static uint64_t g_rate_total;         /* rate mode: messages to send in all */
 static struct addrinfo *g_addr;
 static _Atomic int g_logged_in, g_ready, g_failed, g_created, g_closed;
-/* Senders that have sent all and have nothing in flight, and the messages
- * the server refused: together they tell main() when the deliveries still
- * missing will never come. */
+/* Senders that have sent all and have nothing in flight (or whose
+ * connection is gone), and the messages the server refused: together they
+ * tell main() when the deliveries still missing will never come. */
 static _Atomic int g_senders_done;
 static _Atomic uint64_t g_rejected;
 
@@ -342,7 +344,12 @@ static void send_credentials(struct bench_worker *w, struct bench_conn *c, const
 	json_object *o = proto_new(type);
 	proto_set_string(o, "username", name);
 	proto_set_string(o, "password", BENCH_PASSWORD);
-	c->state = !strcmp(type, "login_request") ? C_LOGGING_IN : C_REGISTERING;
+	if (!strcmp(type, "login_request")) {
+		c->state = C_LOGGING_IN;
+	} else {
+		c->state = C_REGISTERING;
+		c->tried_register = 1;
+	}
 	conn_request(w, c, o);
 }
 
@@ -398,6 +405,10 @@ static void conn_close(struct bench_worker *w, struct bench_conn *c, int unexpec
 	if (unexpected && w->phase < PH_STOP) {
 		w->st.closed++;
 		atomic_fetch_add(&g_closed, 1);
+		if (c->idx < g_opt.senders && !c->done) {
+			c->done = 1;
+			atomic_fetch_add(&g_senders_done, 1);
+		}
 		if (c->state != C_READY) {
 			set_fail(w, c, "the server closed the connection during set-up");
 			if (c->state <= C_LOGGING_IN)
@@ -650,8 +661,10 @@ static uint64_t expected_from(int j);
  * was refused. */
 static void sender_check_done(struct bench_conn *c)
 {
-	if (c->inflight == 0 && c->sent >= expected_from(c->idx))
+	if (!c->done && c->inflight == 0 && c->sent >= expected_from(c->idx)) {
+		c->done = 1;
 		atomic_fetch_add(&g_senders_done, 1);
+	}
 }
 
 static void chat_received(struct bench_worker *w, struct bench_conn *c, const char *line, size_t len)
@@ -975,6 +988,29 @@ static long read_rss_kb(long pid, long *threads)
 	return rss;
 }
 
+/* CPU seconds (user + system) process pid has used; -1 if unknown. */
+static double proc_cpu_secs(long pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields after the command name, which may hold spaces: state is
+	 * field 3, utime 14, stime 15. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	unsigned long long ut, st;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -1;
+	long hz = sysconf(_SC_CLK_TCK);
+	return (double)(ut + st) / (double)(hz > 0 ? hz : 100);
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
@@ -1023,15 +1059,21 @@ static void wait_deliveries(struct bench_worker *ws, int n, uint64_t expected)
 		uint64_t v = total_progress(ws, n);
 		if (v >= expected)
 			return;
-		if (atomic_load(&g_senders_done) >= g_opt.senders &&
-		    v + atomic_load(&g_rejected) * (uint64_t)g_opt.clients >= expected)
-			return;
+		uint64_t timeout = (uint64_t)g_opt.timeout * 1000000000ull;
+		if (atomic_load(&g_senders_done) >= g_opt.senders) {
+			if (v + atomic_load(&g_rejected) * (uint64_t)g_opt.clients >= expected)
+				return;
+			/* A sender's connection was closed: what it had in
+			 * flight arrives now or never. */
+			if (atomic_load(&g_closed) && timeout > BENCH_GRACE_NS)
+				timeout = BENCH_GRACE_NS;
+		}
 		if (v != last) {
 			last = v;
 			last_change = now_ns();
-		} else if (now_ns() - last_change > (uint64_t)g_opt.timeout * 1000000000ull) {
-			fprintf(stderr, "chatroom-bench: no delivery for %d s: giving up at %" PRIu64 " of %" PRIu64 "\n",
-			        g_opt.timeout, v, expected);
+		} else if (now_ns() - last_change > timeout) {
+			fprintf(stderr, "chatroom-bench: no delivery for %.1f s: giving up at %" PRIu64 " of %" PRIu64 "\n",
+			        (double)timeout / 1e9, v, expected);
 			return;
 		}
 		if (atomic_load(&g_closed) == g_opt.clients)
@@ -1071,7 +1113,7 @@ static void usage(FILE *out)
 	    "                     instead of public\n"
 	    "  --threads T        client threads (default %d)\n"
 	    "  --register         register the accounts before logging in (otherwise only\n"
-	    "                     when a login fails)\n"
+	    "                     when a login fails, which counts as a failed login)\n"
 	    "  --timeout SECS     give up after SECS without progress (default %d)\n"
 	    "  -h, --help         this help\n"
 	    "\n"
@@ -1250,6 +1292,10 @@ static int raise_nofile(int need)
 static int setup_workers(struct bench_worker *ws, struct bench_conn *conns)
 {
 	int nt = g_opt.threads;
+	for (int t = 0; t < nt; t++)
+		ws[t].epfd = ws[t].evfd = ws[t].tfd = -1;
+	for (int i = 0; i < g_opt.clients; i++)
+		conns[i].fd = -1;
 	for (int t = 0; t < nt; t++) {
 		struct bench_worker *w = &ws[t];
 		w->id = t;
@@ -1284,6 +1330,41 @@ static int setup_workers(struct bench_worker *ws, struct bench_conn *conns)
 	return 0;
 }
 
+/* Stops the threads started (at most g_opt.threads). */
+static void stop_workers(struct bench_worker *ws, int started)
+{
+	set_phase(ws, started, PH_STOP);
+	for (int t = 0; t < started; t++)
+		pthread_join(ws[t].thread, NULL);
+}
+
+static void free_all(struct bench_worker *ws, struct bench_conn *conns)
+{
+	for (int t = 0; ws && t < g_opt.threads; t++) {
+		struct bench_worker *w = &ws[t];
+		if (w->epfd >= 0)
+			close(w->epfd);
+		if (w->evfd >= 0)
+			close(w->evfd);
+		if (w->tfd >= 0)
+			close(w->tfd);
+		free(w->rbuf);
+		free(w->conns);
+	}
+	for (int i = 0; conns && i < g_opt.clients; i++) {
+		struct bench_conn *c = &conns[i];
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c->carry);
+		free(c->out);
+		free(c->head);
+		free(c->got);
+		free(c->next);
+	}
+	free(ws);
+	free(conns);
+}
+
 /* Messages sender j is to send. */
 static uint64_t expected_from(int j)
 {
@@ -1295,7 +1376,7 @@ static uint64_t expected_from(int j)
 }
 
 static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_t t_start,
-                      uint64_t t_send_end, double cpu)
+                      uint64_t t_send_end, double cpu, double server_cpu, double wall)
 {
 	struct bench_stats tot;
 	memset(&tot, 0, sizeof tot);
@@ -1346,7 +1427,7 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 
 	double elapsed = last_rx > t_start ? (double)(last_rx - t_start) / 1e9 : 0;
 	double send_secs = (double)(t_send_end - t_start) / 1e9;
-	printf("sent:        %" PRIu64 " messages by %d senders", tot.sent, g_opt.senders);
+	printf("sent:        %" PRIu64 " messages by %d sender%s", tot.sent, g_opt.senders, g_opt.senders == 1 ? "" : "s");
 	if (g_mode == MODE_RATE)
 		printf(" in %.2f s (%.0f/s, target %.0f/s; latest send %.2f ms behind schedule)\n", send_secs,
 		       send_secs > 0 ? (double)tot.sent / send_secs : 0, g_opt.rate,
@@ -1385,12 +1466,15 @@ static int report_run(struct bench_worker *ws, struct bench_conn *conns, uint64_
 	}
 	if (tot.closed)
 		printf("closed:      the server closed %" PRIu64 " connection(s) during the run\n", tot.closed);
-	if (elapsed > 0)
-		printf("bench CPU:   %.2f s over the run (%.0f%% of one core)\n", cpu, 100 * cpu / elapsed);
+	if (wall > 0)
+		printf("bench CPU:   %.2f s in %.2f s (%.0f%% of one core)\n", cpu, wall, 100 * cpu / wall);
+	if (wall > 0 && server_cpu >= 0)
+		printf("server CPU:  %.2f s in %.2f s (%.0f%% of one core)\n", server_cpu, wall,
+		       100 * server_cpu / wall);
 	return (lost || extra || tot.out_of_order || nerr || tot.closed) ? 1 : 0;
 }
 
-static int run_idle(struct bench_worker *ws, long rss_before, long threads_before, double setup_secs)
+static int run_idle(long rss_before, long threads_before, double setup_secs)
 {
 	long pid = g_opt.server_pid;
 	long threads = 0, threads_end = 0;
@@ -1400,7 +1484,6 @@ static int run_idle(struct bench_worker *ws, long rss_before, long threads_befor
 	while (now_ns() < until && atomic_load(&g_closed) == 0)
 		sleep_ms(20);
 	long rss_end = pid > 0 ? read_rss_kb(pid, &threads_end) : -1;
-	(void)ws;
 	printf("idle:        %d clients logged in (%.2f s), idle for %.1f s\n", g_opt.clients, setup_secs,
 	       g_opt.duration);
 	if (pid > 0 && rss_before >= 0 && rss_after >= 0) {
@@ -1440,14 +1523,16 @@ int main(int argc, char **argv)
 	long rss_before = g_opt.server_pid > 0 ? read_rss_kb(g_opt.server_pid, &threads_before) : -1;
 	if (g_opt.server_pid > 0 && rss_before < 0) {
 		fprintf(stderr, "chatroom-bench: cannot read /proc/%ld/status\n", g_opt.server_pid);
+		freeaddrinfo(g_addr);
 		return 2;
 	}
 
+	int rc = 2, started = 0;
 	struct bench_conn *conns = calloc((size_t)g_opt.clients, sizeof *conns);
 	struct bench_worker *ws = calloc((size_t)g_opt.threads, sizeof *ws);
 	if (!conns || !ws || setup_workers(ws, conns) < 0) {
 		fprintf(stderr, "chatroom-bench: out of memory or descriptors while setting up\n");
-		return 2;
+		goto out;
 	}
 
 	printf("chatroom-bench: %s mode, %d clients, server %s port %s, group %s, %d threads\n",
@@ -1457,37 +1542,38 @@ int main(int argc, char **argv)
 
 	uint64_t t_setup = now_ns();
 	atomic_store(&g_phase, PH_LOGIN);
-	for (int t = 0; t < g_opt.threads; t++) {
-		ws[t].phase = PH_LOGIN;
-		if (pthread_create(&ws[t].thread, NULL, worker_main, &ws[t]) != 0) {
+	for (; started < g_opt.threads; started++) {
+		ws[started].phase = PH_LOGIN;
+		if (pthread_create(&ws[started].thread, NULL, worker_main, &ws[started]) != 0) {
 			fprintf(stderr, "chatroom-bench: cannot start a thread\n");
-			return 2;
+			goto out;
 		}
 	}
 
-	int rc = 0;
 	int ok = wait_for(&g_logged_in, g_opt.clients, "logging in") == 0;
 	double login_secs = (double)(now_ns() - t_setup) / 1e9;
 	if (ok && g_opt.group) {
-		set_phase(ws, g_opt.threads, PH_CREATE);
+		set_phase(ws, started, PH_CREATE);
 		ok = wait_for(&g_created, 1, "creating the group") == 0;
 		if (ok) {
-			set_phase(ws, g_opt.threads, PH_JOIN);
+			set_phase(ws, started, PH_JOIN);
 			ok = wait_for(&g_ready, g_opt.clients, "joining the group") == 0;
 		}
 	}
 	if (ok)
 		ok = wait_for(&g_ready, g_opt.clients, "setting up") == 0;
 	if (!ok) {
-		set_phase(ws, g_opt.threads, PH_STOP);
-		for (int t = 0; t < g_opt.threads; t++)
-			pthread_join(ws[t].thread, NULL);
+		stop_workers(ws, started);
+		started = 0;
 		fprintf(stderr, "chatroom-bench: set-up failed: %d of %d logged in, %d ready, %d failed\n",
 		        atomic_load(&g_logged_in), g_opt.clients, atomic_load(&g_ready), atomic_load(&g_failed));
 		for (int t = 0; t < g_opt.threads; t++)
 			if (ws[t].errtext[0])
 				fprintf(stderr, "chatroom-bench: first failure: %s\n", ws[t].errtext);
-		return 2;
+		if (!g_opt.do_register)
+			fprintf(stderr, "chatroom-bench: on a new database use --register: a login before the\n"
+			                "  registration counts as a failed login (chatroomd --login-fail-max-address)\n");
+		goto out;
 	}
 	double setup_secs = (double)(now_ns() - t_setup) / 1e9;
 	printf("set-up:      %d clients logged in in %.2f s (%.0f logins/s), ready in %.2f s\n", g_opt.clients,
@@ -1495,11 +1581,8 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	if (g_mode == MODE_IDLE) {
-		rc = run_idle(ws, rss_before, threads_before, setup_secs);
-		set_phase(ws, g_opt.threads, PH_STOP);
-		for (int t = 0; t < g_opt.threads; t++)
-			pthread_join(ws[t].thread, NULL);
-		return rc;
+		rc = run_idle(rss_before, threads_before, setup_secs);
+		goto out;
 	}
 
 	uint64_t per_receiver = 0;
@@ -1507,11 +1590,12 @@ int main(int argc, char **argv)
 		g_rate_total = (uint64_t)(g_opt.rate * g_opt.duration + 0.5);
 	for (int j = 0; j < g_opt.senders; j++)
 		per_receiver += expected_from(j);
-	set_phase(ws, g_opt.threads, PH_READY);
+	set_phase(ws, started, PH_READY);
 	double cpu0 = cpu_secs();
+	double scpu0 = g_opt.server_pid > 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
 	/* A short start delay lets every worker arm its schedule in time. */
 	g_t0 = now_ns() + (g_mode == MODE_RATE ? 20000000ull : 0);
-	set_phase(ws, g_opt.threads, PH_RUN);
+	set_phase(ws, started, PH_RUN);
 	uint64_t t_send_end = g_t0;
 	if (g_mode == MODE_RATE) {
 		uint64_t end = g_t0 + (uint64_t)(g_opt.duration * 1e9);
@@ -1519,12 +1603,18 @@ int main(int argc, char **argv)
 			sleep_ms(10);
 		t_send_end = end;
 	}
-	wait_deliveries(ws, g_opt.threads, per_receiver * (uint64_t)g_opt.clients);
-	set_phase(ws, g_opt.threads, PH_STOP);
-	for (int t = 0; t < g_opt.threads; t++)
-		pthread_join(ws[t].thread, NULL);
+	wait_deliveries(ws, started, per_receiver * (uint64_t)g_opt.clients);
+	stop_workers(ws, started);
+	started = 0;
 	double cpu = cpu_secs() - cpu0;
-	rc = report_run(ws, conns, g_t0, t_send_end, cpu);
+	double scpu = scpu0 >= 0 ? proc_cpu_secs(g_opt.server_pid) : -1;
+	double wall = (double)(now_ns() - g_t0) / 1e9;
+	rc = report_run(ws, conns, g_t0, t_send_end, cpu, scpu >= 0 ? scpu - scpu0 : -1, wall);
+out:
+	if (started)
+		stop_workers(ws, started);
+	free_all(ws, conns);
 	freeaddrinfo(g_addr);
+	fflush(stdout);
 	return rc;
 }

@@ -45,6 +45,13 @@ def chat_lines(lines, sender=None):
     return out
 
 
+def check_sanitizers(stderr):
+    """A sanitizer build reports on standard error: that is a failure even
+    when the client did what the test wanted."""
+    if "Sanitizer" in stderr or "runtime error:" in stderr:
+        raise AssertionError("sanitizer report from the client:\n" + stderr)
+
+
 class Client:
     """chatroom in script mode: lines go to its standard input, its standard
     output is collected line by line by a thread."""
@@ -109,6 +116,7 @@ class Client:
             raise AssertionError("client did not exit; output:\n%s" % "\n".join(self.lines))
         self.reader.join(5)
         self.err = self.proc.stderr.read()
+        check_sanitizers(self.stderr())
         return rc
 
     def kill(self):
@@ -131,7 +139,9 @@ def run_client(port, script, args=(), user=None, password=PASSWORD, timeout=None
     e = client_env(password, env)
     p = subprocess.run(cmd, input="".join(l + "\n" for l in script).encode(), capture_output=True,
                        env=e, timeout=timeout or 60 * SLOW)
-    return p.returncode, p.stdout.decode("utf-8", "replace").splitlines(), p.stderr.decode("utf-8", "replace")
+    err = p.stderr.decode("utf-8", "replace")
+    check_sanitizers(err)
+    return p.returncode, p.stdout.decode("utf-8", "replace").splitlines(), err
 
 
 class Proxy:

@@ -78,6 +78,33 @@ class Interactive(unittest.TestCase):
             time.sleep(0.05)
         self.assertFalse(t.alive(), "the client did not exit on /exit")
 
+    def test_ctrl_c_discards_the_typed_line(self):
+        t = self.terminal(["--user", "alice"], env={"CHATROOM_PASSWORD": PASSWORD})
+        t.wait_screen(r"^alice@public>\s*$")
+        t.type("never to be sent")
+        t.wait_screen(r"^alice@public> never to be sent$")
+        t.keys("C-c")
+        t.wait_screen(r"^alice@public> never to be sent\^C$")
+        t.type("sent instead")
+        t.keys("Enter")
+        s = t.wait_screen(r"<alice> sent instead$")
+        self.assertNotIn("<alice> never to be sent", s)
+        self.assertTrue(t.alive())
+
+    def test_offline_prompt_and_queued_line(self):
+        t = self.terminal(["--user", "alice", "--reconnect-min", "0.2", "--reconnect-max", "1"],
+                          env={"CHATROOM_PASSWORD": PASSWORD})
+        t.wait_screen(r"^alice@public>\s*$")
+        self.srv.stop()
+        t.wait_screen(r"^\(offline\) alice@public>\s*$")
+        t.type("written offline")
+        t.keys("Enter")
+        t.wait_screen(r"^\*\*\* not connected: message queued")
+        self.srv.start()
+        s = t.wait_screen(r"<alice> written offline$")
+        self.assertEqual(self.last_line(s), "alice@public>")
+        self.assertEqual(s.count("<alice> written offline"), 1)
+
     def test_password_prompt_does_not_echo(self):
         t = self.terminal(["--user", "alice"])
         t.wait_screen(r"Password:\s*$")

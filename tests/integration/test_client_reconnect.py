@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from harness import SLOW, Server, user
+from harness import PASSWORD, SLOW, Server, user
 from clientlib import Client, Proxy, chat_lines
 
 FAST = ["--reconnect-min", "0.2", "--reconnect-max", "1"]
@@ -84,9 +84,14 @@ class Reconnect(unittest.TestCase):
         cut_at = {30, 80}
 
         def talk():
+            cuts = 0
             for i in range(n):
                 bob.chat("n%03d" % i, 1, client_msg_id="bob-%d" % i)
                 if i in cut_at:
+                    # each cut after alice is back, however slow the machine
+                    if cuts:
+                        a.wait_for(r"^\*\*\* reconnected", count=cuts, timeout=30 * SLOW)
+                    cuts += 1
                     proxy.refusing = True
                     proxy.cut()
                     time.sleep(0.4 * SLOW)
@@ -159,6 +164,108 @@ class Reconnect(unittest.TestCase):
         a.send("nowhere to go")
         self.assertEqual(a.finish(), 3, a.lines)
         self.assertIn("!!! 1 message not acknowledged by the server", a.lines)
+
+
+    def test_second_login_elsewhere_is_not_fought(self):
+        """The server ends the older session of an account that logs in
+        again; the client must not log back in (and end the newer one)."""
+        a = self.client("alice")
+        other = user(self.srv, "alice", protocol2=True)
+        self.addCleanup(other.close)
+        a.wait_for(r"^\*\*\* not logging in again as alice")
+        time.sleep(1.5 * SLOW)  # several reconnect delays
+        other.send("heartbeat")
+        self.assertEqual(other.recv_type("heartbeat")["message_type"], "heartbeat")
+        a.send("not logged in any more")
+        self.assertEqual(a.finish(), 1, a.lines)
+        self.assertIn("!!! not logged in: use /login NAME first", a.lines)
+        self.assertFalse(any("logged in again" in l for l in a.lines), a.lines)
+
+
+class SmallHistoryLimit(unittest.TestCase):
+    """The server answers at most 5 messages per history_request (and
+    refuses a larger limit): the catch-up still gets everything missed."""
+
+    def setUp(self):
+        srv = self.srv = Server(args=["--history-max", "5"])
+        srv.start()
+        self.addCleanup(srv.cleanup)
+        for n in ("alice", "bob"):
+            c = srv.connect()
+            c.register(n)
+            c.close()
+        self.proxy = Proxy(srv.port)
+        self.addCleanup(self.proxy.stop)
+
+    def test_catch_up_of_a_chat_that_was_empty(self):
+        srv, proxy = self.srv, self.proxy
+        a = Client(proxy.port, user="alice", args=FAST)
+        self.addCleanup(a.kill)
+        a.send("/create_chat quiet bob", "/enter_chat quiet")
+        a.wait_for(r"^\*\*\* no messages in quiet")
+        bob = user(srv, "bob", protocol2=True)
+        self.addCleanup(bob.close)
+        bob.send("enter_chat_request", chat_name="quiet")
+        gid = bob.recv_type("enter_chat_response")["chat_group_id"]
+        proxy.refusing = True
+        proxy.cut()
+        a.wait_for(r"^\*\*\* connection lost")
+        for i in range(12):
+            bob.chat("q%02d" % i, gid, client_msg_id="q-%d" % i)
+            bob.recv_type("chat_ack")
+        proxy.refusing = False
+        a.wait_for(r"<bob> q11$", timeout=20 * SLOW)
+        self.assertEqual(a.finish(), 0, a.lines)
+        self.assertEqual([c for g, s, c in chat_lines(a.lines)], ["q%02d" % i for i in range(12)])
+
+    def test_catch_up_pages_past_the_servers_limit(self):
+        srv, proxy = self.srv, self.proxy
+        a = Client(proxy.port, user="alice", args=FAST)
+        self.addCleanup(a.kill)
+        a.wait_for(r"^\*\*\* logged in as alice")
+        bob = user(srv, "bob", protocol2=True)
+        self.addCleanup(bob.close)
+        bob.chat("before", 1, client_msg_id="b-before")
+        a.wait_for(r"<bob> before$")
+        proxy.refusing = True
+        proxy.cut()
+        a.wait_for(r"^\*\*\* connection lost")
+        for i in range(23):
+            bob.chat("missed %02d" % i, 1, client_msg_id="b-%d" % i)
+            bob.recv_type("chat_ack")
+        proxy.refusing = False
+        a.wait_for(r"<bob> missed 22$", timeout=20 * SLOW)
+        bob.chat("after", 1, client_msg_id="b-after")
+        a.wait_for(r"<bob> after$")
+        self.assertEqual(a.finish(), 0, a.lines)
+        self.assertEqual([c for g, s, c in chat_lines(a.lines)],
+                         ["before"] + ["missed %02d" % i for i in range(23)] + ["after"])
+
+
+class Heartbeat(unittest.TestCase):
+    def test_quiet_client_is_kept_alive_and_idle_one_reconnects_on_demand(self):
+        srv = Server(args=["--heartbeat-interval", "1", "--heartbeat-timeout", "2",
+                           "--login-timeout", "1"])
+        srv.start()
+        self.addCleanup(srv.cleanup)
+        c = srv.connect()
+        c.register("quiet")
+        c.close()
+        q = Client(srv.port, user="quiet", args=FAST)
+        self.addCleanup(q.kill)
+        idle = Client(srv.port, password=None, args=FAST)
+        self.addCleanup(idle.kill)
+        q.wait_for(r"^\*\*\* logged in as quiet")
+        time.sleep(3.5 * SLOW)
+        # the logged-in client sent heartbeats: never dropped
+        self.assertFalse(any("connection lost" in l for l in q.lines), q.lines)
+        # the other did not log in in time: dropped once, not reconnecting
+        idle.wait_for(r"^\*\*\* disconnected .*the next command connects again")
+        self.assertEqual(len([l for l in idle.lines if l.startswith("*** disconnected")]), 1, idle.lines)
+        idle.send("/login quiet " + PASSWORD)
+        idle.wait_for(r"^\*\*\* logged in as quiet")
+        self.assertEqual(idle.finish(), 0, idle.lines)
+        q.finish()
 
 
 if __name__ == "__main__":

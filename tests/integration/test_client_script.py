@@ -51,6 +51,19 @@ class ScriptMode(unittest.TestCase):
         self.assertEqual(chat_lines(a.lines), expect)
         self.assertEqual(chat_lines(b.lines)[:3], expect)
 
+    def test_one_message_one_line(self):
+        """A newline inside a message is shown as \\n, a tab as a space:
+        a script reading the output sees one line per message."""
+        self.register("alice", "bob")
+        a = self.client("alice")
+        a.wait_for(r"^\*\*\* logged in as alice")
+        bob = user(self.srv, "bob", protocol2=True)
+        self.addCleanup(bob.close)
+        bob.chat("two\nlines\tand a tab", 1, client_msg_id="nl-1")
+        m = a.wait_for(r"<bob> ")
+        self.assertEqual(m.string.split("> ", 1)[1], "two\\nlines and a tab")
+        self.assertEqual(a.finish(), 0, a.lines)
+
     def test_signin_login_and_chat_commands(self):
         rc, out, err = run_client(self.srv.port, [
             "/signin carol " + PASSWORD,

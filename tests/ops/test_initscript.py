@@ -1,8 +1,9 @@
 """The installed SysV init script drives the installed daemon: the source is
 configured with --prefix in a temporary directory and installed there, and
-the script's start, status, reload, stop, restart are run against it on a
-free loopback port, with start-stop-daemon and with the plain-shell
-fallback."""
+the script's start, status, reload, force-reload, stop, restart and
+try-restart are run against it on a free loopback port, with
+start-stop-daemon and with the plain-shell fallback. The installed systemd
+unit is checked with systemd-analyze."""
 import json
 import os
 import re
@@ -52,27 +53,37 @@ def refused(port):
         return True
 
 
+TMP = PREFIX = None
+
+
+def setUpModule():
+    """A second build of the sources, configured for a temporary prefix and
+    installed there."""
+    global TMP, PREFIX
+    TMP = tempfile.mkdtemp(prefix="chatroom-initd-")
+    PREFIX = os.path.join(TMP, "inst")
+    build = os.path.join(TMP, "build")
+    os.mkdir(build)
+    run([os.path.join(TOP_SRCDIR, "configure"), "--quiet", "--prefix=" + PREFIX,
+         "--disable-tests"], cwd=build)
+    make(["install"], cwd=build)
+
+
+def tearDownModule():
+    shutil.rmtree(TMP, True)
+
+
 class InitScript(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="chatroom-initd-")
-        cls.prefix = os.path.join(cls.tmp, "inst")
-        # A second build of the sources, configured for the temporary prefix.
-        build = os.path.join(cls.tmp, "build")
-        os.mkdir(build)
-        run([os.path.join(TOP_SRCDIR, "configure"), "--quiet", "--prefix=" + cls.prefix,
-             "--disable-tests"], cwd=build)
-        make(["install"], cwd=build)
+        cls.tmp = TMP
+        cls.prefix = PREFIX
         cls.script = os.path.join(cls.prefix, "etc", "init.d", "chatroomd")
         cls.conf = os.path.join(cls.prefix, "etc", "chatroomd.conf")
         cls.sample = os.path.join(cls.prefix, "share", "doc", "chatroom", "chatroomd.conf.sample")
         cls.defaults = os.path.join(cls.prefix, "etc", "default", "chatroomd")
         # Not the script's default: shows the defaults file is read.
         cls.pidfile = os.path.join(cls.tmp, "run", "chatroomd.pid")
-
-    @classmethod
-    def tearDownClass(cls):
-        shutil.rmtree(cls.tmp, True)
 
     def setUp(self):
         self.port = free_port()
@@ -160,6 +171,11 @@ class InitScript(unittest.TestCase):
                       "the reloaded HeartbeatInterval")
         self.assertEqual(self.pid(), pid)
         self.assertTrue(alive(pid))
+        self.write_conf(heartbeat_interval=19)
+        self.initd("force-reload", 0)
+        self.wait_for(lambda: hello(self.port)["heartbeat_interval"] == 19,
+                      "the force-reloaded HeartbeatInterval")
+        self.assertEqual(self.pid(), pid)
 
         self.initd("stop", 0)
         self.assertFalse(alive(pid))
@@ -169,6 +185,8 @@ class InitScript(unittest.TestCase):
 
         self.initd("stop", 0)
         self.initd("reload", NOT_RUNNING_ACTION)
+        self.initd("try-restart", 0)
+        self.assertIsNone(self.pid(), "try-restart started a stopped server")
 
     @unittest.skipUnless(have("start-stop-daemon") or os.path.exists("/sbin/start-stop-daemon"),
                          "start-stop-daemon is not installed")
@@ -212,6 +230,21 @@ class InitScript(unittest.TestCase):
         self.assertNotEqual(self.pid(), gone.pid)
         self.initd("status", RUNNING)
         self.initd("stop", 0)
+
+
+class SystemdUnit(unittest.TestCase):
+    """The installed unit passes `systemd-analyze verify`: its syntax, the
+    daemon it runs and its documentation pages (found through MANPATH)."""
+
+    @unittest.skipUnless(have("systemd-analyze"), "systemd-analyze is not installed")
+    def test_unit_verifies(self):
+        prefix = PREFIX
+        unit = os.path.join(prefix, "lib", "systemd", "system", "chatroomd.service")
+        env = dict(os.environ, MANPATH=os.path.join(prefix, "share", "man"))
+        p = subprocess.run(["systemd-analyze", "verify", unit], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, env=env, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertEqual(p.stdout, "")
 
 
 if __name__ == "__main__":

@@ -48,11 +48,11 @@ class InstallTree(unittest.TestCase):
 
     def test_programs_are_in_sbindir_and_bindir(self):
         self.assertExecutable(self.path("sbindir", "chatroomd"))
-        if os.path.exists(os.path.join(TOP_BUILDDIR, "client", "chatroom")):
-            self.assertExecutable(self.path("bindir", "chatroom"))
+        self.assertExecutable(self.path("bindir", "chatroom"))
 
     def test_manual_pages_are_in_their_sections(self):
-        for page in ("man8/chatroomd.8", "man5/chatroomd.conf.5", "man7/chatroom-protocol.7"):
+        for page in ("man1/chatroom.1", "man8/chatroomd.8", "man5/chatroomd.conf.5",
+                     "man7/chatroom-protocol.7"):
             self.assertTrue(os.path.isfile(self.path("mandir", page)), page)
 
     def test_configuration_is_the_sample(self):

@@ -636,6 +636,45 @@ static void test_dedup_window_in_one_batch(void **state)
 	assert_string_equal(res, "4");
 }
 
+/* With a larger window the rows are trimmed in bulk: never fewer than the
+ * window, never more than the window plus window/8 - 1. */
+static void test_dedup_window_trims_in_bulk(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a = public_id(f->st), uid = make_user(f->st, "alice");
+	char cmid[16], sql[128], res[32];
+	int max_rows = 0, trims = 0, prev = 0;
+
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM dedup WHERE user_id = %lld", (long long)uid);
+	for (int i = 1; i <= 100; i++) {
+		int rows;
+		snprintf(cmid, sizeof cmid, "m%d", i);
+		assert_int_equal(append1(f->st, i, a, uid, "x", cmid, 16), STORE_OK);
+		raw_query(f->path, sql, res, sizeof res);
+		rows = atoi(res);
+		assert_true(rows >= (i < 16 ? i : 16));
+		assert_true(rows <= 16 + 16 / 8 - 1);
+		if (rows < prev)
+			trims++;
+		prev = rows;
+		if (rows > max_rows)
+			max_rows = rows;
+		/* the newest 16 are always there */
+		for (int j = (i > 16 ? i - 15 : 1); j <= i; j++) {
+			snprintf(cmid, sizeof cmid, "m%d", j);
+			assert_int_equal(store_dedup_get(f->st, uid, cmid, NULL, NULL), STORE_OK);
+		}
+	}
+	assert_int_equal(max_rows, 17);
+	assert_true(trims > 10); /* every other message here, not each one */
+	assert_true(trims < 60);
+	/* after a reopen the first message trims at once */
+	reopen(f);
+	assert_int_equal(append1(f->st, 101, a, uid, "x", "m101", 8), STORE_OK);
+	raw_query(f->path, sql, res, sizeof res);
+	assert_int_equal(atoi(res), 8);
+}
+
 static void test_last_message_id_survives_group_delete(void **state)
 {
 	struct fixture *f = *state;
@@ -849,6 +888,72 @@ static void test_missing_directory_fails_with_reason(void **state)
 	(void)state;
 }
 
+/* A directory where SQLite's -wal file belongs: nothing can be written,
+ * and the message names the culprit. */
+static void test_wal_path_not_a_file_fails_with_reason(void **state)
+{
+	struct fixture *f = *state;
+	char wal[160], err[512] = "";
+
+	store_close(f->st);
+	f->st = NULL;
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	assert_int_equal(mkdir(wal, 0755), 0);
+	log_set_level(-1);
+	assert_int_not_equal(store_open(f->path, &f->st, err, sizeof err), STORE_OK);
+	log_set_level(LOG_LVL_ERROR);
+	assert_null(f->st);
+	assert_non_null(strstr(err, "-wal"));
+	assert_int_equal(rmdir(wal), 0);
+	reopen(f);
+}
+
+/* A directory where the -wal file cannot be created (immutable as root,
+ * mode 555 otherwise): refused at start with a reason. */
+static void test_unwritable_directory_fails_with_reason(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "";
+
+	store_close(f->st);
+	f->st = NULL;
+	if (geteuid() == 0) {
+		if (set_immutable(f->dir, 1) != 0)
+			skip();
+	} else {
+		assert_int_equal(chmod(f->dir, 0555), 0);
+	}
+	log_set_level(-1);
+	assert_int_not_equal(store_open(f->path, &f->st, err, sizeof err), STORE_OK);
+	log_set_level(LOG_LVL_ERROR);
+	assert_null(f->st);
+	assert_non_null(strstr(err, "writable"));
+	if (geteuid() == 0)
+		assert_int_equal(set_immutable(f->dir, 0), 0);
+	else
+		assert_int_equal(chmod(f->dir, 0755), 0);
+	reopen(f);
+}
+
+static void test_foreign_database_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	char path[160], err[512] = "";
+	store_t *st = NULL;
+	sqlite3 *db;
+
+	path_in(f, "other.db", path, sizeof path);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT)",
+	                              NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	log_set_level(-1);
+	assert_int_equal(store_open(path, &st, err, sizeof err), STORE_ERR);
+	log_set_level(LOG_LVL_ERROR);
+	assert_null(st);
+	assert_non_null(strstr(err, "not made by chatroomd"));
+}
+
 static void test_newer_schema_version_is_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -894,6 +999,7 @@ int main(void)
 		T(test_dedup_get_returns_first_message),
 		T(test_dedup_window_keeps_newest_per_user),
 		T(test_dedup_window_in_one_batch),
+		T(test_dedup_window_trims_in_bulk),
 		T(test_last_message_id_survives_group_delete),
 		T(test_everything_persists_across_reopen),
 		T(test_not_a_database_is_corrupt_with_advice),
@@ -902,6 +1008,9 @@ int main(void)
 		T(test_disk_full_is_full_and_rolls_back),
 		T(test_write_error_rolls_back),
 		T(test_missing_directory_fails_with_reason),
+		T(test_wal_path_not_a_file_fails_with_reason),
+		T(test_unwritable_directory_fails_with_reason),
+		T(test_foreign_database_is_refused),
 		T(test_newer_schema_version_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

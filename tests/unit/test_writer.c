@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +32,9 @@ static struct {
 	int64_t ids[MAX_SEEN];
 	int n;
 	int not_in_db;      /* acknowledged but not found in the database */
-	int out_of_order;
+	int out_of_order;   /* globally: ids not increasing */
+	int group_out_of_order; /* within a group (groups 1..15) */
+	int64_t group_last[16];
 	size_t depth_seen;  /* writer_depth() from inside the callback */
 	store_t *check;     /* the test's own connection */
 } seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -51,6 +54,11 @@ static void on_stored(msg_t *m, void *ctx)
 	pthread_mutex_lock(&seen.lock);
 	if (seen.n > 0 && m->id <= seen.ids[seen.n - 1])
 		seen.out_of_order++;
+	if (m->group_id > 0 && m->group_id < 16) {
+		if (m->id <= seen.group_last[m->group_id])
+			seen.group_out_of_order++;
+		seen.group_last[m->group_id] = m->id;
+	}
 	if (!in_db)
 		seen.not_in_db++;
 	if (seen.n < MAX_SEEN)
@@ -114,7 +122,8 @@ static int setup(void **state)
 	assert_int_equal(store_open(f->path, &st, err, sizeof err), STORE_OK);
 	pthread_mutex_lock(&seen.lock);
 	memset(seen.ids, 0, sizeof seen.ids);
-	seen.n = seen.not_in_db = seen.out_of_order = 0;
+	seen.n = seen.not_in_db = seen.out_of_order = seen.group_out_of_order = 0;
+	memset(seen.group_last, 0, sizeof seen.group_last);
 	seen.depth_seen = 0;
 	seen.check = st;
 	pthread_mutex_unlock(&seen.lock);
@@ -175,6 +184,62 @@ static int64_t count_messages(store_t *st)
 }
 
 /* ---- tests ---- */
+
+/* Submitters as the server has them: one thread per group, each taking an
+ * id from a shared counter and submitting under its group's lock, so ids
+ * interleave across groups. */
+#define SUBMITTERS 4
+#define PER_SUBMITTER 400
+
+static atomic_llong next_id;
+
+struct submitter {
+	int64_t group_id;
+	pthread_mutex_t group_lock;
+	int refused;
+};
+
+static void *submit_thread(void *arg)
+{
+	struct submitter *sb = arg;
+	for (int i = 0; i < PER_SUBMITTER; i++) {
+		pthread_mutex_lock(&sb->group_lock);
+		int64_t id = atomic_fetch_add(&next_id, 1) + 1;
+		if (submit(id, sb->group_id, NULL) != 0)
+			sb->refused++;
+		pthread_mutex_unlock(&sb->group_lock);
+	}
+	return NULL;
+}
+
+static void test_concurrent_submitters_keep_order_per_group(void **state)
+{
+	struct fixture *f = *state;
+	pthread_t t[SUBMITTERS];
+	struct submitter sb[SUBMITTERS];
+
+	atomic_store(&next_id, 0);
+	start(f, 32, 2, 100000);
+	for (int i = 0; i < SUBMITTERS; i++) {
+		sb[i].group_id = i + 1;
+		sb[i].refused = 0;
+		pthread_mutex_init(&sb[i].group_lock, NULL);
+		assert_int_equal(pthread_create(&t[i], NULL, submit_thread, &sb[i]), 0);
+	}
+	for (int i = 0; i < SUBMITTERS; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(sb[i].refused, 0);
+		pthread_mutex_destroy(&sb[i].group_lock);
+	}
+	writer_stop();
+	pthread_mutex_lock(&seen.lock);
+	assert_int_equal(seen.n, SUBMITTERS * PER_SUBMITTER);
+	assert_int_equal(seen.group_out_of_order, 0);
+	assert_int_equal(seen.not_in_db, 0);
+	pthread_mutex_unlock(&seen.lock);
+	assert_int_equal(count_messages(seen.check), SUBMITTERS * PER_SUBMITTER);
+}
+
 
 static void test_every_message_acknowledged_after_commit_in_order(void **state)
 {
@@ -505,6 +570,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_every_message_acknowledged_after_commit_in_order),
+		T(test_concurrent_submitters_keep_order_per_group),
 		T(test_full_batch_is_committed_without_waiting_for_the_timer),
 		T(test_partial_batch_is_committed_when_its_time_is_up),
 		T(test_stop_flushes_and_messages_survive_reopen),

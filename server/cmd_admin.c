@@ -1,0 +1,702 @@
+/* cmd_admin.c - Admin's commands: add, delete, modify, ban and free users
+ * and groups, delete files, list what is banned, and show the server's
+ * counters.
+ *
+ * On the wire (as the reference): admin_command_request carries command,
+ * action, target_id or target_name, and new_value; the reference joins them
+ * into "/command action target new_value" and splits that on spaces, so the
+ * arguments of a command are: the target (target_id when non-zero, else
+ * target_name) followed by the words of new_value. Commands:
+ *
+ *   add -u NAME PASSWORD           new account (joins public)
+ *   del -u USER | -g GROUP | -f FILE_ID
+ *   modify -u USER username NAME | modify -u USER password PASSWORD
+ *   modify -g GROUP name NAME
+ *   ban -u USER | -g GROUP,  free -u USER | -g GROUP
+ *   free -l                        what is banned (data: banned_users, banned_groups)
+ *   stats                          the server's counters (data: name -> number)
+ *
+ * USER and GROUP are an id or a name. Each answers admin_command_response;
+ * every successful change is announced to the other online users with
+ * admin_operation_notification and logged with who did it.
+ *
+ * Each change goes to the store first, then to the client table (never a
+ * store call under the table lock; see table.h). */
+#include "config.h"
+#include "cmd.h"
+#include "log.h"
+#include "passwd.h"
+#include "proto.h"
+#include "server.h"
+#include "stats.h"
+#include "table.h"
+#include "tunables.h"
+#include "valid.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD_ADMIN_MAX_ARGS 8
+#define CMD_ADMIN_MAX_INPUT 1024 /* bytes of target and new_value together */
+
+struct cmd_admin_req {
+	struct session *s;
+	const char *command, *action;
+	int argc;
+	char *argv[CMD_ADMIN_MAX_ARGS];
+	/* the answer */
+	int ok;
+	char message[512];
+	json_object *data;   /* owned; NULL: data is null */
+	int notify;          /* announce to the others when ok */
+	const char *target_type;
+	int64_t target_id;
+	char target_name[1024];
+};
+
+static void cmd_admin_fail(struct cmd_admin_req *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void cmd_admin_fail(struct cmd_admin_req *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof r->message, fmt, ap);
+	va_end(ap);
+	r->ok = 0;
+}
+
+/* A successful change of target (type, id, name), announced to the others. */
+static void cmd_admin_done(struct cmd_admin_req *r, const char *type, int64_t id, const char *name,
+                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void cmd_admin_done(struct cmd_admin_req *r, const char *type, int64_t id, const char *name,
+                           const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof r->message, fmt, ap);
+	va_end(ap);
+	r->ok = 1;
+	r->notify = 1;
+	r->target_type = type;
+	r->target_id = id;
+	snprintf(r->target_name, sizeof r->target_name, "%s", name);
+}
+
+static int cmd_admin_is_number(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/* A user by id or name: answers the failure and returns -1 when not found. */
+static int cmd_admin_user(struct cmd_admin_req *r, const char *arg, store_user_t *u)
+{
+	int rc = cmd_admin_is_number(arg) ? store_user_by_id(srv_store, strtoll(arg, NULL, 10), u)
+	                                  : store_user_by_name(srv_store, arg, u);
+	if (rc == STORE_NOTFOUND)
+		cmd_admin_fail(r, "user not found: %.64s", arg);
+	else if (rc != STORE_OK)
+		cmd_admin_fail(r, "database error; try again later");
+	return rc == STORE_OK ? 0 : -1;
+}
+
+/* A group by id or name (a name may look like a number, so an id that is
+ * not found is tried as a name). */
+static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, store_group_t *g)
+{
+	int rc = STORE_NOTFOUND;
+	if (cmd_admin_is_number(arg))
+		rc = store_group_by_id(srv_store, strtoll(arg, NULL, 10), g);
+	if (rc == STORE_NOTFOUND)
+		rc = store_group_by_name(srv_store, arg, g);
+	if (rc == STORE_NOTFOUND)
+		cmd_admin_fail(r, "chat not found: %.64s", arg);
+	else if (rc != STORE_OK)
+		cmd_admin_fail(r, "database error; try again later");
+	return rc == STORE_OK ? 0 : -1;
+}
+
+static json_object *cmd_admin_system_message(const char *text, const char *level)
+{
+	json_object *o = proto_new("system_message");
+	proto_set_string(o, "content", text);
+	proto_set_string(o, "level", level);
+	return o;
+}
+
+/* Needs the table write lock: tell the session of uid why it ends, log it
+ * out and close it. Returns 1 when uid was online. */
+static int cmd_admin_end_session(int64_t uid, const char *text, const char *reason)
+{
+	client_t *c = table_user_client(uid);
+	if (!c)
+		return 0;
+	json_object *o = cmd_admin_system_message(text, "warning");
+	outbuf_t *b = outbuf_json(o);
+	json_object_put(o);
+	if (b) {
+		client_push(c, b, 1, (size_t)CONF(max_output));
+		outbuf_unref(b);
+	}
+	table_clear_user(c);
+	client_close(c, reason);
+	return 1;
+}
+
+/* add -u NAME PASSWORD ----------------------------------------------------- */
+
+static void cmd_admin_add_user(struct cmd_admin_req *r)
+{
+	const char *name = r->argv[0], *pw = r->argv[1], *why;
+	char hash[256];
+	int64_t uid;
+	if ((why = valid_username(name)) || (why = valid_password(pw))) {
+		cmd_admin_fail(r, "%s", why);
+		return;
+	}
+	if (passwd_hash(pw, hash, sizeof hash) < 0) {
+		cmd_admin_fail(r, "server could not hash the password; try again");
+		return;
+	}
+	int rc = store_user_create(srv_store, name, hash, &uid);
+	if (rc == STORE_EXISTS) {
+		cmd_admin_fail(r, "username already exists: %s", name);
+		return;
+	}
+	if (rc != STORE_OK) {
+		cmd_admin_fail(r, "could not store the account; try again later");
+		return;
+	}
+	/* like a registration: every account is a member of public */
+	table_rdlock();
+	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
+	int64_t pub_id = pub ? pub->id : -1;
+	table_unlock();
+	if (pub_id >= 0 && store_member_add(srv_store, pub_id, uid) == STORE_OK) {
+		table_wrlock();
+		if ((pub = table_group(pub_id)))
+			table_member_add(pub, uid);
+		table_unlock();
+	}
+	cmd_admin_done(r, "user", uid, name, "User %s added (id %lld)", name, (long long)uid);
+}
+
+/* del -u / -g / -f --------------------------------------------------------- */
+
+static void cmd_admin_forget_member(void *ctx, group_t *g)
+{
+	table_member_remove(g, *(const int64_t *)ctx);
+}
+
+static void cmd_admin_del_user(struct cmd_admin_req *r)
+{
+	store_user_t u;
+	if (cmd_admin_user(r, r->argv[0], &u) < 0)
+		return;
+	if (u.id == STORE_ADMIN_ID) {
+		cmd_admin_fail(r, "the Admin account cannot be deleted");
+		return;
+	}
+	if (store_user_delete(srv_store, u.id) != STORE_OK) {
+		cmd_admin_fail(r, "could not delete the user; try again later");
+		return;
+	}
+	table_wrlock();
+	table_groups_foreach(cmd_admin_forget_member, &u.id);
+	table_set_user_banned(u.id, 0);
+	int online = cmd_admin_end_session(u.id, "Your account was deleted by Admin",
+	                                   "account deleted by Admin");
+	table_unlock();
+	if (online)
+		cmd_user_gone(u.id, u.username);
+	cmd_admin_done(r, "user", u.id, u.username, "User %s (id %lld) deleted", u.username,
+	               (long long)u.id);
+}
+
+static void cmd_admin_del_group(struct cmd_admin_req *r)
+{
+	store_group_t sg;
+	if (cmd_admin_group(r, r->argv[0], &sg) < 0)
+		return;
+	if (strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
+		cmd_admin_fail(r, "the group public cannot be deleted");
+		return;
+	}
+	if (store_group_delete(srv_store, sg.id) != STORE_OK) {
+		cmd_admin_fail(r, "could not delete the chat; try again later");
+		return;
+	}
+	if (cmd_file_remove_group(sg.id) != STORE_OK)
+		log_error("admin: the files of deleted chat %s (id %lld) could not all be removed",
+		          sg.name, (long long)sg.id);
+
+	/* Whoever is in the chat now goes back to public, and is told so. */
+	char text[300];
+	snprintf(text, sizeof text, "Chat %s was deleted by Admin; you are now in %s", sg.name,
+	         CR_PUBLIC_GROUP);
+	json_object *o = cmd_admin_system_message(text, "warning");
+	outbuf_t *b = outbuf_json(o);
+	json_object_put(o);
+	int64_t *moved = NULL, pub_id = -1;
+	size_t nmoved = 0;
+
+	table_wrlock();
+	group_t *g = table_group(sg.id), *pub = table_group_by_name(CR_PUBLIC_GROUP);
+	if (g) {
+		moved = malloc((g->npresent + 1) * sizeof *moved);
+		client_t *c;
+		while ((c = g->present)) {
+			if (b)
+				client_push(c, b, 1, (size_t)CONF(max_output));
+			if (!pub)
+				break; /* table_group_remove() takes them out */
+			if (moved)
+				moved[nmoved++] = c->user_id;
+			table_member_add(pub, c->user_id);
+			table_enter(c, pub);
+		}
+		pub_id = pub ? pub->id : -1;
+		table_group_remove(g);
+	}
+	table_unlock();
+	if (b)
+		outbuf_unref(b);
+	for (size_t i = 0; i < nmoved && pub_id >= 0; i++)
+		store_member_add(srv_store, pub_id, moved[i]); /* no-op for members */
+	free(moved);
+	cmd_admin_done(r, "group", sg.id, sg.name, "Chat %s (id %lld) deleted", sg.name,
+	               (long long)sg.id);
+}
+
+static void cmd_admin_del_file(struct cmd_admin_req *r)
+{
+	store_file_t f;
+	if (!cmd_admin_is_number(r->argv[0])) {
+		cmd_admin_fail(r, "del -f needs a file id");
+		return;
+	}
+	int rc = store_file_get(srv_store, strtoll(r->argv[0], NULL, 10), &f);
+	if (rc == STORE_OK)
+		rc = cmd_file_remove(&f);
+	if (rc == STORE_NOTFOUND) {
+		cmd_admin_fail(r, "file not found: %.32s", r->argv[0]);
+		return;
+	}
+	if (rc != STORE_OK) {
+		cmd_admin_fail(r, "could not delete the file; try again later");
+		return;
+	}
+	cmd_admin_done(r, "file", f.id, f.filename, "File %s (id %lld) deleted", f.filename,
+	               (long long)f.id);
+}
+
+/* modify ------------------------------------------------------------------- */
+
+static void cmd_admin_modify_user(struct cmd_admin_req *r)
+{
+	store_user_t u;
+	const char *field = r->argv[1], *value = r->argv[2], *why;
+	int username = strcmp(field, "username") == 0;
+	if (!username && strcmp(field, "password") != 0) {
+		cmd_admin_fail(r, "modify -u USER takes username NAME or password PASSWORD");
+		return;
+	}
+	if (cmd_admin_user(r, r->argv[0], &u) < 0)
+		return;
+	if (!username) {
+		char hash[256];
+		if ((why = valid_password(value))) {
+			cmd_admin_fail(r, "%s", why);
+			return;
+		}
+		if (passwd_hash(value, hash, sizeof hash) < 0 ||
+		    store_user_set_pwhash(srv_store, u.id, hash) != STORE_OK) {
+			cmd_admin_fail(r, "could not change the password; try again later");
+			return;
+		}
+		cmd_admin_done(r, "user", u.id, u.username, "Password of %s changed", u.username);
+		return;
+	}
+	if (u.id == STORE_ADMIN_ID) {
+		cmd_admin_fail(r, "the Admin account cannot be renamed");
+		return;
+	}
+	if ((why = valid_username(value))) {
+		cmd_admin_fail(r, "%s", why);
+		return;
+	}
+	int rc = store_user_rename(srv_store, u.id, value);
+	if (rc == STORE_EXISTS) {
+		cmd_admin_fail(r, "username already exists: %s", value);
+		return;
+	}
+	if (rc != STORE_OK) {
+		cmd_admin_fail(r, "could not rename the user; try again later");
+		return;
+	}
+	/* A session keeps the name it logged in with; the user logs in again
+	 * under the new one. */
+	char text[200];
+	snprintf(text, sizeof text, "Admin renamed your account to %s: log in again with that name",
+	         value);
+	table_wrlock();
+	int online = cmd_admin_end_session(u.id, text, "account renamed by Admin");
+	table_unlock();
+	if (online)
+		cmd_user_gone(u.id, u.username);
+	cmd_admin_done(r, "user", u.id, value, "User %s renamed to %s", u.username, value);
+}
+
+static void cmd_admin_modify_group(struct cmd_admin_req *r)
+{
+	store_group_t sg;
+	const char *value = r->argv[2], *why;
+	if (strcmp(r->argv[1], "name") != 0) {
+		cmd_admin_fail(r, "modify -g GROUP takes name NAME");
+		return;
+	}
+	if (cmd_admin_group(r, r->argv[0], &sg) < 0)
+		return;
+	if (strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
+		cmd_admin_fail(r, "the group public cannot be renamed");
+		return;
+	}
+	if ((why = valid_chat_name(value))) {
+		cmd_admin_fail(r, "%s", why);
+		return;
+	}
+	int rc = store_group_rename(srv_store, sg.id, value);
+	if (rc == STORE_EXISTS) {
+		cmd_admin_fail(r, "a chat with that name already exists: %s", value);
+		return;
+	}
+	if (rc != STORE_OK) {
+		cmd_admin_fail(r, "could not rename the chat; try again later");
+		return;
+	}
+	table_wrlock();
+	group_t *g = table_group(sg.id);
+	if (g)
+		snprintf(g->name, sizeof g->name, "%s", value);
+	table_unlock();
+	cmd_admin_done(r, "group", sg.id, value, "Chat %s renamed to %s", sg.name, value);
+}
+
+/* ban / free --------------------------------------------------------------- */
+
+static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
+{
+	store_user_t u;
+	if (cmd_admin_user(r, r->argv[0], &u) < 0)
+		return;
+	if (u.id == STORE_ADMIN_ID) {
+		cmd_admin_fail(r, "the Admin account cannot be banned");
+		return;
+	}
+	if (u.banned == banned) {
+		cmd_admin_fail(r, "user %s is %s", u.username, banned ? "already banned" : "not banned");
+		return;
+	}
+	if (store_user_set_banned(srv_store, u.id, banned) != STORE_OK) {
+		cmd_admin_fail(r, "database error; try again later");
+		return;
+	}
+	table_wrlock();
+	int rc = table_set_user_banned(u.id, banned);
+	table_unlock();
+	if (rc < 0) {
+		/* keep the store and the table telling the same story */
+		store_user_set_banned(srv_store, u.id, !banned);
+		cmd_admin_fail(r, "server out of memory");
+		return;
+	}
+	cmd_admin_done(r, "user", u.id, u.username, banned ? "User %s banned" : "User %s freed",
+	               u.username);
+}
+
+static void cmd_admin_ban_group_to(struct cmd_admin_req *r, int banned)
+{
+	store_group_t sg;
+	if (cmd_admin_group(r, r->argv[0], &sg) < 0)
+		return;
+	if (banned && strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
+		cmd_admin_fail(r, "the group public cannot be banned");
+		return;
+	}
+	if (sg.banned == banned) {
+		cmd_admin_fail(r, "chat %s is %s", sg.name, banned ? "already banned" : "not banned");
+		return;
+	}
+	if (store_group_set_banned(srv_store, sg.id, banned) != STORE_OK) {
+		cmd_admin_fail(r, "database error; try again later");
+		return;
+	}
+	table_wrlock();
+	group_t *g = table_group(sg.id);
+	if (g)
+		g->banned = banned;
+	table_unlock();
+	cmd_admin_done(r, "group", sg.id, sg.name, banned ? "Chat %s banned" : "Chat %s freed",
+	               sg.name);
+}
+
+static void cmd_admin_ban_user(struct cmd_admin_req *r) { cmd_admin_ban_user_to(r, 1); }
+static void cmd_admin_free_user(struct cmd_admin_req *r) { cmd_admin_ban_user_to(r, 0); }
+static void cmd_admin_ban_group(struct cmd_admin_req *r) { cmd_admin_ban_group_to(r, 1); }
+static void cmd_admin_free_group(struct cmd_admin_req *r) { cmd_admin_ban_group_to(r, 0); }
+
+/* free -l ------------------------------------------------------------------ */
+
+struct cmd_admin_banned {
+	json_object *arr;
+	char text[220];
+	size_t n;
+};
+
+/* Append name to the text list, with "..." once it is full. */
+static void cmd_admin_banned_text(struct cmd_admin_banned *b, const char *name)
+{
+	size_t len = strlen(b->text);
+	if (len + strlen(name) + 8 >= sizeof b->text) {
+		if (len + 4 < sizeof b->text && (len < 3 || strcmp(b->text + len - 3, "...") != 0))
+			snprintf(b->text + len, sizeof b->text - len, "%s...", b->n ? ", " : "");
+		return;
+	}
+	snprintf(b->text + len, sizeof b->text - len, "%s%s", b->n ? ", " : "", name);
+}
+
+static int cmd_admin_banned_user(void *ctx, const store_user_t *u)
+{
+	struct cmd_admin_banned *b = ctx;
+	if (!u->banned)
+		return 0;
+	json_object *o = json_object_new_object();
+	proto_set_int(o, "id", u->id);
+	proto_set_string(o, "username", u->username);
+	json_object_array_add(b->arr, o);
+	cmd_admin_banned_text(b, u->username);
+	b->n++;
+	return 0;
+}
+
+static int cmd_admin_banned_group(void *ctx, const store_group_t *g)
+{
+	struct cmd_admin_banned *b = ctx;
+	if (!g->banned)
+		return 0;
+	json_object *o = json_object_new_object();
+	proto_set_int(o, "id", g->id);
+	proto_set_string(o, "name", g->name);
+	json_object_array_add(b->arr, o);
+	cmd_admin_banned_text(b, g->name);
+	b->n++;
+	return 0;
+}
+
+static void cmd_admin_list_banned(struct cmd_admin_req *r)
+{
+	struct cmd_admin_banned users = { .arr = json_object_new_array() };
+	struct cmd_admin_banned groups = { .arr = json_object_new_array() };
+	if (store_users_foreach(srv_store, cmd_admin_banned_user, &users) != STORE_OK ||
+	    store_groups_foreach(srv_store, cmd_admin_banned_group, &groups) != STORE_OK) {
+		json_object_put(users.arr);
+		json_object_put(groups.arr);
+		cmd_admin_fail(r, "database error; try again later");
+		return;
+	}
+	snprintf(r->message, sizeof r->message, "Banned users (%zu): %s\nBanned chats (%zu): %s",
+	         users.n, users.n ? users.text : "none", groups.n, groups.n ? groups.text : "none");
+	r->data = json_object_new_object();
+	json_object_object_add(r->data, "banned_users", users.arr);
+	json_object_object_add(r->data, "banned_groups", groups.arr);
+	r->ok = 1;
+}
+
+/* stats -------------------------------------------------------------------- */
+
+/* The counters as an object, from stats_format()'s "name=value" line so
+ * that the log (SIGUSR1) and this view always show the same set. */
+static void cmd_admin_stats(struct cmd_admin_req *r)
+{
+	char line[2048], *save = NULL;
+	stats_format(line, sizeof line);
+	r->data = json_object_new_object();
+	for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(t, '=');
+		if (!eq)
+			continue;
+		*eq = '\0';
+		proto_set_int(r->data, t, strtoll(eq + 1, NULL, 10));
+	}
+	stats_format(r->message, sizeof r->message);
+	r->ok = 1;
+}
+
+/* dispatch ----------------------------------------------------------------- */
+
+static const struct {
+	const char *command, *action; /* action NULL: any */
+	int nargs;
+	void (*fn)(struct cmd_admin_req *r);
+	const char *usage;
+} cmd_admin_table[] = {
+	{ "add", "-u", 2, cmd_admin_add_user, "add -u NAME PASSWORD" },
+	{ "del", "-u", 1, cmd_admin_del_user, "del -u USER" },
+	{ "del", "-g", 1, cmd_admin_del_group, "del -g GROUP" },
+	{ "del", "-f", 1, cmd_admin_del_file, "del -f FILE_ID" },
+	{ "modify", "-u", 3, cmd_admin_modify_user, "modify -u USER username|password VALUE" },
+	{ "modify", "-g", 3, cmd_admin_modify_group, "modify -g GROUP name VALUE" },
+	{ "ban", "-u", 1, cmd_admin_ban_user, "ban -u USER" },
+	{ "ban", "-g", 1, cmd_admin_ban_group, "ban -g GROUP" },
+	{ "free", "-u", 1, cmd_admin_free_user, "free -u USER" },
+	{ "free", "-g", 1, cmd_admin_free_group, "free -g GROUP" },
+	{ "free", "-l", 0, cmd_admin_list_banned, "free -l" },
+	{ "stats", NULL, 0, cmd_admin_stats, "stats" },
+};
+
+#define CMD_ADMIN_NCMDS (sizeof cmd_admin_table / sizeof cmd_admin_table[0])
+
+static void cmd_admin_usage(struct cmd_admin_req *r)
+{
+	snprintf(r->message, sizeof r->message, "unknown admin command; use one of:");
+	for (size_t i = 0; i < CMD_ADMIN_NCMDS; i++) {
+		size_t len = strlen(r->message), need = strlen(cmd_admin_table[i].usage) + 3;
+		if (len + need >= sizeof r->message)
+			break;
+		r->message[len++] = i ? ';' : ' ';
+		if (i)
+			r->message[len++] = ' ';
+		memcpy(r->message + len, cmd_admin_table[i].usage, need - 2);
+	}
+}
+
+/* Everybody online but the operator hears of a change. */
+struct cmd_admin_notice {
+	outbuf_t *b;
+	int64_t operator_id;
+};
+
+static void cmd_admin_notify_one(void *ctx, client_t *c)
+{
+	struct cmd_admin_notice *n = ctx;
+	if (c->user_id >= 0 && c->user_id != n->operator_id)
+		client_push(c, n->b, 1, (size_t)CONF(max_output));
+}
+
+static void cmd_admin_notify(struct cmd_admin_req *r)
+{
+	char op[64];
+	snprintf(op, sizeof op, "%s_%s", r->command, r->action ? r->action : "");
+	json_object *o = proto_new("admin_operation_notification");
+	proto_set_string(o, "operation", op);
+	proto_set_int(o, "operator_id", r->s->user_id);
+	proto_set_string(o, "operator_name", r->s->username);
+	proto_set_string(o, "target_type", r->target_type);
+	proto_set_int(o, "target_id", r->target_id);
+	proto_set_string(o, "target_name", r->target_name);
+	proto_set_string(o, "message", r->message);
+	struct cmd_admin_notice n = { outbuf_json(o), r->s->user_id };
+	json_object_put(o);
+	if (!n.b)
+		return;
+	table_rdlock();
+	table_clients_foreach(cmd_admin_notify_one, &n);
+	table_unlock();
+	outbuf_unref(n.b);
+}
+
+/* Split the target and new_value into r->argv (words in buf). */
+static int cmd_admin_args(struct cmd_admin_req *r, json_object *req, char *buf, size_t len)
+{
+	json_object *tid = NULL;
+	const char *tname = NULL, *value = NULL;
+	size_t off = 0;
+	buf[0] = '\0';
+	json_object_object_get_ex(req, "target_id", &tid);
+	if (tid && json_object_is_type(tid, json_type_int)) {
+		if (json_object_get_int64(tid) != 0)
+			off = (size_t)snprintf(buf, len, "%lld ", (long long)json_object_get_int64(tid));
+	} else if (tid && json_object_is_type(tid, json_type_string)) {
+		off = (size_t)snprintf(buf, len, "%s ", json_object_get_string(tid));
+	} else if (tid && !json_object_is_type(tid, json_type_null)) {
+		return -1;
+	}
+	if (proto_get_string(req, "target_name", &tname) < 0 ||
+	    proto_get_string(req, "new_value", &value) < 0)
+		return -1;
+	if (off == 0 && tname)
+		off = (size_t)snprintf(buf, len, "%s ", tname);
+	if (off < len && value)
+		off += (size_t)snprintf(buf + off, len - off, "%s", value);
+	if (off >= len)
+		return -1;
+	char *save = NULL;
+	for (char *t = strtok_r(buf, " \t\r\n", &save); t; t = strtok_r(NULL, " \t\r\n", &save)) {
+		if (r->argc == CMD_ADMIN_MAX_ARGS)
+			return -1;
+		r->argv[r->argc++] = t;
+	}
+	return 0;
+}
+
+void cmd_admin(struct session *s, json_object *req)
+{
+	struct cmd_admin_req r = { .s = s };
+	char buf[CMD_ADMIN_MAX_INPUT];
+
+	if (s->user_id != STORE_ADMIN_ID) {
+		log_warn("%s (%s): admin command refused: not Admin", s->c->addr, s->username);
+		session_error(s, PROTO_E_PERMISSION, "permission denied: only Admin may use admin commands");
+		return;
+	}
+	if (proto_get_string(req, "command", &r.command) != 0 ||
+	    proto_get_string(req, "action", &r.action) < 0) {
+		session_error(s, PROTO_E_INVALID, "admin_command_request needs command and action (strings)");
+		return;
+	}
+	if (cmd_admin_args(&r, req, buf, sizeof buf) < 0) {
+		session_error(s, PROTO_E_INVALID, "admin_command_request: target_id must be an integer, "
+		                                  "target_name and new_value strings, at most %d bytes "
+		                                  "and %d words together", CMD_ADMIN_MAX_INPUT - 1,
+		              CMD_ADMIN_MAX_ARGS);
+		return;
+	}
+	/* the reference's client sends the command with or without its slash */
+	if (r.command[0] == '/')
+		r.command++;
+
+	size_t i;
+	for (i = 0; i < CMD_ADMIN_NCMDS; i++)
+		if (strcmp(cmd_admin_table[i].command, r.command) == 0 &&
+		    (!cmd_admin_table[i].action || (r.action && strcmp(cmd_admin_table[i].action, r.action) == 0)))
+			break;
+	if (i == CMD_ADMIN_NCMDS)
+		cmd_admin_usage(&r);
+	else if (r.argc < cmd_admin_table[i].nargs)
+		cmd_admin_fail(&r, "usage: %s", cmd_admin_table[i].usage);
+	else
+		cmd_admin_table[i].fn(&r);
+
+	/* every admin action is logged with who did it; the arguments are
+	 * left out, as they may hold a password */
+	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->username, (long long)s->user_id,
+	         s->c->addr, r.command, r.action ? r.action : "", r.ok ? "done" : "refused", r.message);
+
+	json_object *o = proto_new("admin_command_response");
+	proto_set_bool(o, "success", r.ok);
+	proto_set_string(o, "message", r.message);
+	if (r.data)
+		json_object_object_add(o, "data", r.data);
+	else
+		proto_set_null(o, "data");
+	session_reply(s, o);
+	if (r.ok && r.notify)
+		cmd_admin_notify(&r);
+}

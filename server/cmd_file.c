@@ -1,0 +1,534 @@
+/* cmd_file.c - file upload, download and listing. The file's bytes travel
+ * raw on the same connection, between two JSON lines, exactly as the
+ * reference frames them (see chatroom-protocol(7)):
+ *
+ *   upload:   request -> file_upload_response "ready" -> file_size raw bytes
+ *             -> file_notification to the group -> file_upload_response
+ *   download: request -> file_download_response -> "===FILE_DATA_START===\n"
+ *             + bytes + "\n===FILE_DATA_END===\n" -> file_download_response
+ *
+ * Files live in <DataDir>/<group id>/<generated name>; the name the client
+ * gave is only ever stored as text, so no client can choose a path. A
+ * transfer runs in the connection's own worker and holds neither the table
+ * lock nor a group lock while bytes move, so everybody else chats on. */
+#include "config.h"
+#include "broadcast.h"
+#include "cmd.h"
+#include "log.h"
+#include "proto.h"
+#include "server.h"
+#include "table.h"
+#include "tunables.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CMD_FILE_NAME_MAX 255          /* bytes of the filename a client gives */
+#define CMD_FILE_PATH_MAX 4096
+/* The reference client's reader polls with a 1 s timeout and switches to
+ * raw mode between two polls: a legacy client needs the start marker a
+ * little over 1 s after the first download response, and the closing
+ * response about 0.5 s after the end marker. */
+#define CMD_FILE_LEGACY_START_MS 1100
+#define CMD_FILE_LEGACY_END_MS 500
+
+static const char cmd_file_start_marker[] = "===FILE_DATA_START===\n";
+static const char cmd_file_end_marker[] = "\n===FILE_DATA_END===\n";
+
+static int cmd_file_timeout_ms(void)
+{
+	return CONF(transfer_timeout) * 1000;
+}
+
+/* The folder of group gid's files. */
+static void cmd_file_dir(int64_t gid, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%lld", srv_conf->data_dir, (long long)gid);
+}
+
+static void cmd_file_path(int64_t gid, const char *stored_name, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%lld/%s", srv_conf->data_dir, (long long)gid, stored_name);
+}
+
+/* A name no client chose: 32 random hex digits. */
+static int cmd_file_new_name(char *out, size_t len)
+{
+	unsigned char r[16];
+	size_t got = 0;
+	while (got < sizeof r) {
+		ssize_t n = getrandom(r + got, sizeof r - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	if (len < 2 * sizeof r + 1)
+		return -1;
+	for (size_t i = 0; i < sizeof r; i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+	return 0;
+}
+
+/* The filename a client gave: text for lists, never a path. NULL or why not. */
+static const char *cmd_file_name_bad(const char *name, size_t len)
+{
+	if (len == 0)
+		return "filename is empty";
+	if (len > CMD_FILE_NAME_MAX)
+		return "filename is too long (at most 255 bytes)";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch < 0x20 || ch == 0x7f)
+			return "filename contains control characters";
+	}
+	return NULL;
+}
+
+/* Whether the extension of name (as Python's os.path.splitext sees it: after
+ * the last '.' of the last path element, not a leading one) is allowed. */
+static int cmd_file_ext_ok(const char *name)
+{
+	const char *base = name;
+	for (const char *p = name; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	while (*base == '.')
+		base++;
+	const char *dot = strrchr(base, '.');
+	if (!dot || !dot[1])
+		return 0;
+	const char *conf = __atomic_load_n(&srv_conf->file_extensions, __ATOMIC_ACQUIRE);
+	char *list = strdup(conf ? conf : ""), *save = NULL;
+	int ok = 0;
+	if (!list)
+		return 0;
+	for (char *t = strtok_r(list, ", \t", &save); t && !ok; t = strtok_r(NULL, ", \t", &save)) {
+		while (*t == '.')
+			t++;
+		ok = *t && strcasecmp(t, dot + 1) == 0;
+	}
+	free(list);
+	return ok;
+}
+
+/* What the table says about group gid (0: the current group) for user uid. */
+struct cmd_file_group {
+	int64_t id;
+	char name[160];
+	int found, member, banned;
+	int user_banned;
+};
+
+static void cmd_file_group_get(struct session *s, int64_t gid, struct cmd_file_group *out)
+{
+	memset(out, 0, sizeof *out);
+	table_rdlock();
+	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
+	out->user_banned = table_user_banned(s->user_id);
+	if (g) {
+		out->found = 1;
+		out->id = g->id;
+		snprintf(out->name, sizeof out->name, "%s", g->name);
+		out->member = table_is_member(g, s->user_id);
+		out->banned = g->banned;
+	}
+	table_unlock();
+}
+
+/* Answer 1004/1005 unless the session's user may use group gid's files. */
+static int cmd_file_group_ok(struct session *s, int64_t gid, struct cmd_file_group *g)
+{
+	cmd_file_group_get(s, gid, g);
+	if (!g->found) {
+		if (gid > 0)
+			session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found");
+		else
+			session_error(s, PROTO_E_INVALID, "no current chat: give chat_group_id");
+		return 0;
+	}
+	if (!g->member) {
+		session_error(s, PROTO_E_PERMISSION, "you are not a member of this chat");
+		return 0;
+	}
+	return 1;
+}
+
+/* upload ------------------------------------------------------------------ */
+
+static json_object *cmd_upload_response(const char *message, int64_t file_id)
+{
+	json_object *o = proto_new("file_upload_response");
+	proto_set_bool(o, "success", 1);
+	proto_set_string(o, "message", message);
+	if (file_id > 0)
+		proto_set_int(o, "file_id", file_id);
+	else
+		proto_set_null(o, "file_id");
+	return o;
+}
+
+/* The file_notification: a chat_message with the reference's fields. */
+static void cmd_file_notify(const store_file_t *f)
+{
+	char text[1400];
+	snprintf(text, sizeof text, "%s uploaded a file: %s (%lldKB)", f->uploader_name, f->filename,
+	         (long long)(f->size / 1024));
+	json_object *o = proto_new("file_notification");
+	proto_set_int(o, "sender_id", f->uploader_id);
+	proto_set_string(o, "sender_username", f->uploader_name);
+	proto_set_int(o, "chat_group_id", f->group_id);
+	proto_set_string(o, "chat_group_name", "");
+	proto_set_string(o, "content", text);
+	proto_set_null(o, "message_id");
+	table_rdlock();
+	group_t *g = table_group(f->group_id);
+	if (g)
+		bcast_group(g, o);
+	table_unlock();
+	json_object_put(o);
+}
+
+void cmd_file_upload(struct session *s, json_object *req)
+{
+	const char *name = NULL;
+	int64_t size = 0, gid = 0;
+	char dir[CMD_FILE_PATH_MAX], path[CMD_FILE_PATH_MAX];
+	store_file_t f;
+	const char *why;
+
+	if (proto_get_string(req, "filename", &name) != 0 || proto_get_int(req, "file_size", &size) != 0 ||
+	    proto_get_int(req, "chat_group_id", &gid) < 0) {
+		session_error(s, PROTO_E_INVALID, "file_upload_request needs filename (a string), "
+		                                  "file_size and chat_group_id (integers)");
+		return;
+	}
+	if (size <= 0) {
+		session_error(s, PROTO_E_INVALID, "file_size must be more than 0");
+		return;
+	}
+	/* the reference's order: size, then type, then membership */
+	long long max = CONF(max_file_size);
+	if (size > max) {
+		session_error(s, PROTO_E_FILE_TOO_LARGE, "file too large: at most %lld bytes (%lld MB)", max,
+		              max / (1024 * 1024));
+		return;
+	}
+	json_object *nj = NULL;
+	json_object_object_get_ex(req, "filename", &nj);
+	if ((why = cmd_file_name_bad(name, (size_t)json_object_get_string_len(nj)))) {
+		session_error(s, PROTO_E_INVALID, "%s", why);
+		return;
+	}
+	if (!cmd_file_ext_ok(name)) {
+		session_error(s, PROTO_E_INVALID, "file type not allowed: allowed extensions are %s",
+		              __atomic_load_n(&srv_conf->file_extensions, __ATOMIC_ACQUIRE));
+		return;
+	}
+	struct cmd_file_group g;
+	if (!cmd_file_group_ok(s, gid, &g))
+		return;
+	if (g.user_banned) {
+		session_error(s, PROTO_E_PERMISSION, "you are banned from sending messages and files");
+		return;
+	}
+	if (g.banned) {
+		session_error(s, PROTO_E_PERMISSION, "this chat is banned: nothing can be sent to it");
+		return;
+	}
+
+	memset(&f, 0, sizeof f);
+	f.group_id = g.id;
+	f.uploader_id = s->user_id;
+	f.size = size;
+	snprintf(f.uploader_name, sizeof f.uploader_name, "%s", s->username);
+	snprintf(f.filename, sizeof f.filename, "%s", name);
+	cmd_file_dir(g.id, dir, sizeof dir);
+	if (cmd_file_new_name(f.stored_name, sizeof f.stored_name) < 0 ||
+	    (mkdir(dir, 0750) < 0 && errno != EEXIST)) {
+		log_error("files: cannot prepare %s for an upload: %s", dir, strerror(errno));
+		session_error(s, PROTO_E_SERVER, "the server cannot store files right now");
+		return;
+	}
+	cmd_file_path(g.id, f.stored_name, path, sizeof path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		log_error("files: cannot create %s: %s", path, strerror(errno));
+		session_error(s, PROTO_E_SERVER, "the server cannot store files right now");
+		return;
+	}
+
+	log_info("%s: %s uploads %s (%lld bytes) to chat %s as %s", s->c->addr, s->username, f.filename,
+	         (long long)size, g.name, path);
+	session_reply(s, cmd_upload_response("ready", 0));
+	int rc = session_read_raw(s, fd, (size_t)size, cmd_file_timeout_ms());
+	if (close(fd) < 0 && rc == SESSION_RAW_OK)
+		rc = SESSION_RAW_LOCAL;
+	if (rc != SESSION_RAW_OK) {
+		unlink(path);
+		switch (rc) {
+		case SESSION_RAW_LOCAL:
+			log_error("files: writing %s failed: %s", path, strerror(errno));
+			session_error(s, PROTO_E_SERVER, "the server could not save the file");
+			break;
+		case SESSION_RAW_STALLED:
+			log_warn("%s (%s): upload of %s stalled; partial file removed", s->c->addr,
+			         s->username, f.filename);
+			session_error(s, PROTO_E_NETWORK, "upload stalled: no data for %d seconds",
+			              CONF(transfer_timeout));
+			client_close(s->c, "file upload stalled");
+			break;
+		default:
+			log_warn("%s (%s): connection lost during the upload of %s; partial file removed",
+			         s->c->addr, s->username, f.filename);
+			client_close(s->c, "connection lost during a file upload");
+			break;
+		}
+		return;
+	}
+
+	/* Admin may have deleted the chat while its bytes were arriving */
+	cmd_file_group_get(s, g.id, &g);
+	if (!g.found) {
+		unlink(path);
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, "the chat was deleted during the upload");
+		return;
+	}
+	int64_t id = 0;
+	f.uploaded_at = proto_now();
+	if (store_file_add(srv_store, &f, &id) != STORE_OK) {
+		unlink(path);
+		session_error(s, PROTO_E_DATABASE, "could not record the file; try again later");
+		return;
+	}
+	f.id = id;
+	log_info("%s: %s uploaded %s to chat %s (file %lld)", s->c->addr, s->username, f.filename,
+	         g.name, (long long)id);
+	cmd_file_notify(&f);
+	char text[1400];
+	snprintf(text, sizeof text, "File '%s' uploaded", f.filename);
+	session_reply(s, cmd_upload_response(text, id));
+}
+
+/* download ---------------------------------------------------------------- */
+
+static json_object *cmd_download_response(int ok, const char *message, const char *filename,
+                                          int64_t size)
+{
+	json_object *o = proto_new("file_download_response");
+	proto_set_bool(o, "success", ok);
+	proto_set_string(o, "message", message);
+	proto_set_string(o, "filename", filename);
+	proto_set_int(o, "file_size", size);
+	return o;
+}
+
+/* Sleep ms, returning early when the client is asked to close. */
+static void cmd_file_pause(client_t *c, int ms)
+{
+	long long end = srv_now_ms() + ms;
+	while (!atomic_load(&c->closing)) {
+		long long left = end - srv_now_ms();
+		if (left <= 0)
+			break;
+		poll(NULL, 0, left > 50 ? 50 : (int)left);
+	}
+}
+
+/* file_id is a string in the reference; an integer is taken too. */
+static int cmd_file_id(json_object *req, int64_t *id)
+{
+	json_object *v = NULL;
+	if (!json_object_object_get_ex(req, "file_id", &v) || !v)
+		return -1;
+	if (json_object_is_type(v, json_type_int)) {
+		*id = json_object_get_int64(v);
+		return *id > 0 ? 0 : -1;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return -1;
+	const char *p = json_object_get_string(v);
+	char *end;
+	if (*p < '0' || *p > '9')
+		return -1;
+	errno = 0;
+	long long n = strtoll(p, &end, 10);
+	if (errno || *end || n <= 0)
+		return -1;
+	*id = n;
+	return 0;
+}
+
+void cmd_file_download(struct session *s, json_object *req)
+{
+	int64_t id;
+	store_file_t f;
+	char path[CMD_FILE_PATH_MAX];
+	struct stat sb;
+
+	if (cmd_file_id(req, &id) < 0) {
+		session_error(s, PROTO_E_INVALID, "file_download_request needs file_id (a file number)");
+		return;
+	}
+	int rc = store_file_get(srv_store, id, &f);
+	if (rc == STORE_NOTFOUND) {
+		session_error(s, PROTO_E_FILE_NOT_FOUND, "file not found");
+		return;
+	}
+	if (rc != STORE_OK) {
+		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		return;
+	}
+	struct cmd_file_group g;
+	cmd_file_group_get(s, f.group_id, &g);
+	if (!g.found) {
+		session_error(s, PROTO_E_FILE_NOT_FOUND, "file not found");
+		return;
+	}
+	if (!g.member) {
+		session_error(s, PROTO_E_PERMISSION, "you are not a member of the chat of this file");
+		return;
+	}
+	cmd_file_path(f.group_id, f.stored_name, path, sizeof path);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0) {
+		log_error("files: file %lld (%s) is missing: %s: %s", (long long)id, f.filename, path,
+		          strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		session_error(s, PROTO_E_FILE_NOT_FOUND, "the file is missing on the server");
+		return;
+	}
+	int64_t size = (int64_t)sb.st_size;
+	int timeout = cmd_file_timeout_ms();
+	log_info("%s: %s downloads %s (file %lld, %lld bytes)", s->c->addr, s->username, f.filename,
+	         (long long)id, (long long)size);
+
+	session_reply(s, cmd_download_response(1, "download starting", f.filename, size));
+	/* nothing queued from now on may land inside the raw bytes */
+	rc = session_hold(s, timeout);
+	if (rc == SESSION_RAW_OK && s->protocol == 1)
+		cmd_file_pause(s->c, CMD_FILE_LEGACY_START_MS);
+	if (rc == SESSION_RAW_OK)
+		rc = session_write_raw(s, cmd_file_start_marker, sizeof cmd_file_start_marker - 1, timeout);
+	if (rc == SESSION_RAW_OK)
+		rc = session_write_raw_fd(s, fd, (size_t)size, timeout);
+	if (rc == SESSION_RAW_OK)
+		rc = session_write_raw(s, cmd_file_end_marker, sizeof cmd_file_end_marker - 1, timeout);
+	if (rc == SESSION_RAW_OK && s->protocol == 1)
+		cmd_file_pause(s->c, CMD_FILE_LEGACY_END_MS);
+	close(fd);
+	session_release(s);
+	if (rc != SESSION_RAW_OK) {
+		/* the byte stream is broken mid-file: the client cannot resync */
+		log_warn("%s (%s): download of %s failed (%s)", s->c->addr, s->username, f.filename,
+		         rc == SESSION_RAW_STALLED ? "stalled" : rc == SESSION_RAW_LOCAL ? "read error"
+		                                                                           : "connection lost");
+		client_close(s->c, rc == SESSION_RAW_STALLED ? "file download stalled"
+		                                             : "file download failed");
+		return;
+	}
+	char text[1400];
+	snprintf(text, sizeof text, "File '%s' downloaded", f.filename);
+	session_reply(s, cmd_download_response(1, text, f.filename, size));
+}
+
+/* list -------------------------------------------------------------------- */
+
+static int cmd_file_list_one(void *ctx, const store_file_t *f)
+{
+	char when[32];
+	json_object *o = json_object_new_object();
+	proto_format_time(f->uploaded_at, when, sizeof when);
+	proto_set_int(o, "file_id", f->id);
+	proto_set_string(o, "original_filename", f->filename);
+	proto_set_int(o, "file_size", f->size);
+	proto_set_string(o, "uploader_username", f->uploader_name);
+	proto_set_string(o, "upload_time", when);
+	json_object_array_add(ctx, o);
+	return 0;
+}
+
+void cmd_file_list(struct session *s, json_object *req)
+{
+	int64_t gid = 0;
+	if (proto_get_int(req, "chat_group_id", &gid) < 0) {
+		session_error(s, PROTO_E_INVALID, "chat_group_id must be an integer");
+		return;
+	}
+	struct cmd_file_group g;
+	if (!cmd_file_group_ok(s, gid, &g))
+		return;
+	json_object *files = json_object_new_array();
+	if (store_files_foreach(srv_store, g.id, cmd_file_list_one, files) != STORE_OK) {
+		json_object_put(files);
+		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		return;
+	}
+	json_object *o = proto_new("file_list_response");
+	proto_set_int(o, "chat_group_id", g.id);
+	json_object_object_add(o, "files", files);
+	session_reply(s, o);
+}
+
+/* used by the admin commands ---------------------------------------------- */
+
+int cmd_file_remove(const store_file_t *f)
+{
+	char path[CMD_FILE_PATH_MAX];
+	cmd_file_path(f->group_id, f->stored_name, path, sizeof path);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("files: cannot remove %s: %s", path, strerror(errno));
+	return store_file_delete(srv_store, f->id);
+}
+
+struct cmd_file_vec {
+	store_file_t *v;
+	size_t n, cap;
+	int oom;
+};
+
+static int cmd_file_collect(void *ctx, const store_file_t *f)
+{
+	struct cmd_file_vec *fv = ctx;
+	if (fv->n == fv->cap) {
+		size_t cap = fv->cap ? 2 * fv->cap : 16;
+		store_file_t *v = realloc(fv->v, cap * sizeof *v);
+		if (!v) {
+			fv->oom = 1;
+			return 1;
+		}
+		fv->v = v;
+		fv->cap = cap;
+	}
+	fv->v[fv->n++] = *f;
+	return 0;
+}
+
+int cmd_file_remove_group(int64_t gid)
+{
+	struct cmd_file_vec fv = { 0 };
+	char dir[CMD_FILE_PATH_MAX];
+	/* collect first: the store's callbacks run under its lock */
+	int rc = store_files_foreach(srv_store, gid, cmd_file_collect, &fv);
+	if (rc == STORE_OK && fv.oom)
+		rc = STORE_ERR;
+	for (size_t i = 0; rc == STORE_OK && i < fv.n; i++) {
+		int r = cmd_file_remove(&fv.v[i]);
+		if (r != STORE_OK && r != STORE_NOTFOUND)
+			rc = r;
+	}
+	free(fv.v);
+	cmd_file_dir(gid, dir, sizeof dir);
+	if (rc == STORE_OK && rmdir(dir) < 0 && errno != ENOENT)
+		log_warn("files: cannot remove %s: %s", dir, strerror(errno));
+	return rc;
+}

@@ -1,0 +1,771 @@
+/* test_client.c - output queues (server/client.c) over a real non-blocking
+ * AF_UNIX socket pair: pushing and flushing, ring growth, the max_output
+ * limit, partial writes to a small socket buffer, the worker's eventfd
+ * wake-ups, deferred wakes, holding the queue, and closing. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "log.h"
+
+#define BIG (1 << 20) /* max_output that is never reached */
+
+struct fixture {
+	client_t *c;
+	int peer; /* the other end: what the user would receive */
+};
+
+static void nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	assert_int_not_equal(fl, -1);
+	assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	int sv[2];
+	assert_non_null(f);
+	log_init("test_client", LOG_LVL_ERROR, 1, 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	nonblock(sv[0]);
+	nonblock(sv[1]);
+	f->c = client_new(sv[0], "127.0.0.1:4242");
+	assert_non_null(f->c);
+	f->peer = sv[1];
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	client_defer_free();
+	client_unref(f->c);
+	close(f->peer);
+	free(f);
+	return 0;
+}
+
+/* Shrink both ends' buffers so that a few kilobytes fill the socket. */
+static void small_buffers(struct fixture *f)
+{
+	int sz = 4096;
+	assert_int_equal(setsockopt(f->c->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+	assert_int_equal(setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+}
+
+/* Everything the peer can read now, NUL-terminated, in a malloc'd buffer. */
+static char *drain(int fd, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap + 1);
+	assert_non_null(buf);
+	for (;;) {
+		if (n == cap) {
+			cap *= 2;
+			buf = realloc(buf, cap + 1);
+			assert_non_null(buf);
+		}
+		ssize_t r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
+}
+
+static void assert_received(struct fixture *f, const char *want)
+{
+	size_t n;
+	char *got = drain(f->peer, &n);
+	assert_int_equal(n, strlen(want));
+	assert_string_equal(got, want);
+	free(got);
+}
+
+static int readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
+static int push_str(client_t *c, const char *s, int wake, size_t max)
+{
+	outbuf_t *b = outbuf_new(s, strlen(s));
+	assert_non_null(b);
+	int rc = client_push(c, b, wake, max);
+	outbuf_unref(b);
+	return rc;
+}
+
+/* Line i of a numbered stream, exactly `len` bytes including its newline. */
+static void line(char *out, size_t len, int i)
+{
+	memset(out, 'a' + i % 26, len - 1);
+	char head[16];
+	int h = snprintf(head, sizeof head, "%06d ", i);
+	memcpy(out, head, (size_t)h);
+	out[len - 1] = '\n';
+}
+
+/* ---- pushing and flushing ---- */
+
+static void test_flush_delivers_queued_messages_in_order(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(push_str(f->c, "one\n", 0, BIG), 0);
+	assert_int_equal(push_str(f->c, "two\n", 0, BIG), 0);
+	assert_int_equal(push_str(f->c, "three\n", 0, BIG), 0);
+	assert_int_equal(client_queued(f->c), 14);
+	assert_false(readable(f->peer)); /* pushing never writes */
+	assert_int_equal(client_flush(f->c), 0);
+	assert_int_equal(client_queued(f->c), 0);
+	assert_received(f, "one\ntwo\nthree\n");
+	/* flushing an empty queue is fine */
+	assert_int_equal(client_flush(f->c), 0);
+}
+
+static void test_queue_holds_its_own_reference_until_sent(void **state)
+{
+	struct fixture *f = *state;
+	outbuf_t *b = outbuf_new("shared\n", 7);
+
+	assert_int_equal(client_push(f->c, b, 0, BIG), 0);
+	assert_int_equal(client_push(f->c, b, 0, BIG), 0); /* the same buffer twice */
+	assert_int_equal(atomic_load(&b->refs), 3);
+	assert_int_equal(client_flush(f->c), 0);
+	assert_int_equal(atomic_load(&b->refs), 1);
+	outbuf_unref(b);
+	assert_received(f, "shared\nshared\n");
+}
+
+static void test_send_serializes_json_as_one_line(void **state)
+{
+	struct fixture *f = *state;
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "message_type", json_object_new_string("heartbeat"));
+	json_object_object_add(o, "path", json_object_new_string("a/b"));
+	assert_int_equal(client_send(f->c, o, BIG), 0);
+	json_object_put(o);
+	assert_int_equal(client_flush(f->c), 0);
+	assert_received(f, "{\"message_type\":\"heartbeat\",\"path\":\"a/b\"}\n");
+}
+
+static void test_ring_grows_for_many_messages_and_keeps_order(void **state)
+{
+	struct fixture *f = *state;
+	char want[1000 * 8 + 1] = "", l[9];
+	size_t wl = 0;
+
+	for (int i = 0; i < 1000; i++) {
+		line(l, 8, i);
+		l[8] = '\0';
+		assert_int_equal(push_str(f->c, l, 0, BIG), 0);
+		memcpy(want + wl, l, 8);
+		wl += 8;
+	}
+	want[wl] = '\0';
+	assert_true(f->c->qcap >= 1000);
+	assert_int_equal(client_queued(f->c), 8000);
+	assert_int_equal(client_flush(f->c), 0);
+	assert_received(f, want);
+	/* an emptied queue gives its large ring back */
+	assert_null(f->c->q);
+	assert_int_equal(f->c->qcap, 0);
+}
+
+/* Reads what the peer can, then flushes, until the queue is empty;
+ * returns everything received (malloc'd, NUL-terminated). */
+static char *flush_all(struct fixture *f, int rc, size_t *got)
+{
+	size_t cap = 1 << 20;
+	char *all = malloc(cap + 1);
+	int rounds = 0;
+	assert_non_null(all);
+	*got = 0;
+	for (;;) {
+		size_t n;
+		char *part = drain(f->peer, &n);
+		assert_true(*got + n <= cap);
+		memcpy(all + *got, part, n);
+		*got += n;
+		free(part);
+		if (rc == 0)
+			break;
+		rc = client_flush(f->c);
+		assert_true(rc == 0 || rc == 1);
+		assert_true(++rounds < 100000);
+	}
+	all[*got] = '\0';
+	return all;
+}
+
+static void test_pushes_during_a_partial_send_keep_order(void **state)
+{
+	struct fixture *f = *state;
+	enum { LEN = 3000 };
+	static char want[20 * LEN + 1];
+	char l[LEN + 1];
+	size_t got;
+
+	small_buffers(f);
+	/* half sent, then more queued behind the remainder: the ring wraps
+	 * and grows while its head is not at slot 0 */
+	for (int i = 0; i < 7; i++) {
+		line(l, LEN, i);
+		l[LEN] = '\0';
+		assert_int_equal(push_str(f->c, l, 0, BIG), 0);
+	}
+	assert_int_equal(client_flush(f->c), 1);
+	assert_true(f->c->qhead > 0 || f->c->qoff > 0);
+	for (int i = 7; i < 20; i++) {
+		line(l, LEN, i);
+		l[LEN] = '\0';
+		assert_int_equal(push_str(f->c, l, 0, BIG), 0);
+	}
+	for (int i = 0; i < 20; i++)
+		line(want + i * LEN, LEN, i);
+	want[20 * LEN] = '\0';
+	char *all = flush_all(f, 1, &got);
+	assert_int_equal(got, 20 * LEN);
+	assert_string_equal(all, want);
+	free(all);
+}
+
+static void test_message_larger_than_the_socket_buffer_arrives_whole(void **state)
+{
+	struct fixture *f = *state;
+	enum { LEN = 100000 };
+	static char big[LEN + 1];
+	size_t got;
+
+	small_buffers(f);
+	for (int i = 0; i < LEN; i++)
+		big[i] = (char)('0' + (i * 7 + i / 10) % 75);
+	big[LEN] = '\0';
+	assert_int_equal(push_str(f->c, big, 0, BIG), 0);
+	assert_int_equal(push_str(f->c, "after\n", 0, BIG), 0);
+	/* many writes, each ending inside the same buffer */
+	char *all = flush_all(f, client_flush(f->c), &got);
+	assert_int_equal(got, LEN + 6);
+	assert_memory_equal(all, big, LEN);
+	assert_string_equal(all + LEN, "after\n");
+	free(all);
+}
+
+/* ---- limits ---- */
+
+static void test_output_over_the_limit_closes_as_slow_consumer(void **state)
+{
+	struct fixture *f = *state;
+	char buf[61];
+
+	memset(buf, 'x', 60);
+	buf[60] = '\0';
+	assert_int_equal(push_str(f->c, buf, 0, 100), 0);
+	assert_int_equal(push_str(f->c, buf, 0, 100), -1);
+	assert_true(atomic_load(&f->c->closing));
+	const char *why = atomic_load(&f->c->close_reason);
+	assert_non_null(why);
+	assert_non_null(strstr(why, "slow consumer"));
+	/* the refused message is not queued; nothing more is accepted */
+	assert_int_equal(client_queued(f->c), 60);
+	assert_int_equal(push_str(f->c, "x", 0, 100), -1);
+	assert_int_equal(client_queued(f->c), 60);
+}
+
+static void test_output_exactly_at_the_limit_is_accepted(void **state)
+{
+	struct fixture *f = *state;
+	char buf[51];
+
+	memset(buf, 'y', 50);
+	buf[50] = '\0';
+	assert_int_equal(push_str(f->c, buf, 0, 100), 0);
+	assert_int_equal(push_str(f->c, buf, 0, 100), 0);
+	assert_false(atomic_load(&f->c->closing));
+	/* once sent, the limit applies to what is unsent only */
+	assert_int_equal(client_flush(f->c), 0);
+	assert_int_equal(push_str(f->c, buf, 0, 100), 0);
+	assert_false(atomic_load(&f->c->closing));
+	free(drain(f->peer, NULL));
+}
+
+static void test_full_socket_keeps_the_rest_queued_until_read(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 64, LEN = 1000 };
+	static char want[N * LEN + 1];
+	char l[LEN + 1];
+	size_t got = 0;
+	int rounds = 0, rc;
+
+	small_buffers(f);
+	for (int i = 0; i < N; i++) {
+		line(l, LEN, i);
+		l[LEN] = '\0';
+		assert_int_equal(push_str(f->c, l, 0, BIG), 0);
+		memcpy(want + i * LEN, l, LEN);
+	}
+	want[N * LEN] = '\0';
+	char *all = malloc(N * LEN + 1);
+	assert_non_null(all);
+
+	/* the first flush cannot send everything */
+	assert_int_equal(client_flush(f->c), 1);
+	size_t left = client_queued(f->c);
+	assert_true(left > 0 && left < (size_t)N * LEN);
+
+	/* read what arrived, flush again, until the queue is empty */
+	do {
+		size_t n;
+		char *part = drain(f->peer, &n);
+		memcpy(all + got, part, n);
+		got += n;
+		free(part);
+		rc = client_flush(f->c);
+		assert_true(rc == 0 || rc == 1);
+		assert_true(++rounds < 10000);
+	} while (rc == 1);
+	size_t n;
+	char *part = drain(f->peer, &n);
+	memcpy(all + got, part, n);
+	got += n;
+	free(part);
+	all[got] = '\0';
+	assert_int_equal(got, (size_t)N * LEN);
+	assert_int_equal(client_queued(f->c), 0);
+	assert_true(rounds > 1);
+	assert_string_equal(all, want); /* no byte lost or repeated at the cuts */
+	free(all);
+}
+
+static void test_flush_reports_a_socket_error(void **state)
+{
+	struct fixture *f = *state;
+
+	close(f->peer);
+	f->peer = open("/dev/null", O_RDONLY); /* for teardown */
+	assert_int_equal(push_str(f->c, "lost\n", 0, BIG), 0);
+	assert_int_equal(client_flush(f->c), -1);
+}
+
+/* ---- wake-ups ---- */
+
+static void test_push_with_wake_makes_the_eventfd_readable(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(readable(f->c->evfd));
+	assert_int_equal(push_str(f->c, "a\n", 0, BIG), 0);
+	assert_false(readable(f->c->evfd)); /* wake=0: the caller is the worker */
+	assert_int_equal(push_str(f->c, "b\n", 1, BIG), 0);
+	assert_true(readable(f->c->evfd));
+	client_clear_wake(f->c);
+	assert_false(readable(f->c->evfd));
+}
+
+static void test_no_second_wake_until_a_flush_emptied_the_queue(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(push_str(f->c, "a\n", 1, BIG), 0);
+	assert_true(readable(f->c->evfd));
+	client_clear_wake(f->c);
+	/* the worker has been told; more pushes need not wake it again */
+	assert_int_equal(push_str(f->c, "b\n", 1, BIG), 0);
+	assert_int_equal(push_str(f->c, "c\n", 1, BIG), 0);
+	assert_false(readable(f->c->evfd));
+	assert_int_equal(client_flush(f->c), 0);
+	assert_received(f, "a\nb\nc\n");
+	/* the queue was emptied: the next push wakes again */
+	assert_int_equal(push_str(f->c, "d\n", 1, BIG), 0);
+	assert_true(readable(f->c->evfd));
+}
+
+static void test_flush_that_leaves_output_keeps_wakes_off(void **state)
+{
+	struct fixture *f = *state;
+	char l[1001];
+
+	small_buffers(f);
+	line(l, 1000, 0);
+	l[1000] = '\0';
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(push_str(f->c, l, 1, BIG), 0);
+	client_clear_wake(f->c);
+	assert_int_equal(client_flush(f->c), 1); /* socket full, queue not empty */
+	assert_int_equal(push_str(f->c, "more\n", 1, BIG), 0);
+	/* the worker is waiting for POLLOUT anyway */
+	assert_false(readable(f->c->evfd));
+	free(drain(f->peer, NULL));
+}
+
+static void test_flush_other_writes_for_another_thread(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(push_str(f->c, "hello\n", 0, BIG), 0);
+	assert_int_equal(client_flush_other(f->c), 0);
+	assert_received(f, "hello\n");
+	assert_int_equal(client_queued(f->c), 0);
+}
+
+static void test_flush_other_reports_a_full_socket(void **state)
+{
+	struct fixture *f = *state;
+	char l[1001];
+
+	small_buffers(f);
+	line(l, 1000, 1);
+	l[1000] = '\0';
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(push_str(f->c, l, 0, BIG), 0);
+	assert_int_equal(client_flush_other(f->c), 1);
+	assert_true(client_queued(f->c) > 0);
+	free(drain(f->peer, NULL));
+}
+
+static void test_flush_other_leaves_a_closing_client_to_its_worker(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(push_str(f->c, "bye\n", 0, BIG), 0);
+	client_close(f->c, "test");
+	assert_int_equal(client_flush_other(f->c), 1);
+	assert_int_equal(client_queued(f->c), 4);
+	assert_false(readable(f->peer));
+	/* its worker still sends the last message */
+	assert_int_equal(client_flush(f->c), 0);
+	assert_received(f, "bye\n");
+}
+
+/* ---- deferred wakes ---- */
+
+static void test_deferred_pushes_are_written_at_defer_end_without_a_wake(void **state)
+{
+	struct fixture *f = *state;
+	client_t *self = client_new(-1, "self");
+	assert_non_null(self);
+
+	client_defer_begin(self);
+	assert_int_equal(push_str(f->c, "x\n", 1, BIG), 0);
+	assert_int_equal(push_str(f->c, "y\n", 1, BIG), 0);
+	assert_int_equal(push_str(f->c, "z\n", 1, BIG), 0);
+	assert_false(readable(f->c->evfd));
+	assert_false(readable(f->peer));
+	client_defer_end();
+	/* written by the deferring thread: the worker need not wake */
+	assert_received(f, "x\ny\nz\n");
+	assert_false(readable(f->c->evfd));
+	assert_int_equal(client_queued(f->c), 0);
+	/* the deferral holds no reference after the end */
+	assert_int_equal(atomic_load(&f->c->refs), 1);
+	/* and wakes work normally again */
+	assert_int_equal(push_str(f->c, "w\n", 1, BIG), 0);
+	assert_true(readable(f->c->evfd));
+	client_unref(self);
+}
+
+static void test_deferred_pushes_to_a_full_socket_wake_once(void **state)
+{
+	struct fixture *f = *state;
+	client_t *self = client_new(-1, "self");
+	char l[1001];
+	uint64_t v = 0;
+	assert_non_null(self);
+
+	small_buffers(f);
+	line(l, 1000, 2);
+	l[1000] = '\0';
+	client_defer_begin(self);
+	for (int i = 0; i < 64; i++)
+		assert_int_equal(push_str(f->c, l, 1, BIG), 0);
+	assert_false(readable(f->c->evfd));
+	client_defer_end();
+	assert_true(client_queued(f->c) > 0);
+	assert_true(readable(f->c->evfd));
+	assert_int_equal(read(f->c->evfd, &v, sizeof v), (ssize_t)sizeof v);
+	assert_int_equal(v, 1); /* 64 pushes, one wake */
+	client_unref(self);
+	free(drain(f->peer, NULL));
+}
+
+static void test_deferring_thread_never_wakes_its_own_client(void **state)
+{
+	struct fixture *f = *state;
+
+	client_defer_begin(f->c);
+	assert_int_equal(push_str(f->c, "self\n", 1, BIG), 0);
+	client_defer_end();
+	assert_false(readable(f->c->evfd));
+	/* left for its own flush after the batch */
+	assert_int_equal(client_queued(f->c), 5);
+	assert_int_equal(client_flush(f->c), 0);
+	assert_received(f, "self\n");
+}
+
+/* ---- concurrency ---- */
+
+#define CONC_LINES 20000
+#define CONC_LEN 16
+
+struct conc {
+	struct fixture *f;
+	atomic_int done;     /* the test is over: the worker may leave */
+	int defer;           /* the pusher batches with client_defer_begin/end */
+	atomic_int refused;  /* pushes that failed (cmocka asserts only in the main thread) */
+};
+
+/* Acts as the connection's worker: flushes only when woken or when the
+ * socket has room again, as session.c does, so a lost wake-up leaves
+ * output unsent and the reader times out. */
+static void *conc_worker(void *arg)
+{
+	struct conc *k = arg;
+	client_t *c = k->f->c;
+	int want_out = 0;
+	while (!atomic_load(&k->done)) {
+		struct pollfd p[2] = { { .fd = c->evfd, .events = POLLIN },
+			               { .fd = c->fd, .events = want_out ? POLLOUT : 0 } };
+		if (poll(p, 2, 50) <= 0)
+			continue;
+		if (p[0].revents & POLLIN)
+			client_clear_wake(c);
+		if ((p[0].revents & POLLIN) || (p[1].revents & POLLOUT))
+			want_out = client_flush(c) == 1;
+	}
+	return NULL;
+}
+
+static void *conc_pusher(void *arg)
+{
+	struct conc *k = arg;
+	char l[CONC_LEN + 1];
+	for (int i = 0; i < CONC_LINES; i++) {
+		if (k->defer && i % 10 == 0)
+			client_defer_begin(NULL);
+		line(l, CONC_LEN, i);
+		l[CONC_LEN] = '\0';
+		if (push_str(k->f->c, l, 1, BIG) != 0)
+			atomic_fetch_add(&k->refused, 1);
+		if (k->defer && i % 10 == 9)
+			client_defer_end();
+	}
+	client_defer_free();
+	return NULL;
+}
+
+static void run_concurrent(struct fixture *f, int defer)
+{
+	static char want[CONC_LINES * CONC_LEN], got[CONC_LINES * CONC_LEN];
+	struct conc k = { .f = f, .defer = defer };
+	pthread_t worker, pusher;
+	size_t n = 0;
+
+	small_buffers(f);
+	for (int i = 0; i < CONC_LINES; i++)
+		line(want + i * CONC_LEN, CONC_LEN, i);
+	assert_int_equal(pthread_create(&worker, NULL, conc_worker, &k), 0);
+	assert_int_equal(pthread_create(&pusher, NULL, conc_pusher, &k), 0);
+	long idle_ms = 0;
+	while (n < sizeof got && idle_ms < 5000) {
+		struct pollfd p = { .fd = f->peer, .events = POLLIN };
+		if (poll(&p, 1, 10) <= 0) {
+			idle_ms += 10;
+			continue;
+		}
+		ssize_t r = read(f->peer, got + n, sizeof got - n);
+		if (r > 0) {
+			n += (size_t)r;
+			idle_ms = 0;
+		}
+	}
+	pthread_join(pusher, NULL);
+	atomic_store(&k.done, 1);
+	pthread_join(worker, NULL);
+	assert_int_equal(atomic_load(&k.refused), 0);
+	if (n != sizeof got)
+		fail_msg("received %zu of %zu bytes: output left unsent (%zu queued)", n, sizeof got,
+		         client_queued(f->c));
+	assert_memory_equal(got, want, sizeof got);
+}
+
+static void *conc_flusher(void *arg)
+{
+	struct conc *k = arg;
+	while (!atomic_load(&k->done))
+		client_flush_other(k->f->c);
+	return NULL;
+}
+
+/* Only one thread writes a socket at a time: with two threads flushing as
+ * fast as they can while a third pushes, every byte arrives once, in
+ * order. */
+static void test_concurrent_flushes_never_duplicate_or_reorder_bytes(void **state)
+{
+	struct fixture *f = *state;
+	static char want[CONC_LINES * CONC_LEN], got[CONC_LINES * CONC_LEN + 1];
+	struct conc k = { .f = f };
+	pthread_t flusher[2], pusher;
+	size_t n = 0;
+
+	for (int i = 0; i < CONC_LINES; i++)
+		line(want + i * CONC_LEN, CONC_LEN, i);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&flusher[i], NULL, conc_flusher, &k), 0);
+	assert_int_equal(pthread_create(&pusher, NULL, conc_pusher, &k), 0);
+	long idle_ms = 0;
+	while (n < sizeof want && idle_ms < 5000) {
+		struct pollfd p = { .fd = f->peer, .events = POLLIN };
+		if (poll(&p, 1, 10) <= 0) {
+			idle_ms += 10;
+			continue;
+		}
+		ssize_t r = read(f->peer, got + n, sizeof got - n);
+		if (r > 0) {
+			n += (size_t)r;
+			idle_ms = 0;
+		}
+	}
+	pthread_join(pusher, NULL);
+	atomic_store(&k.done, 1);
+	for (int i = 0; i < 2; i++)
+		pthread_join(flusher[i], NULL);
+	assert_int_equal(atomic_load(&k.refused), 0);
+	/* nothing more than the stream may arrive */
+	ssize_t extra = read(f->peer, got + n, sizeof got - n);
+	assert_true(extra <= 0);
+	assert_int_equal(n, sizeof want);
+	assert_memory_equal(got, want, sizeof want);
+}
+
+static void test_wakes_are_never_lost_while_the_worker_flushes(void **state)
+{
+	run_concurrent(*state, 0);
+}
+
+static void test_deferred_writes_and_the_worker_never_interleave_bytes(void **state)
+{
+	run_concurrent(*state, 1);
+}
+
+/* ---- holding ---- */
+
+static void test_held_queue_is_not_written(void **state)
+{
+	struct fixture *f = *state;
+
+	client_hold(f->c, 1);
+	assert_int_equal(push_str(f->c, "later\n", 0, BIG), 0);
+	assert_int_equal(client_flush(f->c), 1);
+	assert_int_equal(client_flush_other(f->c), 1);
+	assert_false(readable(f->peer));
+	assert_int_equal(client_queued(f->c), 6);
+	/* raw bytes go out meanwhile, untouched by the queue */
+	assert_int_equal(write(f->c->fd, "RAW", 3), 3);
+	client_hold(f->c, 0);
+	assert_int_equal(client_flush(f->c), 0);
+	assert_received(f, "RAWlater\n");
+}
+
+static void test_held_empty_queue_flushes_as_empty(void **state)
+{
+	struct fixture *f = *state;
+
+	client_hold(f->c, 1);
+	assert_int_equal(client_flush(f->c), 0);
+	client_hold(f->c, 0);
+}
+
+/* ---- closing ---- */
+
+static void test_close_is_idempotent_and_the_first_reason_wins(void **state)
+{
+	struct fixture *f = *state;
+	char c;
+
+	client_close(f->c, "first reason");
+	client_close(f->c, "second reason");
+	assert_true(atomic_load(&f->c->closing));
+	assert_string_equal(atomic_load(&f->c->close_reason), "first reason");
+	/* the worker's reads end... */
+	assert_int_equal(read(f->c->fd, &c, 1), 0);
+	/* ...pushes are refused... */
+	assert_int_equal(push_str(f->c, "late\n", 1, BIG), -1);
+	assert_int_equal(client_queued(f->c), 0);
+	/* ...but the write side stays open for a last message */
+	assert_int_equal(write(f->c->fd, "last\n", 5), 5);
+	assert_received(f, "last\n");
+}
+
+static void test_slow_consumer_reason_is_not_replaced_by_a_later_close(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_int_equal(push_str(f->c, "0123456789", 0, 5), -1);
+	client_close(f->c, "other");
+	assert_non_null(strstr(atomic_load(&f->c->close_reason), "slow consumer"));
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	/* as in the server: a write to a closed peer is an error, not a signal */
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		T(test_flush_delivers_queued_messages_in_order),
+		T(test_queue_holds_its_own_reference_until_sent),
+		T(test_send_serializes_json_as_one_line),
+		T(test_ring_grows_for_many_messages_and_keeps_order),
+		T(test_pushes_during_a_partial_send_keep_order),
+		T(test_message_larger_than_the_socket_buffer_arrives_whole),
+		T(test_output_over_the_limit_closes_as_slow_consumer),
+		T(test_output_exactly_at_the_limit_is_accepted),
+		T(test_full_socket_keeps_the_rest_queued_until_read),
+		T(test_flush_reports_a_socket_error),
+		T(test_push_with_wake_makes_the_eventfd_readable),
+		T(test_no_second_wake_until_a_flush_emptied_the_queue),
+		T(test_flush_that_leaves_output_keeps_wakes_off),
+		T(test_flush_other_writes_for_another_thread),
+		T(test_flush_other_reports_a_full_socket),
+		T(test_flush_other_leaves_a_closing_client_to_its_worker),
+		T(test_deferred_pushes_are_written_at_defer_end_without_a_wake),
+		T(test_deferred_pushes_to_a_full_socket_wake_once),
+		T(test_deferring_thread_never_wakes_its_own_client),
+		T(test_concurrent_flushes_never_duplicate_or_reorder_bytes),
+		T(test_wakes_are_never_lost_while_the_worker_flushes),
+		T(test_deferred_writes_and_the_worker_never_interleave_bytes),
+		T(test_held_queue_is_not_written),
+		T(test_held_empty_queue_flushes_as_empty),
+		T(test_close_is_idempotent_and_the_first_reason_wins),
+		T(test_slow_consumer_reason_is_not_replaced_by_a_later_close),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
