@@ -30,13 +30,15 @@ class SourceConn(Conn):
     """A Conn from a chosen loopback source address."""
 
     def __init__(self, port, source):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind((source, 0))
-        self.sock.settimeout(5 * SLOW)
-        self.sock.connect(("127.0.0.1", port))
-        self.buf = b""
-        self.timeout = 5 * SLOW
-        self.backlog = []
+        real = socket.create_connection
+
+        def from_source(address, timeout=None, *args, **kw):
+            return real(address, timeout=timeout, source_address=(source, 0))
+        socket.create_connection = from_source  # the tests are single-threaded
+        try:
+            super().__init__(port, timeout=5 * SLOW)
+        finally:
+            socket.create_connection = real
 
 
 @unittest.skipUnless(has_throttling(), "failed-login throttling is not in this chatroomd")
