@@ -409,7 +409,8 @@ void cmd_list_users(struct session *s, json_object *req)
 		}
 		members = malloc((g->nmembers + 1) * sizeof *members);
 		if (members) {
-			memcpy(members, g->members, g->nmembers * sizeof *members);
+			if (g->nmembers) /* g->members is NULL in an empty group */
+				memcpy(members, g->members, g->nmembers * sizeof *members);
 			nmembers = g->nmembers;
 		}
 	}
