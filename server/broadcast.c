@@ -19,11 +19,18 @@ void bcast_set_last_id(int64_t id)
 	atomic_store(&bcast_last_id, id);
 }
 
-json_object *bcast_chat_json(const msg_t *m)
+json_object *bcast_chat_json(const msg_t *m, int history)
 {
 	json_object *o = json_object_new_object();
-	json_object_object_add(o, "message_type", json_object_new_string("chat_message"));
-	proto_set_double(o, "timestamp", m->ts);
+	json_object_object_add(o, "message_type",
+	                       json_object_new_string(history ? "chat_history" : "chat_message"));
+	if (history) {
+		char when[32];
+		proto_format_time(m->ts, when, sizeof when);
+		proto_set_string(o, "timestamp", when);
+	} else {
+		proto_set_double(o, "timestamp", m->ts);
+	}
 	proto_set_int(o, "sender_id", m->sender_id);
 	proto_set_string(o, "sender_username", m->sender_name);
 	proto_set_int(o, "chat_group_id", m->group_id);
@@ -56,7 +63,7 @@ msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *conten
 		return NULL;
 	}
 	table_cache_add(g, m);
-	json_object *o = bcast_chat_json(m);
+	json_object *o = bcast_chat_json(m, 0);
 	outbuf_t *b = outbuf_json(o);
 	json_object_put(o);
 	if (b) {

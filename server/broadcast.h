@@ -12,8 +12,9 @@
 #include "msg.h"
 #include "table.h"
 
-/* The chat_message object for m (the reference's fields). */
-json_object *bcast_chat_json(const msg_t *m);
+/* The chat_message object for m (the reference's fields); history: the
+ * chat_history form instead, whose timestamp is "YYYY-MM-DD HH:MM:SS". */
+json_object *bcast_chat_json(const msg_t *m, int history);
 
 /* Accept content from user (uid, uname) into g: assign the next message id,
  * queue it for storage, deliver it to every client whose current group is g

@@ -46,6 +46,9 @@ int cmd_file_remove_group(int64_t gid);
 /* Called by the writer thread after a message is stored: chat_ack. */
 void cmd_on_stored(msg_t *m, void *ctx);
 
+/* Make a new account a member of public (store and table). */
+void cmd_join_public(int64_t user_id);
+
 /* Logout bookkeeping shared by logout and disconnect: presence offline. */
 void cmd_user_gone(int64_t user_id, const char *username);
 

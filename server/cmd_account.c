@@ -137,19 +137,24 @@ void cmd_register(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, "could not store the account; try again later");
 		return;
 	}
-	/* every new account joins public */
+	cmd_join_public(uid);
+	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
+	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
+}
+
+void cmd_join_public(int64_t uid)
+{
 	table_rdlock();
 	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
 	int64_t pub_id = pub ? pub->id : -1;
 	table_unlock();
+	/* the store first: no SQLite call under the table lock */
 	if (pub_id >= 0 && store_member_add(srv_store, pub_id, uid) == STORE_OK) {
 		table_wrlock();
 		if ((pub = table_group(pub_id)))
 			table_member_add(pub, uid);
 		table_unlock();
 	}
-	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
-	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
 }
 
 void cmd_login(struct session *s, json_object *req)

@@ -174,17 +174,7 @@ static void cmd_admin_add_user(struct cmd_admin_req *r)
 		cmd_admin_fail(r, "could not store the account; try again later");
 		return;
 	}
-	/* like a registration: every account is a member of public */
-	table_rdlock();
-	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
-	int64_t pub_id = pub ? pub->id : -1;
-	table_unlock();
-	if (pub_id >= 0 && store_member_add(srv_store, pub_id, uid) == STORE_OK) {
-		table_wrlock();
-		if ((pub = table_group(pub_id)))
-			table_member_add(pub, uid);
-		table_unlock();
-	}
+	cmd_join_public(uid); /* like a registration */
 	cmd_admin_done(r, "user", uid, name, "User %s added (id %lld)", name, (long long)uid);
 }
 

@@ -288,22 +288,6 @@ void cmd_join_chat(struct session *s, json_object *req)
 	}
 }
 
-static json_object *cmd_history_json(const msg_t *m)
-{
-	char when[32];
-	json_object *o = json_object_new_object();
-	json_object_object_add(o, "message_type", json_object_new_string("chat_history"));
-	proto_format_time(m->ts, when, sizeof when);
-	proto_set_string(o, "timestamp", when);
-	proto_set_int(o, "sender_id", m->sender_id);
-	proto_set_string(o, "sender_username", m->sender_name);
-	proto_set_int(o, "chat_group_id", m->group_id);
-	proto_set_string(o, "chat_group_name", m->group_name);
-	proto_set_string(o, "content", m->content);
-	proto_set_int(o, "message_id", m->id);
-	return o;
-}
-
 /* Answer chat_history messages then chat_history_complete. */
 static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int64_t before, int limit)
 {
@@ -314,7 +298,7 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		session_reply(s, cmd_history_json(v[i]));
+		session_reply(s, bcast_chat_json(v[i], 1));
 	bcast_history_free(v, n);
 	json_object *o = proto_new("chat_history_complete");
 	proto_set_int(o, "chat_group_id", gid);
