@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -131,6 +132,27 @@ static const struct conf_opt conf_opts[] = {
 };
 
 #define CONF_NOPTS (sizeof conf_opts / sizeof conf_opts[0])
+
+/* Errors go to stderr at start and --configtest; during a reload (SIGHUP,
+ * when a daemon's stderr is /dev/null) to the log. */
+static int conf_reloading;
+
+__attribute__((format(printf, 1, 2))) static void conf_err(const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (conf_reloading)
+		log_error("%s", text);
+	else
+		fprintf(stderr, "%s\n", text);
+}
+
+/* The configuration file named with -f, made absolute at the first load:
+ * a daemon works in / and re-reads it there on SIGHUP. */
+static char *conf_abs_file;
 
 static void *conf_field(struct conf *c, const struct conf_opt *o)
 {
@@ -259,7 +281,7 @@ static int conf_read_file(struct conf *c, const char *path, int must_exist)
 	if (!f) {
 		if (!must_exist && errno == ENOENT)
 			return 0;
-		fprintf(stderr, "chatroomd: cannot read configuration file %s: %s\n", path, strerror(errno));
+		conf_err("chatroomd: cannot read configuration file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	char line[4096], section[64] = "";
@@ -272,7 +294,7 @@ static int conf_read_file(struct conf *c, const char *path, int must_exist)
 		if (*s == '[') {
 			char *e = strchr(s, ']');
 			if (!e || e[1] != '\0') {
-				fprintf(stderr, "%s:%d: malformed section header '%s'\n", path, lineno, s);
+				conf_err("%s:%d: malformed section header '%s'", path, lineno, s);
 				rc = -1;
 				continue;
 			}
@@ -283,27 +305,27 @@ static int conf_read_file(struct conf *c, const char *path, int must_exist)
 				if (!strcasecmp(conf_opts[i].section, section))
 					known = 1;
 			if (!known) {
-				fprintf(stderr, "%s:%d: unknown section [%s]\n", path, lineno, section);
+				conf_err("%s:%d: unknown section [%s]", path, lineno, section);
 				rc = -1;
 			}
 			continue;
 		}
 		char *eq = strchr(s, '=');
 		if (!eq) {
-			fprintf(stderr, "%s:%d: expected 'Name = Value', got '%s'\n", path, lineno, s);
+			conf_err("%s:%d: expected 'Name = Value', got '%s'", path, lineno, s);
 			rc = -1;
 			continue;
 		}
 		*eq = '\0';
 		char *name = conf_trim(s), *val = conf_trim(eq + 1);
 		if (!*section) {
-			fprintf(stderr, "%s:%d: option '%s' outside of a [Section]\n", path, lineno, name);
+			conf_err("%s:%d: option '%s' outside of a [Section]", path, lineno, name);
 			rc = -1;
 			continue;
 		}
 		const struct conf_opt *o = conf_find_name(section, name);
 		if (!o) {
-			fprintf(stderr, "%s:%d: unknown option '%s' in section [%s]\n", path, lineno, name,
+			conf_err("%s:%d: unknown option '%s' in section [%s]", path, lineno, name,
 			        section);
 			rc = -1;
 			continue;
@@ -311,7 +333,7 @@ static int conf_read_file(struct conf *c, const char *path, int must_exist)
 		/* the first Listen line of a file replaces the default list */
 		const char *why = conf_set(c, o, val, o->type == CT_LIST && !listen_seen++);
 		if (why) {
-			fprintf(stderr, "%s:%d: %s: %s\n", path, lineno, o->name, why);
+			conf_err("%s:%d: %s: %s", path, lineno, o->name, why);
 			rc = -1;
 		}
 	}
@@ -442,6 +464,12 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 	if (*action == CONF_EXIT_OK)
 		return 0;
 	fg = c->foreground;
+	if (file && !conf_abs_file) {
+		char *abs = realpath(file, NULL);
+		conf_abs_file = abs ? abs : strdup(file);
+	}
+	if (file && conf_abs_file)
+		file = conf_abs_file;
 	if (conf_read_file(c, file ? file : CONF_DEFAULT_FILE, file != NULL) < 0)
 		return -1;
 	c->config_file = strdup(file ? file : CONF_DEFAULT_FILE);
@@ -453,7 +481,7 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 		return -1;
 	c->foreground = fg;
 	if (c->heartbeat_timeout <= c->heartbeat_interval) {
-		fprintf(stderr, "chatroomd: HeartbeatTimeout (%d) must be longer than HeartbeatInterval (%d)\n",
+		conf_err("chatroomd: HeartbeatTimeout (%d) must be longer than HeartbeatInterval (%d)",
 		        c->heartbeat_timeout, c->heartbeat_interval);
 		return -1;
 	}
@@ -463,6 +491,8 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 int conf_load(struct conf *c, int argc, char **argv)
 {
 	int action;
+	free(conf_abs_file); /* a new start: -f is resolved again */
+	conf_abs_file = NULL;
 	if (conf_build(c, argc, argv, &action) < 0)
 		return CONF_EXIT_FAIL;
 	return action;
@@ -471,8 +501,11 @@ int conf_load(struct conf *c, int argc, char **argv)
 int conf_reload(struct conf *c, int argc, char **argv)
 {
 	struct conf n;
-	int action;
-	if (conf_build(&n, argc, argv, &action) < 0) {
+	int action, rc;
+	conf_reloading = 1;
+	rc = conf_build(&n, argc, argv, &action);
+	conf_reloading = 0;
+	if (rc < 0) {
 		log_error("configuration reload failed: the file has errors (see above); keeping the "
 		          "running configuration");
 		conf_free(&n);

@@ -33,6 +33,7 @@
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,20 @@ static int main_mkdir_p(const char *path)
 	if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
 		return -1;
 	return 0;
+}
+
+/* A daemon works in /: make a relative path absolute before it detaches. */
+static void main_absolute(char **path)
+{
+	char cwd[4096], *abs;
+	if (!*path || !**path || **path == '/' || !getcwd(cwd, sizeof cwd))
+		return;
+	size_t n = strlen(cwd) + strlen(*path) + 2;
+	if (!(abs = malloc(n)))
+		return;
+	snprintf(abs, n, "%s/%s", cwd, *path);
+	free(*path);
+	*path = abs;
 }
 
 /* The parent of the daemon waits on this pipe for "ready" so that a failed
@@ -231,9 +246,21 @@ static int main_admin_password(const char *pw)
 static int main_set_admin_password(void)
 {
 	char line[256];
-	if (isatty(STDIN_FILENO))
+	struct termios old, noecho;
+	int tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
+	if (tty) {
+		/* do not show the password as it is typed */
+		noecho = old;
+		noecho.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
 		fprintf(stderr, "New Admin password: ");
-	if (!fgets(line, sizeof line, stdin)) {
+	}
+	char *got = fgets(line, sizeof line, stdin);
+	if (tty) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fprintf(stderr, "\n");
+	}
+	if (!got) {
 		fprintf(stderr, "chatroomd: no password on standard input\n");
 		return 1;
 	}
@@ -322,6 +349,9 @@ int main(int argc, char **argv)
 	if (listener_bind() < 0)
 		return 1;
 	if (!srv_conf->foreground) {
+		main_absolute(&srv_conf->database);
+		main_absolute(&srv_conf->data_dir);
+		main_absolute(&srv_conf->pidfile);
 		if (main_daemonize() < 0) {
 			fprintf(stderr, "chatroomd: cannot become a daemon: %s\n", strerror(errno));
 			return 1;
