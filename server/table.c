@@ -129,6 +129,11 @@ void table_clear_user(client_t *c)
 void table_remove_client(client_t *c)
 {
 	table_clear_user(c);
+	/* Also when not logged in: a session whose user was taken over by a
+	 * newer login still has the user id in its own mirror and may have
+	 * entered a group since (enter_chat racing the takeover). Left in the
+	 * broadcast list, it would be freed while fan-out still reaches it. */
+	table_leave(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (table_all == c)

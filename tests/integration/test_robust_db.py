@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from harness import SLOW
+from harness import SLOW, Conn
 from robust import RobustCase, p2_user, db_messages, wait_for
 
 
@@ -66,6 +66,9 @@ class StartupFaults(RobustCase):
 
     def test_a_read_only_database_is_refused_with_advice(self):
         srv = self.start_server()
+        # serving (not only listening: the port opens before the signal
+        # handling is set up), then stopped cleanly
+        Conn(srv.port).hello()
         self.assertEqual(0, srv.stop())
         os.chmod(srv.db, 0o444)
         for ext in ("-wal", "-shm"):
