@@ -314,12 +314,19 @@ void cmd_enter_chat(struct session *s, json_object *req)
 		return;
 	}
 	table_wrlock();
+	/* a session whose login was taken over by another connection is
+	 * logged out in the table and about to close: it enters nothing */
+	int current = s->c->user_id == s->user_id;
 	group_t *g = table_group_by_name(name);
 	int member = g && table_is_member(g, s->user_id);
 	int64_t gid = g ? g->id : 0;
-	if (member)
+	if (member && current)
 		table_enter(s->c, g);
 	table_unlock();
+	if (!current) {
+		session_error(s, PROTO_E_CREDENTIALS, "not logged in: your account logged in elsewhere");
+		return;
+	}
 	if (!g) {
 		session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found: %.64s", name);
 		return;
