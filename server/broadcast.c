@@ -14,9 +14,36 @@
  * messages reach everyone in id order. */
 static atomic_llong bcast_last_id;
 
+/* Ids up to bcast_reserved are recorded in the database as possibly used. */
+#define BCAST_ID_BLOCK 10000
+static atomic_llong bcast_reserved;
+static pthread_mutex_t bcast_reserve_lock = PTHREAD_MUTEX_INITIALIZER; /* a leaf */
+
 void bcast_set_last_id(int64_t id)
 {
 	atomic_store(&bcast_last_id, id);
+	atomic_store(&bcast_reserved, id);
+}
+
+int bcast_reserve_ids(void)
+{
+	int rc = 0;
+	if (atomic_load(&bcast_reserved) - atomic_load(&bcast_last_id) > BCAST_ID_BLOCK / 2)
+		return 0;
+	pthread_mutex_lock(&bcast_reserve_lock);
+	int64_t cur = atomic_load(&bcast_last_id), res = atomic_load(&bcast_reserved);
+	if (res - cur <= BCAST_ID_BLOCK / 2) {
+		int64_t upto = (cur > res ? cur : res) + BCAST_ID_BLOCK;
+		if (store_reserve_message_ids(srv_store, upto) == STORE_OK) {
+			atomic_store(&bcast_reserved, upto);
+		} else {
+			log_error("cannot record message ids in the database: messages are refused "
+			          "until it can be written");
+			rc = -1;
+		}
+	}
+	pthread_mutex_unlock(&bcast_reserve_lock);
+	return rc;
 }
 
 json_object *bcast_chat_json(const msg_t *m, int history)
@@ -56,6 +83,11 @@ msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *conten
 {
 	pthread_mutex_lock(&g->seq_lock);
 	int64_t id = atomic_fetch_add(&bcast_last_id, 1) + 1;
+	if (id > atomic_load(&bcast_reserved)) {
+		/* not recorded as used: refused (a gap in ids, never a reuse) */
+		pthread_mutex_unlock(&g->seq_lock);
+		return NULL;
+	}
 	msg_t *m = msg_new(id, g->id, uid, proto_now(), uname, g->name, content, client_msg_id);
 	if (!m || writer_submit(m) < 0) {
 		pthread_mutex_unlock(&g->seq_lock);

@@ -40,4 +40,12 @@ void bcast_history_free(msg_t **v, size_t n);
 /* The highest message id in use; set once at start from the database. */
 void bcast_set_last_id(int64_t id);
 
+/* Ids are handed out only below a mark recorded in the database ahead of
+ * use (BCAST_ID_BLOCK at a time), so that after a crash no id that was
+ * delivered live is given to another message. Call without locks held
+ * (it may write to the database); cheap when the mark is far enough ahead.
+ * Returns 0, or -1 when the mark could not be recorded (messages past it
+ * are then refused). */
+int bcast_reserve_ids(void);
+
 #endif

@@ -110,6 +110,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 		}
 	}
 
+	bcast_reserve_ids(); /* a failure shows as a refused message below */
 	table_rdlock();
 	int banned = table_user_banned(s->user_id);
 	group_t *g = gid_rc == 0 ? table_group(gid) : s->c->cur;

@@ -387,6 +387,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	bcast_set_last_id(last_id);
+	bcast_reserve_ids();
 	if (main_admin_password(srv_conf->admin_password) < 0)
 		return 1;
 

@@ -1280,6 +1280,15 @@ int store_last_message_id(store_t *st, int64_t *id)
 	return ret;
 }
 
+int store_reserve_message_ids(store_t *st, int64_t upto)
+{
+	int ret;
+	pthread_mutex_lock(&st->lock);
+	ret = store_run(st, Q_META_LAST_ID_RAISE, 0, "reserving message ids", "i", upto);
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
 int store_message_count(store_t *st, int64_t group_id, int64_t *n)
 {
 	int ret;

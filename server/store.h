@@ -115,6 +115,10 @@ int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int de
 int store_history(store_t *st, int64_t group_id, int64_t after_id, int64_t before_id, int limit,
                   int (*cb)(void *ctx, const store_msg_t *m), void *ctx);
 int store_last_message_id(store_t *st, int64_t *id); /* 0 when there are none */
+/* Record that message ids up to `upto` may be in use (handed out, maybe not
+ * stored): store_last_message_id() never returns less afterwards, so ids
+ * seen live before a crash are not given to other messages after it. */
+int store_reserve_message_ids(store_t *st, int64_t upto);
 int store_message_count(store_t *st, int64_t group_id, int64_t *n); /* group_id 0: all */
 /* The message stored earlier under (user_id, client_msg_id). */
 int store_dedup_get(store_t *st, int64_t user_id, const char *client_msg_id, int64_t *message_id,

@@ -269,12 +269,11 @@ class KillTest(RobustCase):
         self.assertEqual(len(sent), len(acked))
         # mismatched is only reported: see test_ids_delivered_before_a_crash_are_not_reused
 
-    @unittest.expectedFailure
     def test_ids_delivered_before_a_crash_are_not_reused(self):
-        """Known bug: chatroomd fans a message out before it is stored and,
-        after a crash, hands the ids of the messages it lost out again. A
+        """chatroomd fans a message out before it is stored; after a crash
+        it must not hand the ids of the messages it lost out again, or a
         client that saw id N live and later catches up with
-        after_message_id=N misses the messages that now carry ids <= N."""
+        after_message_id=N would miss the messages that then carry ids <= N."""
         srv = self.start_server(FAST)
         alice, _ = p2_user(srv, "alice")
         bob, _ = p2_user(srv, "bob")

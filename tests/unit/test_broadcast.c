@@ -98,6 +98,7 @@ static int setup(void **state)
 	f->other = table_group_add(f->other_id, "other", 0, 0, 0.0);
 	table_unlock();
 	bcast_set_last_id(0);
+	assert_int_equal(bcast_reserve_ids(), 0);
 
 	for (int i = 0; i < NCLIENTS; i++) {
 		int sv[2];
@@ -272,6 +273,7 @@ static void test_chat_after_the_last_id_continues_the_sequence(void **state)
 	struct fixture *f = *state;
 
 	bcast_set_last_id(41);
+	assert_int_equal(bcast_reserve_ids(), 0);
 	msg_t *a = chat(f->pub, 100, "a");
 	msg_t *b = chat(f->other, 100, "b");
 	assert_non_null(a);
@@ -280,6 +282,22 @@ static void test_chat_after_the_last_id_continues_the_sequence(void **state)
 	assert_int_equal(b->id, 43); /* ids are global, not per group */
 	msg_unref(a);
 	msg_unref(b);
+}
+
+static void test_ids_are_recorded_in_the_database_before_they_are_used(void **state)
+{
+	struct fixture *f = *state;
+	int64_t last = 0;
+
+	bcast_set_last_id(41);
+	assert_int_equal(bcast_reserve_ids(), 0);
+	/* a restart after a crash starts above every id handed out meanwhile */
+	assert_int_equal(store_last_message_id(srv_store, &last), STORE_OK);
+	assert_true(last > 41 + 1000);
+	msg_t *a = chat(f->pub, 100, "a");
+	assert_non_null(a);
+	assert_true(a->id <= last);
+	msg_unref(a);
 }
 
 static void test_a_slow_recipient_is_closed_and_the_others_still_get_the_message(void **state)
@@ -363,6 +381,7 @@ static void history_fixture(struct fixture *f)
 {
 	store_old(f->public_id, 1, 100);
 	bcast_set_last_id(100);
+	assert_int_equal(bcast_reserve_ids(), 0);
 	start_writer(f, 100000, 60000);
 	for (int i = 0; i < 10; i++) {
 		msg_t *m = chat(f->pub, 100, "new");
@@ -487,6 +506,7 @@ int main(void)
 		TW(test_chat_reaches_every_client_in_the_group_in_id_order),
 		TW(test_chat_message_carries_sender_group_and_time),
 		TW(test_chat_after_the_last_id_continues_the_sequence),
+		TW(test_ids_are_recorded_in_the_database_before_they_are_used),
 		TW(test_a_slow_recipient_is_closed_and_the_others_still_get_the_message),
 		T(test_chat_is_refused_when_the_writer_is_not_running),
 		T(test_history_merges_the_store_and_the_pending_messages),
