@@ -142,23 +142,22 @@ def _history_page(conn, group_id, page, **ids):
 
 def history_all(conn, group_id, page=500):
     """Every message of a group, oldest first, fetched with history_request:
-    the newest page, then paging backwards with before_message_id, then
-    checked by paging forwards again with after_message_id from the oldest.
-    (after_message_id 0 cannot start a forward walk: the server reads 0 as
-    "absent" and answers the newest page.) Returns a list of dicts."""
+    the newest page, then paging backwards with before_message_id; checked
+    by paging forwards from after_message_id 0 to the end, which must give
+    the same messages. Returns a list of dicts."""
     pages = [_history_page(conn, group_id, page)]
     while len(pages[-1]) == page:
         pages.append(_history_page(conn, group_id, page, before_message_id=pages[-1][0]["message_id"]))
     out = [m for p in reversed(pages) for m in p]
-    if out:
-        fwd = [out[0]]
-        while True:
-            got = _history_page(conn, group_id, page, after_message_id=fwd[-1]["message_id"])
-            fwd.extend(got)
-            if len(got) < page:
-                break
-        if [m["message_id"] for m in fwd] != [m["message_id"] for m in out]:
-            raise AssertionError("history paged forwards differs from paged backwards")
+    fwd, after = [], 0
+    while True:
+        got = _history_page(conn, group_id, page, after_message_id=after)
+        fwd.extend(got)
+        if len(got) < page:
+            break
+        after = got[-1]["message_id"]
+    if [m["message_id"] for m in fwd] != [m["message_id"] for m in out]:
+        raise AssertionError("history paged forwards from 0 differs from paged backwards")
     return out
 
 
