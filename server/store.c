@@ -581,12 +581,13 @@ int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, si
 		s = STORE_ERR;
 		goto fail;
 	}
-	/* In WAL mode, NORMAL loses at most the last commits on a power cut,
-	 * never consistency; FULL would fsync every batch. */
 	snprintf(mode, sizeof mode, "PRAGMA wal_autocheckpoint=%d", STORE_WAL_AUTOCHECKPOINT);
 	rc = store_exec(st, mode);
 	if (rc == SQLITE_OK)
-		rc = store_exec(st, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+		/* FULL: a commit is on disk (WAL synced) before it returns, so a
+		 * chat_ack, sent after the commit, survives a power loss too, not
+		 * only a crash of the process. One sync per batch. */
+		rc = store_exec(st, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
 	if (rc != SQLITE_OK) {
 		s = store_open_fail(st, rc, "setting pragmas", err, errlen);
 		goto fail;

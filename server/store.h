@@ -59,7 +59,7 @@ typedef struct store_msg {
 } store_msg_t;
 
 /* Open (creating with the schema when absent) the database at path; sets
- * WAL, synchronous=NORMAL, a busy timeout, foreign keys. On a new database
+ * WAL, synchronous=FULL, a busy timeout, foreign keys. On a new database
  * creates the Admin account (id 0, no password) and the group "public".
  * A file that is not a database or fails "PRAGMA quick_check" gives
  * STORE_CORRUPT with a message in err saying what to do. */
