@@ -341,6 +341,16 @@ int main(int argc, char **argv)
 		return main_set_admin_password();
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Every thread inherits this mask; the main thread takes the signals
+	 * with sigwait(). Blocked before the port is open, so a SIGTERM that
+	 * comes early still means a clean stop. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	if (main_mkdir_p(srv_conf->data_dir) < 0) {
 		fprintf(stderr, "chatroomd: cannot create data directory %s: %s\n", srv_conf->data_dir,
 		        strerror(errno));
@@ -362,15 +372,6 @@ int main(int argc, char **argv)
 		return 1;
 	main_raise_nofile();
 
-	/* Every thread inherits this mask; the main thread takes the signals
-	 * with sigwait(). */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	int rc = store_open(srv_conf->database, &srv_store, err, sizeof err);
 	if (rc != STORE_OK) {
