@@ -4,6 +4,7 @@ frames them, and a chat pump that measures whether chat keeps flowing."""
 import json
 import threading
 import time
+import unittest
 
 from harness import SLOW, TIMEOUT, Closed, Server, user
 
@@ -17,6 +18,24 @@ FAST_HASH = ["--hash-opslimit", "1", "--hash-memlimit", "64"]
 def server(*args):
     """A started server with fast password hashing; stop it with cleanup()."""
     return Server(args=FAST_HASH + list(args), admin_password=ADMIN_PASSWORD).start()
+
+
+class AdminServerTest(unittest.TestCase):
+    """One started server per test class (fast hashing, Admin password set),
+    and names unique within the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = server()
+        cls.n = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def name(self, base):
+        type(self).n += 1
+        return "%s%d" % (base, type(self).n)
 
 
 def admin(srv, protocol2=False):

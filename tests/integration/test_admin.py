@@ -2,27 +2,14 @@
 import os
 import unittest
 
-from adminlib import ADMIN_PASSWORD, admin, admin_cmd, drop, group_id, recv_any, server, upload
+from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, drop, group_id, recv_any, upload
 from harness import PASSWORD, SLOW, user
 
 NOTIFICATION_FIELDS = {"message_type", "timestamp", "operation", "operator_id", "operator_name",
                        "target_type", "target_id", "target_name", "message"}
 
 
-class Admin(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = server()
-        cls.n = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
-
-    def name(self, base):
-        type(self).n += 1
-        return "%s%d" % (base, type(self).n)
-
+class Admin(AdminServerTest):
     def login(self, name, password=PASSWORD, protocol2=False):
         c = user(self.srv, name, password, protocol2=protocol2)
         self.addCleanup(c.close)

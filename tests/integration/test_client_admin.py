@@ -4,25 +4,12 @@
 normal user gets."""
 import unittest
 
-from adminlib import ADMIN_PASSWORD, admin, admin_cmd, server, upload
+from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, upload
 from clientlib import Client, run_client
 from harness import PASSWORD, user
 
 
-class ClientAdmin(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = server()
-        cls.n = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
-
-    def name(self, base):
-        type(self).n += 1
-        return "%s%d" % (base, type(self).n)
-
+class ClientAdmin(AdminServerTest):
     def account(self, base):
         name = self.name(base)
         conn = user(self.srv, name)

@@ -11,7 +11,7 @@ import threading
 import time
 import unittest
 
-from adminlib import END, server, upload
+from adminlib import END, AdminServerTest, server, upload
 from clientlib import HOME, Client, Tmux, chat_lines, need_tmux, run_client
 from harness import CHATROOM, PASSWORD, SLOW, user
 
@@ -97,16 +97,7 @@ class SlowProxy:
             x.close()
 
 
-class ClientFiles(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = server()
-        cls.n = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
-
+class ClientFiles(AdminServerTest):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="chatroom-files-")
         self.addCleanup(shutil.rmtree, self.tmp, True)

@@ -6,7 +6,7 @@ import threading
 import time
 import unittest
 
-from adminlib import (END, ChatPump, admin, admin_cmd, download, group_id, recv_any, server,
+from adminlib import (END, AdminServerTest, ChatPump, admin, admin_cmd, download, group_id, recv_any, server,
                       upload)
 from harness import SLOW, user
 
@@ -24,20 +24,11 @@ def files_in(path):
     return out
 
 
-class Files(unittest.TestCase):
+class Files(AdminServerTest):
     @classmethod
     def setUpClass(cls):
-        cls.srv = server()
+        super().setUpClass()
         cls.files_dir = os.path.join(cls.srv.dir, "files")
-        cls.n = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
-
-    def name(self, base):
-        type(self).n += 1
-        return "%s%d" % (base, type(self).n)
 
     def login(self, base, protocol2=False):
         c = user(self.srv, self.name(base), protocol2=protocol2)
