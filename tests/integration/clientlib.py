@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import CHATROOM, PASSWORD, SLOW, TIMEOUT
+from harness import CHATROOM, PASSWORD, SLOW, TIMEOUT, Server
 
 # A chat line of script mode: [HH:MM:SS] #group <sender> content
 # (the date comes first for a message of another day).
@@ -268,6 +268,20 @@ class Tmux:
 
     def kill(self):
         subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
+
+
+def start_server(test, names=("alice", "bob"), args=()):
+    """A started chatroomd (stopped when test ends) with these accounts
+    registered."""
+    srv = Server(args=list(args))
+    srv.start()
+    test.addCleanup(srv.cleanup)
+    for n in names:
+        c = srv.connect()
+        r = c.register(n)
+        test.assertTrue(r.get("success"), r)
+        c.close()
+    return srv
 
 
 def need_tmux(test):

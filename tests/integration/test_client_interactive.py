@@ -5,20 +5,14 @@ import shlex
 import time
 import unittest
 
-from harness import CHATROOM, PASSWORD, SLOW, Server, user
-from clientlib import HOME, Tmux, need_tmux
+from harness import CHATROOM, PASSWORD, SLOW, user
+from clientlib import HOME, Tmux, need_tmux, start_server
 
 
 @need_tmux
 class Interactive(unittest.TestCase):
     def setUp(self):
-        self.srv = Server()
-        self.srv.start()
-        self.addCleanup(self.srv.cleanup)
-        for n in ("alice", "bob"):
-            c = self.srv.connect()
-            c.register(n)
-            c.close()
+        self.srv = start_server(self)
 
     def terminal(self, args, env=None):
         cmd = " ".join(shlex.quote(a) for a in

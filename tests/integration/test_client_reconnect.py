@@ -8,7 +8,7 @@ import time
 import unittest
 
 from harness import PASSWORD, SLOW, Server, user
-from clientlib import Client, Proxy, chat_lines
+from clientlib import Client, Proxy, chat_lines, start_server
 
 FAST = ["--reconnect-min", "0.2", "--reconnect-max", "1"]
 
@@ -30,13 +30,7 @@ def stored(srv, name, group_id, limit=500):
 
 class Reconnect(unittest.TestCase):
     def setUp(self):
-        self.srv = Server()
-        self.srv.start()
-        self.addCleanup(self.srv.cleanup)
-        for n in ("alice", "bob"):
-            c = self.srv.connect()
-            c.register(n)
-            c.close()
+        self.srv = start_server(self)
 
     def client(self, name, port=None, args=()):
         c = Client(port or self.srv.port, user=name, args=FAST + list(args))
@@ -187,13 +181,7 @@ class SmallHistoryLimit(unittest.TestCase):
     refuses a larger limit): the catch-up still gets everything missed."""
 
     def setUp(self):
-        srv = self.srv = Server(args=["--history-max", "5"])
-        srv.start()
-        self.addCleanup(srv.cleanup)
-        for n in ("alice", "bob"):
-            c = srv.connect()
-            c.register(n)
-            c.close()
+        srv = self.srv = start_server(self, args=["--history-max", "5"])
         self.proxy = Proxy(srv.port)
         self.addCleanup(self.proxy.stop)
 
