@@ -7,15 +7,14 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import CHATROOM, PASSWORD, Server, user
+from harness import CHATROOM, PASSWORD, Server, started_server, user
 from clientlib import CHAT_RE, Client, chat_lines, client_env, run_client
+import tap
 
 
 class ScriptMode(unittest.TestCase):
     def setUp(self):
-        self.srv = Server()
-        self.srv.start()
-        self.addCleanup(self.srv.cleanup)
+        self.srv = started_server(self)
 
     def client(self, name, **kw):
         c = Client(self.srv.port, user=name, **kw)
@@ -223,4 +222,4 @@ class Options(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

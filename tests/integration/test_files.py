@@ -9,6 +9,7 @@ import unittest
 from adminlib import (END, AdminServerTest, ChatPump, admin, admin_cmd, download, group_id, recv_any, server,
                       upload)
 from harness import SLOW, user
+import tap
 
 
 def read(path):
@@ -261,8 +262,7 @@ class Limits(unittest.TestCase):
     """Servers started with small limits."""
 
     def start(self, *args):
-        srv = server(*args)
-        self.addCleanup(srv.cleanup)
+        srv = server(self, *args)
         return srv
 
     def test_oversized_upload_is_refused_with_1007_before_the_extension_check(self):
@@ -303,4 +303,4 @@ class Limits(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

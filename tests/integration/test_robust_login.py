@@ -13,6 +13,7 @@ import unittest
 
 from harness import CHATROOMD, Conn, PASSWORD, SLOW
 from robust import RobustCase, p2_user
+import tap
 
 FAILS = 5
 BLOCKED = "too many failed logins"
@@ -119,4 +120,4 @@ class LoginThrottleExpiry(LoginThrottle):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()
