@@ -284,6 +284,24 @@ class Limits(unittest.TestCase):
         err, final = upload(c, "small.txt", b"x" * 1000, gid)
         self.assertTrue(final["success"], err)
 
+    def test_upload_the_server_cannot_store_gets_1009_and_the_connection_goes_on(self):
+        srv = self.start()
+        c = user(srv, "nostore", protocol2=True)
+        self.addCleanup(c.close)
+        gid = group_id(c, "public")
+        # the group's folder is a plain file: the upload cannot be created
+        os.makedirs(os.path.join(srv.dir, "files"), exist_ok=True)
+        with open(os.path.join(srv.dir, "files", str(gid)), "w") as f:
+            f.write("in the way\n")
+        err, final = upload(c, "a.txt", b"abc", gid)
+        self.assertIsNone(final)
+        self.assertEqual(err["error_code"], 1009)
+        self.assertEqual(err["error_message"], "the server cannot store files right now")
+        # nothing recorded, and the connection is still in step
+        c.send("file_list_request", chat_group_id=gid)
+        self.assertEqual(c.recv_type("file_list_response")["files"], [])
+        self.assertIn("files: cannot create", srv.log_text())
+
     def test_stalled_upload_gets_1010_is_closed_and_the_partial_file_removed(self):
         srv = self.start("--transfer-timeout", "1")
         c = user(srv, "stall", protocol2=True)
