@@ -2,14 +2,15 @@
 """chatroomd's options that no other test exercises, each by what it does
 (chatroomd(8), chatroomd.conf(5)): -V, --set-admin-password,
 --admin-password, -u, --log-level, --stack-size, --dedup-window,
---hash-concurrency, --file-extensions, --listen (IPv6, several)."""
+--hash-concurrency, --file-extensions, --listen (IPv6, several), --syslog."""
 import os
+import shutil
 import socket
 import subprocess
 import threading
 import unittest
 
-from harness import CHATROOMD, Conn, Server, started_server, user
+from harness import CHATROOMD, SLOW, Conn, Server, check_finish, started_server, user
 from adminlib import group_id, upload
 import tap
 
@@ -74,13 +75,14 @@ class DropPrivileges(unittest.TestCase):
         os.chmod(srv.dir, 0o777)  # nobody writes the WAL files there
         self.addCleanup(srv.cleanup)
         srv.start()
-        with open("/proc/%d/status" % srv.proc.pid) as f:
-            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
-        self.assertEqual(uids, ["65534"] * 4)
+        # the port opens before the switch: served and stored, it is done
         c = user(srv, "dropped", protocol2=True)
         c.chat("stored as nobody", client_msg_id="n1")
         c.recv_type("chat_ack")
         c.close()
+        with open("/proc/%d/status" % srv.proc.pid) as f:
+            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
+        self.assertEqual(uids, ["65534"] * 4)
         self.assertEqual(srv.finish(), [])
 
 
@@ -202,6 +204,44 @@ class Listen(unittest.TestCase):
             c = Conn(srv.port, host=host)
             self.addCleanup(c.close)
             self.assertEqual(c.hello()["message_type"], "hello")
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"),
+                     "a private /dev/log needs root and unshare (util-linux)")
+class Syslog(unittest.TestCase):
+    """--syslog in the foreground: the server logs to syslog(3), facility
+    daemon, and to standard error. The server runs in a mount namespace of
+    its own whose /dev/log is the test's socket (the machine's /dev is not
+    touched)."""
+
+    def test_syslog_gets_the_log_lines_too(self):
+        srv = Server(["--syslog"])
+        self.addCleanup(check_finish, srv)
+        sock_path = os.path.join(srv.dir, "log.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(sock_path)
+        old = os.path.join(srv.dir, "olddev")
+        script = ("set -e; mount --make-rprivate /; mkdir -p {old}; mount --rbind /dev {old}; "
+                  "mount -t tmpfs tmpfs /dev; "
+                  "for n in null zero full random urandom; do touch /dev/$n; mount --bind {old}/$n /dev/$n; done; "
+                  "touch /dev/log; mount --bind {sock} /dev/log; exec \"$@\"").format(old=old, sock=sock_path)
+        command = srv.command
+        srv.command = lambda: ["unshare", "--mount", "sh", "-c", script, "sh"] + command()
+        srv.start()
+        c = user(srv, "syslogged")
+        c.close()
+        sock.settimeout(10 * SLOW)
+        got = []
+        while not any("syslogged logged in" in g for g in got):
+            got.append(sock.recv(65536).decode("utf-8", "replace"))
+        pid = srv.proc.pid
+        # <30>: facility daemon (3), severity info (6)
+        started = [g for g in got if " started: database " in g]
+        self.assertEqual(len(started), 1, got)
+        self.assertRegex(started[0], r"^<30>.*chatroomd\[%d\]: chatroomd \S+ started: database " % pid)
+        # and standard error still has them (foreground)
+        self.assertIn("syslogged logged in", srv.log_text())
 
 
 if __name__ == "__main__":
