@@ -6,7 +6,6 @@ CR_TOP_BUILDDIR, CR_MAKE and the directories CR_PREFIX, CR_SBINDIR, ... as
 make expands them, so they are absolute paths."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
