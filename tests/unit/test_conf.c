@@ -144,7 +144,9 @@ static void test_empty_file_gives_the_defaults(void **state)
 
 	assert_int_equal(load(f, "", NULL), CONF_RUN);
 	assert_int_equal(f->c.port, CR_DEFAULT_PORT);
-	assert_int_equal(f->c.workers, CR_DEFAULT_WORKERS);
+	assert_int_equal(f->c.workers, conf_auto_workers());
+	assert_true(f->c.workers >= CR_WORKERS_MIN);
+	assert_int_equal(f->c.max_connections, conf_auto_max_connections());
 	assert_int_equal(f->c.queue, CR_DEFAULT_QUEUE);
 	assert_int_equal(f->c.max_output, CR_DEFAULT_MAX_OUTPUT);
 	assert_int_equal(f->c.max_line, CR_DEFAULT_MAX_LINE);
