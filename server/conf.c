@@ -63,9 +63,9 @@ static const struct conf_opt conf_opts[] = {
 	  "log to syslog (also in the foreground)" },
 	{ "Server", "LogLevel", "log-level", 0, CT_LEVEL, O(log_level), "info", 0, 3, 1, "LEVEL",
 	  "error, warning, info or debug" },
-	{ "Limits", "Workers", "workers", 0, CT_INT, O(workers),
-	  STR(CR_WORKERS_PER_CPU) " per CPU, at least " STR(CR_WORKERS_MIN), 1, 1000000, 0, "N",
-	  "worker threads at most (they serve connections that have work)" },
+	{ "Limits", "Workers", "workers", 0, CT_INT, O(workers), "0", 0, 1000000, 0, "N",
+	  "worker threads at most (they serve connections that have work); 0: "
+	  STR(CR_WORKERS_PER_CPU) " per CPU, at least " STR(CR_WORKERS_MIN) },
 	{ "Limits", "Queue", "queue", 0, CT_INT, O(queue), STR(CR_DEFAULT_QUEUE), 0, 1000000, 0, "N",
 	  "new connections waiting for a worker before newcomers get 1013" },
 	{ "Limits", "MaxTransfers", "max-transfers", 0, CT_INT, O(max_transfers), "0", 0, 1000000, 1,
@@ -76,9 +76,9 @@ static const struct conf_opt conf_opts[] = {
 	  64 * 1024 * 1024, 0, "BYTES", "longest accepted line; longer gets 1015 and a close" },
 	{ "Limits", "MaxOutput", "max-output", 0, CT_INT, O(max_output), STR(CR_DEFAULT_MAX_OUTPUT),
 	  4096, INT_MAX, 1, "BYTES", "unsent output per client before it is closed as too slow" },
-	{ "Limits", "MaxConnections", "max-connections", 0, CT_INT, O(max_connections),
-	  "the descriptor limit less " STR(CR_FD_RESERVE), 1, 10000000, 1, "N",
-	  "connections at most, in total" },
+	{ "Limits", "MaxConnections", "max-connections", 0, CT_INT, O(max_connections), "0", 0,
+	  10000000, 1, "N",
+	  "connections at most, in total; 0: the descriptor limit less " STR(CR_FD_RESERVE) },
 	{ "Limits", "MaxPerAddress", "max-per-address", 0, CT_INT, O(max_per_address), "1000", 1,
 	  10000000, 1, "N", "connections at most from one address" },
 	{ "Limits", "HistoryMax", "history-max", 0, CT_INT, O(history_max), STR(CR_DEFAULT_HISTORY_MAX),
@@ -283,13 +283,6 @@ static void conf_defaults(struct conf *c)
 {
 	memset(c, 0, sizeof *c);
 	for (size_t i = 0; i < CONF_NOPTS; i++) {
-		/* defaults computed at start: def describes them */
-		if (conf_opts[i].off == O(workers) || conf_opts[i].off == O(max_connections)) {
-			*(int *)((char *)c + conf_opts[i].off) = conf_opts[i].off == O(workers)
-			                                             ? conf_auto_workers()
-			                                             : conf_auto_max_connections();
-			continue;
-		}
 		const char *why = conf_set(c, &conf_opts[i], conf_opts[i].def, 1);
 		if (why) { /* a bug in the table above, caught by any test run */
 			fprintf(stderr, "chatroomd: bad default for %s: %s\n", conf_opts[i].name, why);
@@ -512,6 +505,11 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 	if (conf_parse_args(c, argc, argv, 1, action, &file) < 0)
 		return -1;
 	c->foreground = fg;
+	/* 0: computed for this machine */
+	if (c->workers == 0)
+		c->workers = conf_auto_workers();
+	if (c->max_connections == 0)
+		c->max_connections = conf_auto_max_connections();
 	if (c->heartbeat_timeout <= c->heartbeat_interval) {
 		conf_err("chatroomd: HeartbeatTimeout (%d) must be longer than HeartbeatInterval (%d)",
 		        c->heartbeat_timeout, c->heartbeat_interval);
