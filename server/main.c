@@ -294,8 +294,11 @@ static int main_set_admin_password(void)
 	return 0;
 }
 
-static void main_shutdown(void)
+/* Returns 0, or the worker threads still busy: then nothing they may use
+ * (the store, the table) is freed. */
+static int main_shutdown(void)
 {
+	int busy;
 	char line[1024];
 	log_info("shutting down: no new connections, telling clients, storing every message");
 	listener_stop();
@@ -312,23 +315,28 @@ static void main_shutdown(void)
 			break;
 		poll(NULL, 0, 10);
 	}
-	if (pool_stop(MAIN_SHUTDOWN_MS) == 0) {
+	busy = pool_stop(MAIN_SHUTDOWN_MS);
+	if (busy == 0) {
 		waiter_stop();
 	} else {
-		/* a worker still serves a connection: leave the waiter and its
-		 * connections alone rather than free what that worker may use */
-		log_warn("shutdown: connections still being served are left open");
+		/* a worker still serves a connection: leave the waiter, the
+		 * store and the table alone rather than free what it may use;
+		 * the process exits with them */
+		log_warn("shutdown: %d connections still being served are left to the exit", busy);
 	}
 	writer_stop();
 	stats_format(line, sizeof line);
 	log_info("final statistics: %s", line);
-	store_close(srv_store);
-	srv_store = NULL;
+	if (busy == 0) {
+		store_close(srv_store);
+		srv_store = NULL;
+	}
 	if (main_pidfd >= 0 && srv_conf->pidfile[0]) {
 		unlink(srv_conf->pidfile);
 		close(main_pidfd);
 	}
 	log_info("chatroomd stopped");
+	return busy;
 }
 
 int main(int argc, char **argv)
@@ -455,8 +463,8 @@ int main(int argc, char **argv)
 			log_info("statistics: %s", line);
 		}
 	}
-	main_shutdown();
-	table_destroy();
+	if (main_shutdown() == 0)
+		table_destroy();
 	conf_free(srv_conf);
 	return 0;
 }
