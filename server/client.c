@@ -117,6 +117,23 @@ static __thread struct {
 	size_t n, cap;
 } client_deferred;
 
+/* A worker thread keeps its deferral array from turn to turn; this key's
+ * destructor frees it when the thread exits. */
+static pthread_key_t client_defer_key;
+static pthread_once_t client_defer_once = PTHREAD_ONCE_INIT;
+
+static void client_defer_exit(void *unused)
+{
+	(void)unused;
+	client_defer_free();
+}
+
+static void client_defer_key_init(void)
+{
+	if (pthread_key_create(&client_defer_key, client_defer_exit) != 0)
+		log_warn("cannot register the deferral cleanup: a thread's array may leak");
+}
+
 void client_defer_begin(client_t *self)
 {
 	client_deferred.active = 1;
@@ -163,6 +180,10 @@ static void client_flush_later(client_t *c)
 		if (!nv) {
 			waiter_flush(c);
 			return;
+		}
+		if (!client_deferred.v) {
+			pthread_once(&client_defer_once, client_defer_key_init);
+			pthread_setspecific(client_defer_key, nv);
 		}
 		client_deferred.v = nv;
 		client_deferred.cap = ncap;
