@@ -198,7 +198,7 @@ static int client_queue(client_t *c, outbuf_t *b, int flush, size_t max_output, 
 	if (atomic_load_explicit(&c->closing, memory_order_relaxed))
 		return -1;
 	pthread_mutex_lock(&c->out_lock);
-	if (self ? c->qbytes > max_output : c->qbytes + b->len > max_output) {
+	if (!self && c->qbytes + b->len > max_output) {
 		over = 1;
 	} else if (c->qlen == c->qcap && client_grow(c) < 0) {
 		over = 1;

@@ -106,11 +106,12 @@ void client_defer_end(void);
 void client_defer_free(void);
 
 /* Serialize o and queue it for c from c's holder. Replies a session asks
- * for are accepted as long as the output queued before them is within
- * max_output, whatever their own size: they are written as the socket
- * drains, and the session reads no more requests until the queue is back
- * under the limit (a client that does not read is still closed when
- * anything else is queued for it). */
+ * for are accepted whatever their size (the protocol bounds them: history,
+ * lists): they are written as the socket drains, and the session reads no
+ * more requests while the queue is over max_output, so a client's own
+ * requests cannot grow it further. A client that does not read is still
+ * closed when anything else (a broadcast) is queued for it past the
+ * limit. */
 int client_send(client_t *c, json_object *o, size_t max_output);
 
 /* Holder only: write as much queued output as the socket takes.

@@ -394,6 +394,24 @@ class RateLimit(ServerTest):
         b.recv_chat("after the flood")
 
 
+class LargeReplies(ServerTest):
+    """Replies larger than --max-output are sent as the client reads them."""
+    server_args = ["--max-output", "4096", "--rate", "100000", "--burst", "100000"]
+
+    def test_history_larger_than_max_output_arrives_whole(self):
+        writer = self.login_user()
+        for i in range(40):
+            writer.chat("%03d " % i + "h" * 900)
+            writer.recv_chat()
+        reader = self.login_user()
+        reader.send("history_request", chat_group_id=1, limit=40)
+        hist, done = reader.read_history()
+        self.assertEqual([m["content"][:3] for m in hist], ["%03d" % i for i in range(40)])
+        reader.send("heartbeat")
+        reader.recv_type("heartbeat")
+        self.assertNotIn("slow consumer", self.srv.log_text())
+
+
 class SlowReader(ServerTest):
     # small output limit; flood control out of the way
     server_args = ["--max-output", "262144", "--rate", "100000", "--burst", "100000"]
