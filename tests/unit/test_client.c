@@ -31,6 +31,7 @@
 #include "log.h"
 #include "pool.h"
 #include "waiter.h"
+#include "test_slow.h"
 
 #define BIG (1 << 20) /* max_output that is never reached */
 
@@ -110,14 +111,13 @@ static int served_turns(void)
 	return n;
 }
 
-/* Wait up to 5 s (times CHATROOM_TEST_SLOW) until serve() ran more than
+/* Wait up to 5 s (slow_ms) until serve() ran more than
  * `after` times. */
 static int wait_turns(int after)
 {
 	struct timespec ts;
-	const char *slow = getenv("CHATROOM_TEST_SLOW");
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 5 * (slow && atoi(slow) > 1 ? atoi(slow) : 1);
+	ts.tv_sec += slow_ms(5000) / 1000;
 	pthread_mutex_lock(&served.lock);
 	while (served.turns <= after)
 		if (pthread_cond_timedwait(&served.changed, &served.lock, &ts) != 0)
@@ -131,7 +131,7 @@ static int wait_turns(int after)
  * never parked is still held by the test. */
 static void take_back(client_t *c)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (long i = 0; i < slow_ms(5000); i++) {
 		pthread_mutex_lock(&served.lock);
 		int closed_turn = served.saw_closing;
 		pthread_mutex_unlock(&served.lock);
@@ -498,7 +498,7 @@ static void assert_arrives(struct fixture *f, const char *want)
 	size_t n = 0, len = strlen(want);
 	char got[4096];
 	assert_true(len < sizeof got);
-	for (int i = 0; i < 500 && n < len; i++) {
+	for (long i = 0; i < slow_ms(5000) / 10 && n < len; i++) {
 		struct pollfd p = { .fd = f->peer, .events = POLLIN };
 		if (poll(&p, 1, 10) <= 0)
 			continue;
@@ -582,7 +582,7 @@ static void test_parked_client_waiting_for_room_is_woken_when_the_peer_reads(voi
 	assert_int_equal(client_park(f->c, 1, 1), 1);
 	/* the peer reads: room again, a worker writes the rest */
 	size_t got = 0, n;
-	for (int i = 0; i < 500 && got < 64 * 1000; i++) {
+	for (long i = 0; i < slow_ms(5000) / 10 && got < 64 * 1000; i++) {
 		free(drain(f->peer, &n));
 		got += n;
 		poll(NULL, 0, 10);
@@ -701,7 +701,7 @@ static size_t conc_read(struct fixture *f, char *got, size_t want)
 {
 	size_t n = 0;
 	long idle_ms = 0;
-	while (n < want && idle_ms < 5000) {
+	while (n < want && idle_ms < slow_ms(5000)) {
 		struct pollfd p = { .fd = f->peer, .events = POLLIN };
 		if (poll(&p, 1, 10) <= 0) {
 			idle_ms += 10;
