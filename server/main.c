@@ -7,6 +7,7 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "conf.h"
 #include "tunables.h"
 #include "listener.h"
@@ -297,7 +298,7 @@ static void main_shutdown(void)
 	listener_stop();
 	watchdog_stop();
 	atomic_store(&srv_stopping, 1);
-	session_close_all("Server shutting down");
+	session_close_all(CAT_SHUTDOWN);
 	pool_stop(MAIN_SHUTDOWN_MS);
 	writer_stop();
 	stats_format(line, sizeof line);
