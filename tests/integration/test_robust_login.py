@@ -15,7 +15,8 @@ from harness import CHATROOMD, Conn, PASSWORD, SLOW
 from robust import RobustCase, p2_user
 
 FAILS = 5
-BLOCKED = "too many failed logins"
+# these logins are legacy connections: the legacy language (zh)
+BLOCKED = "登录失败次数过多"
 
 
 def has_throttling():
