@@ -77,6 +77,7 @@ void cmd_hello(struct session *s, json_object *req)
 	}
 	atomic_store_explicit(&s->c->lang, lang, memory_order_relaxed);
 	s->protocol = 2;
+	s->reply_due_ns = 0; /* a protocol-2 client: no legacy reply floor */
 	table_wrlock();
 	s->c->protocol = 2;
 	table_unlock();
