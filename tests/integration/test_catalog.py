@@ -8,7 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from adminlib import ADMIN_PASSWORD, AdminServerTest, admin_cmd, group_id, recv_any, server, upload  # noqa: E402
+from adminlib import ADMIN_PASSWORD, FAST_HASH, AdminServerTest, admin_cmd, group_id, recv_any, upload  # noqa: E402
 from harness import PASSWORD, main  # noqa: E402
 
 LEGACY, EN, ZH = "legacy", "en", "zh"
@@ -302,10 +302,7 @@ class Texts(AdminServerTest):
 class EnglishForLegacy(AdminServerTest):
     """[Server] Language en: legacy clients get the English texts."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = server("--language", "en")
-        cls.n = 0
+    server_args = FAST_HASH + ["--language", "en"]
 
     def test_legacy_client_gets_english(self):
         c = self.srv.connect()
