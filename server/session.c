@@ -159,6 +159,8 @@ static void session_line(struct session *s, char *line, size_t len)
 	if (proto_parse(line, len, &req, &type, &why) < 0) {
 		STATS_INC(bad_input);
 		int id = catalog_by_english(why);
+		if (id < 0) /* tests/unit/test_catalog.c keeps this from happening */
+			log_warn("%s: no catalog entry for \"%s\"", s->c->addr, why);
 		session_error(s, PROTO_E_INVALID, id >= 0 ? id : CAT_NO_TYPE);
 		s->reply_due_ns = 0;
 		return;

@@ -168,6 +168,36 @@ static void test_every_entry_is_used(void **state)
 	free(common);
 }
 
+/* The other way round: every reason common/proto.c and common/valid.c give
+ * (a string literal after "*why = " or "return ") has its entry, so that
+ * no English reason reaches a client that asked for another language. */
+static void test_every_reason_of_common_has_an_entry(void **state)
+{
+	const char *files[] = { "common/proto.c", "common/valid.c" };
+	const char *marks[] = { "*why = \"", "return \"", "? \"", ": \"" };
+	int found = 0;
+	for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s", CR_TOP_SRCDIR, files[f]);
+		char *src = slurp(path);
+		assert_non_null(src);
+		for (size_t m = 0; m < sizeof marks / sizeof *marks; m++)
+			for (char *p = strstr(src, marks[m]); p; p = strstr(p + 1, marks[m])) {
+				char *start = p + strlen(marks[m]), *end = strchr(start, '"');
+				assert_non_null(end);
+				char text[256];
+				snprintf(text, sizeof text, "%.*s", (int)(end - start), start);
+				if (!strstr(text, " "))
+					continue; /* not a sentence: a name or a format */
+				found++;
+				if (catalog_by_english(text) < 0)
+					fail_msg("%s: reason \"%s\" has no catalog entry", files[f], text);
+			}
+		free(src);
+	}
+	assert_true(found >= 10);
+}
+
 static void test_format_in_each_language(void **state)
 {
 	char buf[256];
@@ -237,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_every_entry_has_both_languages),
 		cmocka_unit_test(test_placeholders_match_the_signature),
 		cmocka_unit_test(test_every_entry_is_used),
+		cmocka_unit_test(test_every_reason_of_common_has_an_entry),
 		cmocka_unit_test(test_format_in_each_language),
 		cmocka_unit_test(test_truncation_keeps_utf8_whole),
 		cmocka_unit_test(test_every_validation_reason_is_in_the_catalog),
