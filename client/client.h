@@ -57,6 +57,8 @@ struct cl_opts {
 	int presence;        /* show user_status_update lines */
 	int script;          /* 1 when standard input is not a terminal */
 	char *download_dir;  /* where /recv_files saves; NULL: the current directory */
+	char *lang;          /* "zh" or "en": language asked of the server in hello;
+	                      * NULL: none asked (the server's texts are English) */
 };
 
 /* A chat line accepted from the user and not yet acknowledged. */

@@ -65,6 +65,13 @@
 #define CR_DEFAULT_RATE            50            /* messages per second, per connection */
 #define CR_DEFAULT_BURST           200
 
+/* Legacy clients: the language of the texts they get ("zh" is the
+ * reference server's), and the least time between a legacy request and its
+ * reply, in ms: the reference client installs its reply handler only
+ * after sending, so an answer faster than that is lost. */
+#define CR_DEFAULT_LANGUAGE        "zh"
+#define CR_DEFAULT_LEGACY_REPLY_DELAY_MS 2
+
 #define CR_PUBLIC_GROUP            "public"
 #define CR_ADMIN_USER              "Admin"
 

@@ -1,6 +1,7 @@
 /* broadcast.c - fan-out and history; see broadcast.h. */
 #include "config.h"
 #include "broadcast.h"
+#include "catalog.h"
 #include "log.h"
 #include "proto.h"
 #include "server.h"
@@ -107,15 +108,21 @@ msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *conten
 	return m;
 }
 
-void bcast_group(group_t *g, json_object *o)
+void bcast_group(group_t *g, json_object *const o[CAT_NLANGS])
 {
-	outbuf_t *b = outbuf_json(o);
-	if (!b)
-		return;
+	outbuf_t *b[CAT_NLANGS];
+	size_t max = (size_t)CONF(max_output);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		b[l] = outbuf_json(o[l]);
 	pthread_mutex_lock(&g->seq_lock);
-	bcast_fanout(g, b);
+	for (client_t *c = g->present; c; c = c->gnext) {
+		outbuf_t *cb = b[atomic_load_explicit(&c->lang, memory_order_relaxed)];
+		if (cb)
+			client_push(c, cb, 1, max);
+	}
 	pthread_mutex_unlock(&g->seq_lock);
-	outbuf_unref(b);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		outbuf_unref(b[l]);
 }
 
 /* Presence ------------------------------------------------------------ */

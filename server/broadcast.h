@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "catalog.h"
 #include "msg.h"
 #include "table.h"
 
@@ -23,8 +24,9 @@ json_object *bcast_chat_json(const msg_t *m, int history);
 msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *content,
                   const char *client_msg_id);
 
-/* Queue one object for every client of group g (needs the table read lock). */
-void bcast_group(group_t *g, json_object *o);
+/* Queue for every client of group g the object o[lang] in its language
+ * (catalog.h; a notice with text). Needs the table read lock. */
+void bcast_group(group_t *g, json_object *const o[CAT_NLANGS]);
 
 /* Tell protocol-2 users who share a group with uid (groups of at most
  * PresenceMaxGroup members) that uid came online or went offline. Takes the

@@ -3,6 +3,7 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "tunables.h"
 #include "log.h"
 #include "passwd.h"
@@ -54,19 +55,29 @@ void cmd_hello(struct session *s, json_object *req)
 {
 	int64_t version = 0;
 	if (s->lines != 1) {
-		session_error(s, PROTO_E_INVALID, "hello must be the first message on a connection");
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_FIRST);
 		return;
 	}
 	if (proto_get_int(req, "protocol", &version) != 0 || version < 2) {
-		session_error(s, PROTO_E_INVALID, "hello needs protocol (an integer, 2 or more)");
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_PROTOCOL);
 		return;
 	}
 	const char *client = NULL;
 	if (proto_get_string(req, "client", &client) < 0) {
-		session_error(s, PROTO_E_INVALID, "hello: client must be a string");
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_CLIENT);
 		return;
 	}
+	/* protocol 2 speaks English unless asked for another language */
+	const char *lang_name = NULL;
+	int lang = CAT_EN;
+	if (proto_get_string(req, "lang", &lang_name) < 0 ||
+	    (lang_name && (lang = catalog_lang_parse(lang_name)) < 0)) {
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_LANG);
+		return;
+	}
+	atomic_store_explicit(&s->c->lang, lang, memory_order_relaxed);
 	s->protocol = 2;
+	s->reply_due_ns = 0; /* a protocol-2 client: no legacy reply floor */
 	table_wrlock();
 	s->c->protocol = 2;
 	table_unlock();
@@ -76,6 +87,7 @@ void cmd_hello(struct session *s, json_object *req)
 	proto_set_string(o, "server", "chatroomd/" PACKAGE_VERSION);
 	proto_set_int(o, "heartbeat_interval", CONF(heartbeat_interval));
 	proto_set_int(o, "max_line", srv_conf->max_line);
+	proto_set_string(o, "lang", catalog_lang_name(lang));
 	session_reply(s, o);
 }
 
@@ -106,7 +118,7 @@ static json_object *cmd_account_response(const char *type, int ok, int64_t uid, 
 static int cmd_credentials(struct session *s, json_object *req, const char **user, const char **pw)
 {
 	if (proto_get_string(req, "username", user) != 0 || proto_get_string(req, "password", pw) != 0) {
-		session_error(s, PROTO_E_INVALID, "username and password are required strings");
+		session_error(s, PROTO_E_INVALID, CAT_CREDENTIALS_REQUIRED);
 		return -1;
 	}
 	return 0;
@@ -119,22 +131,28 @@ void cmd_register(struct session *s, json_object *req)
 	int64_t uid;
 	if (cmd_credentials(s, req, &user, &pw) < 0)
 		return;
-	if ((why = valid_username(user)) || (why = valid_password(pw))) {
-		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, why));
+	char text[256];
+	const char *bad = user;
+	if (!(why = valid_username(user)))
+		why = valid_password(bad = pw);
+	if (why) {
+		int id = catalog_for_reason(why, bad);
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
+		                                      session_text(s, text, sizeof text, id)));
 		return;
 	}
 	if (passwd_hash(pw, hash, sizeof hash) < 0) {
-		session_error(s, PROTO_E_SERVER, "server could not hash the password; try again");
+		session_error(s, PROTO_E_SERVER, CAT_HASH_FAILED);
 		return;
 	}
 	int rc = store_user_create(srv_store, user, hash, &uid);
 	if (rc == STORE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
-		                                      "username already exists"));
+		                                      session_text(s, text, sizeof text, CAT_USER_EXISTS, user)));
 		return;
 	}
 	if (rc != STORE_OK) {
-		session_error(s, PROTO_E_DATABASE, "could not store the account; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_REGISTER_FAILED);
 		return;
 	}
 	cmd_join_public(uid);
@@ -175,7 +193,7 @@ void cmd_login(struct session *s, json_object *req)
 		STATS_INC(login_failures);
 		log_warn("%s: login as %.64s refused: too many failed logins", s->c->addr, user);
 		char text[128];
-		snprintf(text, sizeof text, "too many failed logins: try again in %d seconds", wait);
+		session_text(s, text, sizeof text, CAT_LOGIN_THROTTLED, wait);
 		json_object *o = cmd_account_response("login_response", 0, 0, NULL, text);
 		proto_set_null(o, "current_chat_group");
 		session_reply(s, o);
@@ -183,7 +201,7 @@ void cmd_login(struct session *s, json_object *req)
 	}
 	int rc = store_user_by_name(srv_store, user, &u);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	/* verify even for unknown users so that timing does not tell which
@@ -195,8 +213,9 @@ void cmd_login(struct session *s, json_object *req)
 		throttle_fail(akey, fwin);
 		throttle_fail(ukey, fwin);
 		log_info("%s: failed login as %.64s", s->c->addr, user);
+		char text[128];
 		json_object *o = cmd_account_response("login_response", 0, 0, NULL,
-		                                      "invalid username or password");
+		                                      session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
 		proto_set_null(o, "current_chat_group");
 		session_reply(s, o);
 		return;
@@ -214,8 +233,10 @@ void cmd_login(struct session *s, json_object *req)
 	client_t *old = table_user_client(u.id);
 	if (old && old != s->c) {
 		/* a second login ends the older session */
+		char text[256];
 		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", "You were logged out: your account logged in from another connection");
+		proto_set_string(o, "content", catalog_format(text, sizeof text, atomic_load(&old->lang),
+		                                              CAT_LOGGED_IN_ELSEWHERE));
 		proto_set_string(o, "level", "warning");
 		outbuf_t *b = outbuf_json(o);
 		json_object_put(o);
@@ -272,8 +293,9 @@ void cmd_logout(struct session *s, json_object *req)
 	cmd_user_gone(s->user_id, s->username);
 	s->user_id = -1;
 	s->username[0] = '\0';
+	char text[128];
 	json_object *o = proto_new("system_message");
-	proto_set_string(o, "content", "Logged out");
+	proto_set_string(o, "content", session_text(s, text, sizeof text, CAT_LOGGED_OUT));
 	proto_set_string(o, "level", "info");
 	session_reply(s, o);
 }
@@ -305,7 +327,7 @@ void cmd_user_info(struct session *s, json_object *req)
 	int64_t total_users = 0;
 	if (store_user_by_id(srv_store, s->user_id, &u) != STORE_OK ||
 	    store_user_count(srv_store, &total_users) != STORE_OK) {
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	struct cmd_counts k = { .uid = s->user_id };
@@ -381,15 +403,14 @@ void cmd_list_users(struct session *s, json_object *req)
 	const char *type = NULL;
 	int64_t gid = 0;
 	if (proto_get_string(req, "list_type", &type) < 0 || proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, "list_users_request: list_type must be a string and "
-		                                  "chat_group_id an integer");
+		session_error(s, PROTO_E_INVALID, CAT_LIST_USERS_ARGS);
 		return;
 	}
 	if (!type)
 		type = "all";
 	int current = strcmp(type, "current_chat") == 0;
 	if (!current && strcmp(type, "all") != 0) {
-		session_error(s, PROTO_E_INVALID, "list_type must be \"all\" or \"current_chat\"");
+		session_error(s, PROTO_E_INVALID, CAT_LIST_USERS_TYPE);
 		return;
 	}
 	struct cmd_users u = { .arr = json_object_new_array() };
@@ -407,9 +428,9 @@ void cmd_list_users(struct session *s, json_object *req)
 			free(u.online);
 			json_object_put(u.arr);
 			if (!g)
-				session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found");
+				session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND);
 			else
-				session_error(s, PROTO_E_PERMISSION, "you are not a member of that chat");
+				session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER);
 			return;
 		}
 		members = malloc((g->nmembers + 1) * sizeof *members);
@@ -423,7 +444,7 @@ void cmd_list_users(struct session *s, json_object *req)
 	if (!u.online) {
 		free(members);
 		json_object_put(u.arr);
-		session_error(s, PROTO_E_SERVER, "server out of memory");
+		session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
 		return;
 	}
 	qsort(u.online, u.nonline, sizeof *u.online, cmd_idcmp);
@@ -442,7 +463,7 @@ void cmd_list_users(struct session *s, json_object *req)
 	free(u.online);
 	if (rc != STORE_OK) {
 		json_object_put(u.arr);
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	json_object *o = proto_new("list_users_response");

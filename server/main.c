@@ -7,6 +7,7 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "conf.h"
 #include "tunables.h"
 #include "listener.h"
@@ -304,7 +305,7 @@ static int main_shutdown(void)
 	listener_stop();
 	watchdog_stop();
 	atomic_store(&srv_stopping, 1);
-	session_close_all("Server shutting down");
+	session_close_all(CAT_SHUTDOWN);
 	/* every parked connection is woken by its close and ends in a worker */
 	long long end = srv_now_ms() + MAIN_SHUTDOWN_MS;
 	for (;;) {
