@@ -190,6 +190,10 @@ void bcast_stored(msg_t *const *v, const unsigned char *dropped, size_t n, void 
 	}
 	table_unlock();
 	client_defer_end();
+	/* the writer thread has no end-of-connection to release the
+	 * deferral array at; one allocation per batch is nothing next to
+	 * its commit */
+	client_defer_free();
 }
 
 void bcast_group(group_t *g, json_object *o)
