@@ -12,7 +12,10 @@
  * Leaves, never held while taking any other lock: the writer lock
  * (writer.c), each store's lock (store.c), the pool lock (pool.c), the
  * hashing semaphore (passwd.c). No socket write and no SQLite call happens
- * while holding 1 or 2: queues are appended to, never flushed, under them. */
+ * while holding 1 or 2: queues are appended to, never flushed, under them.
+ * The writer thread delivers stored messages (bcast_stored) taking 1, then
+ * each message's 2, then 3, after its commit and without the writer lock;
+ * it writes to sockets only after letting them go, and never blocks. */
 #ifndef CHATROOM_TABLE_H
 #define CHATROOM_TABLE_H
 
@@ -37,7 +40,8 @@ typedef struct chatgroup {
 	struct chatgroup *next;         /* [table] hash chain */
 
 	pthread_mutex_t seq_lock;
-	msg_t *cache[TABLE_CACHE];  /* [seq_lock] ring of the newest messages, oldest first */
+	msg_t *cache[TABLE_CACHE];  /* [seq_lock] ring of the newest stored messages, oldest
+	                             * first: filled by the writer thread after commit */
 	unsigned chead, clen;
 } group_t;
 
