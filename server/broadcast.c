@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Ids only grow; taken under the group's seq_lock so that one group's
- * messages reach everyone in id order. */
+/* Ids only grow; taken under the group's seq_lock, with the message queued
+ * for the writer under it too, so that one group's messages are stored and
+ * reach everyone in id order. */
 static atomic_llong bcast_last_id;
 
 /* Ids up to bcast_reserved are recorded in the database as possibly used. */

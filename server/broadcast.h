@@ -59,8 +59,10 @@ void bcast_history_free(msg_t **v, size_t n);
 void bcast_set_last_id(int64_t id);
 
 /* Ids are handed out only below a mark recorded in the database ahead of
- * use (BCAST_ID_BLOCK at a time), so that after a crash no id that was
- * delivered live is given to another message. Call without locks held
+ * use (BCAST_ID_BLOCK at a time), so that an id is never given to two
+ * messages, not even across a crash that lost messages not yet stored:
+ * nobody saw those, but the log may name them, and chatroom-protocol(7)
+ * promises ids are never reused. Call without locks held
  * (it may write to the database); cheap when the mark is far enough ahead.
  * Returns 0, or -1 when the mark could not be recorded (messages past it
  * are then refused). */
