@@ -43,9 +43,6 @@ int cmd_file_remove(const store_file_t *f);
 /* Delete every file of group gid, and the group's folder. */
 int cmd_file_remove_group(int64_t gid);
 
-/* Called by the writer thread after a message is stored: chat_ack. */
-void cmd_on_stored(msg_t *m, void *ctx);
-
 /* Make a new account a member of public (store and table). */
 void cmd_join_public(int64_t user_id);
 

@@ -254,16 +254,10 @@ void cmd_login(struct session *s, json_object *req)
 		table_enter(s->c, pub);
 	}
 	int64_t pub_id = pub ? pub->id : 0;
-	table_unlock();
-	if (pub)
-		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
-
-	throttle_clear(ukey);
-	s->user_id = u.id;
-	snprintf(s->username, sizeof s->username, "%s", u.username);
-	STATS_INC(logins);
-	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
-
+	/* Queued before the table lock is let go, so before any chat of
+	 * public that the writer thread delivers to this client from now on:
+	 * a client that catches up after a reconnect learns it is logged in
+	 * before it sees a live message. */
 	json_object *o = cmd_account_response("login_response", 1, u.id, u.username, NULL);
 	if (pub) {
 		json_object *g = json_object_new_object();
@@ -274,6 +268,16 @@ void cmd_login(struct session *s, json_object *req)
 		proto_set_null(o, "current_chat_group");
 	}
 	session_reply(s, o);
+	table_unlock();
+	if (pub)
+		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
+
+	throttle_clear(ukey);
+	s->user_id = u.id;
+	snprintf(s->username, sizeof s->username, "%s", u.username);
+	STATS_INC(logins);
+	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
+
 	if (!old)
 		bcast_presence(u.id, u.username, 1);
 }

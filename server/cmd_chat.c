@@ -20,36 +20,6 @@
 /* Names in one create_chat_request at most. */
 #define CMD_CHAT_MAX_MEMBERS 1000
 
-static void cmd_send_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, int wake)
-{
-	json_object *o = proto_new("chat_ack");
-	proto_set_string(o, "client_msg_id", cmid);
-	proto_set_int(o, "message_id", message_id);
-	proto_set_int(o, "chat_group_id", gid);
-	outbuf_t *b = outbuf_json(o);
-	json_object_put(o);
-	if (b) {
-		client_push(c, b, wake, (size_t)CONF(max_output));
-		outbuf_unref(b);
-	}
-}
-
-/* Writer thread, after the message's batch committed. The ack goes to the
- * sender's current session, which may be a newer connection than the one
- * that sent it (a client that reconnected and resent). */
-void cmd_on_stored(msg_t *m, void *ctx)
-{
-	(void)ctx;
-	if (!m->client_msg_id)
-		return;
-	int n = atomic_exchange(&m->acks_owed, 0);
-	table_rdlock();
-	client_t *c = table_user_client(m->sender_id);
-	for (int i = 0; c && c->protocol == 2 && i < n; i++)
-		cmd_send_ack(c, m->client_msg_id, m->id, m->group_id, 1);
-	table_unlock();
-}
-
 void cmd_chat_message(struct session *s, json_object *req)
 {
 	const char *content = NULL, *cmid = NULL;
@@ -100,7 +70,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 			/* Not stored yet: one more ack is owed when it is. If the
 			 * writer took the count already, it is stored: ack now. */
 			if (atomic_fetch_add(&p->acks_owed, 1) == 0)
-				cmd_send_ack(s->c, cmid, p->id, p->group_id, 0);
+				bcast_ack(s->c, cmid, p->id, p->group_id, 0);
 			msg_unref(p);
 			free(clean);
 			return;
@@ -108,7 +78,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 		int64_t mid, mgid;
 		if (store_dedup_get(srv_store, s->user_id, cmid, &mid, &mgid) == STORE_OK) {
 			free(clean);
-			cmd_send_ack(s->c, cmid, mid, mgid, 0);
+			bcast_ack(s->c, cmid, mid, mgid, 0);
 			return;
 		}
 	}
@@ -304,7 +274,7 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		session_reply(s, bcast_chat_json(v[i], 1));
+		session_reply(s, bcast_chat_json(v[i], 1, s->protocol));
 	bcast_history_free(v, n);
 	json_object *o = proto_new("chat_history_complete");
 	proto_set_int(o, "chat_group_id", gid);

@@ -108,7 +108,7 @@ static const struct conf_opt conf_opts[] = {
 	{ "Store", "BatchSize", "batch-size", 0, CT_INT, O(batch_size), STR(CR_DEFAULT_BATCH_SIZE), 1,
 	  100000, 0, "N", "messages per database transaction at most" },
 	{ "Store", "BatchTime", "batch-ms", 0, CT_INT, O(batch_ms), STR(CR_DEFAULT_BATCH_MS), 0, 60000, 0,
-	  "MS", "longest wait before a batch is committed" },
+	  "MS", "extra wait for a batch to fill before it is committed (0: none)" },
 	{ "Store", "WriterQueue", "writer-queue", 0, CT_INT, O(writer_queue),
 	  STR(CR_DEFAULT_WRITER_QUEUE), 1, 100000000, 0, "N",
 	  "messages accepted but not yet stored, at most; then senders get 1011" },

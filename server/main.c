@@ -427,7 +427,7 @@ int main(int argc, char **argv)
 		.batch_ms = srv_conf->batch_ms,
 		.max_queue = (size_t)srv_conf->writer_queue,
 		.dedup_window = srv_conf->dedup_window,
-		.on_stored = cmd_on_stored,
+		.on_stored = bcast_stored,
 	};
 	if (writer_start(&wo, err, sizeof err) < 0) {
 		log_error("cannot start the writer: %s", err);
