@@ -239,9 +239,16 @@ int client_send(client_t *c, json_object *o, size_t max_output)
 	return rc;
 }
 
+static long long client_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 /* Write the queue until it is empty or the socket is full; the caller
  * holds c. Returns 0 (empty), 1 (socket full, or output held back by a
- * raw transfer), -1 (socket error). */
+ * raw transfer or a delay), -1 (socket error). */
 static int client_write_queue(client_t *c)
 {
 	pthread_mutex_lock(&c->out_lock);
@@ -249,7 +256,9 @@ static int client_write_queue(client_t *c)
 		struct iovec iov[CLIENT_IOV_MAX];
 		int n = 0;
 		size_t total = 0;
-		if (c->qlen == 0 || c->hold) {
+		if (c->due_ns && client_now_ns() >= c->due_ns)
+			c->due_ns = 0;
+		if (c->qlen == 0 || c->hold || c->due_ns) {
 			int empty = c->qlen == 0;
 			if (empty && c->qcap > CLIENT_QINIT) {
 				free(c->q);
@@ -310,6 +319,39 @@ int client_flush(client_t *c)
 	return client_write_queue(c);
 }
 
+void client_delay(client_t *c, long long due_ns)
+{
+	pthread_mutex_lock(&c->out_lock);
+	if (due_ns > c->due_ns)
+		c->due_ns = due_ns;
+	pthread_mutex_unlock(&c->out_lock);
+}
+
+void client_wait_delay(client_t *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	long long due = c->due_ns;
+	pthread_mutex_unlock(&c->out_lock);
+	if (due <= 0)
+		return;
+	struct timespec ts = { (time_t)(due / 1000000000LL), (long)(due % 1000000000LL) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* Watch c in the waiter as its holder lets it go; needs out_lock. Output
+ * that waits for a delay (client_delay) is not a reason to wait for room
+ * in the socket: the waiter writes it when the delay is over. */
+static int client_arm(client_t *c, int want_in, int want_out)
+{
+	if (!c->due_ns || c->qlen == 0 || c->hold)
+		return waiter_arm(c, want_in, want_out);
+	if (waiter_arm(c, want_in, 0) < 0)
+		return -1;
+	waiter_at(c, c->due_ns);
+	return 0;
+}
+
 /* The thread that took c in client_flush_other() lets it go again. */
 static void client_let_go(client_t *c, int full)
 {
@@ -321,7 +363,7 @@ static void client_let_go(client_t *c, int full)
 		resume = 1;
 	} else {
 		if (full && !c->gone)
-			waiter_arm(c, 1, 1);
+			client_arm(c, 1, 1);
 		c->owned = 0;
 	}
 	pthread_mutex_unlock(&c->out_lock);
@@ -358,7 +400,7 @@ int client_park(client_t *c, int want_in, int want_out)
 		/* serve on: the session ends it */
 	} else if (c->qlen > 0 && !want_out && !c->hold) {
 		/* queued while we were busy and not written yet */
-	} else if (waiter_arm(c, want_in, want_out) == 0) {
+	} else if (client_arm(c, want_in, want_out) == 0) {
 		c->owned = 0;
 		parked = 1;
 	}

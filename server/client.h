@@ -78,6 +78,8 @@ typedef struct client {
 	                             * must serve it again (or hand it to the pool) */
 	int registered;             /* known to the waiter's epoll (which holds a reference) */
 	int gone;                   /* its session ended: never park or serve it again */
+	long long due_ns;           /* monotonic ns before which nothing queued is written
+	                             * (a legacy reply floor, client_delay); 0: none */
 
 	/* [atomic] closing */
 	atomic_int closing;         /* set once; the worker then closes */
@@ -118,8 +120,19 @@ int client_send(client_t *c, json_object *o, size_t max_output);
 
 /* Holder only: write as much queued output as the socket takes.
  * Returns 0 when the queue is empty (or held), 1 when the socket is full
- * (or output waits behind a hold), -1 on a socket error. */
+ * (or output waits behind a hold or a delay), -1 on a socket error. */
 int client_flush(client_t *c);
+
+/* Holder only: write nothing queued for c (now or later) before due_ns
+ * (CLOCK_MONOTONIC). A connection let go meanwhile is parked and the
+ * waiter writes its queue when the time comes, so no thread waits for
+ * it. A later due_ns extends the delay, an earlier one is ignored. */
+void client_delay(client_t *c, long long due_ns);
+
+/* Holder only: sleep until c's delay (client_delay) is over, for the
+ * paths that hold the connection anyway (raw transfers, the last words
+ * before a close). */
+void client_wait_delay(client_t *c);
 
 /* From a thread that does not hold c: take c if nobody holds it, write its
  * queue without blocking and let it go again (parked in the waiter, which

@@ -38,10 +38,6 @@
  * not keep a worker from the others. */
 #define SESSION_TURN_READS 8
 
-/* The longest a worker waits for the legacy reply floor (LegacyReplyDelay
- * is at most 1000 ms; this bounds a clock jump). */
-#define SESSION_REPLY_FLOOR_MAX_NS 1000000000LL
-
 static long long session_now_ns(void)
 {
 	struct timespec ts;
@@ -54,33 +50,19 @@ static long long session_now_ns(void)
  * its user waits for a timeout. The reference server took 0.5-2.5 ms to
  * answer; chatroomd answers sooner, so the first reply to a legacy
  * client's own request waits until LegacyReplyDelay has passed since the
- * request arrived. The wait is a short bounded sleep of the worker serving
- * this connection alone: no lock is held here, and chat broadcast,
- * protocol-2 clients and file data never pass through it. */
-static void session_reply_floor(struct session *s)
-{
-	long long due = s->reply_due_ns;
-	s->reply_due_ns = 0;
-	long long left = due - session_now_ns();
-	if (left <= 0)
-		return;
-	if (left > SESSION_REPLY_FLOOR_MAX_NS)
-		left = SESSION_REPLY_FLOOR_MAX_NS;
-	/* wake now the clients earlier lines of this batch queued messages
-	 * for (client_defer_begin): the wait is this client's alone */
-	client_defer_end();
-	client_defer_begin(s->c);
-	struct timespec ts = { (time_t)(left / 1000000000LL), (long)(left % 1000000000LL) };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
+ * request arrived. No thread waits for it: the reply (and whatever is
+ * queued for this client after it) stays queued, the connection is parked
+ * as usual, and the waiter writes the queue when the floor has passed
+ * (client_delay). Chat broadcast, other clients and file data never wait
+ * for it. */
 void session_reply(struct session *s, json_object *o)
 {
 	if (!o)
 		return;
-	if (s->reply_due_ns)
-		session_reply_floor(s);
+	if (s->reply_due_ns) {
+		client_delay(s->c, s->reply_due_ns);
+		s->reply_due_ns = 0;
+	}
 	client_send(s->c, o, (size_t)CONF(max_output));
 	json_object_put(o);
 }
@@ -193,6 +175,7 @@ static void session_line(struct session *s, char *line, size_t len)
  * shutdown notice) before the socket is closed. */
 static void session_linger(client_t *c)
 {
+	client_wait_delay(c); /* a last reply under the legacy floor */
 	long long end = srv_now_ms() + SESSION_LINGER_MS;
 	for (;;) {
 		int rc = client_flush(c);
@@ -415,6 +398,9 @@ static void session_raw_begin(struct session *s)
 {
 	client_defer_end();
 	client_defer_begin(s->c);
+	/* the transfer holds this worker anyway: the reply before it waits
+	 * for its legacy floor here, and nothing spins on it */
+	client_wait_delay(s->c);
 }
 
 /* Write all of p to a local file descriptor. */
@@ -535,6 +521,7 @@ static int session_raw_wait_out(client_t *c, long long last, int timeout_ms)
 int session_flush(struct session *s, int timeout_ms)
 {
 	client_t *c = s->c;
+	client_wait_delay(c);
 	long long last = srv_now_ms();
 	for (;;) {
 		size_t before = client_queued(c);

@@ -15,8 +15,10 @@
  * and no SQLite call happens while holding 1 or 2: queues are appended to,
  * never flushed, under them (the flush happens at client_defer_end or in
  * the waiter). Under 3 a thread may re-arm the connection in the waiter's
- * epoll (a system call, no lock); the pool and waiter locks are taken only
- * after 3 is released. The writer thread delivers stored messages
+ * epoll (a system call, no lock) and give the waiter a deadline for its
+ * output (waiter_at, which takes the waiter lock, a leaf, inside 3); the
+ * pool lock and otherwise the waiter lock are taken only after 3 is
+ * released. The writer thread delivers stored messages
  * (bcast_stored) taking 1, then each message's 2, then 3, after its commit
  * and without the writer lock; it writes to sockets only after letting them
  * go, and never blocks. */

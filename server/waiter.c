@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Events taken from the kernel per epoll_wait(). */
@@ -29,6 +31,14 @@ struct waiter_list {
 	size_t n, cap;
 };
 static struct waiter_list waiter_flushes, waiter_forgets;
+/* [waiter_lock] deadlines (waiter_at): a min-heap on due, each client
+ * referenced */
+struct waiter_timer {
+	long long due;
+	client_t *c;
+};
+static struct waiter_timer *waiter_heap;
+static size_t waiter_nheap, waiter_capheap;
 static int waiter_stopping; /* [waiter_lock] */
 static int waiter_woken;    /* [waiter_lock] the eventfd has been written */
 
@@ -98,6 +108,84 @@ void waiter_flush(client_t *c)
 	}
 }
 
+static long long waiter_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Needs waiter_lock. */
+static void waiter_heap_down(size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		if (l < waiter_nheap && waiter_heap[l].due < waiter_heap[m].due)
+			m = l;
+		if (l + 1 < waiter_nheap && waiter_heap[l + 1].due < waiter_heap[m].due)
+			m = l + 1;
+		if (m == i)
+			return;
+		struct waiter_timer t = waiter_heap[i];
+		waiter_heap[i] = waiter_heap[m];
+		waiter_heap[m] = t;
+		i = m;
+	}
+}
+
+void waiter_at(client_t *c, long long due_ns)
+{
+	pthread_mutex_lock(&waiter_lock);
+	if (waiter_stopping || waiter_evfd < 0)
+		goto out;
+	if (waiter_nheap == waiter_capheap) {
+		size_t ncap = waiter_capheap ? waiter_capheap * 2 : 64;
+		struct waiter_timer *nh = realloc(waiter_heap, ncap * sizeof *nh);
+		if (!nh) {
+			/* written at its next turn (or by the next broadcast) */
+			log_error("%s: out of memory keeping a deadline", c->addr);
+			goto out;
+		}
+		waiter_heap = nh;
+		waiter_capheap = ncap;
+	}
+	size_t i = waiter_nheap++;
+	while (i > 0 && waiter_heap[(i - 1) / 2].due > due_ns) {
+		waiter_heap[i] = waiter_heap[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	waiter_heap[i] = (struct waiter_timer){ due_ns, client_ref(c) };
+	if (i == 0) /* the first deadline now: the waiter sleeps too long */
+		waiter_wake();
+out:
+	pthread_mutex_unlock(&waiter_lock);
+}
+
+long waiter_timers(void)
+{
+	pthread_mutex_lock(&waiter_lock);
+	long n = (long)waiter_nheap;
+	pthread_mutex_unlock(&waiter_lock);
+	return n;
+}
+
+/* Move the clients whose deadline has passed to l; returns the ms to wait
+ * for the next one (-1: none). Needs waiter_lock. */
+static int waiter_due(struct waiter_list *l)
+{
+	long long now = waiter_now_ns();
+	while (waiter_nheap > 0 && waiter_heap[0].due <= now) {
+		if (waiter_list_add(l, waiter_heap[0].c) < 0)
+			return 1; /* out of memory: try again soon */
+		waiter_heap[0] = waiter_heap[--waiter_nheap];
+		waiter_heap_down(0);
+	}
+	if (waiter_nheap == 0)
+		return -1;
+	long long ms = (waiter_heap[0].due - now + 999999) / 1000000;
+	return ms > INT_MAX ? INT_MAX : (int)ms;
+}
+
 void waiter_forget(client_t *c)
 {
 	pthread_mutex_lock(&c->out_lock);
@@ -122,8 +210,10 @@ long waiter_count(void)
 	return atomic_load_explicit(&waiter_registered, memory_order_relaxed);
 }
 
-/* Take the lists (flush, forget) out from under the lock. */
-static int waiter_take(struct waiter_list *fl, struct waiter_list *fg)
+/* Take the lists (flush, forget) out from under the lock, and add the
+ * clients whose deadline has passed to fl; *wait_ms: how long the waiter
+ * may sleep (-1: until woken). */
+static int waiter_take(struct waiter_list *fl, struct waiter_list *fg, int *wait_ms)
 {
 	pthread_mutex_lock(&waiter_lock);
 	uint64_t v;
@@ -138,6 +228,7 @@ static int waiter_take(struct waiter_list *fl, struct waiter_list *fg)
 	*fg = waiter_forgets;
 	waiter_forgets = t;
 	waiter_forgets.n = 0;
+	*wait_ms = waiter_due(fl);
 	int stop = waiter_stopping;
 	pthread_mutex_unlock(&waiter_lock);
 	return stop;
@@ -160,8 +251,9 @@ static void *waiter_main(void *arg)
 	(void)arg;
 	struct epoll_event ev[WAITER_EVENTS];
 	struct waiter_list fl = { 0 }, fg = { 0 };
+	int wait_ms = -1;
 	for (;;) {
-		int n = epoll_wait(waiter_epfd, ev, WAITER_EVENTS, -1);
+		int n = epoll_wait(waiter_epfd, ev, WAITER_EVENTS, wait_ms);
 		if (n < 0 && errno != EINTR) {
 			log_error("waiter: epoll_wait failed: %s", strerror(errno));
 			continue;
@@ -170,7 +262,7 @@ static void *waiter_main(void *arg)
 			if (ev[i].data.ptr)
 				client_ready(ev[i].data.ptr);
 		/* after the batch: no event left for a client dropped here */
-		int stop = waiter_take(&fl, &fg);
+		int stop = waiter_take(&fl, &fg, &wait_ms);
 		for (size_t i = 0; i < fl.n; i++) {
 			client_flush_other(fl.v[i]);
 			client_unref(fl.v[i]);
@@ -213,7 +305,8 @@ void waiter_stop(void)
 	waiter_running = 0;
 	/* what was queued after its last turn */
 	struct waiter_list fl = { 0 }, fg = { 0 };
-	waiter_take(&fl, &fg);
+	int wait_ms;
+	waiter_take(&fl, &fg, &wait_ms);
 	for (size_t i = 0; i < fl.n; i++) {
 		pthread_mutex_lock(&fl.v[i]->out_lock);
 		fl.v[i]->flush_pending = 0;
@@ -223,6 +316,14 @@ void waiter_stop(void)
 	waiter_drop(&fg);
 	free(fl.v);
 	free(fg.v);
+	/* deadlines not yet due: their output is left to the session's end */
+	pthread_mutex_lock(&waiter_lock);
+	for (size_t i = 0; i < waiter_nheap; i++)
+		client_unref(waiter_heap[i].c);
+	free(waiter_heap);
+	waiter_heap = NULL;
+	waiter_nheap = waiter_capheap = 0;
+	pthread_mutex_unlock(&waiter_lock);
 	free(waiter_flushes.v);
 	free(waiter_forgets.v);
 	waiter_flushes = (struct waiter_list){ 0 };

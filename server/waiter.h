@@ -11,8 +11,13 @@
  * (waiter_forget), so an event it already received never names freed
  * memory.
  *
- * Locking: the waiter lock (a leaf) guards the flush and forget lists;
- * waiter_arm runs under the client's out_lock. */
+ * It also keeps the deadlines of output that must wait (waiter_at: the
+ * legacy reply floor), in a heap, and sleeps in epoll_wait() no longer
+ * than until the first.
+ *
+ * Locking: the waiter lock (a leaf) guards the flush and forget lists and
+ * the deadlines; waiter_arm and waiter_at run under the client's out_lock
+ * (waiter_at takes the waiter lock inside it). */
 #ifndef CHATROOM_WAITER_H
 #define CHATROOM_WAITER_H
 
@@ -30,6 +35,13 @@ int waiter_arm(client_t *c, int want_in, int want_out);
 
 /* Have the waiter thread write c's queue (client_flush_other). */
 void waiter_flush(client_t *c);
+
+/* Under c->out_lock: have the waiter thread write c's queue
+ * (client_flush_other) once due_ns (CLOCK_MONOTONIC) has passed. */
+void waiter_at(client_t *c, long long due_ns);
+
+/* Deadlines set with waiter_at that have not passed yet, for the tests. */
+long waiter_timers(void);
 
 /* c's session is over: stop watching it. */
 void waiter_forget(client_t *c);

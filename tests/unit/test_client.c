@@ -540,6 +540,74 @@ static void test_parked_client_is_written_by_the_waiter(void **state)
 	assert_int_equal(served_turns(), before);
 }
 
+static long long mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The waiter's deadlines all fired (each holds a client reference). */
+static void assert_no_deadline_left(void)
+{
+	for (long i = 0; i < slow_ms(5000) && waiter_timers() > 0; i++)
+		poll(NULL, 0, 1);
+	assert_int_equal(waiter_timers(), 0);
+}
+
+static void test_delayed_reply_is_written_by_the_waiter_when_its_time_comes(void **state)
+{
+	struct fixture *f = *state;
+	int before = served_turns();
+	long long due = mono_ns() + 200 * 1000000LL;
+
+	/* the holder queues a reply that must wait (the legacy floor) */
+	client_delay(f->c, due);
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "k", json_object_new_int(1));
+	assert_int_equal(client_send(f->c, o, BIG), 0);
+	json_object_put(o);
+	assert_int_equal(client_flush(f->c), 1);
+	assert_false(readable(f->peer));
+	/* parked, not waiting for room: the waiter writes it at `due` */
+	assert_int_equal(client_park(f->c, 1, 1), 1);
+	assert_arrives(f, "{\"k\":1}\n");
+	assert_true(mono_ns() >= due);
+	assert_int_equal(client_queued(f->c), 0);
+	/* no worker's turn was needed, nor a wake for room in the socket */
+	assert_int_equal(served_turns(), before);
+	assert_no_deadline_left();
+}
+
+static void test_push_to_a_parked_client_waits_for_its_delay(void **state)
+{
+	struct fixture *f = *state;
+	long long due = mono_ns() + 200 * 1000000LL;
+
+	client_delay(f->c, due);
+	assert_int_equal(client_park(f->c, 1, 0), 1);
+	/* a broadcast for it is queued at once but leaves after the reply's
+	 * floor, as everything queued behind that reply */
+	assert_int_equal(push_str(f->c, "behind the reply\n", 1, BIG), 0);
+	assert_arrives(f, "behind the reply\n");
+	assert_true(mono_ns() >= due);
+	assert_no_deadline_left();
+}
+
+static void test_earlier_delay_does_not_shorten_a_later_one(void **state)
+{
+	struct fixture *f = *state;
+	long long due = mono_ns() + 200 * 1000000LL;
+
+	client_delay(f->c, due);
+	client_delay(f->c, due - 150 * 1000000LL);
+	assert_int_equal(push_str(f->c, "late\n", 0, BIG), 0);
+	assert_int_equal(client_park(f->c, 1, 1), 1);
+	assert_arrives(f, "late\n");
+	assert_true(mono_ns() >= due);
+	assert_no_deadline_left();
+}
+
 static void test_parked_client_is_handed_to_a_worker_when_readable(void **state)
 {
 	struct fixture *f = *state;
@@ -863,6 +931,9 @@ int main(void)
 		T(test_flush_reports_a_socket_error),
 		T(test_push_to_a_held_client_is_left_to_its_holder),
 		T(test_parked_client_is_written_by_the_waiter),
+		T(test_delayed_reply_is_written_by_the_waiter_when_its_time_comes),
+		T(test_push_to_a_parked_client_waits_for_its_delay),
+		T(test_earlier_delay_does_not_shorten_a_later_one),
 		T(test_parked_client_is_handed_to_a_worker_when_readable),
 		T(test_parked_client_is_woken_by_a_close),
 		T(test_parked_client_waiting_for_room_is_woken_when_the_peer_reads),
