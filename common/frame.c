@@ -116,11 +116,27 @@ size_t frame_take(frame_reader_t *fr, void *dst, size_t n)
 
 ssize_t frame_read_fd(frame_reader_t *fr, int fd)
 {
+	ssize_t n;
+	if (fr->buf && fr->start == fr->len)
+		frame_drained(fr);
+	if (!fr->buf) {
+		/* Nothing buffered: read on the stack, so that a read that finds
+		 * nothing (how a server's turn on a connection ends) leaves no
+		 * buffer behind, and what did arrive takes a buffer its size. */
+		char tmp[FRAME_READ_CHUNK];
+		do
+			n = read(fd, tmp, sizeof tmp);
+		while (n < 0 && errno == EINTR);
+		if (n > 0 && frame_feed(fr, tmp, (size_t)n) < 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+		return n;
+	}
 	if (frame_reserve(fr, FRAME_READ_CHUNK) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
-	ssize_t n;
 	do
 		n = read(fd, fr->buf + fr->len, fr->cap - fr->len - 1);
 	while (n < 0 && errno == EINTR);

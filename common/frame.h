@@ -41,7 +41,8 @@ size_t frame_pending(const frame_reader_t *fr);
  * such as a file upload). Returns the count moved. */
 size_t frame_take(frame_reader_t *fr, void *dst, size_t n);
 
-/* Read once from fd (non-blocking or after poll) into the reader.
+/* Read once from fd (non-blocking or after poll) into the reader. A read
+ * into an empty reader that finds nothing leaves it without a buffer.
  * Returns bytes read, 0 at EOF, -1 on error (errno set; EAGAIN possible). */
 ssize_t frame_read_fd(frame_reader_t *fr, int fd);
 

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -329,6 +331,38 @@ static void test_read_fd(void **state)
 	frame_free(&fr);
 }
 
+static void test_read_that_finds_nothing_leaves_no_buffer(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	frame_reader_t fr;
+	frame_init(&fr, TEST_MAX_LINE);
+	/* an idle connection's read */
+	assert_int_equal(frame_read_fd(&fr, p[0]), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_null(fr.buf);
+	/* a line read and handled, then nothing more */
+	assert_int_equal(write(p[1], "x\n", 2), 2);
+	assert_int_equal(frame_read_fd(&fr, p[0]), 2);
+	expect_line(&fr, "x");
+	assert_int_equal(frame_read_fd(&fr, p[0]), -1);
+	assert_null(fr.buf);
+	/* a partial line stays buffered across reads that find nothing */
+	assert_int_equal(write(p[1], "par", 3), 3);
+	assert_int_equal(frame_read_fd(&fr, p[0]), 3);
+	assert_int_equal(frame_read_fd(&fr, p[0]), -1);
+	assert_non_null(fr.buf);
+	assert_int_equal(write(p[1], "tial\n", 5), 5);
+	assert_int_equal(frame_read_fd(&fr, p[0]), 5);
+	expect_line(&fr, "partial");
+	expect_need(&fr);
+	close(p[1]);
+	close(p[0]);
+	frame_free(&fr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_take_then_lines_resume),
 		cmocka_unit_test(test_compaction_keeps_partial_line),
 		cmocka_unit_test(test_read_fd),
+		cmocka_unit_test(test_read_that_finds_nothing_leaves_no_buffer),
 	};
 	return cmocka_run_group_tests_name("frame", tests, NULL, NULL);
 }
