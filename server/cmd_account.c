@@ -13,8 +13,10 @@
 #include "throttle.h"
 #include "valid.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const struct {
 	const char *type;
@@ -157,28 +159,55 @@ void cmd_join_public(int64_t uid)
 	}
 }
 
+/* Sleep ms milliseconds on this connection's worker (a login slowed by
+ * the throttle). */
+static void cmd_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* A failed or refused login_response. */
+static void cmd_login_refused(struct session *s, const char *text)
+{
+	json_object *o = cmd_account_response("login_response", 0, 0, NULL, text);
+	proto_set_null(o, "current_chat_group");
+	session_reply(s, o);
+}
+
+/* Failed logins are counted three ways (see throttle.h and LoginFail* in
+ * chatroomd.conf(5)):
+ *  - the pair account+address ("p:"): past LoginFailMax, that address may
+ *    not log in to that account for the rest of the window;
+ *  - the address ("a:", an IPv6 /64): past LoginFailMaxAddress, it may not
+ *    log in at all for the rest of the window;
+ *  - the account, from all addresses ("u:", existing accounts only): past
+ *    LoginFailMaxAccount, every login to it waits LoginFailDelay seconds
+ *    first, with the right password as well, but is never refused, so wrong
+ *    passwords from elsewhere cannot lock its owner out. */
 void cmd_login(struct session *s, json_object *req)
 {
 	const char *user, *pw;
 	store_user_t u;
-	char akey[80], ukey[112];
+	char src[64], akey[80], pkey[192], ukey[112];
 	if (cmd_credentials(s, req, &user, &pw) < 0)
 		return;
 	/* Throttle guessing before spending a hash on it. */
-	snprintf(akey, sizeof akey, "a:%s", s->c->ip);
+	throttle_source(s->c->ip, src, sizeof src);
+	snprintf(akey, sizeof akey, "a:%s", src);
+	snprintf(pkey, sizeof pkey, "p:%.100s\n%s", user, src);
 	snprintf(ukey, sizeof ukey, "u:%.100s", user);
 	int fwin = CONF(login_fail_window);
-	int wait = throttle_check(akey, CONF(login_fail_max_address), fwin);
+	int wait = throttle_check(THROTTLE_SOURCE, akey, CONF(login_fail_max_address), fwin);
 	if (!wait)
-		wait = throttle_check(ukey, CONF(login_fail_max), fwin);
+		wait = throttle_check(THROTTLE_SOURCE, pkey, CONF(login_fail_max), fwin);
 	if (wait) {
 		STATS_INC(login_failures);
-		log_warn("%s: login as %.64s refused: too many failed logins", s->c->addr, user);
+		log_warn("%s: login refused: too many failed logins from this address", s->c->addr);
 		char text[128];
 		snprintf(text, sizeof text, "too many failed logins: try again in %d seconds", wait);
-		json_object *o = cmd_account_response("login_response", 0, 0, NULL, text);
-		proto_set_null(o, "current_chat_group");
-		session_reply(s, o);
+		cmd_login_refused(s, text);
 		return;
 	}
 	int rc = store_user_by_name(srv_store, user, &u);
@@ -186,19 +215,25 @@ void cmd_login(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, "database error; try again later");
 		return;
 	}
+	if (rc == STORE_OK &&
+	    throttle_count(THROTTLE_ACCOUNT, ukey, fwin) >= CONF(login_fail_max_account) &&
+	    CONF(login_fail_delay) > 0) {
+		STATS_INC(login_delays);
+		log_debug("%s: login to %s slowed: many failed logins for it", s->c->addr, u.username);
+		cmd_sleep_ms(CONF(login_fail_delay) * 1000L);
+	}
 	/* verify even for unknown users so that timing does not tell which
 	 * names exist */
 	int ok = passwd_verify(rc == STORE_OK ? u.pwhash : "", pw) && rc == STORE_OK;
 	if (!ok) {
 		STATS_INC(login_failures);
 		s->login_failures++;
-		throttle_fail(akey, fwin);
-		throttle_fail(ukey, fwin);
+		throttle_fail(THROTTLE_SOURCE, akey, fwin);
+		throttle_fail(THROTTLE_SOURCE, pkey, fwin);
+		if (rc == STORE_OK)
+			throttle_fail(THROTTLE_ACCOUNT, ukey, fwin);
 		log_info("%s: failed login as %.64s", s->c->addr, user);
-		json_object *o = cmd_account_response("login_response", 0, 0, NULL,
-		                                      "invalid username or password");
-		proto_set_null(o, "current_chat_group");
-		session_reply(s, o);
+		cmd_login_refused(s, "invalid username or password");
 		return;
 	}
 	if (s->user_id >= 0 && s->user_id != u.id) {
@@ -237,7 +272,7 @@ void cmd_login(struct session *s, json_object *req)
 	if (pub)
 		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
 
-	throttle_clear(ukey);
+	throttle_clear(THROTTLE_SOURCE, pkey);
 	s->user_id = u.id;
 	snprintf(s->username, sizeof s->username, "%s", u.username);
 	STATS_INC(logins);

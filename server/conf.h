@@ -54,9 +54,12 @@ struct conf {
 	int hash_memlimit_kb;
 	int hash_concurrency;
 	char *admin_password; /* set at start when Admin has none */
-	int login_fail_max;    /* failed logins for one account ... */
+	int login_fail_max;    /* failed logins for one account from one address ... */
 	int login_fail_max_address; /* ... or from one address ... */
 	int login_fail_window; /* ... within this many seconds, then refused */
+	int login_fail_max_account; /* failed logins for one account, then ... */
+	int login_fail_delay;  /* ... each login to it waits this many seconds */
+	int login_throttle_entries; /* counts kept per throttle table */
 	/* [Presence] */
 	int presence_max_group;
 	/* [Files] */

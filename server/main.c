@@ -17,6 +17,7 @@
 #include "server.h"
 #include "session.h"
 #include "stats.h"
+#include "throttle.h"
 #include "store.h"
 #include "table.h"
 #include "valid.h"
@@ -339,6 +340,10 @@ int main(int argc, char **argv)
 	}
 	if (action == CONF_SET_ADMIN_PW)
 		return main_set_admin_password();
+	if (throttle_init((size_t)srv_conf->login_throttle_entries) < 0) {
+		fprintf(stderr, "chatroomd: out of memory for the login throttle\n");
+		return 1;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Every thread inherits this mask; the main thread takes the signals
