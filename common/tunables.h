@@ -54,6 +54,8 @@
 #define CR_DEFAULT_LOGIN_FAIL_MAX_ACCOUNT 20     /* failed logins for one account, any address ... */
 #define CR_DEFAULT_LOGIN_FAIL_DELAY 2            /* ... then each login to it waits this many seconds */
 #define CR_DEFAULT_LOGIN_THROTTLE_ENTRIES 65536  /* counts kept per throttle table (24 bytes each) */
+#define CR_DEFAULT_REGISTER_MAX_ADDRESS 50       /* new accounts from one address ... */
+#define CR_DEFAULT_REGISTER_WINDOW 600           /* ... per this many seconds */
 
 /* Presence: groups with more members than this send no status updates. */
 #define CR_DEFAULT_PRESENCE_MAX_GROUP 1000

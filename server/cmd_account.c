@@ -114,10 +114,15 @@ static int cmd_credentials(struct session *s, json_object *req, const char **use
 	return 0;
 }
 
+/* Registration needs no login, so its cost is bounded before the hash: the
+ * cheap checks first (valid, name free), then RegisterMaxAddress new
+ * accounts per RegisterWindow from one address, and the hash itself takes
+ * at most its address's share of the hash slots. */
 void cmd_register(struct session *s, json_object *req)
 {
 	const char *user, *pw, *why;
-	char hash[256];
+	char hash[256], src[64], rkey[80];
+	store_user_t old;
 	int64_t uid;
 	if (cmd_credentials(s, req, &user, &pw) < 0)
 		return;
@@ -125,11 +130,38 @@ void cmd_register(struct session *s, json_object *req)
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, why));
 		return;
 	}
-	if (passwd_hash(pw, hash, sizeof hash) < 0) {
+	int rc = store_user_by_name(srv_store, user, &old);
+	if (rc == STORE_OK) {
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
+		                                      "username already exists"));
+		return;
+	}
+	if (rc != STORE_NOTFOUND) {
+		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		return;
+	}
+	throttle_source(s->c->ip, src, sizeof src);
+	snprintf(rkey, sizeof rkey, "r:%s", src);
+	int rmax = CONF(register_max_address), rwin = CONF(register_window);
+	int wait = rmax > 0 ? throttle_check(THROTTLE_SOURCE, rkey, rmax, rwin) : 0;
+	if (wait) {
+		STATS_INC(register_refusals);
+		log_warn("%s: registration refused: %d new accounts from this address within %d "
+		         "seconds (RegisterMaxAddress)", s->c->addr, rmax, rwin);
+		char text[128];
+		snprintf(text, sizeof text,
+		         "too many new accounts from your address: try again in %d seconds", wait);
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, text));
+		return;
+	}
+	passwd_source_enter(src);
+	int hrc = passwd_hash(pw, hash, sizeof hash);
+	passwd_source_leave(src);
+	if (hrc < 0) {
 		session_error(s, PROTO_E_SERVER, "server could not hash the password; try again");
 		return;
 	}
-	int rc = store_user_create(srv_store, user, hash, &uid);
+	rc = store_user_create(srv_store, user, hash, &uid);
 	if (rc == STORE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
 		                                      "username already exists"));
@@ -139,6 +171,8 @@ void cmd_register(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, "could not store the account; try again later");
 		return;
 	}
+	if (rmax > 0)
+		throttle_fail(THROTTLE_SOURCE, rkey, rwin);
 	cmd_join_public(uid);
 	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
@@ -224,7 +258,9 @@ void cmd_login(struct session *s, json_object *req)
 	}
 	/* verify even for unknown users so that timing does not tell which
 	 * names exist */
+	passwd_source_enter(src);
 	int ok = passwd_verify(rc == STORE_OK ? u.pwhash : "", pw) && rc == STORE_OK;
+	passwd_source_leave(src);
 	if (!ok) {
 		STATS_INC(login_failures);
 		s->login_failures++;

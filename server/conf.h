@@ -60,6 +60,8 @@ struct conf {
 	int login_fail_max_account; /* failed logins for one account, then ... */
 	int login_fail_delay;  /* ... each login to it waits this many seconds */
 	int login_throttle_entries; /* counts kept per throttle table */
+	int register_max_address; /* new accounts from one address (0: any) ... */
+	int register_window;   /* ... within this many seconds */
 	/* [Presence] */
 	int presence_max_group;
 	/* [Files] */

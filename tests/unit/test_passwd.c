@@ -147,6 +147,31 @@ static void test_concurrent_hashes(void **state)
 	(void)state;
 }
 
+/* One address may hold at most half the hash slots (concurrency 2 here:
+ * one), so that it cannot keep every slot busy; other addresses still get
+ * theirs, and a leave frees the share. */
+static void test_one_address_cannot_take_every_hash_slot(void **state)
+{
+	(void)state;
+	assert_int_equal(passwd_source_enter("192.0.2.1"), 0);
+	assert_int_equal(passwd_source_tryenter("192.0.2.1"), -1);
+	assert_int_equal(passwd_source_tryenter("192.0.2.2"), 0);
+	passwd_source_leave("192.0.2.1");
+	assert_int_equal(passwd_source_tryenter("192.0.2.1"), 0);
+	passwd_source_leave("192.0.2.1");
+	passwd_source_leave("192.0.2.2");
+}
+
+static void test_hashes_are_counted(void **state)
+{
+	char h[crypto_pwhash_STRBYTES];
+	(void)state;
+	unsigned long long before = passwd_hashes();
+	assert_int_equal(passwd_hash("secret123", h, sizeof h), 0);
+	assert_int_equal(passwd_verify(h, "secret123"), 1);
+	assert_true(passwd_hashes() == before + 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +184,8 @@ int main(void)
 		cmocka_unit_test(test_needs_rehash_for_other_algorithms),
 		cmocka_unit_test(test_bad_parameters_are_refused),
 		cmocka_unit_test(test_concurrent_hashes),
+		cmocka_unit_test(test_one_address_cannot_take_every_hash_slot),
+		cmocka_unit_test(test_hashes_are_counted),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
