@@ -3,6 +3,7 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "text.h"
 #include "tunables.h"
 #include "log.h"
 #include "passwd.h"
@@ -72,7 +73,9 @@ void cmd_hello(struct session *s, json_object *req)
 	table_wrlock();
 	s->c->protocol = 2;
 	table_unlock();
-	log_debug("%s: protocol 2 client %s", s->c->addr, client ? client : "(unnamed)");
+	char cbuf[TEXT_LOG_FIELD];
+	log_debug("%s: protocol 2 client %s", s->c->addr,
+	          client ? text_escape(cbuf, sizeof cbuf, client) : "(unnamed)");
 	json_object *o = proto_new("hello");
 	proto_set_int(o, "protocol", CR_PROTOCOL_VERSION);
 	proto_set_string(o, "server", "chatroomd/" PACKAGE_VERSION);
@@ -268,7 +271,14 @@ void cmd_login(struct session *s, json_object *req)
 		throttle_fail(THROTTLE_SOURCE, pkey, fwin);
 		if (rc == STORE_OK)
 			throttle_fail(THROTTLE_ACCOUNT, ukey, fwin);
-		log_info("%s: failed login as %.64s", s->c->addr, user);
+		/* a name that does not exist is often a password typed into the
+		 * user field: it is logged at debug level only */
+		char ubuf[TEXT_LOG_FIELD];
+		if (rc == STORE_OK)
+			log_info("%s: failed login as %s", s->c->addr, u.username);
+		else
+			log_info("%s: failed login for a name that does not exist", s->c->addr);
+		log_debug("%s: failed login as %s", s->c->addr, text_escape(ubuf, sizeof ubuf, user));
 		cmd_login_refused(s, "invalid username or password");
 		return;
 	}

@@ -30,6 +30,7 @@
 #include "server.h"
 #include "stats.h"
 #include "table.h"
+#include "text.h"
 #include "tunables.h"
 #include "valid.h"
 
@@ -676,8 +677,11 @@ void cmd_admin(struct session *s, json_object *req)
 
 	/* every admin action is logged with who did it; the arguments are
 	 * left out, as they may hold a password */
+	char cbuf[TEXT_LOG_FIELD], abuf[TEXT_LOG_FIELD], mbuf[2 * TEXT_LOG_FIELD];
 	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->username, (long long)s->user_id,
-	         s->c->addr, r.command, r.action ? r.action : "", r.ok ? "done" : "refused", r.message);
+	         s->c->addr, text_escape(cbuf, sizeof cbuf, r.command),
+	         text_escape(abuf, sizeof abuf, r.action ? r.action : ""), r.ok ? "done" : "refused",
+	         text_escape(mbuf, sizeof mbuf, r.message));
 
 	json_object *o = proto_new("admin_command_response");
 	proto_set_bool(o, "success", r.ok);

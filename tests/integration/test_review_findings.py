@@ -1,0 +1,43 @@
+#!/usr/bin/env python3
+"""Findings of a review of chatroomd as an attacker reads it, one class per
+finding: what an attacker tried, and what the server must do instead."""
+import unittest
+
+from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, recv_any
+from harness import PASSWORD, Server, user
+
+
+class LogInjection(AdminServerTest):
+    """Client-supplied strings in log lines are escaped: no string a client
+    sends can start a log line of its own."""
+
+    def assert_no_forged_line(self, marker):
+        for line in self.srv.log_text().splitlines():
+            self.assertFalse(line.startswith(marker), line)
+
+    def test_a_newline_in_an_admin_command_does_not_forge_a_log_line(self):
+        a = admin(self.srv)
+        r = admin_cmd(a, "frob\nFORGED1 chatroomd[1] info: Admin logged in\x1b[2J")
+        self.assertEqual(r["message_type"], "admin_command_response")
+        self.assert_no_forged_line("FORGED1")
+        self.assertIn("frob\\nFORGED1 chatroomd[1] info: Admin logged in\\x1b[2J",
+                      self.srv.log_text())
+
+    def test_a_newline_in_a_login_name_does_not_forge_a_log_line(self):
+        c = self.srv.connect()
+        r = c.login("x\nFORGED2 chatroomd[1] info: Admin logged in", "wrong-password1")
+        self.assertFalse(r["success"])
+        self.assert_no_forged_line("FORGED2")
+
+    def test_a_name_that_does_not_exist_is_not_logged(self):
+        # often a password typed into the user field
+        c = self.srv.connect()
+        r = c.login("MySecretPassw0rd", "wrong-password1")
+        self.assertFalse(r["success"])
+        log = self.srv.log_text()
+        self.assertIn("failed login for a name that does not exist", log)
+        self.assertNotIn("MySecretPassw0rd", log)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
