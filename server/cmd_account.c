@@ -259,8 +259,8 @@ void cmd_login(struct session *s, json_object *req)
 		log_debug("%s: login to %s slowed: many failed logins for it", s->c->addr, u.username);
 		cmd_sleep_ms(CONF(login_fail_delay) * 1000L);
 	}
-	/* verify even for unknown users so that timing does not tell which
-	 * names exist */
+	/* an unknown user is verified against a dummy hash at the same cost,
+	 * so that timing does not tell which names exist */
 	passwd_source_enter(src);
 	int ok = passwd_verify(rc == STORE_OK ? u.pwhash : "", pw) && rc == STORE_OK;
 	passwd_source_leave(src);

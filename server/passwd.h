@@ -14,8 +14,14 @@ int passwd_init(unsigned opslimit, size_t memlimit_kb, unsigned concurrency);
 /* Hash password into out (crypto_pwhash_STRBYTES). 0 or -1 (out of memory). */
 int passwd_hash(const char *password, char *out, size_t outlen);
 
-/* 1 if password matches the stored hash, 0 if not (or hash is empty). */
+/* 1 if password matches the stored hash, 0 if not. An empty or missing
+ * hash (a name that does not exist, an account without a password) is
+ * checked against a dummy hash made at the current cost, so that it takes
+ * as long as a real one and timing does not tell which names exist. */
 int passwd_verify(const char *hash, const char *password);
+
+/* A copy of that dummy hash (for tests). 0, or -1 when there is none. */
+int passwd_dummy_hash(char *out, size_t outlen);
 
 /* One source (an address) may hold at most half the hash slots (at least
  * one), so that a few connections from it cannot keep every slot busy and

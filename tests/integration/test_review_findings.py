@@ -39,5 +39,34 @@ class LogInjection(AdminServerTest):
         self.assertNotIn("MySecretPassw0rd", log)
 
 
+def stats(srv):
+    a = admin(srv)
+    r = admin_cmd(a, "stats")
+    a.close()
+    return r["data"]
+
+
+class UnknownUserTiming(AdminServerTest):
+    """Usernames cannot be enumerated by timing: a login as a name that does
+    not exist costs a password hash, as a real one does."""
+
+    def test_unknown_user_login_costs_a_hash(self):
+        before = stats(self.srv)["password_hashes"]
+        c = self.srv.connect()
+        r = c.login("nosuchuser", "wrong-password1")
+        self.assertFalse(r["success"])
+        self.assertEqual(r["error_message"], "invalid username or password")
+        # one hash for the unknown name, one for the Admin login of stats()
+        self.assertEqual(stats(self.srv)["password_hashes"], before + 2)
+
+    def test_known_user_login_costs_a_hash(self):
+        name = self.name("known")
+        user(self.srv, name).close()
+        before = stats(self.srv)["password_hashes"]
+        c = self.srv.connect()
+        self.assertFalse(c.login(name, "wrong-password1")["success"])
+        self.assertEqual(stats(self.srv)["password_hashes"], before + 2)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

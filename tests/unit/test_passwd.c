@@ -172,6 +172,26 @@ static void test_hashes_are_counted(void **state)
 	assert_true(passwd_hashes() == before + 2);
 }
 
+/* Usernames cannot be enumerated by timing: a missing hash (an unknown
+ * user) costs one hash too, against a dummy made at the configured cost
+ * and remade when the cost changes. */
+static void test_unknown_user_costs_a_hash_at_the_configured_cost(void **state)
+{
+	char d[crypto_pwhash_STRBYTES], d2[crypto_pwhash_STRBYTES];
+	(void)state;
+	unsigned long long before = passwd_hashes();
+	assert_int_equal(passwd_verify("", "secret123"), 0);
+	assert_int_equal(passwd_verify(NULL, "secret123"), 0);
+	assert_true(passwd_hashes() == before + 2);
+	assert_int_equal(passwd_dummy_hash(d, sizeof d), 0);
+	assert_int_equal(passwd_needs_rehash(d), 0);
+	assert_int_equal(passwd_init(OPS + 1, MEM_KB, 2), 0);
+	assert_int_equal(passwd_dummy_hash(d2, sizeof d2), 0);
+	assert_int_equal(passwd_needs_rehash(d2), 0);
+	assert_string_not_equal(d, d2);
+	assert_int_equal(passwd_init(OPS, MEM_KB, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -186,6 +206,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_hashes),
 		cmocka_unit_test(test_one_address_cannot_take_every_hash_slot),
 		cmocka_unit_test(test_hashes_are_counted),
+		cmocka_unit_test(test_unknown_user_costs_a_hash_at_the_configured_cost),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
