@@ -181,6 +181,16 @@ void cmd_register(struct session *s, json_object *req)
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
 }
 
+int cmd_refuse_banned(struct session *s, const char *what)
+{
+	table_rdlock();
+	int banned = table_user_banned(s->user_id);
+	table_unlock();
+	if (banned)
+		session_error(s, PROTO_E_PERMISSION, "you are banned: you cannot %s", what);
+	return banned;
+}
+
 void cmd_join_public(int64_t uid)
 {
 	table_rdlock();

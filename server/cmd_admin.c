@@ -312,6 +312,17 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 			cmd_admin_fail(r, "could not change the password; try again later");
 			return;
 		}
+		/* a reset must evict a session that knew the old password; Admin
+		 * changing its own keeps the session it does that from */
+		if (u.id != r->s->user_id) {
+			table_wrlock();
+			int online = cmd_admin_end_session(u.id, "Admin changed your password: log in "
+			                                   "again with the new one",
+			                                   "password changed by Admin");
+			table_unlock();
+			if (online)
+				cmd_user_gone(u.id, u.username);
+		}
 		cmd_admin_done(r, "user", u.id, u.username, "Password of %s changed", u.username);
 		return;
 	}

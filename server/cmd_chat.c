@@ -184,6 +184,8 @@ void cmd_create_chat(struct session *s, json_object *req)
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name, why));
 		return;
 	}
+	if (cmd_refuse_banned(s, "create chats"))
+		return;
 	int64_t *ids = calloc(n + 1, sizeof *ids);
 	size_t nids = 0;
 	if (!ids) {
@@ -264,6 +266,8 @@ void cmd_join_chat(struct session *s, json_object *req)
 		session_error(s, PROTO_E_PERMISSION, "%.64s is a private chat: it cannot be joined", name);
 		return;
 	}
+	if (!member && cmd_refuse_banned(s, "join chats"))
+		return;
 	if (!member) {
 		if (store_member_add(srv_store, gid, s->user_id) != STORE_OK) {
 			session_error(s, PROTO_E_DATABASE, "could not join the chat; try again later");

@@ -68,5 +68,64 @@ class UnknownUserTiming(AdminServerTest):
         self.assertEqual(stats(self.srv)["password_hashes"], before + 2)
 
 
+class AdminActionsEndSessions(AdminServerTest):
+    """A password reset evicts the sessions that knew the old password, and a
+    ban refuses every action that writes: chat_message, file_upload,
+    create_chat, join_chat."""
+
+    def login(self, name):
+        c = user(self.srv, name)
+        self.addCleanup(c.close)
+        return c
+
+    def test_password_change_ends_the_users_session(self):
+        a, name = admin(self.srv), self.name("reset")
+        c = self.login(name)
+        r = admin_cmd(a, "modify", "-u", target_name=name, new_value="password newpass99")
+        self.assertTrue(r["success"], r)
+        m = c.recv_type("system_message")
+        self.assertEqual(m["content"], "Admin changed your password: log in again with the new one")
+        self.assertTrue(c.expect_closed())
+        # Admin's own session goes on
+        self.assertTrue(admin_cmd(a, "stats")["success"])
+        self.assertTrue(self.srv.connect().login(name, "newpass99")["success"])
+
+    def test_admin_changing_its_own_password_keeps_its_session(self):
+        a = admin(self.srv)
+        r = admin_cmd(a, "modify", "-u", target_name="Admin", new_value="password " + ADMIN_PASSWORD)
+        self.assertTrue(r["success"], r)
+        self.assertTrue(admin_cmd(a, "stats")["success"])
+
+    def banned(self):
+        a, name = admin(self.srv), self.name("banned")
+        c = self.login(name)
+        self.assertTrue(admin_cmd(a, "ban", "-u", target_name=name)["success"])
+        return c, name
+
+    def test_banned_user_cannot_create_a_chat(self):
+        c, name = self.banned()
+        c.send("create_chat_request", chat_name=self.name("room"), member_usernames=["Admin"])
+        e = c.expect_error(1005)
+        self.assertEqual(e["error_message"], "you are banned: you cannot create chats")
+        c.send("list_chats_request", list_type="all")
+        names = [g["group_name"] for g in c.recv_type("list_chats_response")["chats"]]
+        self.assertEqual(names, ["public"])
+
+    def test_banned_user_cannot_join_a_chat(self):
+        owner = self.login(self.name("owner"))
+        room = self.name("room")
+        owner.create_chat(room)
+        c, name = self.banned()
+        c.send("join_chat_request", chat_name=room)
+        e = c.expect_error(1005)
+        self.assertEqual(e["error_message"], "you are banned: you cannot join chats")
+
+    def test_banned_user_still_reads(self):
+        c, name = self.banned()
+        c.send("history_request", chat_group_id=1, limit=5)
+        self.assertEqual(recv_any(c, ("chat_history_complete", "error_message"))["message_type"],
+                         "chat_history_complete")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
