@@ -93,6 +93,26 @@ static const char *cmd_file_name_bad(const char *name, size_t len)
 	return NULL;
 }
 
+/* The name a file is listed and sent back with: its last path element
+ * (after the last '/' or '\\'), without leading dots, control characters
+ * as '_' (only an old database holds any: uploads with them are refused),
+ * in place. A client that saves a file under the name it is given then
+ * never writes outside its folder nor a hidden file. Empty when nothing is
+ * left. */
+static void cmd_file_basename(char *name)
+{
+	char *base = name;
+	for (char *p = name; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	while (*base == '.')
+		base++;
+	memmove(name, base, strlen(base) + 1);
+	for (unsigned char *p = (unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '_';
+}
+
 /* Whether the extension of name (as Python's os.path.splitext sees it: after
  * the last '.' of the last path element, not a leading one) is allowed. */
 static int cmd_file_ext_ok(const char *name)
@@ -251,6 +271,12 @@ void cmd_file_upload(struct session *s, json_object *req)
 	f.size = size;
 	snprintf(f.uploader_name, sizeof f.uploader_name, "%s", s->username);
 	snprintf(f.filename, sizeof f.filename, "%s", name);
+	cmd_file_basename(f.filename);
+	if (!f.filename[0]) {
+		session_error(s, PROTO_E_INVALID, "filename has no name once its folders and leading "
+		                                  "dots are removed");
+		return;
+	}
 	cmd_file_dir(g.id, dir, sizeof dir);
 	if (cmd_file_new_name(f.stored_name, sizeof f.stored_name) < 0 ||
 	    (mkdir(dir, 0750) < 0 && errno != EEXIST)) {
@@ -387,6 +413,9 @@ void cmd_file_download(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, "database error; try again later");
 		return;
 	}
+	cmd_file_basename(f.filename);
+	if (!f.filename[0])
+		snprintf(f.filename, sizeof f.filename, "file");
 	struct cmd_file_group g;
 	cmd_file_group_get(s, f.group_id, &g);
 	if (!g.found) {
@@ -445,11 +474,15 @@ void cmd_file_download(struct session *s, json_object *req)
 
 static int cmd_file_list_one(void *ctx, const store_file_t *f)
 {
-	char when[32];
+	char when[32], name[sizeof f->filename];
+	snprintf(name, sizeof name, "%s", f->filename);
+	cmd_file_basename(name);
+	if (!name[0])
+		snprintf(name, sizeof name, "file");
 	json_object *o = json_object_new_object();
 	proto_format_time(f->uploaded_at, when, sizeof when);
 	proto_set_int(o, "file_id", f->id);
-	proto_set_string(o, "original_filename", f->filename);
+	proto_set_string(o, "original_filename", name);
 	proto_set_int(o, "file_size", f->size);
 	proto_set_string(o, "uploader_username", f->uploader_name);
 	proto_set_string(o, "upload_time", when);

@@ -3,7 +3,7 @@
 finding: what an attacker tried, and what the server must do instead."""
 import unittest
 
-from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, recv_any
+from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, download, recv_any, upload
 from harness import PASSWORD, Server, user
 
 
@@ -125,6 +125,35 @@ class AdminActionsEndSessions(AdminServerTest):
         c.send("history_request", chat_group_id=1, limit=5)
         self.assertEqual(recv_any(c, ("chat_history_complete", "error_message"))["message_type"],
                          "chat_history_complete")
+
+
+class PathLikeFileNames(AdminServerTest):
+    """The server keeps only a base name: no '/', '\\', control character
+    or leading dot reaches another client, whatever the uploader sent."""
+
+    def check(self, sent, kept):
+        c = user(self.srv, self.name("up"))
+        self.addCleanup(c.close)
+        first, final = upload(c, sent, b"hello", 1)
+        self.assertEqual(final["message_type"], "file_upload_response", final)
+        self.assertEqual(final["message"], "File '%s' uploaded" % kept)
+        self.assertIn(": %s (0KB)" % kept, c.recv_type("file_notification")["content"])
+        c.send("file_list_request", chat_group_id=1)
+        listed = [f["original_filename"] for f in c.recv_type("file_list_response")["files"]
+                  if f["file_id"] == final["file_id"]]
+        self.assertEqual(listed, [kept])
+        d = download(c, final["file_id"])
+        self.assertEqual(d["first"]["filename"], kept)
+        self.assertEqual(d["data"], b"hello")
+
+    def test_path_like_file_names_are_cut_to_their_base_name(self):
+        self.check("../../../../home/victim/x.txt", "x.txt")
+
+    def test_backslash_paths_are_cut_too(self):
+        self.check("..\\..\\Windows\\evil.txt", "evil.txt")
+
+    def test_a_leading_dot_is_removed(self):
+        self.check("/etc/.profile.txt", "profile.txt")
 
 
 if __name__ == "__main__":
