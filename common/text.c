@@ -168,3 +168,20 @@ const char *text_escape(char *out, size_t outlen, const char *s)
 	out[o] = '\0';
 	return out;
 }
+
+size_t text_utf8_repair(char *s)
+{
+	size_t n = strlen(s), i = 0, o = 0;
+	while (i < n) {
+		size_t len = text_seq_len((const unsigned char *)s + i, n - i);
+		if (len == 0) {
+			i++;
+			continue;
+		}
+		memmove(s + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	s[o] = '\0';
+	return o;
+}

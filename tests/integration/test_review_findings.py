@@ -156,5 +156,24 @@ class PathLikeFileNames(AdminServerTest):
         self.check("/etc/.profile.txt", "profile.txt")
 
 
+class ValidUtf8InErrors(AdminServerTest):
+    """Every text the server sends is valid UTF-8: a client's string quoted
+    in an error is cut on a character boundary. (The harness refuses a line
+    that is not UTF-8.)"""
+
+    NAME = "a" * 63 + "\u00e9"  # "%.64s" cuts the "é" in half
+
+    def test_error_quoting_a_long_name_is_valid_utf8(self):
+        c = user(self.srv, self.name("utf"))
+        self.addCleanup(c.close)
+        c.send("enter_chat_request", chat_name=self.NAME)
+        e = c.expect_error(1004)
+        self.assertEqual(e["error_message"], "chat not found: " + "a" * 63)
+        c.send("join_chat_request", chat_name=self.NAME)
+        self.assertEqual(c.expect_error(1004)["error_message"], "chat not found: " + "a" * 63)
+        c.send("create_chat_request", chat_name="utfroom", member_usernames=[self.NAME])
+        self.assertEqual(c.expect_error(1003)["error_message"], "user not found: " + "a" * 63)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

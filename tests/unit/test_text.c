@@ -265,6 +265,18 @@ static void test_log_field_is_bounded_on_a_character_boundary(void **state)
 	assert_true(strlen(text_escape(field, sizeof field, big)) < TEXT_LOG_FIELD);
 }
 
+static void test_utf8_repair_drops_broken_characters(void **state)
+{
+	char a[] = "abc\xc3", b[] = "\xe2\x82x\xff\xc3\xa9", c[] = "ok";
+	(void)state;
+	assert_int_equal(text_utf8_repair(a), 3);
+	assert_string_equal(a, "abc");
+	text_utf8_repair(b);
+	assert_string_equal(b, "x\xc3\xa9");
+	text_utf8_repair(c);
+	assert_string_equal(c, "ok");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_clean_is_linear_time),
 		cmocka_unit_test(test_blank),
 		cmocka_unit_test(test_log_injection_is_escaped),
+		cmocka_unit_test(test_utf8_repair_drops_broken_characters),
 		cmocka_unit_test(test_log_field_is_bounded_on_a_character_boundary),
 	};
 	return cmocka_run_group_tests_name("text", tests, NULL, NULL);
