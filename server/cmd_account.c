@@ -125,7 +125,6 @@ void cmd_register(struct session *s, json_object *req)
 {
 	const char *user, *pw, *why;
 	char hash[256], src[64], rkey[80];
-	store_user_t old;
 	int64_t uid;
 	if (cmd_credentials(s, req, &user, &pw) < 0)
 		return;
@@ -133,13 +132,13 @@ void cmd_register(struct session *s, json_object *req)
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, why));
 		return;
 	}
-	int rc = store_user_by_name(srv_store, user, &old);
-	if (rc == STORE_OK) {
+	int rc = store_user_name_taken(srv_store, user);
+	if (rc == STORE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
 		                                      "username already exists"));
 		return;
 	}
-	if (rc != STORE_NOTFOUND) {
+	if (rc != STORE_OK) {
 		session_error(s, PROTO_E_DATABASE, "database error; try again later");
 		return;
 	}

@@ -72,8 +72,12 @@ int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, si
 void store_close(store_t *st);
 
 /* Accounts */
+/* STORE_EXISTS when the name is taken in any case. */
 int store_user_create(store_t *st, const char *username, const char *pwhash, int64_t *id);
 int store_user_by_name(store_t *st, const char *username, store_user_t *out);
+/* STORE_EXISTS when an account has username in any case (letters differing
+ * only by case are one name for new accounts), else STORE_OK. */
+int store_user_name_taken(store_t *st, const char *username);
 int store_user_by_id(store_t *st, int64_t id, store_user_t *out);
 int store_user_set_pwhash(store_t *st, int64_t id, const char *pwhash);
 int store_user_set_banned(store_t *st, int64_t id, int banned);

@@ -175,5 +175,62 @@ class ValidUtf8InErrors(AdminServerTest):
         self.assertEqual(c.expect_error(1003)["error_message"], "user not found: " + "a" * 63)
 
 
+class LookalikeAccounts(AdminServerTest):
+    """Names that differ only by case are one name for registration (and
+    for Admin's add and rename); logins keep the exact name."""
+
+    def test_a_name_differing_only_by_case_cannot_be_registered(self):
+        c = self.srv.connect()
+        r = c.register("admin")
+        self.assertFalse(r["success"], r)
+        self.assertEqual(r["error_message"], "username already exists")
+        name = self.name("Carol")
+        self.assertTrue(c.register(name)["success"])
+        for other in (name.lower(), name.upper()):
+            r = c.register(other)
+            self.assertEqual(r["error_message"], "username already exists")
+        # the exact name logs in; another case is another (unknown) name
+        self.assertTrue(self.srv.connect().login(name)["success"])
+        self.assertFalse(self.srv.connect().login(name.upper())["success"])
+
+    def test_admin_cannot_add_or_rename_to_a_lookalike(self):
+        a = admin(self.srv)
+        name = self.name("Dave")
+        user(self.srv, name).close()
+        self.assertFalse(admin_cmd(a, "add", "-u", new_value="%s pass1234" % name.upper())["success"])
+        other = self.name("erin")
+        user(self.srv, other).close()
+        r = admin_cmd(a, "modify", "-u", target_name=other, new_value="username " + name.lower())
+        self.assertFalse(r["success"], r)
+        # a change of case of one's own name is not a clash
+        r = admin_cmd(a, "modify", "-u", target_name=name, new_value="username " + name.upper())
+        self.assertTrue(r["success"], r)
+
+
+class LookalikesInAnOldDatabase(unittest.TestCase):
+    def test_an_old_database_with_a_clash_keeps_working_and_reports_it(self):
+        import sqlite3
+        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64"])
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        user(srv, "Frank").close()
+        srv.stop()
+        # as an older chatroomd would have let it happen
+        db = sqlite3.connect(srv.db)
+        db.execute("INSERT INTO users(username, pwhash, banned, created_at) "
+                   "SELECT 'frank', pwhash, 0, 0 FROM users WHERE username = 'Frank'")
+        db.commit()
+        db.close()
+        srv.start()
+        r1 = srv.connect().login("Frank")
+        r2 = srv.connect().login("frank")
+        self.assertTrue(r1["success"] and r2["success"], (r1, r2))
+        self.assertNotEqual(r1["user_id"], r2["user_id"])
+        r = srv.connect().register("FRANK")
+        self.assertEqual(r["error_message"], "username already exists")
+        # the server has opened the database: the clash was reported
+        self.assertIn("store: accounts Frank, frank differ only by case", srv.log_text())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

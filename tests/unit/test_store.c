@@ -257,6 +257,44 @@ static void test_user_duplicate_name_is_exists(void **state)
 	assert_int_equal(n, 2);
 }
 
+/* Lookalike accounts: names that differ only by case are one name for new
+ * accounts and renames; lookups keep the exact name. */
+static void test_user_names_differing_by_case_are_taken(void **state)
+{
+	struct fixture *f = *state;
+	store_user_t u;
+	int64_t bob;
+
+	make_user(f->st, "Alice");
+	assert_int_equal(store_user_create(f->st, "alice", "x", NULL), STORE_EXISTS);
+	assert_int_equal(store_user_create(f->st, "admin", "x", NULL), STORE_EXISTS);
+	assert_int_equal(store_user_name_taken(f->st, "ALICE"), STORE_EXISTS);
+	assert_int_equal(store_user_name_taken(f->st, "alicia"), STORE_OK);
+	assert_int_equal(store_user_by_name(f->st, "alice", &u), STORE_NOTFOUND);
+	assert_int_equal(store_user_create(f->st, "bob", "x", &bob), STORE_OK);
+	assert_int_equal(store_user_rename(f->st, bob, "aLiCe"), STORE_EXISTS);
+	/* a change of case of one's own name is no clash */
+	assert_int_equal(store_user_rename(f->st, bob, "Bob"), STORE_OK);
+}
+
+/* A database from before the rule may hold such a pair: both keep
+ * working after a reopen, and a third spelling is still refused. */
+static void test_old_database_with_a_case_clash_keeps_working(void **state)
+{
+	struct fixture *f = *state;
+	store_user_t u1, u2;
+	char out[64];
+
+	make_user(f->st, "Carol");
+	raw_query(f->path, "INSERT INTO users(username, pwhash, banned, created_at) "
+	                   "VALUES('carol', '', 0, 0) RETURNING id", out, sizeof out);
+	reopen(f);
+	assert_int_equal(store_user_by_name(f->st, "Carol", &u1), STORE_OK);
+	assert_int_equal(store_user_by_name(f->st, "carol", &u2), STORE_OK);
+	assert_true(u1.id != u2.id);
+	assert_int_equal(store_user_create(f->st, "CAROL", "x", NULL), STORE_EXISTS);
+}
+
 static void test_user_unicode_name(void **state)
 {
 	struct fixture *f = *state;
@@ -981,6 +1019,8 @@ int main(void)
 		T(test_reopen_does_not_recreate_defaults),
 		T(test_user_create_and_lookup),
 		T(test_user_duplicate_name_is_exists),
+		T(test_user_names_differing_by_case_are_taken),
+		T(test_old_database_with_a_case_clash_keeps_working),
 		T(test_user_unicode_name),
 		T(test_user_rename),
 		T(test_user_ban_and_password),
