@@ -291,6 +291,17 @@ void cmd_login(struct session *s, json_object *req)
 		cmd_login_refused(s, "invalid username or password");
 		return;
 	}
+	if (passwd_needs_rehash(u.pwhash)) {
+		/* the cost was raised (HashOpsLimit, HashMemLimit): the password
+		 * is at hand only now, so the stored hash is upgraded now */
+		char hash[256];
+		passwd_source_enter(src);
+		int hrc = passwd_hash(pw, hash, sizeof hash);
+		passwd_source_leave(src);
+		if (hrc == 0 && store_user_set_pwhash(srv_store, u.id, hash) == STORE_OK)
+			log_info("%s: password hash of %s upgraded to the current cost", s->c->addr,
+			         u.username);
+	}
 	if (s->user_id >= 0 && s->user_id != u.id) {
 		/* switching accounts on one connection: the old one goes offline */
 		table_wrlock();

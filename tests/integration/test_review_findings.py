@@ -232,5 +232,32 @@ class LookalikesInAnOldDatabase(unittest.TestCase):
         self.assertIn("store: accounts Frank, frank differ only by case", srv.log_text())
 
 
+class HashUpgrade(unittest.TestCase):
+    """Raising the hash cost upgrades each stored hash at its next login."""
+
+    def test_raising_the_hash_cost_upgrades_the_hash_at_login(self):
+        import sqlite3
+        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64"])
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        user(srv, "grace").close()
+        srv.stop()
+
+        def stored():
+            db = sqlite3.connect(srv.db)
+            try:
+                return db.execute("SELECT pwhash FROM users WHERE username = 'grace'").fetchone()[0]
+            finally:
+                db.close()
+        self.assertIn("$m=64,t=1,", stored())
+        srv.args = ["--hash-opslimit", "2", "--hash-memlimit", "128"]
+        srv.start()
+        self.assertTrue(srv.connect().login("grace")["success"])
+        self.assertIn("$m=128,t=2,", stored())
+        self.assertIn("password hash of grace upgraded", srv.log_text())
+        # and the upgraded hash verifies
+        self.assertTrue(srv.connect().login("grace")["success"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
