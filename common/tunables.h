@@ -57,6 +57,10 @@
 #define CR_DEFAULT_REGISTER_MAX_ADDRESS 50       /* new accounts from one address ... */
 #define CR_DEFAULT_REGISTER_WINDOW 600           /* ... per this many seconds */
 
+/* Files: an upload must leave this much free space on the data folder's
+ * file system (which usually holds the database too). */
+#define CR_DEFAULT_MIN_FREE_SPACE  1073741824    /* bytes */
+
 /* Presence: groups with more members than this send no status updates. */
 #define CR_DEFAULT_PRESENCE_MAX_GROUP 1000
 

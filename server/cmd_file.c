@@ -28,6 +28,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define CMD_FILE_NAME_MAX 255          /* bytes of the filename a client gives */
@@ -91,6 +92,19 @@ static const char *cmd_file_name_bad(const char *name, size_t len)
 			return "filename contains control characters";
 	}
 	return NULL;
+}
+
+/* Whether an upload of size bytes leaves MinFreeSpace free on the data
+ * folder's file system. A failing statvfs() does not refuse (the write
+ * itself then reports a full disk). */
+static int cmd_file_space_ok(int64_t size)
+{
+	long long min = CONF(min_free_space);
+	struct statvfs sv;
+	if (min <= 0 || statvfs(srv_conf->data_dir, &sv) != 0)
+		return 1;
+	unsigned long long avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	return avail >= (unsigned long long)size + (unsigned long long)min;
 }
 
 /* The name a file is listed and sent back with: its last path element
@@ -262,6 +276,13 @@ void cmd_file_upload(struct session *s, json_object *req)
 	}
 	if (g.banned) {
 		session_error(s, PROTO_E_PERMISSION, "this chat is banned: nothing can be sent to it");
+		return;
+	}
+
+	if (!cmd_file_space_ok(size)) {
+		log_warn("%s (%s): upload of %lld bytes refused: the data folder's file system is low "
+		         "on space (MinFreeSpace)", s->c->addr, s->username, (long long)size);
+		session_error(s, PROTO_E_SERVER, "the server is low on disk space: the upload is refused");
 		return;
 	}
 

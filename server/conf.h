@@ -66,6 +66,7 @@ struct conf {
 	int presence_max_group;
 	/* [Files] */
 	long long max_file_size;
+	long long min_free_space; /* bytes an upload must leave free */
 	char *file_extensions; /* comma-separated allow-list */
 
 	/* not options */

@@ -259,5 +259,32 @@ class HashUpgrade(unittest.TestCase):
         self.assertTrue(srv.connect().login("grace")["success"])
 
 
+class UploadsLeaveFreeSpace(unittest.TestCase):
+    """Uploads cannot fill the disk that holds the database: one that would
+    leave less than MinFreeSpace free is refused, and nothing is stored."""
+
+    def test_an_upload_that_would_leave_too_little_free_space_is_refused(self):
+        import os
+        # more free space than any test machine has
+        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64",
+                      "--min-free-space", str(1 << 59)])
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        c = user(srv, "heidi")
+        first, final = upload(c, "big.txt", b"x" * 1000, 1)
+        self.assertEqual(first["message_type"], "error_message", first)
+        self.assertEqual(first["error_code"], 1009)
+        self.assertEqual(first["error_message"],
+                         "the server is low on disk space: the upload is refused")
+        self.assertIn("refused: the data folder's file system is low on space", srv.log_text())
+        c.send("file_list_request", chat_group_id=1)
+        self.assertEqual(c.recv_type("file_list_response")["files"], [])
+        files = os.path.join(srv.dir, "files")
+        self.assertEqual([f for _, _, fs in os.walk(files) for f in fs], [])
+        # the connection goes on: the raw bytes were never asked for
+        c.send("user_info_request")
+        self.assertEqual(c.recv_type("user_info_response")["user_info"]["username"], "heidi")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
