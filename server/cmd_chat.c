@@ -221,15 +221,13 @@ void cmd_create_chat(struct session *s, json_object *req)
 	 * list_chats "all" and open to join_chat. */
 	int is_private = 0;
 	int64_t gid;
-	int rc = store_group_create(srv_store, name, is_private, &gid);
+	int rc = store_group_create_with(srv_store, name, is_private, ids, nids, &gid);
 	if (rc == STORE_EXISTS) {
 		free(ids);
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
 		                                   "a chat with that name already exists"));
 		return;
 	}
-	for (size_t k = 0; rc == STORE_OK && k < nids; k++)
-		rc = store_member_add(srv_store, gid, ids[k]);
 	if (rc != STORE_OK) {
 		free(ids);
 		session_error(s, PROTO_E_DATABASE, "could not create the chat; try again later");

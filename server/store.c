@@ -917,6 +917,32 @@ int store_group_create(store_t *st, const char *name, int is_private, int64_t *i
 	return ret;
 }
 
+int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
+                            size_t n, int64_t *id)
+{
+	int64_t gid = 0;
+	pthread_mutex_lock(&st->lock);
+	int ret = store_txn_begin(st);
+	if (ret == STORE_OK)
+		ret = store_run(st, Q_GROUP_INSERT, 0, "creating a group", "sid", name,
+		                (int64_t)(is_private != 0), store_now());
+	if (ret == STORE_OK)
+		gid = sqlite3_last_insert_rowid(st->db);
+	for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+		ret = store_run(st, Q_MEMBER_ADD, 0, "adding a member", "ii", gid, members[i]);
+		if (ret == STORE_ERR && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+			ret = STORE_NOTFOUND;
+	}
+	if (ret == STORE_OK)
+		ret = store_txn_commit(st);
+	if (ret != STORE_OK)
+		store_txn_rollback(st);
+	else if (id)
+		*id = gid;
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
 static int store_group_get(store_t *st, enum store_stmt_id id, const char *name, int64_t gid,
                            store_group_t *out)
 {

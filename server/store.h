@@ -89,6 +89,11 @@ int store_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u)
 
 /* Groups and memberships */
 int store_group_create(store_t *st, const char *name, int is_private, int64_t *id);
+/* A group and its n members in one transaction (one commit, not one per
+ * member): all of it is stored or nothing. STORE_EXISTS when the name is
+ * taken, STORE_NOTFOUND when a member does not exist. */
+int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
+                            size_t n, int64_t *id);
 int store_group_by_name(store_t *st, const char *name, store_group_t *out);
 int store_group_by_id(store_t *st, int64_t id, store_group_t *out);
 int store_group_set_banned(store_t *st, int64_t id, int banned);

@@ -383,6 +383,42 @@ static void test_users_foreach_in_id_order_and_stops(void **state)
 
 /* ---- groups and members ---- */
 
+static int count_members(void *ctx, int64_t group_id, int64_t user_id)
+{
+	int64_t *k = ctx; /* k[0]: the group, k[1]: its members counted */
+	(void)user_id;
+	if (group_id == k[0])
+		k[1]++;
+	return 0;
+}
+
+/* create_chat with many members is one transaction: everything is stored,
+ * or (a member that does not exist) nothing, not a group with some of its
+ * members. */
+static void test_create_chat_with_many_members_is_one_transaction(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ids[1001], gid = 0;
+	char name[32];
+	store_group_t g;
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof name, "m%d", i);
+		ids[i] = make_user(f->st, name);
+	}
+	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1000, &gid), STORE_OK);
+	int64_t k[2] = { gid, 0 };
+	assert_int_equal(store_members_foreach(f->st, count_members, k), STORE_OK);
+	assert_int_equal(k[1], 1000);
+
+	ids[1000] = 987654; /* no such user: the last insert fails */
+	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 1001, &gid), STORE_NOTFOUND);
+	assert_int_equal(store_group_by_name(f->st, "broken", &g), STORE_NOTFOUND);
+	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1, &gid), STORE_EXISTS);
+	/* and the store goes on */
+	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 2, &gid), STORE_OK);
+}
+
 static void test_group_create_lookup_and_flags(void **state)
 {
 	struct fixture *f = *state;
@@ -1027,6 +1063,7 @@ int main(void)
 		T(test_user_delete_removes_memberships_and_id_is_not_reused),
 		T(test_users_foreach_in_id_order_and_stops),
 		T(test_group_create_lookup_and_flags),
+		T(test_create_chat_with_many_members_is_one_transaction),
 		T(test_members_add_remove),
 		T(test_group_delete_removes_members_messages_and_dedup),
 		T(test_messages_append_and_count),
