@@ -54,6 +54,7 @@ struct conf {
 	int hash_memlimit_kb;
 	int hash_concurrency;
 	char *admin_password; /* set at start when Admin has none */
+	char *admin_password_file; /* ... or the first line of this file */
 	int login_fail_max;    /* failed logins for one account from one address ... */
 	int login_fail_max_address; /* ... or from one address ... */
 	int login_fail_window; /* ... within this many seconds, then refused */

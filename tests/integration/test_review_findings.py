@@ -286,5 +286,33 @@ class UploadsLeaveFreeSpace(unittest.TestCase):
         self.assertEqual(c.recv_type("user_info_response")["user_info"]["username"], "heidi")
 
 
+class AdminPasswordFile(unittest.TestCase):
+    """--admin-password is visible in ps: a file can hold the password."""
+
+    def test_the_admin_password_can_come_from_a_file(self):
+        import os
+        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64"], admin_password=None)
+        self.addCleanup(srv.cleanup)
+        path = os.path.join(srv.dir, "admin.pw")
+        with open(path, "w") as f:
+            f.write("FromAFile42\n")
+        os.chmod(path, 0o600)
+        srv.args += ["--admin-password-file", path]
+        srv.start()
+        self.assertTrue(srv.connect().login("Admin", "FromAFile42")["success"])
+        self.assertNotIn("FromAFile42", " ".join(srv.command()))
+
+    def test_an_unreadable_password_file_stops_the_start(self):
+        import os
+        import subprocess
+        srv = Server(["--admin-password-file", "/nonexistent/admin.pw"], admin_password=None)
+        self.addCleanup(srv.cleanup)
+        p = subprocess.run(srv.command(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("AdminPasswordFile /nonexistent/admin.pw: No such file or directory",
+                      p.stderr)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
