@@ -61,6 +61,11 @@
  * file system (which usually holds the database too). */
 #define CR_DEFAULT_MIN_FREE_SPACE  1073741824    /* bytes */
 
+/* Chats one user may belong to (created or joined, public included): each
+ * group costs memory for ever (its recent-message cache), and nobody can
+ * leave a chat, so this bounds what one account can make the server keep. */
+#define CR_DEFAULT_MAX_CHATS_PER_USER 500
+
 /* Presence: groups with more members than this send no status updates. */
 #define CR_DEFAULT_PRESENCE_MAX_GROUP 1000
 

@@ -162,6 +162,32 @@ static json_object *cmd_chat_response(const char *type, int ok, int64_t gid, con
 	return o;
 }
 
+struct cmd_chat_count {
+	int64_t uid;
+	int n;
+};
+
+static void cmd_chat_count_one(void *ctx, group_t *g)
+{
+	struct cmd_chat_count *k = ctx;
+	k->n += table_is_member(g, k->uid);
+}
+
+/* A user in MaxChatsPerUser chats may create or join no more: answers 1005
+ * and returns 1. */
+static int cmd_chat_too_many(struct session *s)
+{
+	struct cmd_chat_count k = { .uid = s->user_id };
+	int max = CONF(max_chats_per_user);
+	table_rdlock();
+	table_groups_foreach(cmd_chat_count_one, &k);
+	table_unlock();
+	if (k.n < max)
+		return 0;
+	session_error(s, PROTO_E_PERMISSION, "you are in too many chats: at most %d", max);
+	return 1;
+}
+
 void cmd_create_chat(struct session *s, json_object *req)
 {
 	const char *name, *why;
@@ -184,7 +210,7 @@ void cmd_create_chat(struct session *s, json_object *req)
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name, why));
 		return;
 	}
-	if (cmd_refuse_banned(s, "create chats"))
+	if (cmd_refuse_banned(s, "create chats") || cmd_chat_too_many(s))
 		return;
 	int64_t *ids = calloc(n + 1, sizeof *ids);
 	size_t nids = 0;
@@ -264,7 +290,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 		session_error(s, PROTO_E_PERMISSION, "%.64s is a private chat: it cannot be joined", name);
 		return;
 	}
-	if (!member && cmd_refuse_banned(s, "join chats"))
+	if (!member && (cmd_refuse_banned(s, "join chats") || cmd_chat_too_many(s)))
 		return;
 	if (!member) {
 		if (store_member_add(srv_store, gid, s->user_id) != STORE_OK) {

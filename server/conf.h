@@ -63,6 +63,7 @@ struct conf {
 	int login_throttle_entries; /* counts kept per throttle table */
 	int register_max_address; /* new accounts from one address (0: any) ... */
 	int register_window;   /* ... within this many seconds */
+	int max_chats_per_user; /* chats one user may be a member of */
 	/* [Presence] */
 	int presence_max_group;
 	/* [Files] */

@@ -314,5 +314,35 @@ class AdminPasswordFile(unittest.TestCase):
                       p.stderr)
 
 
+class ChatsPerUser(unittest.TestCase):
+    """No account can make the server keep chats without limit: past
+    MaxChatsPerUser, create_chat and joining a new chat get 1005."""
+
+    def test_a_user_in_max_chats_can_create_or_join_no_more(self):
+        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64",
+                      "--max-chats-per-user", "3"])
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        other = user(srv, "ivan")
+        self.assertTrue(other.create_chat("ivanroom")["success"])
+        c = user(srv, "judy")
+        # public, then two of its own
+        self.assertTrue(c.create_chat("judy1")["success"])
+        self.assertTrue(c.create_chat("judy2")["success"])
+        c.send("create_chat_request", chat_name="judy3", member_usernames=[])
+        self.assertEqual(c.expect_error(1005)["error_message"],
+                         "you are in too many chats: at most 3")
+        c.send("join_chat_request", chat_name="ivanroom")
+        self.assertEqual(c.expect_error(1005)["error_message"],
+                         "you are in too many chats: at most 3")
+        # a chat one is in can still be joined again
+        c.send("join_chat_request", chat_name="judy1")
+        self.assertEqual(c.recv_type("system_message")["content"],
+                         "You are already a member of chat judy1")
+        c.send("list_chats_request", list_type="all")
+        names = sorted(g["group_name"] for g in c.recv_type("list_chats_response")["chats"])
+        self.assertEqual(names, ["ivanroom", "judy1", "judy2", "public"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
