@@ -465,15 +465,45 @@ static void cmd_collect_online(void *ctx, client_t *c)
 		u->online[u->nonline++] = c->user_id;
 }
 
-static int cmd_add_user(void *ctx, const store_user_t *su)
+static void cmd_add_row(struct cmd_users *u, int64_t id, const char *name)
 {
-	struct cmd_users *u = ctx;
 	json_object *o = json_object_new_object();
-	proto_set_int(o, "user_id", su->id);
-	proto_set_string(o, "username", su->username);
+	proto_set_int(o, "user_id", id);
+	proto_set_string(o, "username", name);
 	proto_set_bool(o, "is_online",
-	               bsearch(&su->id, u->online, u->nonline, sizeof *u->online, cmd_idcmp) != NULL);
+	               bsearch(&id, u->online, u->nonline, sizeof *u->online, cmd_idcmp) != NULL);
 	json_object_array_add(u->arr, o);
+}
+
+/* Users copied out of the store, so that the JSON is built after the store
+ * lock is released (store_users_foreach calls back under it). */
+struct cmd_user_row {
+	int64_t id;
+	char username[sizeof ((store_user_t *)0)->username];
+};
+
+struct cmd_user_rows {
+	struct cmd_user_row *row;
+	size_t n, cap;
+	int oom;
+};
+
+static int cmd_copy_user(void *ctx, const store_user_t *su)
+{
+	struct cmd_user_rows *r = ctx;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 256;
+		struct cmd_user_row *row = realloc(r->row, cap * sizeof *row);
+		if (!row) {
+			r->oom = 1;
+			return 1;
+		}
+		r->row = row;
+		r->cap = cap;
+	}
+	struct cmd_user_row *d = &r->row[r->n++];
+	d->id = su->id;
+	memcpy(d->username, su->username, sizeof d->username);
 	return 0;
 }
 
@@ -534,10 +564,16 @@ void cmd_list_users(struct session *s, json_object *req)
 		for (size_t i = 0; i < nmembers && rc == STORE_OK; i++) {
 			store_user_t su;
 			if (store_user_by_id(srv_store, members[i], &su) == STORE_OK)
-				cmd_add_user(&u, &su);
+				cmd_add_row(&u, su.id, su.username);
 		}
 	} else {
-		rc = store_users_foreach(srv_store, cmd_add_user, &u);
+		struct cmd_user_rows rows = { 0 };
+		rc = store_users_foreach(srv_store, cmd_copy_user, &rows);
+		if (rows.oom)
+			rc = STORE_ERR;
+		for (size_t i = 0; rc == STORE_OK && i < rows.n; i++)
+			cmd_add_row(&u, rows.row[i].id, rows.row[i].username);
+		free(rows.row);
 	}
 	free(members);
 	free(u.online);
