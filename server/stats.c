@@ -4,6 +4,7 @@
 #include "passwd.h"
 #include "pool.h"
 #include "table.h"
+#include "throttle.h"
 #include "writer.h"
 
 struct stats stats;
@@ -16,14 +17,14 @@ void stats_format(char *buf, size_t len)
 	snprintf(buf, len,
 	         "connections_total=%llu connections_active=%zu users_online=%zu "
 	         "connections_rejected=%llu logins=%llu login_failures=%llu login_delays=%llu "
-	         "register_refusals=%llu password_hashes=%llu "
+	         "login_throttle_overflows=%llu register_refusals=%llu password_hashes=%llu "
 	         "messages_in=%llu "
 	         "deliveries_out=%llu messages_persisted=%llu writer_queue=%zu "
 	         "slow_consumer_closes=%llu heartbeat_timeouts=%llu login_timeouts=%llu "
 	         "rate_limit_hits=%llu bad_input=%llu workers=%d workers_busy=%d",
 	         STATS_GET(connections_total), active, online, STATS_GET(connections_rejected),
 	         STATS_GET(logins), STATS_GET(login_failures), STATS_GET(login_delays),
-	         STATS_GET(register_refusals), passwd_hashes(),
+	         throttle_overflows(), STATS_GET(register_refusals), passwd_hashes(),
 	         STATS_GET(messages_in),
 	         STATS_GET(deliveries_out), (unsigned long long)writer_stored_total(), writer_depth(),
 	         STATS_GET(slow_consumer_closes), STATS_GET(heartbeat_timeouts),
