@@ -162,6 +162,37 @@ static void test_one_address_cannot_take_every_hash_slot(void **state)
 	passwd_source_leave("192.0.2.2");
 }
 
+/* Many threads of two addresses hashing through their shares at once: all
+ * finish (nobody waits for ever) and all hashes verify. */
+static void *source_thread(void *arg)
+{
+	struct hash_job *j = arg;
+	const char *src = j->pw[8] % 2 ? "192.0.2.1" : "192.0.2.2";
+	assert_int_equal(passwd_source_enter(src), 0);
+	j->rc = passwd_hash(j->pw, j->h, sizeof j->h);
+	passwd_source_leave(src);
+	return NULL;
+}
+
+static void test_hashes_from_one_address_take_turns(void **state)
+{
+	pthread_t t[8];
+	struct hash_job jobs[8];
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		snprintf(jobs[i].pw, sizeof jobs[i].pw, "password%d", i);
+		assert_int_equal(pthread_create(&t[i], NULL, source_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(jobs[i].rc, 0);
+		assert_int_equal(passwd_verify(jobs[i].h, jobs[i].pw), 1);
+	}
+	/* every share was given back */
+	assert_int_equal(passwd_source_tryenter("192.0.2.1"), 0);
+	passwd_source_leave("192.0.2.1");
+}
+
 static void test_hashes_are_counted(void **state)
 {
 	char h[crypto_pwhash_STRBYTES];
@@ -205,6 +236,7 @@ int main(void)
 		cmocka_unit_test(test_bad_parameters_are_refused),
 		cmocka_unit_test(test_concurrent_hashes),
 		cmocka_unit_test(test_one_address_cannot_take_every_hash_slot),
+		cmocka_unit_test(test_hashes_from_one_address_take_turns),
 		cmocka_unit_test(test_hashes_are_counted),
 		cmocka_unit_test(test_unknown_user_costs_a_hash_at_the_configured_cost),
 	};
