@@ -145,7 +145,9 @@ void cmd_register(struct session *s, json_object *req)
 	throttle_source(s->c->ip, src, sizeof src);
 	snprintf(rkey, sizeof rkey, "r:%s", src);
 	int rmax = CONF(register_max_address), rwin = CONF(register_window);
-	int wait = rmax > 0 ? throttle_check(THROTTLE_SOURCE, rkey, rmax, rwin) : 0;
+	/* counted now, before the hash: concurrent registrations from one
+	 * address cannot all pass the check before any is counted */
+	int wait = rmax > 0 ? throttle_take(THROTTLE_SOURCE, rkey, rmax, rwin) : 0;
 	if (wait) {
 		STATS_INC(register_refusals);
 		log_warn("%s: registration refused: %d new accounts from this address within %d "
@@ -173,8 +175,6 @@ void cmd_register(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, "could not store the account; try again later");
 		return;
 	}
-	if (rmax > 0)
-		throttle_fail(THROTTLE_SOURCE, rkey, rwin);
 	cmd_join_public(uid);
 	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));

@@ -151,6 +151,26 @@ void throttle_fail(enum throttle_table t, const char *key, int window_s)
 	pthread_mutex_unlock(&throttle_lock);
 }
 
+int throttle_take(enum throttle_table t, const char *key, int max, int window_s)
+{
+	long long now = srv_now_ms();
+	int wait = 0;
+	pthread_mutex_lock(&throttle_lock);
+	struct throttle_entry *e = throttle_slot(t, key, 1, now, window_s);
+	if (e) {
+		if (!throttle_live(e, now, window_s)) {
+			e->failures = 0;
+			e->first_ms = now;
+		}
+		if (e->failures >= max)
+			wait = (int)((e->first_ms + (long long)window_s * 1000 - now + 999) / 1000);
+		else
+			e->failures++;
+	}
+	pthread_mutex_unlock(&throttle_lock);
+	return wait;
+}
+
 void throttle_clear(enum throttle_table t, const char *key)
 {
 	pthread_mutex_lock(&throttle_lock);

@@ -33,6 +33,10 @@ int throttle_check(enum throttle_table t, const char *key, int max, int window_s
 int throttle_count(enum throttle_table t, const char *key, int window_s);
 /* Count one failure for key. */
 void throttle_fail(enum throttle_table t, const char *key, int window_s);
+/* throttle_check() and, when it allows, throttle_fail() in one step, so
+ * that concurrent callers cannot all pass before any is counted: seconds
+ * to wait (nothing counted), or 0 and one more counted. */
+int throttle_take(enum throttle_table t, const char *key, int max, int window_s);
 /* Forget key (after a successful login). */
 void throttle_clear(enum throttle_table t, const char *key);
 /* Failures not counted because a table was full, since start. */

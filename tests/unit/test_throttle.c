@@ -171,6 +171,18 @@ static void test_ipv6_addresses_count_by_their_64(void **state)
 	assert_string_equal(out, "192.0.2.7");
 }
 
+/* Registration limit: take counts and refuses in one step. */
+static void test_take_counts_until_max_then_refuses(void **state)
+{
+	(void)state;
+	assert_int_equal(throttle_take(S, "r:10.0.0.5", 2, 60), 0);
+	assert_int_equal(throttle_take(S, "r:10.0.0.5", 2, 60), 0);
+	assert_in_range(throttle_take(S, "r:10.0.0.5", 2, 60), 59, 60);
+	/* a refusal counts nothing more */
+	assert_int_equal(throttle_count(S, "r:10.0.0.5", 60), 2);
+	assert_int_equal(throttle_take(S, "r:10.0.0.6", 2, 60), 0);
+}
+
 /* The longest key cmd_login builds is "u:" and 100 bytes of user name. */
 static void test_longest_login_key_is_throttled(void **state)
 {
@@ -198,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_account_counts_survive_a_full_source_table),
 		cmocka_unit_test(test_expired_counts_make_room),
 		cmocka_unit_test(test_ipv6_addresses_count_by_their_64),
+		cmocka_unit_test(test_take_counts_until_max_then_refuses),
 		cmocka_unit_test(test_longest_login_key_is_throttled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
