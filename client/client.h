@@ -223,6 +223,8 @@ void ui_poll_setup(short *events);
 void ui_on_stdin(void);
 void ui_pump(void); /* script mode: run queued input lines that may run now */
 int ui_has_pending(void);
+/* Script mode: forget the input lines read but not yet run (after /exit). */
+void ui_discard_input(void);
 void ui_prompt_update(void);
 void ui_resize(void);
 void ui_interrupt(void);

@@ -311,9 +311,11 @@ static void cmd_admin(int argc, char **argv)
 static void cmd_exit(int argc, char **argv)
 {
 	if (cl.o.script) {
-		/* as the end of input: wait for acknowledgements first */
+		/* as the end of input: wait for acknowledgements first; the lines
+		 * after /exit are not run */
 		cl.stdin_eof = 1;
 		cl.eof_time = cl_now();
+		ui_discard_input();
 	} else {
 		cl.quit = 1;
 	}

@@ -291,12 +291,8 @@ void ui_init(void)
 	ui_rl_active = 1;
 }
 
-void ui_finish(void)
+void ui_discard_input(void)
 {
-	if (ui_rl_active) {
-		rl_callback_handler_remove();
-		ui_rl_active = 0;
-	}
 	struct ui_qline *q, *next;
 	for (q = ui_q_head; q; q = next) {
 		next = q->next;
@@ -306,6 +302,15 @@ void ui_finish(void)
 	ui_q_head = NULL;
 	ui_q_tail = &ui_q_head;
 	ui_q_len = 0;
+}
+
+void ui_finish(void)
+{
+	if (ui_rl_active) {
+		rl_callback_handler_remove();
+		ui_rl_active = 0;
+	}
+	ui_discard_input();
 	frame_free(&ui_in);
 }
 

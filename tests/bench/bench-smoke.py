@@ -6,7 +6,8 @@ import re
 import subprocess
 import unittest
 
-from harness import CHATROOMD, SLOW, Server
+from harness import CHATROOMD, SLOW, started_server
+import tap
 
 BENCH = os.environ.get("CHATROOM_BENCH",
                        os.path.join(os.path.dirname(CHATROOMD), "..", "tests", "bench", "chatroom-bench"))
@@ -24,9 +25,7 @@ def field(out, name):
 
 class BenchSmoke(unittest.TestCase):
     def start(self, args):
-        srv = Server(args=args)
-        srv.start()
-        self.addCleanup(srv.cleanup)
+        srv = started_server(self, args)
         return srv
 
     def bench(self, srv, *args):
@@ -77,4 +76,4 @@ class BenchSmoke(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    tap.main()

@@ -6,7 +6,7 @@ import threading
 import time
 import unittest
 
-from harness import SLOW, TIMEOUT, Closed, Server, user
+from harness import SLOW, TIMEOUT, Closed, ServerTest, started_server, user
 
 ADMIN_PASSWORD = "Admin12345"
 START = b"===FILE_DATA_START===\n"
@@ -15,23 +15,18 @@ END = b"\n===FILE_DATA_END===\n"
 FAST_HASH = ["--hash-opslimit", "1", "--hash-memlimit", "64"]
 
 
-def server(*args):
-    """A started server with fast password hashing; stop it with cleanup()."""
-    return Server(args=FAST_HASH + list(args), admin_password=ADMIN_PASSWORD).start()
+def server(test, *args):
+    """A started server with fast password hashing for one test, checked
+    when the test ends (harness.started_server)."""
+    return started_server(test, FAST_HASH + list(args), admin_password=ADMIN_PASSWORD)
 
 
-class AdminServerTest(unittest.TestCase):
+class AdminServerTest(ServerTest):
     """One started server per test class (fast hashing, Admin password set),
-    and names unique within the class."""
+    checked as ServerTest checks it, and names unique within the class."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = server()
-        cls.n = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
+    server_args = FAST_HASH
+    n = 0
 
     def name(self, base):
         type(self).n += 1

@@ -12,7 +12,7 @@ import threading
 import time
 import unittest
 
-from harness import CHATROOM, PASSWORD, SLOW, TIMEOUT, Server
+from harness import CHATROOM, PASSWORD, SLOW, TIMEOUT, Server, started_server
 
 # A chat line of script mode: [HH:MM:SS] #group <sender> content
 # (the date comes first for a message of another day).
@@ -273,9 +273,7 @@ class Tmux:
 def start_server(test, names=("alice", "bob"), args=()):
     """A started chatroomd (stopped when test ends) with these accounts
     registered."""
-    srv = Server(args=list(args))
-    srv.start()
-    test.addCleanup(srv.cleanup)
+    srv = started_server(test, args)
     for n in names:
         c = srv.connect()
         r = c.register(n)

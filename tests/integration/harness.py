@@ -67,6 +67,7 @@ class Server:
         self.args = list(args or [])
         self.admin_password = admin_password
         self.proc = None
+        self.pids = []  # of every process start() started (sanitizer report files)
         self.log_path = os.path.join(self.dir, "chatroomd.log")
 
     def command(self):
@@ -85,6 +86,7 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, env=env)
+        self.pids.append(self.proc.pid)
         if wait:
             self.wait_listening()
         return self
@@ -141,14 +143,51 @@ class Server:
                        "runtime error:", "ERROR: ThreadSanitizer")
 
     def sanitizer_reports(self):
-        """The problems a sanitizer reported in the log: a list with one
-        entry per report, its first line and the lines that follow."""
-        lines = self.log_text().splitlines()
+        """The problems a sanitizer reported, in the log or in the report
+        files its processes wrote (log_path= in *SAN_OPTIONS, as
+        tests/run-all sets it): a list with one entry per report, its first
+        line and the lines that follow."""
+        texts = [self.log_text()]
+        for path in sanitizer_files(self.pids):
+            try:
+                with open(path, errors="replace") as f:
+                    texts.append(f.read())
+            except OSError:
+                pass
         out = []
-        for i, l in enumerate(lines):
-            if any(mark in l for mark in self.SANITIZER_MARKS):
-                out.append("\n".join(lines[i:i + 25]))
+        for text in texts:
+            lines = text.splitlines()
+            for i, l in enumerate(lines):
+                if any(mark in l for mark in self.SANITIZER_MARKS):
+                    out.append("\n".join(lines[i:i + 25]))
         return out
+
+    def finish(self):
+        """The end of a server's life in a test: stop it with SIGTERM and
+        return what went wrong, as a list of texts (empty when all is
+        well): it died before (a crash, whatever the test saw), it did not
+        exit with status 0 on SIGTERM, or a sanitizer reported. A server
+        the test itself stopped or killed (stop(), kill()) is only checked
+        for sanitizer reports. Removes its folder."""
+        problems = []
+        if self.proc is not None:
+            if self.proc.poll() is not None:
+                problems.append("chatroomd died during the test (status %r)" % self.proc.returncode)
+                self.stop()
+            else:
+                rc = self.stop()
+                if rc != 0:
+                    problems.append("chatroomd exited with status %r on SIGTERM" % rc)
+        reports = self.sanitizer_reports()
+        if reports:
+            problems.append("sanitizer reports:\n" + "\n...\n".join(reports))
+        if problems:
+            problems.append("chatroomd log (tail):\n" + self.log_tail())
+        if os.environ.get("CHATROOM_KEEP_LOGS"):
+            sys.stderr.write("server folder kept: %s\n" % self.dir)
+        else:
+            self.cleanup()
+        return problems
 
     def log_tail(self, lines=60):
         return "\n".join(self.log_text().splitlines()[-lines:])
@@ -159,6 +198,36 @@ class Server:
 
     def connect(self, **kw):
         return Conn(self.port, **kw)
+
+
+def sanitizer_files(pids):
+    """Report files a sanitizer with log_path= wrote for these processes."""
+    import glob
+    import re
+    found = []
+    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"):
+        m = re.search(r"(?:^|[: ])log_path=([^: ]+)", os.environ.get(var, ""))
+        if m:
+            for pid in pids:
+                found += glob.glob("%s.%d" % (m.group(1), pid))
+    return sorted(set(found))
+
+
+def started_server(test, args=(), **kw):
+    """A started Server for one test (a TestCase), checked when the test
+    ends as ServerTest checks its server (Server.finish): a server that
+    died, did not exit 0 on SIGTERM or had a sanitizer report fails the
+    test."""
+    srv = Server(list(args), **kw)
+    test.addCleanup(check_finish, srv)
+    srv.start()
+    return srv
+
+
+def check_finish(srv):
+    problems = srv.finish()
+    if problems:
+        raise AssertionError("\n".join(problems))
 
 
 class Closed(Exception):
@@ -441,6 +510,9 @@ class ServerTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
+        # proc is None when tearDown already failed a test for its death,
+        # or a test stopped the server itself.
+        running = cls.srv.proc is not None
         alive = cls.srv.alive()
         rc = cls.srv.stop()
         reports = cls.srv.sanitizer_reports()[cls.reported:]
@@ -448,7 +520,9 @@ class ServerTest(unittest.TestCase):
         cls.srv.cleanup()
         if reports:
             raise AssertionError("sanitizer reports in the chatroomd log:\n" + "\n...\n".join(reports))
-        if alive and rc != 0:
+        if running and not alive:
+            raise AssertionError("chatroomd was dead at the end of the class; log:\n%s" % log)
+        if running and rc != 0:
             raise AssertionError("chatroomd exited with %r after SIGTERM; log:\n%s" % (rc, log))
 
     def setUp(self):
@@ -493,8 +567,8 @@ class ServerTest(unittest.TestCase):
 
 
 def main():
-    """unittest.main() with the harness settings shown, for the test files."""
+    """Run the test file, one TAP result per test (tap.py)."""
+    import tap
     if not os.path.exists(CHATROOMD):
-        sys.stderr.write("chatroomd not found at %s (set CHATROOMD)\n" % CHATROOMD)
-        sys.exit(77)  # automake: skipped
-    unittest.main(verbosity=2)
+        tap.skip_all("chatroomd not found at %s (set CHATROOMD)" % CHATROOMD)
+    tap.main()

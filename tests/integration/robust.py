@@ -1,8 +1,8 @@
 """Shared helpers of the robustness tests (test_robust_*.py).
 
-RobustCase starts servers that are checked at cleanup: a server log that
-holds a sanitizer or valgrind report fails the test, whatever the test
-itself saw. The log is printed on failure (it lands in the test's .log
+RobustCase starts servers that are checked at cleanup (harness.Server.finish):
+a server that died, did not exit 0 on SIGTERM or left a sanitizer report
+fails the test, whatever the test itself saw. The log is printed on failure (it lands in the test's .log
 file under make check) and the server's directory is kept when
 CHATROOM_KEEP_LOGS is set.
 """
@@ -14,83 +14,25 @@ import sqlite3
 import time
 import unittest
 
-from harness import Server, Conn, Closed, SLOW, PASSWORD
-
-# Markers of a sanitizer or memcheck report in chatroomd's stderr.
-SANITIZER_MARKERS = (
-    "ERROR: AddressSanitizer",
-    "ERROR: LeakSanitizer",
-    "runtime error:",
-    "WARNING: ThreadSanitizer",
-    "ThreadSanitizer: reported",
-    "ERROR SUMMARY: [1-9]",  # valgrind, matched as a regex below
-)
+from harness import Server, Conn, Closed, SLOW, PASSWORD, check_finish
 
 # Cheap password hashing: the robustness tests log in hundreds of times.
 FAST_HASH = ["--hash-opslimit", "1", "--hash-memlimit", "8"]
-
-
-def sanitizer_report(text):
-    """The first lines of a sanitizer/valgrind report in text, or None."""
-    import re
-    for marker in SANITIZER_MARKERS:
-        m = re.search(marker, text)
-        if m:
-            start = text.rfind("\n", 0, max(0, m.start() - 2000)) + 1
-            return text[start:m.start() + 4000]
-    return None
-
-
-def sanitizer_files(pid):
-    """Report files a sanitizer with log_path= wrote for process pid."""
-    import glob
-    import re
-    found = []
-    for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS"):
-        m = re.search(r"(?:^|[: ])log_path=([^: ]+)", os.environ.get(var, ""))
-        if m:
-            found += glob.glob("%s.%d" % (m.group(1), pid))
-    return sorted(set(found))
 
 
 class RobustCase(unittest.TestCase):
     """A TestCase whose servers are checked for sanitizer reports."""
 
     def start_server(self, args=(), start=True, **kw):
+        """A Server (started unless start=False) checked when the test ends
+        (harness.Server.finish): it must be alive, exit 0 on SIGTERM and
+        have no sanitizer report. A test that kills or stops it itself
+        leaves only the sanitizer check."""
         srv = Server(list(FAST_HASH) + list(args), **kw)
-        srv.pids = []
-        plain_start = srv.start
-
-        def start_and_record(*a, **k):
-            try:
-                return plain_start(*a, **k)
-            finally:
-                if srv.proc is not None:
-                    srv.pids.append(srv.proc.pid)
-        srv.start = start_and_record
-        self.addCleanup(self._finish_server, srv)
+        self.addCleanup(check_finish, srv)
         if start:
             srv.start()
         return srv
-
-    def _finish_server(self, srv):
-        srv.stop()
-        text = srv.log_text()
-        keep = os.environ.get("CHATROOM_KEEP_LOGS")
-        report = sanitizer_report(text)
-        if not report:
-            # sanitizers told to write their reports to files (log_path=)
-            for pid in srv.pids:
-                for path in sanitizer_files(pid):
-                    with open(path, errors="replace") as f:
-                        report = sanitizer_report(f.read()) or report
-        if keep:
-            print("server log kept in %s" % srv.dir)
-        else:
-            shutil.rmtree(srv.dir, ignore_errors=True)
-        if report:
-            print("---- chatroomd log (%s) ----\n%s" % (srv.log_path, text[-20000:]))
-            self.fail("chatroomd reported a sanitizer/memcheck error:\n%s" % report)
 
     @staticmethod
     def sanitized():

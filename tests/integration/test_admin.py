@@ -4,6 +4,7 @@ import unittest
 
 from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, drop, group_id, recv_any, upload
 from harness import PASSWORD, SLOW, user
+import tap
 
 NOTIFICATION_FIELDS = {"message_type", "timestamp", "operation", "operator_id", "operator_name",
                        "target_type", "target_id", "target_name", "message"}
@@ -263,4 +264,4 @@ class Admin(AdminServerTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

@@ -7,6 +7,7 @@ import unittest
 from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, upload
 from clientlib import Client, run_client
 from harness import PASSWORD, user
+import tap
 
 
 class ClientAdmin(AdminServerTest):
@@ -152,4 +153,4 @@ class ClientAdmin(AdminServerTest):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

@@ -14,6 +14,7 @@ import unittest
 from adminlib import END, AdminServerTest, server, upload
 from clientlib import HOME, Client, Tmux, chat_lines, need_tmux, run_client
 from harness import CHATROOM, PASSWORD, SLOW, user
+import tap
 
 SENT_RE = r"^\*\*\* sent %s \(.*\) to %s as file (\d+)$"
 
@@ -99,6 +100,7 @@ class SlowProxy:
 
 class ClientFiles(AdminServerTest):
     def setUp(self):
+        super().setUp()
         self.tmp = tempfile.mkdtemp(prefix="chatroom-files-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
@@ -350,8 +352,7 @@ class SlowLink(unittest.TestCase):
     land inside the raw bytes, and the silent server is not taken for dead."""
 
     def setUp(self):
-        self.srv = server("--heartbeat-interval", "1")
-        self.addCleanup(self.srv.cleanup)
+        self.srv = server(self, "--heartbeat-interval", "1")
         self.tmp = tempfile.mkdtemp(prefix="chatroom-slow-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.conn = user(self.srv, "slowpoke")
@@ -477,4 +478,4 @@ class SlowLink(unittest.TestCase):
         self.assertEqual(sha(read(os.path.join(dl, "prog\u009b2J.zip"))), sha(data))
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

@@ -7,6 +7,7 @@ import unittest
 
 from harness import CHATROOM, PASSWORD, SLOW, user
 from clientlib import HOME, Tmux, need_tmux, start_server
+import tap
 
 
 @need_tmux
@@ -124,4 +125,4 @@ class Interactive(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

@@ -7,8 +7,9 @@ import threading
 import time
 import unittest
 
-from harness import PASSWORD, SLOW, Server, user
+from harness import PASSWORD, SLOW, Server, started_server, user
 from clientlib import Client, Proxy, chat_lines, start_server
+import tap
 
 FAST = ["--reconnect-min", "0.2", "--reconnect-max", "1"]
 
@@ -232,10 +233,8 @@ class SmallHistoryLimit(unittest.TestCase):
 
 class Heartbeat(unittest.TestCase):
     def test_quiet_client_is_kept_alive_and_idle_one_reconnects_on_demand(self):
-        srv = Server(args=["--heartbeat-interval", "1", "--heartbeat-timeout", "2",
-                           "--login-timeout", "1"])
-        srv.start()
-        self.addCleanup(srv.cleanup)
+        srv = started_server(self, ["--heartbeat-interval", "1", "--heartbeat-timeout", "2",
+                                    "--login-timeout", "1"])
         c = srv.connect()
         c.register("quiet")
         c.close()
@@ -257,4 +256,4 @@ class Heartbeat(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

@@ -7,15 +7,14 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import CHATROOM, PASSWORD, Server, user
+from harness import CHATROOM, PASSWORD, Server, started_server, user
 from clientlib import CHAT_RE, Client, chat_lines, client_env, run_client
+import tap
 
 
 class ScriptMode(unittest.TestCase):
     def setUp(self):
-        self.srv = Server()
-        self.srv.start()
-        self.addCleanup(self.srv.cleanup)
+        self.srv = started_server(self)
 
     def client(self, name, **kw):
         c = Client(self.srv.port, user=name, **kw)
@@ -192,9 +191,82 @@ class ScriptMode(unittest.TestCase):
         os.rmdir(d)
 
     def test_no_colour_in_script_mode(self):
+        # --color=auto (the default) colours only a terminal
         self.register("mia")
-        rc, out, err = run_client(self.srv.port, ["plain"], user="mia")
+        rc, out, err = run_client(self.srv.port, ["plain"], user="mia", env={"NO_COLOR": ""})
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(chat_lines(out), [("public", "mia", "plain")])
         self.assertFalse(any("\033" in l for l in out), out)
+
+    def test_color_always_never_and_no_color(self):
+        self.register("mia")
+        rc, out, err = run_client(self.srv.port, ["plain"], ["--color=always"], user="mia",
+                                  env={"NO_COLOR": ""})
+        self.assertEqual(rc, 0, out)
+        self.assertIn("\033[1;32m<mia>\033[0m plain", "\n".join(out))
+        for args, env in ((["--color=never"], {"NO_COLOR": ""}), (["--no-color"], {"NO_COLOR": ""}),
+                          (["--color=always"], {"NO_COLOR": "1"})):
+            with self.subTest(args=args, env=env):
+                rc, out, err = run_client(self.srv.port, ["plain"], args, user="mia", env=env)
+                self.assertEqual(rc, 0, out)
+                self.assertEqual(chat_lines(out)[-1:], [("public", "mia", "plain")])
+                self.assertFalse(any("\033" in l for l in out), out)
+
+    def test_double_slash_sends_a_line_starting_with_a_slash(self):
+        self.register("mia")
+        rc, out, err = run_client(self.srv.port, ["//etc", "/// three"], user="mia")
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(chat_lines(out), [("public", "mia", "/etc"), ("public", "mia", "// three")])
+
+    def test_exit_and_quit_end_the_script_there(self):
+        self.register("mia")
+        for cmd in ("/exit", "/quit"):
+            with self.subTest(cmd=cmd):
+                rc, out, err = run_client(self.srv.port, ["before " + cmd, cmd, "after " + cmd],
+                                          user="mia")
+                self.assertEqual(rc, 0, out)
+                self.assertEqual([c for g, s, c in chat_lines(out)], ["before " + cmd])
+        # nothing after /exit or /quit was sent
+        self.assertEqual([c for g, s, c in stored_lines(self.srv)], ["before /exit", "before /quit"])
+
+    def test_list_users_logout_and_login_again(self):
+        self.register("mia", "bob")
+        rc, out, err = run_client(self.srv.port, ["/list -u", "/logout", "/login mia", "back"],
+                                  user="mia")
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out, ["*** logged in as mia; current chat public",
+                               "*** 3 users:",
+                               "***   Admin (id 0, offline)",
+                               "***   mia (id 1, online)",
+                               "***   bob (id 2, offline)",
+                               "*** Logged out",
+                               "*** logged in as mia; current chat public"] + out[7:])
+        self.assertEqual(chat_lines(out), [("public", "mia", "back")])
+
+    def test_register_and_question_mark_are_aliases(self):
+        rc, out, err = run_client(self.srv.port, ["/register newbie secret123", "/?"], user=None)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out[0], "*** registered newbie; now /login newbie")
+        self.assertEqual(out[1], "*** commands:")
+        self.assertIn("***   /logout                      log out", out)
+        c = self.srv.connect()
+        self.addCleanup(c.close)
+        self.assertIs(c.login("newbie", "secret123")["success"], True)
+
+    def test_presence_lines_and_no_presence(self):
+        self.register("mia", "bob", "zed")
+        shown = self.client("bob")
+        hidden = self.client("zed", args=["--no-presence"])
+        shown.wait_for(r"^\*\*\* logged in as bob")
+        hidden.wait_for(r"^\*\*\* logged in as zed")
+        rc, out, err = run_client(self.srv.port, ["hi", "/logout"], user="mia")
+        self.assertEqual(rc, 0, out)
+        shown.send("done")
+        hidden.wait_for(r"<bob> done$")
+        shown.wait_for(r"<bob> done$")
+        self.assertEqual([l for l in shown.lines if l.startswith("*** mia is")], ["*** mia is online", "*** mia is offline"])
+        self.assertEqual([c for g, s, c in chat_lines(hidden.lines)], ["hi", "done"])
+        self.assertEqual([l for l in hidden.lines if " is online" in l or " is offline" in l], [])
 
     def test_cannot_connect_is_status_3(self):
         port = self.srv.port
@@ -202,6 +274,18 @@ class ScriptMode(unittest.TestCase):
         rc, out, err = run_client(port, ["hello"], user="nobody")
         self.assertEqual(rc, 3, out)
         self.assertTrue(any(l.startswith("!!! cannot connect to 127.0.0.1 port %d" % port) for l in out), out)
+
+
+def stored_lines(srv):
+    """(group, sender, content) of the messages stored in public, asked
+    over a protocol-2 connection."""
+    c = user(srv, "reader%d" % srv.port, protocol2=True)
+    try:
+        c.send("history_request", chat_group_id=c.group["id"], after_message_id=0, limit=500)
+        hist, _ = c.read_history()
+        return [(h["chat_group_name"], h["sender_username"], h["content"]) for h in hist]
+    finally:
+        c.close()
 
 
 class Options(unittest.TestCase):
@@ -223,4 +307,4 @@ class Options(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

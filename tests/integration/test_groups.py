@@ -50,40 +50,36 @@ class CreateChat(ServerTest):
         a.expect_error(1003)
         # and no group was created
         a.send("enter_chat_request", chat_name=gname)
-        e = a.recv_type(("error_message", "enter_chat_response"))
-        if e["message_type"] == "error_message":
-            self.assertEqual(e["error_code"], 1004, e)
-        else:
-            self.assertIs(e["success"], False, e)
+        a.expect_error(1004)
 
     def test_create_chat_with_taken_name(self):
         a = self.login_user()
-        b = self.login_user()
+        b = self.login_user(protocol2=True)
         gname = self.name("taken")
         self.assertIs(a.create_chat(gname, [])["success"], True)
         r = b.create_chat(gname, [])
         self.assertEqual(r["message_type"], "create_chat_response", r)
         self.assertIs(r["success"], False, r)
-        self.assertTrue(r["error_message"], r)
+        self.assertEqual(r["error_message"], "a chat with that name already exists")
         # b did not become a member of a's group
         b.send("enter_chat_request", chat_name=gname)
         b.expect_error(1005)
 
     def test_public_is_taken(self):
-        a = self.login_user()
+        a = self.login_user(protocol2=True)
         r = a.create_chat("public", [])
         self.assertEqual(r["message_type"], "create_chat_response", r)
         self.assertIs(r["success"], False, r)
+        self.assertEqual(r["error_message"], "a chat with that name already exists")
 
     def test_create_chat_name_length(self):
-        a = self.login_user()
+        a = self.login_user(protocol2=True)
         for bad in ("x", "y" * 31):
             with self.subTest(name=bad):
                 r = a.create_chat(bad, [])
-                if r["message_type"] == "error_message":
-                    self.assertEqual(r["error_code"], 1008, r)
-                else:
-                    self.assertIs(r["success"], False, r)
+                self.assertEqual(r["message_type"], "create_chat_response", r)
+                self.assertIs(r["success"], False, r)
+                self.assertEqual(r["error_message"], "chat name must be 2 to 30 characters long")
         r = a.create_chat("z" + self.name("")[:28], [])
         self.assertIs(r["success"], True, r)
 
@@ -193,13 +189,11 @@ class EnterChat(ServerTest):
         self.assertEqual(info["current_chat_group_name"], gname)
 
     def test_enter_unknown_chat(self):
-        a = self.login_user()
-        a.send("enter_chat_request", chat_name=self.name("none"))
-        m = a.recv_type(("error_message", "enter_chat_response"))
-        if m["message_type"] == "error_message":
-            self.assertIn(m["error_code"], (1004, 1005), m)
-        else:
-            self.assertIs(m["success"], False, m)
+        a = self.login_user(protocol2=True)
+        name = self.name("none")
+        a.send("enter_chat_request", chat_name=name)
+        m = a.expect_error(1004)
+        self.assertEqual(m["error_message"], "chat not found: %s" % name)
 
     def test_enter_empty_group(self):
         a = self.login_user()

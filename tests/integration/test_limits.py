@@ -79,32 +79,35 @@ class BadInput(ServerTest):
                 self.assertStillUsable(c)
 
     def test_odd_values(self):
-        c = self.login_user()
-        for gid in (2 ** 63 - 1, 2 ** 64, 1e300):
+        # an integer id no group has (2**64 is saturated to int64) is
+        # 1004; a number that is not an integer is 1008
+        c = self.login_user(protocol2=True)
+        for gid, code, text in ((2 ** 63 - 1, 1004, "chat not found"), (2 ** 64, 1004, "chat not found"),
+                                (1e300, 1008, "chat_group_id must be an integer")):
             with self.subTest(chat_group_id=gid):
                 c.chat("odd", group_id=gid)
-                e = c.recv_type(("error_message", "chat_message"))
-                self.assertEqual(e["message_type"], "error_message", e)
-                self.assertIn(e["error_code"], (1004, 1005, 1008), e)
+                e = c.expect_error(code)
+                self.assertEqual(e["error_message"], text)
                 self.assertStillUsable(c)
         c.send("enter_chat_request", chat_name="")
-        e = c.recv_type(("error_message", "enter_chat_response"))
-        self.assertFalse(e.get("success"), e)
+        self.assertEqual(c.expect_error(1004)["error_message"], "chat not found: ")
         c.send("create_chat_request", chat_name="n" * 10000, member_usernames=[])
-        e = c.recv_type(("error_message", "create_chat_response"))
-        self.assertFalse(e.get("success"), e)
+        e = c.recv_type("create_chat_response")
+        self.assertIs(e["success"], False, e)
+        self.assertEqual(e["error_message"], "chat name must be 2 to 30 characters long")
         c.send("create_chat_request", chat_name=self.name("many"), member_usernames=["ghost%d" % i for i in range(500)])
         c.expect_error(1003)
         self.assertStillUsable(c)
 
     def test_negative_group_id_is_an_error_not_the_current_group(self):
-        c = self.login_user()
+        c = self.login_user(protocol2=True)
         other = self.login_user()
         c.chat("to group -1", group_id=-1)
-        e = c.recv_type(("error_message", "chat_message"))
-        self.assertEqual(e["message_type"], "error_message", e)
-        self.assertIn(e["error_code"], (1004, 1008), e)
-        self.assertTrue(other.no_message(0.3, types=("chat_message",)))
+        self.assertEqual(c.expect_error(1004)["error_message"], "chat not found")
+        # nothing reached the current group: c's next message is the
+        # first chat_message the other member gets
+        c.chat("after -1")
+        self.assertEqual(other.recv_type("chat_message")["content"], "after -1")
 
     def test_fields_unknown_to_the_server_are_ignored(self):
         c = self.login_user()

@@ -3,7 +3,6 @@
 account, group and message; a SIGKILLed one loses nothing it acknowledged;
 client_msg_id de-duplication survives restarts."""
 import signal
-import time
 
 from harness import ServerTest, main
 
@@ -76,10 +75,10 @@ class Restart(ServerTest):
         p2 = self.login_user(protocol2=True)
         p2.chat("last words", client_msg_id="last-1")
         ack = p2.recv_type("chat_ack")
-        t0 = time.time()
+        # idle clients do not hold the shutdown up (stop() would SIGKILL a
+        # server still running after its wait: status -9)
         rc = self.srv.stop(signal.SIGTERM)
         self.assertEqual(rc, 0, self.srv.log_tail())
-        self.assertLess(time.time() - t0, 8, "shutdown waited too long for idle clients")
         for c in idle:
             self.assertTrue(c.expect_closed(timeout=2))
         self.srv.start()

@@ -341,22 +341,23 @@ class HistoryRequest(ServerTest):
         self.assertTrue(c.no_message(0.3, types=("chat_history", "chat_history_complete")))
 
     def test_odd_values(self):
+        # chatroom-protocol(7): a limit below 1 is 1008; an unknown group
+        # is 1004 (an id past int64 is saturated, so unknown as well)
         c = self.owner()
         c.send("history_request", chat_group_id=self.gid, limit=-5)
-        m = c.recv_type(("error_message", "chat_history_complete"))
-        if m["message_type"] == "error_message":
-            self.assertEqual(m["error_code"], 1008)
-        c.drain()
-        c.send("history_request", chat_group_id=2 ** 62)
-        m = c.recv_type(("error_message", "chat_history_complete"))
-        self.assertEqual(m["message_type"], "error_message", m)
-        self.assertIn(m["error_code"], (1004, 1005), m)
-        c.send("history_request", chat_group_id=2 ** 70)
-        m = c.recv_type(("error_message", "chat_history_complete"))
-        self.assertEqual(m["message_type"], "error_message", m)
-        self.assertIn(m["error_code"], (1004, 1005, 1008), m)
+        m = c.expect_error(1008)
+        self.assertEqual(m["error_message"], "history_request: limit must be 1 or more, message ids positive")
+        c.send("history_request", chat_group_id=self.gid, limit=0)
+        c.expect_error(1008)
+        c.send("history_request", chat_group_id=self.gid, after_message_id=-1)
+        c.expect_error(1008)
+        for gid in (2 ** 62, 2 ** 70, -5):
+            c.send("history_request", chat_group_id=gid)
+            m = c.expect_error(1004)
+            self.assertEqual(m["error_message"], "chat not found")
         c.send("heartbeat")
         c.recv_type("heartbeat")
+        self.assertEqual([], [m for m in c.seen if m["message_type"] in ("chat_history", "chat_history_complete")])
 
     def test_wrong_types(self):
         c = self.owner()
@@ -367,16 +368,28 @@ class HistoryRequest(ServerTest):
         c.send("history_request", chat_group_id=self.gid, after_message_id="1")
         c.expect_error(1008)
 
-    def test_limit_above_maximum_is_capped_or_refused(self):
+    def test_limit_above_maximum_is_lowered_to_it(self):
+        # HistoryMax is 500 here, above the 30 messages: all of them
         c = self.owner()
         c.send("history_request", chat_group_id=self.gid, limit=10 ** 9)
-        m = c.recv_type(("chat_history", "chat_history_complete", "error_message"))
-        if m["message_type"] == "error_message":
-            self.assertEqual(m["error_code"], 1008)
-        else:
-            c.backlog.insert(0, m)
-            hist, done = c.read_history()
-            self.assertEqual(len(hist), 30)
+        hist, done = c.read_history()
+        self.assertEqual(["h%02d" % i for i in range(30)], [h["content"] for h in hist])
+        self.assertEqual(done["message_count"], 30)
+
+
+class HistoryMaxLowersTheLimit(ServerTest):
+    server_args = ["--history-max", "5"]
+
+    def test_a_larger_limit_is_lowered_to_history_max_not_refused(self):
+        c = self.login_user(protocol2=True)
+        for i in range(8):
+            c.chat("m%d" % i, client_msg_id="m%d" % i)
+            c.recv_type("chat_ack")
+        c.send("history_request", chat_group_id=c.group["id"], limit=10 ** 9)
+        hist, done = c.read_history()
+        self.assertEqual(["m3", "m4", "m5", "m6", "m7"], [h["content"] for h in hist][-5:])
+        self.assertEqual(len(hist), 5)
+        self.assertEqual(done["message_count"], 5)
 
 
 class HistoryNotYetStored(ServerTest):
@@ -429,12 +442,21 @@ class Presence(ServerTest):
                                   and m.get("username") == name, what="offline update")
         self.assertIs(down["is_online"], False)
 
-    def test_legacy_client_gets_no_presence_fields(self):
+    def test_legacy_client_gets_no_presence_updates(self):
+        # chatroom-protocol(7): a legacy client gets no user_status_update.
+        # A protocol-2 watcher in the same group sees the login and the
+        # logout; once it has the offline update, an update for the legacy
+        # client would have been queued before the answer it asks for next.
         legacy = self.login_user()
-        self.login_user(protocol2=True).close()
-        for m in legacy.collect(0.5):
-            if m["message_type"] == "user_status_update":
-                self.assertEqual(set(m), {"message_type", "timestamp"})
+        watcher = self.login_user(protocol2=True)
+        name = self.name("pr")
+        self.login_user(name, protocol2=True).close()
+        watcher.recv_where(lambda m: m["message_type"] == "user_status_update"
+                           and m.get("username") == name and m["is_online"] is False,
+                           what="offline update")
+        legacy.send("user_info_request")
+        legacy.recv_type("user_info_response")
+        self.assertEqual([], [m for m in legacy.seen if m["message_type"] == "user_status_update"])
 
 
 class PresenceLargeGroups(ServerTest):

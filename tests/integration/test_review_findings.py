@@ -4,7 +4,7 @@ finding: what an attacker tried, and what the server must do instead."""
 import unittest
 
 from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, download, recv_any, upload
-from harness import PASSWORD, Server, user
+from harness import PASSWORD, Server, check_finish, main, started_server, user
 
 
 class LogInjection(AdminServerTest):
@@ -210,9 +210,7 @@ class LookalikeAccounts(AdminServerTest):
 class LookalikesInAnOldDatabase(unittest.TestCase):
     def test_an_old_database_with_a_clash_keeps_working_and_reports_it(self):
         import sqlite3
-        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64"])
-        self.addCleanup(srv.cleanup)
-        srv.start()
+        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64"])
         user(srv, "Frank").close()
         srv.stop()
         # as an older chatroomd would have let it happen
@@ -237,9 +235,7 @@ class HashUpgrade(unittest.TestCase):
 
     def test_raising_the_hash_cost_upgrades_the_hash_at_login(self):
         import sqlite3
-        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64"])
-        self.addCleanup(srv.cleanup)
-        srv.start()
+        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64"])
         user(srv, "grace").close()
         srv.stop()
 
@@ -266,10 +262,8 @@ class UploadsLeaveFreeSpace(unittest.TestCase):
     def test_an_upload_that_would_leave_too_little_free_space_is_refused(self):
         import os
         # more free space than any test machine has
-        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64",
-                      "--min-free-space", str(1 << 59)])
-        self.addCleanup(srv.cleanup)
-        srv.start()
+        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64",
+                                    "--min-free-space", str(1 << 59)])
         c = user(srv, "heidi")
         first, final = upload(c, "big.txt", b"x" * 1000, 1)
         self.assertEqual(first["message_type"], "error_message", first)
@@ -292,7 +286,7 @@ class AdminPasswordFile(unittest.TestCase):
     def test_the_admin_password_can_come_from_a_file(self):
         import os
         srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64"], admin_password=None)
-        self.addCleanup(srv.cleanup)
+        self.addCleanup(check_finish, srv)
         path = os.path.join(srv.dir, "admin.pw")
         with open(path, "w") as f:
             f.write("FromAFile42\n")
@@ -319,10 +313,8 @@ class ChatsPerUser(unittest.TestCase):
     MaxChatsPerUser, create_chat and joining a new chat get 1005."""
 
     def test_a_user_in_max_chats_can_create_or_join_no_more(self):
-        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64",
-                      "--max-chats-per-user", "3"])
-        self.addCleanup(srv.cleanup)
-        srv.start()
+        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64",
+                                    "--max-chats-per-user", "3"])
         other = user(srv, "ivan")
         self.assertTrue(other.create_chat("ivanroom")["success"])
         c = user(srv, "judy")
@@ -345,4 +337,4 @@ class ChatsPerUser(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    main()

@@ -13,6 +13,7 @@ import unittest
 
 from harness import Conn, Closed, SLOW
 from robust import RobustCase, p2_user, wait_for
+import tap
 
 
 def raw_connect(port, source="127.0.0.1"):
@@ -238,4 +239,4 @@ class LoginTimeoutStorm(RobustCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

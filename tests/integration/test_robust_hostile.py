@@ -15,6 +15,7 @@ import unittest
 
 from harness import Conn, Closed, SLOW
 from robust import RobustCase, p2_user, db_messages
+import tap
 
 MAX_LINE = 16384
 HOSTILE_CONNS = 16
@@ -296,4 +297,4 @@ class HostileInput(RobustCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

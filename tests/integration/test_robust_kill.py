@@ -24,6 +24,7 @@ import unittest
 
 from harness import Conn, Closed, SLOW
 from robust import RobustCase, p2_user, history_all, db_messages, wait_for
+import tap
 
 KILLS = int(os.environ.get("ROBUST_KILLS", "5"))
 SENDERS = 4
@@ -314,4 +315,4 @@ class KillTest(RobustCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

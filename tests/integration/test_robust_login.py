@@ -4,31 +4,17 @@ address, or for one account from one address, further login attempts from
 that address (or for that account from it) are answered login_response
 success false with "too many failed logins" for a while, even with the right
 password; other addresses are not affected. Failures for one account from
-many addresses slow its logins down but never refuse the right password.
-
-Skipped when chatroomd does not have the feature (no --login-fail-max in
-its --help), so that the test runs as soon as the feature lands."""
+many addresses slow its logins down but never refuse the right password."""
 import socket
 import time
 import unittest
 
-from harness import CHATROOMD, Conn, PASSWORD, SLOW
+from harness import Conn, PASSWORD, SLOW
 from robust import RobustCase, p2_user
+import tap
 
 FAILS = 5
 BLOCKED = "too many failed logins"
-
-
-def has_throttling():
-    """chatroomd has the options of failed-login throttling (asked with
-    --help, so that a wrapper such as valgrind-check's works too)."""
-    import subprocess
-    try:
-        out = subprocess.run([CHATROOMD, "--help"], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, timeout=120 * SLOW).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return b"--login-fail-max" in out
 
 
 class SourceConn(Conn):
@@ -46,7 +32,6 @@ class SourceConn(Conn):
             socket.create_connection = real
 
 
-@unittest.skipUnless(has_throttling(), "failed-login throttling is not in this chatroomd")
 class LoginThrottle(RobustCase):
     # 5 for an address as well (chatroomd's default for addresses is higher)
     ARGS = ["--login-fail-max", str(FAILS), "--login-fail-max-address", str(FAILS),
@@ -131,7 +116,6 @@ class LoginThrottle(RobustCase):
         self.assertTrue(r["success"], r)
 
 
-@unittest.skipUnless(has_throttling(), "failed-login throttling is not in this chatroomd")
 class LoginThrottleExpiry(LoginThrottle):
     ARGS = ["--login-fail-max", str(FAILS), "--login-fail-max-address", str(FAILS),
             "--login-fail-window", "2"]
@@ -153,4 +137,4 @@ class LoginThrottleExpiry(LoginThrottle):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

@@ -9,6 +9,7 @@ import unittest
 
 from harness import Conn, PASSWORD, SLOW
 from robust import RobustCase
+import tap
 
 LIMIT = 3
 REFUSED = "too many new accounts from your address"
@@ -93,4 +94,4 @@ class RegistrationDefault(RobustCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    tap.main()

@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 
-SKIP = 77  # the Automake test driver's "skipped"
+# tap.py (the TAP runner of every test file) lives in tests/integration.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import tap  # noqa: E402
 
 TOP_SRCDIR = os.environ.get("CR_TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "../.."))
 TOP_BUILDDIR = os.environ.get("CR_TOP_BUILDDIR", TOP_SRCDIR)
@@ -25,8 +27,7 @@ DIRS = {name: os.environ.get("CR_" + name.upper(), "")
 def need_dirs():
     missing = [n for n, v in DIRS.items() if not v]
     if missing:
-        print("run me through `make check` (missing CR_* variables: %s)" % ", ".join(missing))
-        sys.exit(SKIP)
+        tap.skip_all("run me through `make check` (missing CR_* variables: %s)" % ", ".join(missing))
 
 
 def run(cmd, check=True, **kw):

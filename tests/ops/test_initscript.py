@@ -17,7 +17,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opslib import SKIP, TOP_SRCDIR, free_port, have, make, run  # noqa: E402
+from opslib import TOP_SRCDIR, free_port, have, make, run  # noqa: E402
+import tap  # noqa: E402
 
 SLOW = float(os.environ.get("CHATROOM_TEST_SLOW", "1"))
 
@@ -250,6 +251,5 @@ class SystemdUnit(unittest.TestCase):
 if __name__ == "__main__":
     if os.path.exists(os.path.join(TOP_SRCDIR, "config.status")):
         # configure refuses to build a source tree configured in place.
-        print("the source tree is configured in place: run this test from a VPATH build")
-        sys.exit(SKIP)
-    unittest.main()
+        tap.skip_all("the source tree is configured in place: run this test from a VPATH build")
+    tap.main()

@@ -11,6 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from opslib import DIRS, TOP_BUILDDIR, make, need_dirs  # noqa: E402
+import tap  # noqa: E402
 
 # Installed from these directories only: installing from the top would
 # recurse into tests/, which is running this very test.
@@ -112,4 +113,4 @@ class InstallTree(unittest.TestCase):
 
 if __name__ == "__main__":
     need_dirs()
-    unittest.main()
+    tap.main()

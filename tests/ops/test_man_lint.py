@@ -7,7 +7,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opslib import TOP_SRCDIR, SKIP, have, run  # noqa: E402
+from opslib import TOP_SRCDIR, have, run  # noqa: E402
+import tap  # noqa: E402
 
 PAGES = ["chatroom.1", "chatroomd.8", "chatroomd.conf.5", "chatroom-protocol.7"]
 
@@ -64,6 +65,5 @@ class ManLint(unittest.TestCase):
 
 if __name__ == "__main__":
     if not (have("mandoc") or have("groff")):
-        print("neither mandoc nor groff is installed")
-        sys.exit(SKIP)
-    unittest.main()
+        tap.skip_all("neither mandoc nor groff is installed")
+    tap.main()

@@ -12,7 +12,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opslib import DIRS, SKIP, TOP_BUILDDIR, TOP_SRCDIR  # noqa: E402
+from opslib import DIRS, TOP_BUILDDIR, TOP_SRCDIR  # noqa: E402
+import tap  # noqa: E402
 
 CHATROOMD = os.environ.get("CHATROOMD", os.path.join(TOP_BUILDDIR, "server", "chatroomd"))
 MAN = os.path.join(TOP_SRCDIR, "man")
@@ -231,6 +232,5 @@ class OptionsDocumented(unittest.TestCase):
 
 if __name__ == "__main__":
     if not os.path.exists(SAMPLE):
-        print("%s is not built" % SAMPLE)
-        sys.exit(SKIP)
-    unittest.main()
+        tap.skip_all("%s is not built" % SAMPLE)
+    tap.main()

@@ -16,6 +16,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from opslib import TOP_BUILDDIR, TOP_SRCDIR, free_port  # noqa: E402
 from test_options_documented import man_entries  # noqa: E402
+import tap  # noqa: E402
 
 CHATROOMD = os.environ.get("CHATROOMD", os.path.join(TOP_BUILDDIR, "server", "chatroomd"))
 SLOW = float(os.environ.get("CHATROOM_TEST_SLOW", "1"))
@@ -128,4 +129,4 @@ class SignalsDocumented(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    tap.main()

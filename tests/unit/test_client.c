@@ -23,6 +23,7 @@
 
 #include "client.h"
 #include "log.h"
+#include "test_slow.h"
 
 #define BIG (1 << 20) /* max_output that is never reached */
 
@@ -594,7 +595,7 @@ static void run_concurrent(struct fixture *f, int defer)
 	assert_int_equal(pthread_create(&worker, NULL, conc_worker, &k), 0);
 	assert_int_equal(pthread_create(&pusher, NULL, conc_pusher, &k), 0);
 	long idle_ms = 0;
-	while (n < sizeof got && idle_ms < 5000) {
+	while (n < sizeof got && idle_ms < slow_ms(5000)) {
 		struct pollfd p = { .fd = f->peer, .events = POLLIN };
 		if (poll(&p, 1, 10) <= 0) {
 			idle_ms += 10;
@@ -641,7 +642,7 @@ static void test_concurrent_flushes_never_duplicate_or_reorder_bytes(void **stat
 		assert_int_equal(pthread_create(&flusher[i], NULL, conc_flusher, &k), 0);
 	assert_int_equal(pthread_create(&pusher, NULL, conc_pusher, &k), 0);
 	long idle_ms = 0;
-	while (n < sizeof want && idle_ms < 5000) {
+	while (n < sizeof want && idle_ms < slow_ms(5000)) {
 		struct pollfd p = { .fd = f->peer, .events = POLLIN };
 		if (poll(&p, 1, 10) <= 0) {
 			idle_ms += 10;

@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""chatroomd's options that no other test exercises, each by what it does
+(chatroomd(8), chatroomd.conf(5)): -V, --set-admin-password,
+--admin-password, -u, --log-level, --stack-size, --dedup-window,
+--hash-concurrency, --file-extensions, --listen (IPv6, several), --syslog."""
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import unittest
+
+from harness import CHATROOMD, SLOW, Conn, Server, check_finish, started_server, user
+from adminlib import group_id, upload
+import tap
+
+FAST_HASH = ["--hash-opslimit", "1", "--hash-memlimit", "64"]
+
+
+def run(args, stdin=b""):
+    p = subprocess.run([CHATROOMD] + args, input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def admin_login(srv, password):
+    c = srv.connect()
+    try:
+        return c.login("Admin", password).get("success")
+    finally:
+        c.close()
+
+
+class Version(unittest.TestCase):
+    def test_short_and_long_version(self):
+        for opt in ("-V", "--version"):
+            rc, out, err = run([opt])
+            self.assertEqual(rc, 0, err)
+            self.assertRegex(out, r"^chatroomd \d+\.\d+\.\d+\n$")
+
+
+class AdminPassword(unittest.TestCase):
+    def test_set_admin_password_reads_standard_input_and_stores_it(self):
+        srv = Server(FAST_HASH, admin_password=None)
+        self.addCleanup(srv.cleanup)
+        rc, out, err = run(["--database", srv.db, "--set-admin-password"], b"Newpass123\n")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("Admin password set in %s" % srv.db, out + err)
+        # a password the rules refuse is not stored: status 1, the reason
+        rc, out, err = run(["--database", srv.db, "--set-admin-password"], b"short\n")
+        self.assertEqual(rc, 1)
+        self.assertIn("chatroomd: password must be 6 to 50 characters long", err)
+        srv.start()
+        self.assertIs(admin_login(srv, "Newpass123"), True)
+        self.assertIs(admin_login(srv, "short"), False)
+        self.assertEqual(srv.finish(), [])
+
+    def test_admin_password_is_given_only_when_admin_has_none(self):
+        srv = Server(FAST_HASH + ["--admin-password", "Option123"], admin_password=None)
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        self.assertIs(admin_login(srv, "Option123"), True)
+        self.assertEqual(srv.stop(), 0)
+        srv.args = FAST_HASH + ["--admin-password", "Other1234"]
+        srv.start()
+        self.assertIs(admin_login(srv, "Option123"), True)
+        self.assertIs(admin_login(srv, "Other1234"), False)
+        self.assertEqual(srv.finish(), [])
+
+
+@unittest.skipUnless(os.geteuid() == 0, "dropping privileges needs root")
+class DropPrivileges(unittest.TestCase):
+    def test_user_option_runs_the_server_as_that_user(self):
+        srv = Server(["-u", "nobody"])
+        os.chmod(srv.dir, 0o777)  # nobody writes the WAL files there
+        self.addCleanup(srv.cleanup)
+        srv.start()
+        # the port opens before the switch: served and stored, it is done
+        c = user(srv, "dropped", protocol2=True)
+        c.chat("stored as nobody", client_msg_id="n1")
+        c.recv_type("chat_ack")
+        c.close()
+        with open("/proc/%d/status" % srv.proc.pid) as f:
+            uids = [l for l in f if l.startswith("Uid:")][0].split()[1:]
+        self.assertEqual(uids, ["65534"] * 4)
+        self.assertEqual(srv.finish(), [])
+
+
+class LogLevel(unittest.TestCase):
+    def session(self, srv):
+        c = user(srv, "logger")
+        c.send("no_such_request")
+        c.expect_error(1008)
+        c.close()
+
+    def test_warning_hides_info_and_debug_shows_request_errors(self):
+        quiet = started_server(self, ["--log-level", "warning"])
+        self.session(quiet)
+        loud = started_server(self, ["--log-level", "debug"])
+        self.session(loud)
+        # the login is logged at info, the 1008 at debug
+        self.assertIn("logger logged in", loud.log_text())
+        self.assertIn(" debug: ", loud.log_text())
+        self.assertRegex(loud.log_text(), r"debug: 127\.0\.0\.1:\d+: error 1008: ")
+        self.assertNotIn("logger logged in", quiet.log_text())
+        self.assertNotIn(" info: ", quiet.log_text())
+        self.assertNotIn(" debug: ", quiet.log_text())
+
+
+class StackSize(unittest.TestCase):
+    def stacks(self, srv, size_kib):
+        with open("/proc/%d/maps" % srv.proc.pid) as f:
+            n = 0
+            for line in f:
+                lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
+                if hi - lo == size_kib * 1024 and line.split()[1] == "rw-p":
+                    n += 1
+            return n
+
+    def test_workers_get_the_stack_size_asked(self):
+        srv = started_server(self, ["--stack-size", "1000"])
+        c = user(srv, "stacked")
+        self.addCleanup(c.close)
+        # the worker serving c has a stack mapping of exactly 1000 KiB
+        self.assertGreaterEqual(self.stacks(srv, 1000), 1)
+        rc, out, err = run(["--stack-size", "10", "--database", os.path.join(srv.dir, "x.db")])
+        self.assertEqual(rc, 2)
+        self.assertIn("--stack-size: 10 is out of range (64 to 65536)", err)
+
+
+class DedupWindow(unittest.TestCase):
+    def test_only_the_last_n_client_msg_ids_are_remembered(self):
+        srv = started_server(self, ["--dedup-window", "2"])
+        c = user(srv, "dedup", protocol2=True)
+        self.addCleanup(c.close)
+        ids = {}
+        for k in "abc":
+            c.chat("msg " + k, client_msg_id=k)
+            ids[k] = c.recv_type("chat_ack")["message_id"]
+        # c is among the last 2: answered with its first id, not sent again
+        c.chat("again c", client_msg_id="c")
+        self.assertEqual(c.recv_type("chat_ack")["message_id"], ids["c"])
+        # a has left the window: a new message
+        c.chat("again a", client_msg_id="a")
+        self.assertGreater(c.recv_type("chat_ack")["message_id"], ids["c"])
+        contents = []
+        while "again a" not in contents:
+            contents.append(c.recv_type("chat_message")["content"])
+        self.assertEqual(contents, ["msg a", "msg b", "msg c", "again a"])
+
+
+class HashConcurrency(unittest.TestCase):
+    def test_one_hash_at_a_time_still_serves_every_login(self):
+        srv = started_server(self, FAST_HASH + ["--hash-concurrency", "1"])
+        names = ["hc%d" % i for i in range(6)]
+        results = {}
+
+        def login(name):
+            c = srv.connect()
+            try:
+                c.register(name)
+                results[name] = c.login(name).get("success")
+            finally:
+                c.close()
+        threads = [threading.Thread(target=login, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, {n: True for n in names})
+        rc, out, err = run(["--hash-concurrency", "0", "--database", os.path.join(srv.dir, "x.db")])
+        self.assertEqual(rc, 2)
+        self.assertIn("--hash-concurrency: 0 is out of range (1 to 1024)", err)
+
+
+class FileExtensions(unittest.TestCase):
+    def test_only_the_listed_extensions_are_taken(self):
+        srv = started_server(self, ["--file-extensions", "exe,md"])
+        c = user(srv, "ext", protocol2=True)
+        self.addCleanup(c.close)
+        gid = group_id(c, "public")
+        for name in ("tool.exe", "README.MD"):
+            err, final = upload(c, name, b"abc", gid)
+            self.assertIs(final["success"], True, (name, err))
+        for name in ("notes.txt", "x.pdf"):
+            err, final = upload(c, name, b"abc", gid)
+            self.assertIsNone(final, name)
+            self.assertEqual(err["error_code"], 1008, name)
+
+
+class Listen(unittest.TestCase):
+    def test_ipv6_and_several_addresses(self):
+        try:
+            s = socket.socket(socket.AF_INET6)
+            s.bind(("::1", 0))
+            s.close()
+        except OSError as e:
+            self.skipTest("no IPv6 loopback here: %s" % e)
+        srv = started_server(self, ["--listen", "::1"])  # and 127.0.0.1 (Server)
+        log = srv.log_text()
+        self.assertIn("listening on 127.0.0.1 port %d" % srv.port, log)
+        self.assertIn("listening on ::1 port %d" % srv.port, log)
+        for host in ("127.0.0.1", "::1"):
+            c = Conn(srv.port, host=host)
+            self.addCleanup(c.close)
+            self.assertEqual(c.hello()["message_type"], "hello")
+
+
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"),
+                     "a private /dev/log needs root and unshare (util-linux)")
+class Syslog(unittest.TestCase):
+    """--syslog in the foreground: the server logs to syslog(3), facility
+    daemon, and to standard error. The server runs in a mount namespace of
+    its own whose /dev/log is the test's socket (the machine's /dev is not
+    touched)."""
+
+    def test_syslog_gets_the_log_lines_too(self):
+        srv = Server(["--syslog"])
+        self.addCleanup(check_finish, srv)
+        sock_path = os.path.join(srv.dir, "log.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(sock_path)
+        old = os.path.join(srv.dir, "olddev")
+        script = ("set -e; mount --make-rprivate /; mkdir -p {old}; mount --rbind /dev {old}; "
+                  "mount -t tmpfs tmpfs /dev; "
+                  "for n in null zero full random urandom; do touch /dev/$n; mount --bind {old}/$n /dev/$n; done; "
+                  "touch /dev/log; mount --bind {sock} /dev/log; exec \"$@\"").format(old=old, sock=sock_path)
+        command = srv.command
+        srv.command = lambda: ["unshare", "--mount", "sh", "-c", script, "sh"] + command()
+        srv.start()
+        c = user(srv, "syslogged")
+        c.close()
+        sock.settimeout(10 * SLOW)
+        got = []
+        while not any("syslogged logged in" in g for g in got):
+            got.append(sock.recv(65536).decode("utf-8", "replace"))
+        pid = srv.proc.pid
+        # <30>: facility daemon (3), severity info (6)
+        started = [g for g in got if " started: database " in g]
+        self.assertEqual(len(started), 1, got)
+        self.assertRegex(started[0], r"^<30>.*chatroomd\[%d\]: chatroomd \S+ started: database " % pid)
+        # and standard error still has them (foreground)
+        self.assertIn("syslogged logged in", srv.log_text())
+
+
+if __name__ == "__main__":
+    tap.main()
