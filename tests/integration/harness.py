@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import signal
+import random
 import socket
 import subprocess
 import tempfile
@@ -47,7 +48,37 @@ TIMEOUT = 5.0 * SLOW
 PASSWORD = "secret123"
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
+    """A port for a test server to listen on, free now and outside the
+    kernel's ephemeral range. A port taken with bind(0) comes from that
+    range, so while a test restarts its server any connect() of a test
+    running beside it may take it as its local port, and the restart
+    fails with EADDRINUSE. Below the range only another test's listener
+    can collide, and each one checks that the port is free."""
+    low = _ephemeral_low()
+    if low <= 2048:
+        lo, hi = 1024, low
+    else:
+        lo, hi = max(1024, low // 3), low
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(lo, hi)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return port
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]

@@ -6,13 +6,13 @@ CR_TOP_BUILDDIR, CR_MAKE and the directories CR_PREFIX, CR_SBINDIR, ... as
 make expands them, so they are absolute paths."""
 import os
 import shutil
-import socket
 import subprocess
 import sys
 
 # tap.py (the TAP runner of every test file) lives in tests/integration.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import tap  # noqa: E402
+from harness import free_port  # noqa: E402,F401
 
 TOP_SRCDIR = os.environ.get("CR_TOP_SRCDIR", os.path.join(os.path.dirname(__file__), "../.."))
 TOP_BUILDDIR = os.environ.get("CR_TOP_BUILDDIR", TOP_SRCDIR)
@@ -47,12 +47,6 @@ def make(args, cwd, check=True):
     return run([MAKE] + args, cwd=cwd, check=check, env=env)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def have(prog):
