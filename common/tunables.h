@@ -11,9 +11,15 @@
 /* Framing */
 #define CR_DEFAULT_MAX_LINE        65536         /* bytes, newline excluded */
 
-/* Worker pool: one worker serves one connection for its whole life. */
-#define CR_DEFAULT_WORKERS         1024
-#define CR_DEFAULT_QUEUE           64            /* accepted sockets waiting for a worker */
+/* Worker pool: a worker serves a connection while it has work; idle
+ * connections are parked in the waiter and cost no thread. Enough workers
+ * that a few slow password hashes or a slow disk do not stall everyone. */
+#define CR_WORKERS_PER_CPU         4
+#define CR_WORKERS_MIN             8
+#define CR_DEFAULT_QUEUE           1024          /* new connections waiting for a worker */
+/* MaxConnections defaults to the descriptor limit (one per connection)
+ * less this many for the database, logs, listening sockets and files. */
+#define CR_FD_RESERVE              100
 #define CR_DEFAULT_STACK_KB        256           /* worker thread stack size, KiB */
 
 /* Per-client unsent output; past it the client is closed (slow consumer). */

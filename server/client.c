@@ -2,7 +2,9 @@
 #include "config.h"
 #include "client.h"
 #include "log.h"
+#include "pool.h"
 #include "proto.h"
+#include "waiter.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -59,12 +60,8 @@ client_t *client_new(int fd, const char *addr)
 	client_t *c = calloc(1, sizeof *c);
 	if (!c)
 		return NULL;
-	c->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->evfd < 0) {
-		free(c);
-		return NULL;
-	}
 	atomic_init(&c->refs, 1);
+	c->owned = 1; /* a new connection belongs to whoever serves it first */
 	c->fd = fd;
 	snprintf(c->addr, sizeof c->addr, "%s", addr);
 	c->user_id = -1;
@@ -91,7 +88,6 @@ void client_unref(client_t *c)
 		outbuf_unref(c->q[(c->qhead + i) % c->qcap]);
 	free(c->q);
 	pthread_mutex_destroy(&c->out_lock);
-	close(c->evfd);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -113,7 +109,7 @@ static int client_grow(client_t *c)
 	return 0;
 }
 
-/* Clients to wake at client_defer_end(), referenced. [this thread only] */
+/* Clients to flush at client_defer_end(), referenced. [this thread only] */
 static __thread struct {
 	int active;
 	client_t *self;
@@ -121,11 +117,21 @@ static __thread struct {
 	size_t n, cap;
 } client_deferred;
 
-static void client_wake(client_t *c)
+/* A worker thread keeps its deferral array from turn to turn; this key's
+ * destructor frees it when the thread exits. */
+static pthread_key_t client_defer_key;
+static pthread_once_t client_defer_once = PTHREAD_ONCE_INIT;
+
+static void client_defer_exit(void *unused)
 {
-	uint64_t one = 1;
-	if (write(c->evfd, &one, sizeof one) < 0 && errno != EAGAIN)
-		log_debug("%s: eventfd write failed: %s", c->addr, strerror(errno));
+	(void)unused;
+	client_defer_free();
+}
+
+static void client_defer_key_init(void)
+{
+	if (pthread_key_create(&client_defer_key, client_defer_exit) != 0)
+		log_warn("cannot register the deferral cleanup: a thread's array may leak");
 }
 
 void client_defer_begin(client_t *self)
@@ -136,11 +142,11 @@ void client_defer_begin(client_t *self)
 
 void client_defer_end(void)
 {
-	/* Write for the recipients ourselves; wake only those whose socket
-	 * is full (their worker then waits for room). */
+	/* Write for the recipients ourselves, now that no lock is held: one
+	 * write per recipient and no thread switch. Those whose socket is
+	 * full are parked waiting for room. */
 	for (size_t i = 0; i < client_deferred.n; i++) {
-		if (client_flush_other(client_deferred.v[i]))
-			client_wake(client_deferred.v[i]);
+		client_flush_other(client_deferred.v[i]);
 		client_unref(client_deferred.v[i]);
 	}
 	client_deferred.n = 0;
@@ -160,21 +166,24 @@ void client_defer_free(void)
 	client_deferred.cap = 0;
 }
 
-/* Wake c now, or at client_defer_end() when deferring. */
-static void client_wake_or_defer(client_t *c)
+/* Get c's queue written: at client_defer_end() when deferring, else by the
+ * waiter (the caller may hold the table lock: no socket write here). */
+static void client_flush_later(client_t *c)
 {
 	if (!client_deferred.active) {
-		client_wake(c);
+		waiter_flush(c);
 		return;
 	}
-	if (c == client_deferred.self)
-		return;
 	if (client_deferred.n == client_deferred.cap) {
 		size_t ncap = client_deferred.cap ? client_deferred.cap * 2 : 64;
 		client_t **nv = realloc(client_deferred.v, ncap * sizeof *nv);
 		if (!nv) {
-			client_wake(c);
+			waiter_flush(c);
 			return;
+		}
+		if (!client_deferred.v) {
+			pthread_once(&client_defer_once, client_defer_key_init);
+			pthread_setspecific(client_defer_key, nv);
 		}
 		client_deferred.v = nv;
 		client_deferred.cap = ncap;
@@ -182,13 +191,14 @@ static void client_wake_or_defer(client_t *c)
 	client_deferred.v[client_deferred.n++] = client_ref(c);
 }
 
-int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output)
+/* Queue b; self: the holder queues its own reply (see client_send). */
+static int client_queue(client_t *c, outbuf_t *b, int flush, size_t max_output, int self)
 {
-	int do_wake = 0, over = 0;
+	int do_flush = 0, over = 0;
 	if (atomic_load_explicit(&c->closing, memory_order_relaxed))
 		return -1;
 	pthread_mutex_lock(&c->out_lock);
-	if (c->qbytes + b->len > max_output) {
+	if (!self && c->qbytes + b->len > max_output) {
 		over = 1;
 	} else if (c->qlen == c->qcap && client_grow(c) < 0) {
 		over = 1;
@@ -197,9 +207,11 @@ int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output)
 		atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
 		c->qlen++;
 		c->qbytes += b->len;
-		if (wake && !c->wake_pending) {
-			c->wake_pending = 1;
-			do_wake = 1;
+		/* a held client is flushed by its holder before it parks */
+		if (flush && !c->flush_pending && !c->owned &&
+		    !(client_deferred.active && c == client_deferred.self)) {
+			c->flush_pending = 1;
+			do_flush = 1;
 		}
 	}
 	pthread_mutex_unlock(&c->out_lock);
@@ -207,9 +219,14 @@ int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output)
 		client_close(c, "slow consumer: unsent output over the limit");
 		return -1;
 	}
-	if (do_wake)
-		client_wake_or_defer(c);
+	if (do_flush)
+		client_flush_later(c);
 	return 0;
+}
+
+int client_push(client_t *c, outbuf_t *b, int flush, size_t max_output)
+{
+	return client_queue(c, b, flush, max_output, 0);
 }
 
 int client_send(client_t *c, json_object *o, size_t max_output)
@@ -217,52 +234,33 @@ int client_send(client_t *c, json_object *o, size_t max_output)
 	outbuf_t *b = outbuf_json(o);
 	if (!b)
 		return -1;
-	int rc = client_push(c, b, 0, max_output);
+	int rc = client_queue(c, b, 0, max_output, 1);
 	outbuf_unref(b);
 	return rc;
 }
 
-void client_clear_wake(client_t *c)
-{
-	uint64_t v;
-	/* wake_pending stays set: client_flush() clears it once the queue is
-	 * empty, so pushes until then need not wake us again */
-	if (read(c->evfd, &v, sizeof v) < 0 && errno != EAGAIN)
-		log_debug("%s: eventfd read failed: %s", c->addr, strerror(errno));
-}
-
-/* Write the queue until it is empty or the socket is full. Returns 0
- * (empty, or another thread is writing and will empty it), 1 (socket full),
- * -1 (socket error). */
+/* Write the queue until it is empty or the socket is full; the caller
+ * holds c. Returns 0 (empty), 1 (socket full, or output held back by a
+ * raw transfer), -1 (socket error). */
 static int client_write_queue(client_t *c)
 {
 	pthread_mutex_lock(&c->out_lock);
-	if (c->writing || c->hold) {
-		int held = c->hold && c->qlen > 0;
-		pthread_mutex_unlock(&c->out_lock);
-		return held;
-	}
-	c->writing = 1;
 	for (;;) {
 		struct iovec iov[CLIENT_IOV_MAX];
 		int n = 0;
 		size_t total = 0;
 		if (c->qlen == 0 || c->hold) {
 			int empty = c->qlen == 0;
-			if (empty) {
-				c->wake_pending = 0; /* the next push must wake us */
-				if (c->qcap > CLIENT_QINIT) {
-					free(c->q);
-					c->q = NULL;
-					c->qcap = c->qhead = 0;
-				}
+			if (empty && c->qcap > CLIENT_QINIT) {
+				free(c->q);
+				c->q = NULL;
+				c->qcap = c->qhead = 0;
 			}
-			c->writing = 0;
 			pthread_mutex_unlock(&c->out_lock);
 			return empty ? 0 : 1;
 		}
 		/* Buffers stay referenced by the ring while we write outside the
-		 * lock; only the thread with `writing` removes them. */
+		 * lock; only the holder removes them. */
 		for (unsigned i = 0; i < c->qlen && n < CLIENT_IOV_MAX; i++) {
 			outbuf_t *b = c->q[(c->qhead + i) % c->qcap];
 			size_t off = i == 0 ? c->qoff : 0;
@@ -281,7 +279,6 @@ static int client_write_queue(client_t *c)
 		pthread_mutex_lock(&c->out_lock);
 		if (w < 0) {
 			int full = errno == EAGAIN || errno == EWOULDBLOCK;
-			c->writing = 0;
 			pthread_mutex_unlock(&c->out_lock);
 			return full ? 1 : -1;
 		}
@@ -302,7 +299,6 @@ static int client_write_queue(client_t *c)
 		}
 		if ((size_t)w < total && c->qlen > 0) {
 			/* a short write means the socket buffer is full */
-			c->writing = 0;
 			pthread_mutex_unlock(&c->out_lock);
 			return 1;
 		}
@@ -314,22 +310,92 @@ int client_flush(client_t *c)
 	return client_write_queue(c);
 }
 
+/* The thread that took c in client_flush_other() lets it go again. */
+static void client_let_go(client_t *c, int full)
+{
+	int resume = 0;
+	pthread_mutex_lock(&c->out_lock);
+	if (c->kick && !c->gone) {
+		/* the waiter reported it meanwhile: serve it now */
+		c->kick = 0;
+		resume = 1;
+	} else {
+		if (full && !c->gone)
+			waiter_arm(c, 1, 1);
+		c->owned = 0;
+	}
+	pthread_mutex_unlock(&c->out_lock);
+	if (resume)
+		pool_resume(c);
+}
+
 int client_flush_other(client_t *c)
 {
-	if (atomic_load_explicit(&c->closing, memory_order_relaxed))
-		return 1; /* let its worker finish it */
-	return client_write_queue(c) != 0;
+	pthread_mutex_lock(&c->out_lock);
+	c->flush_pending = 0;
+	if (c->owned || c->gone || atomic_load_explicit(&c->closing, memory_order_relaxed)) {
+		/* its holder (or the worker a close wakes) writes it */
+		int left = c->qlen > 0;
+		pthread_mutex_unlock(&c->out_lock);
+		return left;
+	}
+	c->owned = 1;
+	pthread_mutex_unlock(&c->out_lock);
+	int rc = client_write_queue(c);
+	if (rc < 0) /* its session notices and ends it */
+		client_close(c, "connection error while writing");
+	client_let_go(c, rc == 1);
+	return rc != 0;
+}
+
+int client_park(client_t *c, int want_in, int want_out)
+{
+	int parked = 0;
+	pthread_mutex_lock(&c->out_lock);
+	if (c->kick) {
+		c->kick = 0;
+	} else if (atomic_load_explicit(&c->closing, memory_order_acquire)) {
+		/* serve on: the session ends it */
+	} else if (c->qlen > 0 && !want_out && !c->hold) {
+		/* queued while we were busy and not written yet */
+	} else if (waiter_arm(c, want_in, want_out) == 0) {
+		c->owned = 0;
+		parked = 1;
+	}
+	pthread_mutex_unlock(&c->out_lock);
+	return parked;
+}
+
+void client_ready(client_t *c)
+{
+	int take = 0;
+	pthread_mutex_lock(&c->out_lock);
+	if (!c->gone) {
+		if (c->owned) {
+			c->kick = 1;
+		} else {
+			c->owned = 1;
+			take = 1;
+		}
+	}
+	pthread_mutex_unlock(&c->out_lock);
+	if (take)
+		pool_resume(c);
+}
+
+void client_retire(client_t *c)
+{
+	pthread_mutex_lock(&c->out_lock);
+	c->gone = 1;
+	c->kick = 0;
+	pthread_mutex_unlock(&c->out_lock);
+	waiter_forget(c);
 }
 
 void client_hold(client_t *c, int on)
 {
 	pthread_mutex_lock(&c->out_lock);
 	c->hold = on;
-	while (on && c->writing) {
-		pthread_mutex_unlock(&c->out_lock);
-		sched_yield();
-		pthread_mutex_lock(&c->out_lock);
-	}
 	pthread_mutex_unlock(&c->out_lock);
 }
 
@@ -341,8 +407,9 @@ void client_close(client_t *c, const char *reason)
 	if (!atomic_compare_exchange_strong(&c->close_reason, &none, reason))
 		return;
 	atomic_store(&c->closing, 1);
-	/* Wakes the worker's poll() (reads return 0) while leaving the write
-	 * side open, so the worker can still send a last message. */
+	/* Wakes the holder's poll() or the waiter (reads return 0, POLLRDHUP)
+	 * while leaving the write side open, so the session can still send a
+	 * last message. */
 	shutdown(c->fd, SHUT_RD);
 }
 

@@ -1,16 +1,22 @@
-/* client.h - one connection: its identity, its bounded output queue, and
- * how it is asked to close.
+/* client.h - one connection: its identity, its bounded output queue, who
+ * serves it, and how it is asked to close.
  *
- * Output: any thread may queue bytes for a client (client_push); only the
- * connection's own worker writes them to the socket (client_flush), so a
- * slow reader never blocks anybody else. A broadcast serializes a message
- * once into an outbuf_t that every recipient's queue references. Queued
- * output past max_output closes the client as a slow consumer.
+ * Serving: a connection is held by at most one thread at a time (`owned`):
+ * a worker while it has work (session.c), or, for one non-blocking write,
+ * a thread flushing output it queued for it. Only the holder reads or
+ * writes the socket. When nobody holds it, it is parked in the waiter
+ * (waiter.c), which hands it back to the pool when it becomes readable, or
+ * writable with output pending, or is asked to close.
+ *
+ * Output: any thread may queue bytes for a client (client_push) and never
+ * blocks on a socket doing so. A broadcast serializes a message once into
+ * an outbuf_t that every recipient's queue references. Queued output past
+ * max_output closes the client as a slow consumer.
  *
  * Locking: fields marked [table] are guarded by the table lock (table.h);
- * fields marked [out] by out_lock; [worker] fields belong to the worker
- * thread serving the connection; [atomic] fields need no lock. See table.h
- * for the lock order. */
+ * fields marked [out] by out_lock; [owner] fields belong to the thread that
+ * holds the connection; [atomic] fields need no lock. See table.h for the
+ * lock order. */
 #ifndef CHATROOM_CLIENT_H
 #define CHATROOM_CLIENT_H
 
@@ -38,7 +44,9 @@ struct chatgroup;
 typedef struct client {
 	atomic_int refs;
 	int fd;                     /* the socket, closed when the last reference goes */
-	int evfd;                   /* eventfd: wakes the worker when output is queued */
+	void *sess;                 /* [owner] the session (session.c), NULL before the first turn */
+	struct client *pool_next;   /* [pool lock] the pool's queue of connections to serve */
+	long long pool_since_ms;    /* [pool lock] when it joined that queue */
 	char addr[64];              /* "ip:port", for logs */
 	char ip[48];                /* the peer's address alone (per-address limit) */
 	long long anon_since_ms;    /* [table] monotonic ms since which it is not logged in:
@@ -61,11 +69,13 @@ typedef struct client {
 	unsigned qcap, qhead, qlen;
 	size_t qoff;                /* bytes of q[qhead] already written */
 	size_t qbytes;              /* unsent bytes in the queue */
-	int wake_pending;           /* the worker will look at the queue without a
-	                             * wake: set by a push that woke it, cleared
-	                             * only when a flush found the queue empty */
+	int flush_pending;          /* queued for a flush (deferred or by the waiter) */
 	int hold;                   /* a raw transfer is in progress: queue, do not write */
-	int writing;                /* a thread is writing the queue to the socket */
+	int owned;                  /* a thread holds the connection (see above) */
+	int kick;                   /* the waiter reported it while held: the holder
+	                             * must serve it again (or hand it to the pool) */
+	int registered;             /* known to the waiter's epoll (which holds a reference) */
+	int gone;                   /* its session ended: never park or serve it again */
 
 	/* [atomic] closing */
 	atomic_int closing;         /* set once; the worker then closes */
@@ -76,50 +86,66 @@ client_t *client_new(int fd, const char *addr); /* one reference; NULL on failur
 client_t *client_ref(client_t *c);
 void client_unref(client_t *c);
 
-/* Queue b (taking a new reference) for c. wake: signal the worker (from any
- * thread other than c's own worker); inside client_defer_begin/end the
- * signal is sent once at the end, however many messages were queued.
+/* Queue b (taking a new reference) for c, from any thread, holding any
+ * lock, and never blocking on the socket. flush: get it written (from any
+ * thread but c's holder, which writes before it parks anyway): inside
+ * client_defer_begin/end this thread writes it at client_defer_end(), once
+ * however many messages were queued; otherwise the waiter writes it.
  * Returns 0, or -1 when the client is closing or is now over max_output
  * (then it is asked to close). */
-int client_push(client_t *c, outbuf_t *b, int wake, size_t max_output);
+int client_push(client_t *c, outbuf_t *b, int flush, size_t max_output);
 
-/* Coalesce wake-ups: between these calls (in one thread), pushes to the
- * same client wake its worker once, at client_defer_end(). A worker calls
- * them around the lines of one read, so a burst of messages fans out as
- * one wake and one write per recipient. self: the caller's own client,
- * never woken (its worker flushes after the batch anyway). */
+/* Coalesce flushes: between these calls (in one thread, holding no lock at
+ * client_defer_end), output queued for a client is written once, at
+ * client_defer_end(), by this thread. A worker calls them around the lines
+ * of one read, so a burst of messages fans out as one write per recipient.
+ * self: the caller's own client (NULL for none), left to its holder. */
 void client_defer_begin(client_t *self);
 void client_defer_end(void);
-/* Release this thread's deferral array (when a connection ends). */
+/* Release this thread's deferral array (when a thread is done with it). */
 void client_defer_free(void);
 
-/* Serialize o and queue it for c from c's own worker. */
+/* Serialize o and queue it for c from c's holder. Replies a session asks
+ * for are accepted whatever their size (the protocol bounds them: history,
+ * lists): they are written as the socket drains, and the session reads no
+ * more requests while the queue is over max_output, so a client's own
+ * requests cannot grow it further. A client that does not read is still
+ * closed when anything else (a broadcast) is queued for it past the
+ * limit. */
 int client_send(client_t *c, json_object *o, size_t max_output);
 
-/* Worker only: write as much queued output as the socket takes.
- * Returns 0 when the queue is empty (and re-arms wake-ups), 1 when the
- * socket is full (wait for POLLOUT), -1 on a socket error. */
+/* Holder only: write as much queued output as the socket takes.
+ * Returns 0 when the queue is empty (or held), 1 when the socket is full
+ * (or output waits behind a hold), -1 on a socket error. */
 int client_flush(client_t *c);
 
-/* From a thread other than c's worker (client_defer_end does this): write
- * c's queue to its socket without blocking, so a broadcast costs one write
- * per recipient and no thread switch. Only one thread writes a socket at a
- * time (`writing`); a busy or held queue is left to whoever has it. Returns
- * 1 when the socket is full: the caller must then wake c's worker, which
- * waits for POLLOUT. */
+/* From a thread that does not hold c: take c if nobody holds it, write its
+ * queue without blocking and let it go again (parked in the waiter, which
+ * waits for room when the socket is full). A held or closing client is
+ * left to its holder. Returns 1 when output is left queued, else 0. */
 int client_flush_other(client_t *c);
 
-/* Worker only: start (on=1) or end (on=0) a raw transfer on the socket:
- * while on, queued messages wait; on waits for a write in progress by
- * another thread to finish. */
+/* The holder lets c go: parks it in the waiter (want_out: wake it when the
+ * socket takes output; want_in: when it is readable). Returns 1 when
+ * parked, 0 when the caller must serve it on: it was reported meanwhile,
+ * output was queued (and the socket is not full), or it is closing. */
+int client_park(client_t *c, int want_in, int want_out);
+
+/* The waiter reports c (readable, writable, or closing): hand it to the
+ * pool unless a thread holds it, which then serves it again. */
+void client_ready(client_t *c);
+
+/* Holder only: the session is over; nobody takes c again. */
+void client_retire(client_t *c);
+
+/* Holder only: start (on=1) or end (on=0) a raw transfer on the socket:
+ * while on, queued messages wait. */
 void client_hold(client_t *c, int on);
 
-/* Worker only: clear the eventfd after poll() reported it readable. */
-void client_clear_wake(client_t *c);
-
 /* Ask the connection to close with reason (a static string, logged by the
- * worker). The first reason wins. Safe from any thread: shuts the socket
- * down so that the worker's poll() returns. */
+ * session). The first reason wins. Safe from any thread: shuts the
+ * socket's read side down, which wakes a parked connection in the waiter
+ * and its holder in any poll() (POLLIN or POLLRDHUP). */
 void client_close(client_t *c, const char *reason);
 
 size_t client_queued(client_t *c); /* unsent bytes */

@@ -9,8 +9,9 @@
  *
  * Files live in <DataDir>/<group id>/<generated name>; the name the client
  * gave is only ever stored as text, so no client can choose a path. A
- * transfer runs in the connection's own worker and holds neither the table
- * lock nor a group lock while bytes move, so everybody else chats on. */
+ * transfer runs in the worker serving the connection, holding that worker
+ * (not the table lock nor a group lock) while bytes move; MaxTransfers
+ * bounds how many run at once, so workers stay free for everybody's chat. */
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
@@ -21,6 +22,7 @@
 #include "tunables.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -42,6 +44,31 @@
 
 static const char cmd_file_start_marker[] = "===FILE_DATA_START===\n";
 static const char cmd_file_end_marker[] = "\n===FILE_DATA_END===\n";
+
+/* Transfers in progress, bounded by MaxTransfers. */
+static atomic_int cmd_file_active;
+
+/* Take a transfer slot, or answer why not. */
+static int cmd_file_slot(struct session *s)
+{
+	int max = CONF(max_transfers);
+	if (max <= 0)
+		max = srv_conf->workers / 2 > 0 ? srv_conf->workers / 2 : 1;
+	if (atomic_fetch_add(&cmd_file_active, 1) >= max) {
+		atomic_fetch_sub(&cmd_file_active, 1);
+		log_info("%s (%s): file transfer refused: %d already in progress", s->c->addr,
+		         s->username, max);
+		session_error(s, PROTO_E_SERVER,
+		              "server busy: too many file transfers at once; try again later");
+		return 0;
+	}
+	return 1;
+}
+
+static void cmd_file_slot_free(void)
+{
+	atomic_fetch_sub(&cmd_file_active, 1);
+}
 
 static int cmd_file_timeout_ms(void)
 {
@@ -306,8 +333,11 @@ void cmd_file_upload(struct session *s, json_object *req)
 		return;
 	}
 	cmd_file_path(g.id, f.stored_name, path, sizeof path);
+	if (!cmd_file_slot(s))
+		return;
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (fd < 0) {
+		cmd_file_slot_free();
 		log_error("files: cannot create %s: %s", path, strerror(errno));
 		session_error(s, PROTO_E_SERVER, "the server cannot store files right now");
 		return;
@@ -317,6 +347,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 	         (long long)size, g.name, path);
 	session_reply(s, cmd_upload_response("ready", 0));
 	int rc = session_read_raw(s, fd, (size_t)size, cmd_file_timeout_ms());
+	cmd_file_slot_free();
 	if (close(fd) < 0 && rc == SESSION_RAW_OK)
 		rc = SESSION_RAW_LOCAL;
 	if (rc != SESSION_RAW_OK) {
@@ -448,12 +479,15 @@ void cmd_file_download(struct session *s, json_object *req)
 		return;
 	}
 	cmd_file_path(f.group_id, f.stored_name, path, sizeof path);
+	if (!cmd_file_slot(s))
+		return;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &sb) < 0) {
 		log_error("files: file %lld (%s) is missing: %s: %s", (long long)id, f.filename, path,
 		          strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		cmd_file_slot_free();
 		session_error(s, PROTO_E_FILE_NOT_FOUND, "the file is missing on the server");
 		return;
 	}
@@ -477,6 +511,7 @@ void cmd_file_download(struct session *s, json_object *req)
 		cmd_file_pause(s->c, CMD_FILE_LEGACY_END_MS);
 	close(fd);
 	session_release(s);
+	cmd_file_slot_free();
 	if (rc != SESSION_RAW_OK) {
 		/* the byte stream is broken mid-file: the client cannot resync */
 		log_warn("%s (%s): download of %s failed (%s)", s->c->addr, s->username, f.filename,

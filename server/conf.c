@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #ifndef SYSCONFDIR
@@ -62,18 +63,22 @@ static const struct conf_opt conf_opts[] = {
 	  "log to syslog (also in the foreground)" },
 	{ "Server", "LogLevel", "log-level", 0, CT_LEVEL, O(log_level), "info", 0, 3, 1, "LEVEL",
 	  "error, warning, info or debug" },
-	{ "Limits", "Workers", "workers", 0, CT_INT, O(workers), STR(CR_DEFAULT_WORKERS), 1, 1000000, 0,
-	  "N", "worker threads at most (one per connection)" },
+	{ "Limits", "Workers", "workers", 0, CT_INT, O(workers), "0", 0, 1000000, 0, "N",
+	  "worker threads at most (they serve connections that have work); 0: "
+	  STR(CR_WORKERS_PER_CPU) " per CPU, at least " STR(CR_WORKERS_MIN) },
 	{ "Limits", "Queue", "queue", 0, CT_INT, O(queue), STR(CR_DEFAULT_QUEUE), 0, 1000000, 0, "N",
-	  "connections waiting for a worker before newcomers get 1013" },
+	  "new connections waiting for a worker before newcomers get 1013" },
+	{ "Limits", "MaxTransfers", "max-transfers", 0, CT_INT, O(max_transfers), "0", 0, 1000000, 1,
+	  "N", "file uploads and downloads at once (each holds a worker); 0: half of Workers" },
 	{ "Limits", "StackSize", "stack-size", 0, CT_INT, O(stack_kb), STR(CR_DEFAULT_STACK_KB), 64,
 	  65536, 0, "KIB", "worker thread stack size in KiB" },
 	{ "Limits", "MaxLine", "max-line", 0, CT_INT, O(max_line), STR(CR_DEFAULT_MAX_LINE), 256,
 	  64 * 1024 * 1024, 0, "BYTES", "longest accepted line; longer gets 1015 and a close" },
 	{ "Limits", "MaxOutput", "max-output", 0, CT_INT, O(max_output), STR(CR_DEFAULT_MAX_OUTPUT),
 	  4096, INT_MAX, 1, "BYTES", "unsent output per client before it is closed as too slow" },
-	{ "Limits", "MaxConnections", "max-connections", 0, CT_INT, O(max_connections), "20000", 1,
-	  10000000, 1, "N", "connections at most, in total" },
+	{ "Limits", "MaxConnections", "max-connections", 0, CT_INT, O(max_connections), "0", 0,
+	  10000000, 1, "N",
+	  "connections at most, in total; 0: the descriptor limit less " STR(CR_FD_RESERVE) },
 	{ "Limits", "MaxPerAddress", "max-per-address", 0, CT_INT, O(max_per_address), "1000", 1,
 	  10000000, 1, "N", "connections at most from one address" },
 	{ "Limits", "HistoryMax", "history-max", 0, CT_INT, O(history_max), STR(CR_DEFAULT_HISTORY_MAX),
@@ -275,6 +280,26 @@ static const char *conf_set(struct conf *c, const struct conf_opt *o, const char
 	}
 	}
 	return "unknown type";
+}
+
+int conf_auto_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	n *= CR_WORKERS_PER_CPU;
+	return n < CR_WORKERS_MIN ? CR_WORKERS_MIN : n > 100000 ? 100000 : (int)n;
+}
+
+int conf_auto_max_connections(void)
+{
+	/* chatroomd raises its soft limit to the hard one at start */
+	struct rlimit rl;
+	long long n = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		n = rl.rlim_max == RLIM_INFINITY ? 10000000 : (long long)rl.rlim_max;
+	n -= CR_FD_RESERVE;
+	return n < 1 ? 1 : n > 10000000 ? 10000000 : (int)n;
 }
 
 static void conf_defaults(struct conf *c)
@@ -503,6 +528,11 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 	if (conf_parse_args(c, argc, argv, 1, action, &file) < 0)
 		return -1;
 	c->foreground = fg;
+	/* 0: computed for this machine */
+	if (c->workers == 0)
+		c->workers = conf_auto_workers();
+	if (c->max_connections == 0)
+		c->max_connections = conf_auto_max_connections();
 	if (c->heartbeat_timeout <= c->heartbeat_interval) {
 		conf_err("chatroomd: HeartbeatTimeout (%d) must be longer than HeartbeatInterval (%d)",
 		        c->heartbeat_timeout, c->heartbeat_interval);

@@ -31,6 +31,7 @@ struct conf {
 	/* [Limits] */
 	int workers;
 	int queue;
+	int max_transfers;  /* 0: half of workers */
 	int stack_kb;
 	int max_line;
 	int max_output;
@@ -91,5 +92,10 @@ int conf_reload(struct conf *c, int argc, char **argv);
 void conf_print(const struct conf *c, FILE *out);
 
 void conf_free(struct conf *c);
+
+/* Computed defaults: Workers (a few per CPU) and MaxConnections (from the
+ * descriptor limit). */
+int conf_auto_workers(void);
+int conf_auto_max_connections(void);
 
 #endif

@@ -221,8 +221,7 @@ static void listener_accept(int lfd)
 
 	client_t *c = client_new(fd, addr);
 	if (!c) {
-		log_error("%s: out of memory or file descriptors for a new connection (each connection "
-		          "uses two: raise ulimit -n)", addr);
+		log_error("%s: out of memory for a new connection", addr);
 		listener_release(ip);
 		STATS_INC(connections_rejected);
 		listener_refuse(fd, addr, PROTO_E_BUSY, "server busy: try again later");
@@ -231,8 +230,8 @@ static void listener_accept(int lfd)
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
 	if (pool_submit(c) < 0) {
 		STATS_INC(connections_rejected);
-		log_warn("%s: server busy (all %d workers busy and the queue is full): refused", addr,
-		         srv_conf->workers);
+		log_warn("%s: server busy (all %d workers busy and %d new connections waiting): "
+		         "refused", addr, srv_conf->workers, srv_conf->queue);
 		c->fd = -1;
 		client_unref(c);
 		listener_release(ip);

@@ -21,12 +21,14 @@
 #include "store.h"
 #include "table.h"
 #include "valid.h"
+#include "waiter.h"
 #include "watchdog.h"
 #include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -44,8 +46,8 @@
 static struct conf main_conf;
 static int main_pidfd = -1;
 
-/* Ten thousand connections need twenty thousand descriptors (socket and
- * eventfd each): take whatever the hard limit allows. */
+/* Each connection uses one descriptor: take whatever the hard limit
+ * allows, and say so when MaxConnections asks for more. */
 static void main_raise_nofile(void)
 {
 	struct rlimit rl;
@@ -53,9 +55,11 @@ static void main_raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)srv_conf->workers * 2 + 64)
-		log_warn("file descriptor limit %llu is low for %d workers (each connection uses 2)",
-		         (unsigned long long)rl.rlim_cur, srv_conf->workers);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)srv_conf->max_connections + CR_FD_RESERVE)
+		log_warn("file descriptor limit %llu is low for MaxConnections %d (each connection "
+		         "uses one descriptor; raise ulimit -n or lower MaxConnections)",
+		         (unsigned long long)rl.rlim_cur, srv_conf->max_connections);
 }
 
 static int main_mkdir_p(const char *path)
@@ -320,25 +324,49 @@ static int main_set_admin_password(void)
 	return 0;
 }
 
-static void main_shutdown(void)
+/* Returns 0, or the worker threads still busy: then nothing they may use
+ * (the store, the table) is freed. */
+static int main_shutdown(void)
 {
+	int busy;
 	char line[1024];
 	log_info("shutting down: no new connections, telling clients, storing every message");
 	listener_stop();
 	watchdog_stop();
 	atomic_store(&srv_stopping, 1);
 	session_close_all("Server shutting down");
-	pool_stop(MAIN_SHUTDOWN_MS);
+	/* every parked connection is woken by its close and ends in a worker */
+	long long end = srv_now_ms() + MAIN_SHUTDOWN_MS;
+	for (;;) {
+		table_rdlock();
+		size_t left = table_count_clients();
+		table_unlock();
+		if (left == 0 || srv_now_ms() >= end)
+			break;
+		poll(NULL, 0, 10);
+	}
+	busy = pool_stop(MAIN_SHUTDOWN_MS);
+	if (busy == 0) {
+		waiter_stop();
+	} else {
+		/* a worker still serves a connection: leave the waiter, the
+		 * store and the table alone rather than free what it may use;
+		 * the process exits with them */
+		log_warn("shutdown: %d connections still being served are left to the exit", busy);
+	}
 	writer_stop();
 	stats_format(line, sizeof line);
 	log_info("final statistics: %s", line);
-	store_close(srv_store);
-	srv_store = NULL;
+	if (busy == 0) {
+		store_close(srv_store);
+		srv_store = NULL;
+	}
 	if (main_pidfd >= 0 && srv_conf->pidfile[0]) {
 		unlink(srv_conf->pidfile);
 		close(main_pidfd);
 	}
 	log_info("chatroomd stopped");
+	return busy;
 }
 
 int main(int argc, char **argv)
@@ -445,12 +473,14 @@ int main(int argc, char **argv)
 		return 1;
 	if (pool_start(srv_conf->workers, srv_conf->queue, (size_t)srv_conf->stack_kb * 1024,
 	               session_serve) < 0 ||
-	    watchdog_start() < 0 || listener_start() < 0) {
+	    waiter_start() < 0 || watchdog_start() < 0 || listener_start() < 0) {
 		log_error("cannot start the server threads");
 		return 1;
 	}
-	log_info("chatroomd %s started: database %s, %d workers at most, last message id %lld",
-	         PACKAGE_VERSION, srv_conf->database, srv_conf->workers, (long long)last_id);
+	log_info("chatroomd %s started: database %s, %d workers at most, %d connections at most, "
+	         "last message id %lld",
+	         PACKAGE_VERSION, srv_conf->database, srv_conf->workers, CONF(max_connections),
+	         (long long)last_id);
 	main_ready();
 
 	for (;;) {
@@ -470,8 +500,8 @@ int main(int argc, char **argv)
 			log_info("statistics: %s", line);
 		}
 	}
-	main_shutdown();
-	table_destroy();
+	if (main_shutdown() == 0)
+		table_destroy();
 	conf_free(srv_conf);
 	return 0;
 }

@@ -10,18 +10,31 @@
 #include <time.h>
 
 /* An idle worker exits after this long, so a past burst does not keep
- * thousands of threads. */
+ * threads. */
 #define POOL_IDLE_EXIT_S 60
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_work = PTHREAD_COND_INITIALIZER;  /* queue non-empty or stopping */
 static pthread_cond_t pool_gone = PTHREAD_COND_INITIALIZER;  /* a thread exited */
-static client_t **pool_q;        /* [pool_lock] ring of waiting connections */
-static int pool_qcap, pool_qhead, pool_qlen;
+/* [pool_lock] connections waiting for a worker, linked through pool_next:
+ * no allocation, so resuming a parked connection cannot fail */
+static client_t *pool_qhead, *pool_qtail;
+static int pool_qlen;            /* [pool_lock] all waiting */
+static int pool_qnew;            /* [pool_lock] of which new connections */
 static int pool_max, pool_qmax;  /* limits */
-static int pool_nthreads, pool_nidle, pool_stopping;
+static int pool_nthreads, pool_nidle, pool_stopping; /* [pool_lock] */
+static int pool_qmost;           /* [pool_lock] longest queue so far */
+static unsigned long long pool_nwaited; /* [pool_lock] connections that waited */
+static long long pool_longest_ms;       /* [pool_lock] */
 static pthread_attr_t pool_attr;
 static void (*pool_serve)(client_t *c);
+
+static long long pool_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void *pool_main(void *arg)
 {
@@ -40,9 +53,21 @@ static void *pool_main(void *arg)
 		}
 		if (pool_qlen == 0)
 			break; /* stopping */
-		client_t *c = pool_q[pool_qhead];
-		pool_qhead = (pool_qhead + 1) % pool_qcap;
+		client_t *c = pool_qhead;
+		pool_qhead = c->pool_next;
+		if (!pool_qhead)
+			pool_qtail = NULL;
+		c->pool_next = NULL;
 		pool_qlen--;
+		if (c->pool_since_ms < 0) {
+			pool_qnew--;
+			c->pool_since_ms = -c->pool_since_ms;
+		}
+		long long waited = pool_now_ms() - c->pool_since_ms;
+		if (waited > 0)
+			pool_nwaited++;
+		if (waited > pool_longest_ms)
+			pool_longest_ms = waited;
 		pthread_mutex_unlock(&pool_lock);
 		pool_serve(c);
 		pthread_mutex_lock(&pool_lock);
@@ -59,13 +84,6 @@ int pool_start(int workers, int queue, size_t stack_size, void (*serve)(client_t
 	pool_max = workers;
 	pool_qmax = queue;
 	pool_serve = serve;
-	pool_qcap = workers + queue + 1;
-	/* the ring is bounded by the limits, but allocate it lazily in chunks */
-	if (pool_qcap > 1024)
-		pool_qcap = 1024;
-	pool_q = calloc((size_t)pool_qcap, sizeof *pool_q);
-	if (!pool_q)
-		return -1;
 	pthread_attr_init(&pool_attr);
 	pthread_attr_setdetachstate(&pool_attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_attr_setstacksize(&pool_attr, stack_size) != 0) {
@@ -75,19 +93,32 @@ int pool_start(int workers, int queue, size_t stack_size, void (*serve)(client_t
 	return 0;
 }
 
-static int pool_grow_queue(void)
+/* Queue c; needs pool_lock. isnew: a new connection (counted apart, and
+ * marked by a negative pool_since_ms). */
+static void pool_enqueue(client_t *c, int isnew)
 {
-	int ncap = pool_qcap * 2;
-	client_t **nq = malloc((size_t)ncap * sizeof *nq);
-	if (!nq)
-		return -1;
-	for (int i = 0; i < pool_qlen; i++)
-		nq[i] = pool_q[(pool_qhead + i) % pool_qcap];
-	free(pool_q);
-	pool_q = nq;
-	pool_qcap = ncap;
-	pool_qhead = 0;
-	return 0;
+	long long now = pool_now_ms();
+	c->pool_since_ms = isnew ? -now : now;
+	c->pool_next = NULL;
+	if (pool_qtail)
+		pool_qtail->pool_next = c;
+	else
+		pool_qhead = c;
+	pool_qtail = c;
+	pool_qlen++;
+	if (isnew)
+		pool_qnew++;
+	if (pool_qlen > pool_qmost)
+		pool_qmost = pool_qlen;
+	if (pool_nidle < pool_qlen && pool_nthreads < pool_max) {
+		pthread_t t;
+		int e = pthread_create(&t, &pool_attr, pool_main, NULL);
+		if (e != 0)
+			log_warn("cannot start a worker thread: %s", strerror(e));
+		else
+			pool_nthreads++;
+	}
+	pthread_cond_signal(&pool_work);
 }
 
 int pool_submit(client_t *c)
@@ -97,29 +128,25 @@ int pool_submit(client_t *c)
 	if (pool_stopping)
 		goto out;
 	/* workers that could take it: idle ones and those not yet started */
-	int available = pool_nidle + (pool_max - pool_nthreads);
-	if (pool_qlen >= available + pool_qmax)
+	int available = pool_nidle + (pool_max - pool_nthreads) - (pool_qlen - pool_qnew);
+	if (available < 0)
+		available = 0;
+	if (pool_qnew >= available + pool_qmax)
 		goto out;
-	if (pool_qlen == pool_qcap && pool_grow_queue() < 0)
-		goto out;
-	if (pool_nidle <= pool_qlen && pool_nthreads < pool_max) {
-		pthread_t t;
-		int e = pthread_create(&t, &pool_attr, pool_main, NULL);
-		if (e != 0) {
-			log_warn("cannot start a worker thread: %s", strerror(e));
-			if (pool_nidle <= pool_qlen && pool_qlen >= pool_qmax)
-				goto out;
-		} else {
-			pool_nthreads++;
-		}
-	}
-	pool_q[(pool_qhead + pool_qlen) % pool_qcap] = c;
-	pool_qlen++;
-	pthread_cond_signal(&pool_work);
+	pool_enqueue(c, 1);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&pool_lock);
 	return rc;
+}
+
+void pool_resume(client_t *c)
+{
+	pthread_mutex_lock(&pool_lock);
+	/* also while stopping: the workers still drain the queue, so a
+	 * connection asked to close gets to its session's end */
+	pool_enqueue(c, 0);
+	pthread_mutex_unlock(&pool_lock);
 }
 
 int pool_threads(void)
@@ -138,7 +165,17 @@ int pool_busy(void)
 	return n;
 }
 
-void pool_stop(int timeout_ms)
+void pool_queue_stats(struct pool_queue_stats *out)
+{
+	pthread_mutex_lock(&pool_lock);
+	out->now = pool_qlen;
+	out->most = pool_qmost;
+	out->waited = pool_nwaited;
+	out->longest_ms = pool_longest_ms;
+	pthread_mutex_unlock(&pool_lock);
+}
+
+int pool_stop(int timeout_ms)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -154,13 +191,19 @@ void pool_stop(int timeout_ms)
 	while (pool_nthreads > 0)
 		if (pthread_cond_timedwait(&pool_gone, &pool_lock, &ts) == ETIMEDOUT)
 			break;
-	if (pool_nthreads > 0)
-		log_warn("%d worker threads still busy at shutdown", pool_nthreads);
-	/* connections still queued were never served */
-	while (pool_qlen > 0) {
-		client_unref(pool_q[pool_qhead]);
-		pool_qhead = (pool_qhead + 1) % pool_qcap;
+	int busy = pool_nthreads;
+	if (busy > 0)
+		log_warn("%d worker threads still busy at shutdown", busy);
+	/* connections still queued were never served (only when no worker is
+	 * left: a busy one may still take them) */
+	while (busy == 0 && pool_qhead) {
+		client_t *c = pool_qhead;
+		pool_qhead = c->pool_next;
 		pool_qlen--;
+		client_unref(c);
 	}
+	if (busy == 0)
+		pool_qtail = NULL;
 	pthread_mutex_unlock(&pool_lock);
+	return busy;
 }

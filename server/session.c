@@ -1,9 +1,10 @@
-/* session.c - the worker's loop for one connection; see session.h.
+/* session.c - one turn of a worker on one connection; see session.h.
  *
- * The worker blocks in poll() on two descriptors: the socket (input, and
- * output space when its queue is backed up) and the client's eventfd
- * (another thread queued output for it). It alone reads and writes the
- * socket. */
+ * A worker takes a connection from the pool when it has work, reads what is
+ * there, handles every complete line (blocking calls into SQLite or the
+ * password hash are fine here), writes what the socket takes, and parks the
+ * connection in the waiter instead of waiting on it. While it serves the
+ * connection it alone reads and writes the socket (client.h). */
 #include "config.h"
 #include "session.h"
 #include "broadcast.h"
@@ -15,6 +16,7 @@
 #include "server.h"
 #include "stats.h"
 #include "table.h"
+#include "waiter.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -22,12 +24,17 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Messages refused by the rate limit in a row before the sender is closed. */
 #define SESSION_MAX_STRIKES 50
 /* How long a closing connection may take to receive its last messages. */
 #define SESSION_LINGER_MS 1000
+/* Reads a worker makes in one turn while input keeps coming, before the
+ * connection goes back to the end of the pool's queue: a busy sender does
+ * not keep a worker from the others. */
+#define SESSION_TURN_READS 8
 
 void session_reply(struct session *s, json_object *o)
 {
@@ -136,59 +143,119 @@ static void session_linger(client_t *c)
 	}
 }
 
-void session_serve(client_t *c)
+static struct session *session_new(client_t *c)
 {
-	struct session s = { .c = c, .user_id = -1, .protocol = 1 };
-	const char *reason = NULL;
-	int want_out = 0;
-
-	frame_init(&s.fr, (size_t)srv_conf->max_line);
-	s.tokens = CONF(burst);
-	s.tokens_ms = srv_now_ms();
+	struct session *s = calloc(1, sizeof *s);
+	if (!s)
+		return NULL;
+	s->c = c;
+	s->user_id = -1;
+	s->protocol = 1;
+	frame_init(&s->fr, (size_t)srv_conf->max_line);
+	s->tokens = CONF(burst);
+	s->tokens_ms = srv_now_ms();
 	table_wrlock();
 	table_add_client(c);
 	table_unlock();
 	if (atomic_load(&srv_stopping))
 		client_close(c, "server shutting down");
+	return s;
+}
 
-	while (!atomic_load_explicit(&c->closing, memory_order_acquire)) {
-		struct pollfd p[2] = {
-			{ .fd = c->fd, .events = (short)(POLLIN | (want_out ? POLLOUT : 0)) },
-			{ .fd = c->evfd, .events = POLLIN },
-		};
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			reason = "internal error: poll failed";
-			break;
+/* The connection is over: say goodbye, take it out of the table and let
+ * go of it for good. */
+static void session_end(client_t *c, struct session *s, const char *reason)
+{
+	if (!reason)
+		reason = atomic_load(&c->close_reason);
+	if (!reason)
+		reason = "closed";
+	/* from now on nobody queues for it or takes it */
+	client_close(c, reason);
+	if (strncmp(reason, "slow consumer", 13) == 0)
+		STATS_INC(slow_consumer_closes);
+	else
+		session_linger(c);
+
+	int64_t uid = -1;
+	char uname[96] = "";
+	if (s) {
+		table_wrlock();
+		uid = c->user_id;
+		snprintf(uname, sizeof uname, "%s", c->username);
+		table_remove_client(c);
+		table_unlock();
+		if (uid >= 0)
+			cmd_user_gone(uid, uname);
+	}
+	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
+	listener_release(c->ip);
+	client_retire(c);
+	client_defer_free();
+	if (s) {
+		frame_free(&s->fr);
+		free(s);
+	}
+	c->sess = NULL;
+	client_unref(c);
+}
+
+/* Whether the peer has closed its side: a worker that reads nothing while
+ * the client's replies are backed up still notices a hang-up. */
+static int session_peer_gone(client_t *c)
+{
+	char b;
+	ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+void session_serve(client_t *c)
+{
+	struct session *s = c->sess;
+	const char *reason = NULL;
+	size_t max_out = (size_t)CONF(max_output);
+
+	if (!s) {
+		s = session_new(c);
+		if (!s) {
+			session_end(c, NULL, "server out of memory");
+			return;
 		}
-		if (atomic_load(&c->closing))
+		c->sess = s;
+	}
+	for (int round = 1;; round++) {
+		if (atomic_load_explicit(&c->closing, memory_order_acquire))
 			break; /* asked to close: the reason is in close_reason */
-		if (p[1].revents & POLLIN)
-			client_clear_wake(c);
-		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
-			ssize_t n = frame_read_fd(&s.fr, c->fd);
+		/* replies still backed up past MaxOutput: read no more requests
+		 * until the client has taken them */
+		int reading = client_queued(c) <= max_out;
+		ssize_t n = -1;
+		if (reading) {
+			n = frame_read_fd(&s->fr, c->fd);
 			if (n == 0) {
-				if (!atomic_load(&c->closing))
-					reason = "closed by the client";
+				reason = "closed by the client";
 				break;
 			}
-			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				reason = errno == ENOMEM ? "server out of memory" : "connection error";
 				break;
 			}
-			if (n > 0)
-				atomic_store_explicit(&c->last_rx_ms, srv_now_ms(), memory_order_relaxed);
+		} else if (session_peer_gone(c)) {
+			reason = "closed by the client";
+			break;
+		}
+		if (n > 0) {
+			atomic_store_explicit(&c->last_rx_ms, srv_now_ms(), memory_order_relaxed);
 			char *line;
 			size_t len;
 			int st = FRAME_NEED;
 			client_defer_begin(c);
-			while (!atomic_load(&c->closing) && (st = frame_next(&s.fr, &line, &len)) == FRAME_LINE)
-				session_line(&s, line, len);
+			while (!atomic_load(&c->closing) && (st = frame_next(&s->fr, &line, &len)) == FRAME_LINE)
+				session_line(s, line, len);
 			client_defer_end();
 			if (!atomic_load(&c->closing) && st == FRAME_TOO_LONG) {
 				STATS_INC(bad_input);
-				session_error(&s, PROTO_E_TOO_LARGE,
+				session_error(s, PROTO_E_TOO_LARGE,
 				              "message too large: lines are limited to %d bytes",
 				              srv_conf->max_line);
 				client_close(c, "line too long");
@@ -199,32 +266,22 @@ void session_serve(client_t *c)
 			reason = "connection error while writing";
 			break;
 		}
-		want_out = rc == 1;
+		if (n > 0 && round < SESSION_TURN_READS)
+			continue; /* more may be there already */
+		if (n > 0 && round >= SESSION_TURN_READS) {
+			/* fair share used: to the back of the queue */
+			if (client_park(c, 1, rc == 1)) {
+				return;
+			}
+			round = 0;
+			continue;
+		}
+		reading = client_queued(c) <= max_out;
+		if (client_park(c, reading, rc == 1))
+			return; /* the waiter brings it back when it has work */
+		round = 0;
 	}
-
-	if (!reason)
-		reason = atomic_load(&c->close_reason);
-	if (!reason)
-		reason = "closed";
-	if (strncmp(reason, "slow consumer", 13) == 0)
-		STATS_INC(slow_consumer_closes);
-	else
-		session_linger(c);
-
-	table_wrlock();
-	int64_t uid = c->user_id;
-	char uname[96];
-	snprintf(uname, sizeof uname, "%s", c->username);
-	table_remove_client(c);
-	table_unlock();
-	if (uid >= 0)
-		cmd_user_gone(uid, uname);
-
-	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
-	listener_release(c->ip);
-	client_defer_free();
-	frame_free(&s.fr);
-	client_unref(c);
+	session_end(c, s, reason);
 }
 
 struct session_closer {
@@ -258,6 +315,9 @@ void session_close_all(const char *why)
 /* Bytes moved per read or write call during a transfer: files stream
  * through this much memory, whatever their size. */
 #define SESSION_RAW_CHUNK (64 * 1024)
+/* During an upload, output others queued for the uploader is written at
+ * least this often (they cannot write it: the worker holds the socket). */
+#define SESSION_RAW_FLUSH_MS 50
 
 static int session_raw_closing(const client_t *c)
 {
@@ -357,17 +417,14 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 			ret = SESSION_RAW_STALLED;
 			break;
 		}
-		struct pollfd p[2] = {
-			{ .fd = c->fd, .events = (short)(POLLIN | (fl == 1 ? POLLOUT : 0)) },
-			{ .fd = c->evfd, .events = POLLIN },
-		};
-		int pr = poll(p, 2, left);
+		/* a close (shutdown of the read side) makes the socket readable;
+		 * wake now and then to write what others queued meanwhile */
+		struct pollfd p = { .fd = c->fd, .events = (short)(POLLIN | (fl == 1 ? POLLOUT : 0)) };
+		int pr = poll(&p, 1, left < SESSION_RAW_FLUSH_MS ? left : SESSION_RAW_FLUSH_MS);
 		if (pr < 0 && errno != EINTR) {
 			ret = SESSION_RAW_CLOSED;
 			break;
 		}
-		if (pr > 0 && (p[1].revents & POLLIN))
-			client_clear_wake(c);
 	}
 	free(buf);
 	if (ret == SESSION_RAW_OK && local_err)
@@ -375,23 +432,33 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 	return ret;
 }
 
-/* Wait until the socket takes more output, at most until the stall limit. */
+/* Wait until the socket takes more output, at most until the stall limit.
+ * A close from another thread (client_close shuts the read side down)
+ * shows as POLLRDHUP and ends the wait at once; a peer that merely
+ * half-closed its side is waited for on POLLOUT alone. */
 static int session_raw_wait_out(client_t *c, long long last, int timeout_ms)
 {
+	short events = POLLOUT | POLLRDHUP;
 	for (;;) {
 		if (session_raw_closing(c))
 			return SESSION_RAW_CLOSED;
 		int left = session_raw_left(last, timeout_ms);
 		if (left == 0)
 			return SESSION_RAW_STALLED;
-		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		struct pollfd p = { .fd = c->fd, .events = events };
 		int pr = poll(&p, 1, left);
 		if (pr < 0 && errno != EINTR)
 			return SESSION_RAW_CLOSED;
 		if (pr > 0) {
 			if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
 				return SESSION_RAW_CLOSED;
-			return SESSION_RAW_OK;
+			if (p.revents & POLLOUT)
+				return SESSION_RAW_OK;
+			if (p.revents & POLLRDHUP) {
+				if (session_raw_closing(c))
+					return SESSION_RAW_CLOSED;
+				events = POLLOUT;
+			}
 		}
 	}
 }

@@ -1,5 +1,6 @@
-/* session.h - one connection served by one worker: the read loop, the
- * dispatch of messages to the command handlers, and replies. */
+/* session.h - one connection served by a worker while it has work: the
+ * read loop, the dispatch of messages to the command handlers, and replies.
+ * Between turns the connection is parked in the waiter (waiter.h). */
 #ifndef CHATROOM_SESSION_H
 #define CHATROOM_SESSION_H
 
@@ -9,7 +10,8 @@
 #include "client.h"
 #include "frame.h"
 
-/* [worker] state; only the serving worker touches it. */
+/* [owner] state, kept between turns (client->sess); only the worker
+ * serving the connection touches it. */
 struct session {
 	client_t *c;
 	frame_reader_t fr;
@@ -26,7 +28,8 @@ struct session {
 	                         * protocol-2 errors about it carry it back */
 };
 
-/* The worker body handed to the pool. */
+/* One turn, handed to the pool: serve c while it has work, then park it
+ * (or end it). The connection's reference belongs to its session. */
 void session_serve(client_t *c);
 
 /* Queue a reply to this session's own client; takes ownership of o. */

@@ -11,8 +11,12 @@
  *   3. client->out_lock    (mutex per client: its output queue)
  * Leaves, never held while taking any other lock: the writer lock
  * (writer.c), each store's lock (store.c), the pool lock (pool.c), the
- * hashing semaphore (passwd.c). No socket write and no SQLite call happens
- * while holding 1 or 2: queues are appended to, never flushed, under them. */
+ * waiter lock (waiter.c), the hashing semaphore (passwd.c). No socket write
+ * and no SQLite call happens while holding 1 or 2: queues are appended to,
+ * never flushed, under them (the flush happens at client_defer_end or in
+ * the waiter). Under 3 a thread may re-arm the connection in the waiter's
+ * epoll (a system call, no lock); the pool and waiter locks are taken only
+ * after 3 is released. */
 #ifndef CHATROOM_TABLE_H
 #define CHATROOM_TABLE_H
 

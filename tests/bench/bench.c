@@ -519,7 +519,8 @@ static void setup_line(struct bench_worker *w, struct bench_conn *c, const char 
 		proto_get_int(o, "error_code", &code);
 		proto_get_string(o, "error_message", &text);
 		if (code == PROTO_E_BUSY) {
-			conn_fail(w, c, "server busy (error 1013: %s): start chatroomd with more --workers",
+			conn_fail(w, c, "server busy (error 1013: %s): start chatroomd with a higher "
+			          "--max-connections, --max-per-address or --queue",
 			          text ? text : "");
 			return;
 		}
@@ -1119,7 +1120,7 @@ static void usage(FILE *out)
 	    "\n"
 	    "Accounts are bench_0001, bench_0002, ... with password \"%s\". Start chatroomd\n"
 	    "with a high --rate and --burst, or its flood control refuses the senders, and\n"
-	    "with --workers above N. Exit status: 0 when all went well, 1 when messages were\n"
+	    "with --max-per-address above N. Exit status: 0 when all went well, 1 when messages were\n"
 	    "lost or refused or the server closed connections, 2 on a usage or set-up error.\n",
 	    BENCH_DEFAULT_HOST, CR_DEFAULT_PORT, BENCH_DEFAULT_CLIENTS, BENCH_DEFAULT_SENDERS,
 	    BENCH_DEFAULT_MESSAGES, BENCH_DEFAULT_WINDOW, BENCH_DEFAULT_DURATION, BENCH_DEFAULT_THREADS,

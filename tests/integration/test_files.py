@@ -8,7 +8,7 @@ import unittest
 
 from adminlib import (END, AdminServerTest, ChatPump, admin, admin_cmd, download, group_id, recv_any, server,
                       upload)
-from harness import SLOW, user
+from harness import SLOW, user, wait_for
 import tap
 
 
@@ -285,6 +285,27 @@ class Limits(unittest.TestCase):
             self.assertEqual(err["error_code"], 1007, name)
         err, final = upload(c, "small.txt", b"x" * 1000, gid)
         self.assertTrue(final["success"], err)
+
+    def test_closing_a_connection_ends_its_stalled_download_at_once(self):
+        # the stall limit is far away: only the close can end the download
+        srv = self.start("--transfer-timeout", "600")
+        up = user(srv, "owner")
+        self.addCleanup(up.close)
+        gid = group_id(up, "public")
+        _, final = upload(up, "big.txt", b"d" * (32 << 20), gid, chunk=1 << 20)
+        self.assertTrue(final["success"])
+        reader = user(srv, "reader", protocol2=True)
+        self.addCleanup(reader.close)
+        reader.send("file_download_request", file_id=str(final["file_id"]))
+        # reader reads nothing: the socket fills and the worker waits for room
+        time.sleep(0.5)
+        again = user(srv, "reader")  # a second login closes the first session
+        self.addCleanup(again.close)
+        self.assertTrue(wait_for(lambda: "download of big.txt failed" in srv.log_text(),
+                                 timeout=20 * SLOW), srv.log_tail(10))
+        self.assertIn("download of big.txt failed (connection lost)", srv.log_text())
+        again.send("heartbeat")
+        again.recv_type("heartbeat")
 
     def test_upload_the_server_cannot_store_gets_1009_and_the_connection_goes_on(self):
         srv = self.start()

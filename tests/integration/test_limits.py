@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Robustness at the limits: bad input of every kind (1008, connection
 usable), an over-long line (1015, closed), a full worker pool (1013,
-closed), and a client that stops reading (closed once its unsent output
+closed), the bound on file transfers, deadlines on parked connections, and
+a client that stops reading (closed once its unsent output
 passes --max-output) while everyone else goes on."""
 import socket
 import struct
 import time
 
+from adminlib import group_id
 from harness import SLOW, Closed, ServerTest, main
 
 
@@ -217,21 +219,46 @@ def login_when_a_worker_is_free(test):
             time.sleep(0.1)
 
 
-class Pool(ServerTest):
-    server_args = ["--workers", "2", "--queue", "0"]
+def hold_a_worker(test):
+    """A logged-in client whose upload has started and stalls: a file
+    transfer holds the worker serving it (until --transfer-timeout).
+    Returns the connection and the bytes that finish the upload."""
+    c = login_when_a_worker_is_free(test)
+    gid = group_id(c, "public")
+    c.send("file_upload_request", filename="hold.txt", file_data="", file_size=10,
+           chat_group_id=gid)
+    c.recv_type("file_upload_response")
+    return c, b"0123456789"
 
-    def test_extra_connection_gets_1013_and_existing_clients_go_on(self):
-        a = login_when_a_worker_is_free(self)
-        b = login_when_a_worker_is_free(self)
+
+def finish_upload(conn, data):
+    conn.send_raw(data)
+    final = conn.recv_type("file_upload_response", timeout=5 * SLOW)
+    assert final["success"], final
+
+
+class Pool(ServerTest):
+    """Two workers serve any number of connections: the pool bounds what is
+    done at once, not who may be connected."""
+    server_args = ["--workers", "2", "--queue", "0", "--max-transfers", "2"]
+
+    def test_more_clients_than_workers_are_all_served(self):
+        users = [login_when_a_worker_is_free(self) for _ in range(12)]
+        users[0].chat("twelve on two workers")
+        for u in users:
+            u.recv_chat("twelve on two workers")
+        users[11].chat("and back")
+        for u in users:
+            u.recv_chat("and back")
+
+    def test_new_connection_gets_1013_when_every_worker_is_held_and_the_queue_is_full(self):
+        holders = [hold_a_worker(self) for _ in range(2)]
         extra = self.connect()
         extra.expect_error(1013)
         self.assertTrue(extra.expect_closed(), "refused connection was not closed")
-        a.chat("pool full but working")
-        b.recv_chat("pool full but working")
-        a.recv_chat("pool full but working")
-        # a worker becomes free when a client leaves
-        b.close()
-        time.sleep(0.3)
+        # a worker is free again once an upload ends
+        finish_upload(*holders[0])
+        finish_upload(*holders[1])
         deadline = time.time() + 3 * SLOW
         while True:
             c = self.connect()
@@ -243,16 +270,15 @@ class Pool(ServerTest):
             if m["message_type"] == "heartbeat":
                 break
             c.close()
-            self.assertLess(time.time(), deadline, "no worker freed after a client left")
+            self.assertLess(time.time(), deadline, "no worker freed after the uploads ended")
             time.sleep(0.2)
 
 
 class PoolQueue(ServerTest):
-    server_args = ["--workers", "2", "--queue", "1"]
+    server_args = ["--workers", "2", "--queue", "1", "--max-transfers", "2"]
 
     def test_queued_connection_is_served_when_a_worker_frees(self):
-        a = login_when_a_worker_is_free(self)
-        b = login_when_a_worker_is_free(self)
+        holders = [hold_a_worker(self) for _ in range(2)]
         queued = self.connect()
         queued.send("heartbeat")
         # waiting, not refused
@@ -260,15 +286,65 @@ class PoolQueue(ServerTest):
         refused = self.connect()
         refused.expect_error(1013)
         self.assertTrue(refused.expect_closed())
-        a.chat("still served")
-        b.recv_chat("still served")
-        b.close()
+        finish_upload(*holders[0])
         queued.recv_type("heartbeat", timeout=5 * SLOW)
         name = self.name("q")
         self.assertTrue(queued.register(name).get("success"))
         self.assertTrue(queued.login(name).get("success"))
-        a.chat("to the newcomer")
+        holders[0][0].chat("to the newcomer")
         queued.recv_chat("to the newcomer")
+        finish_upload(*holders[1])
+
+
+class Transfers(ServerTest):
+    """File transfers hold a worker each; --max-transfers bounds them so
+    that chat goes on for everyone else."""
+    server_args = ["--workers", "4", "--max-transfers", "2"]
+
+    def test_transfer_past_the_limit_is_refused_and_chat_goes_on(self):
+        holders = [hold_a_worker(self) for _ in range(2)]
+        a = login_when_a_worker_is_free(self)
+        b = login_when_a_worker_is_free(self)
+        a.send("file_upload_request", filename="third.txt", file_data="", file_size=10,
+               chat_group_id=group_id(a, "public"))
+        err = a.expect_error(1009)
+        self.assertEqual(err["error_message"],
+                         "server busy: too many file transfers at once; try again later")
+        a.chat("while two uploads stall")
+        b.recv_chat("while two uploads stall")
+        a.recv_chat("while two uploads stall")
+        finish_upload(*holders[0])
+        a.send("file_upload_request", filename="third.txt", file_data="", file_size=10,
+               chat_group_id=group_id(a, "public"))
+        self.assertTrue(a.recv_type("file_upload_response")["success"])
+        finish_upload(a, b"abcdefghij")
+        finish_upload(*holders[1])
+
+
+class Parked(ServerTest):
+    """Idle connections wait in the waiter, not in a worker, and still
+    obey every deadline."""
+    server_args = ["--workers", "2", "--login-timeout", "1", "--heartbeat-timeout", "2",
+                   "--heartbeat-interval", "1"]
+
+    def test_parked_connection_is_woken_by_its_next_line(self):
+        c = login_when_a_worker_is_free(self)
+        time.sleep(0.3)  # nothing to do: parked
+        c.send("heartbeat")
+        c.recv_type("heartbeat")
+
+    def test_login_timeout_closes_a_parked_connection(self):
+        c = self.connect()
+        c.send("heartbeat")
+        c.recv_type("heartbeat")
+        # parked with nothing to read, and then closed by the deadline
+        self.assertTrue(c.expect_closed(timeout=10 * SLOW))
+        self.assertIn("login timeout", self.srv.log_text())
+
+    def test_heartbeat_timeout_closes_a_silent_parked_protocol2_client(self):
+        c = self.login_user(protocol2=True)
+        self.assertTrue(c.expect_closed(timeout=15 * SLOW))
+        self.assertIn("heartbeat timeout", self.srv.log_text())
 
 
 class ConnectionsPerAddress(ServerTest):
@@ -319,6 +395,24 @@ class RateLimit(ServerTest):
         time.sleep(1.2)
         a.chat("after the flood")
         b.recv_chat("after the flood")
+
+
+class LargeReplies(ServerTest):
+    """Replies larger than --max-output are sent as the client reads them."""
+    server_args = ["--max-output", "4096", "--rate", "100000", "--burst", "100000"]
+
+    def test_history_larger_than_max_output_arrives_whole(self):
+        writer = self.login_user()
+        for i in range(40):
+            writer.chat("%03d " % i + "h" * 900)
+            writer.recv_chat()
+        reader = self.login_user()
+        reader.send("history_request", chat_group_id=1, limit=40)
+        hist, done = reader.read_history()
+        self.assertEqual([m["content"][:3] for m in hist], ["%03d" % i for i in range(40)])
+        reader.send("heartbeat")
+        reader.recv_type("heartbeat")
+        self.assertNotIn("slow consumer", self.srv.log_text())
 
 
 class SlowReader(ServerTest):

@@ -108,7 +108,7 @@ class SignalsDocumented(unittest.TestCase):
 
     def test_configuration_error_exits_with_status_2(self):
         self.assertIn("configuration", man8_entry("EXIT STATUS", "2"))
-        d = Daemon(self, "--workers", "0")
+        d = Daemon(self, "--workers", "-1")
         p = subprocess.run(d.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=30)
         self.assertEqual(p.returncode, 2, p.stderr)

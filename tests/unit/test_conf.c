@@ -144,7 +144,9 @@ static void test_empty_file_gives_the_defaults(void **state)
 
 	assert_int_equal(load(f, "", NULL), CONF_RUN);
 	assert_int_equal(f->c.port, CR_DEFAULT_PORT);
-	assert_int_equal(f->c.workers, CR_DEFAULT_WORKERS);
+	assert_int_equal(f->c.workers, conf_auto_workers());
+	assert_true(f->c.workers >= CR_WORKERS_MIN);
+	assert_int_equal(f->c.max_connections, conf_auto_max_connections());
 	assert_int_equal(f->c.queue, CR_DEFAULT_QUEUE);
 	assert_int_equal(f->c.max_output, CR_DEFAULT_MAX_OUTPUT);
 	assert_int_equal(f->c.max_line, CR_DEFAULT_MAX_LINE);
@@ -322,7 +324,7 @@ static void test_every_error_in_a_file_is_reported(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(load(f, "[Server]\nPort = x\nBogus = 1\n[Limits]\nWorkers = 0\n", NULL),
+	assert_int_equal(load(f, "[Server]\nPort = x\nBogus = 1\n[Limits]\nWorkers = -1\n", NULL),
 	                 CONF_EXIT_FAIL);
 	char *err = captured(f);
 	assert_non_null(strstr(err, ":2: Port:"));
@@ -364,9 +366,9 @@ static void test_bad_command_line_value_names_the_option(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(load(f, "", "--workers", "0", NULL), CONF_EXIT_FAIL);
+	assert_int_equal(load(f, "", "--workers", "-1", NULL), CONF_EXIT_FAIL);
 	char *err = captured(f);
-	assert_non_null(strstr(err, "--workers: 0 is out of range"));
+	assert_non_null(strstr(err, "--workers: -1 is out of range"));
 	free(err);
 }
 
