@@ -229,9 +229,11 @@ static void cmd_login_refused(struct session *s, const char *text)
  *  - the address ("a:", an IPv6 /64): past LoginFailMaxAddress, it may not
  *    log in at all for the rest of the window;
  *  - the account, from all addresses ("u:", existing accounts only): past
- *    LoginFailMaxAccount, every login to it waits LoginFailDelay seconds
- *    first, with the right password as well, but is never refused, so wrong
- *    passwords from elsewhere cannot lock its owner out. */
+ *    LoginFailMaxAccount, a login to it from an address without failures
+ *    on it waits LoginFailDelay seconds first, with the right password as
+ *    well, but is never refused, so wrong passwords from elsewhere cannot
+ *    lock its owner out; an address with failures on it waits for the end
+ *    of its window. */
 void cmd_login(struct session *s, json_object *req)
 {
 	const char *user, *pw;
@@ -262,11 +264,25 @@ void cmd_login(struct session *s, json_object *req)
 		return;
 	}
 	if (rc == STORE_OK &&
-	    throttle_count(THROTTLE_ACCOUNT, ukey, fwin) >= CONF(login_fail_max_account) &&
-	    CONF(login_fail_delay) > 0) {
-		STATS_INC(login_delays);
-		log_debug("%s: login to %s slowed: many failed logins for it", s->c->addr, u.username);
-		cmd_sleep_ms(CONF(login_fail_delay) * 1000L);
+	    throttle_count(THROTTLE_ACCOUNT, ukey, fwin) >= CONF(login_fail_max_account)) {
+		/* The account is under attack. An address that has itself failed
+		 * on it waits for its window (answered at once: the delay holds a
+		 * worker thread, which many addresses must not be able to take);
+		 * any other is served after the delay, so the owner gets in. */
+		wait = throttle_check(THROTTLE_SOURCE, pkey, 1, fwin);
+		if (wait) {
+			STATS_INC(login_failures);
+			char text[128];
+			snprintf(text, sizeof text, "too many failed logins: try again in %d seconds", wait);
+			cmd_login_refused(s, text);
+			return;
+		}
+		if (CONF(login_fail_delay) > 0) {
+			STATS_INC(login_delays);
+			log_debug("%s: login to %s slowed: many failed logins for it", s->c->addr,
+			          u.username);
+			cmd_sleep_ms(CONF(login_fail_delay) * 1000L);
+		}
 	}
 	/* an unknown user is verified against a dummy hash at the same cost,
 	 * so that timing does not tell which names exist */

@@ -86,9 +86,15 @@ class LoginThrottle(RobustCase):
         # from a fresh address, with the right password: served
         r = self.conn("127.0.0.20").login("victim")
         self.assertTrue(r["success"], r)
-        # and from an address that failed once
-        r = self.conn("127.0.0.10").login("victim")
-        self.assertTrue(r["success"], r)
+
+    def test_an_address_that_failed_on_an_account_under_attack_waits(self):
+        self.fail_logins("victim", ["127.0.0.%d" % (90 + i) for i in range(FAILS)])
+        before = self.login_delays()
+        # it failed once on this account: answered at once, not slowed
+        self.assert_blocked(self.conn("127.0.0.90").login("victim"))
+        self.assertEqual(self.login_delays(), before)
+        # its other accounts are not affected
+        self.assertTrue(self.conn("127.0.0.90").login("other")["success"])
 
     def test_an_account_failing_from_many_addresses_is_slowed(self):
         self.fail_logins("victim", ["127.0.0.%d" % (50 + i) for i in range(FAILS)])
@@ -133,6 +139,7 @@ class LoginThrottleExpiry(LoginThrottle):
     test_wrong_passwords_from_other_addresses_never_refuse_the_right_one = None
     test_an_account_failing_from_many_addresses_is_slowed = None
     test_unknown_names_do_not_slow_an_account = None
+    test_an_address_that_failed_on_an_account_under_attack_waits = None
     test_four_failures_do_not_block = None
 
 
