@@ -29,6 +29,7 @@
 #define CL_MAX_LINE               (1024 * 1024) /* longest line accepted from the server */
 #define CL_INPUT_MAX_LINE         (64 * 1024)   /* longest input line in script mode */
 #define CL_HISTORY_PAGE           500    /* history_request limit while catching up */
+#define CL_SHOWN_KEYS             1024   /* (sender, client_msg_id) of the last messages shown */
 #define CL_HISTORY_MAX            500    /* largest N for /history N */
 #define CL_SCRIPT_QUEUE_MAX       1000   /* input lines read ahead in script mode */
 #define CL_XFER_STALL             30.0   /* seconds a file transfer may make no progress */
@@ -57,6 +58,8 @@ struct cl_opts {
 	int presence;        /* show user_status_update lines */
 	int script;          /* 1 when standard input is not a terminal */
 	char *download_dir;  /* where /recv_files saves; NULL: the current directory */
+	char *lang;          /* "zh" or "en": language asked of the server in hello;
+	                      * NULL: none asked (the server's texts are English) */
 };
 
 /* A chat line accepted from the user and not yet acknowledged. */
@@ -66,6 +69,13 @@ struct cl_outmsg {
 	int64_t group_id;     /* the group current when it was typed */
 	char *content;
 	unsigned sent_gen;    /* connection generation it was last sent on; 0 = never */
+};
+
+/* A message shown, by its sender's client_msg_id: a copy of it under
+ * another message_id is not shown again. */
+struct cl_shown {
+	int64_t sender_id;
+	char cmid[72];        /* the server's limit is 64 bytes */
 };
 
 /* What a chat_history ... chat_history_complete batch is for. The server
@@ -113,6 +123,8 @@ struct client {
 	enum cl_hist_purpose hist[CL_HIST_FIFO];
 	int hist_head, hist_len;
 	json_object *held;       /* live chat messages held back during a resync (array) */
+	struct cl_shown shown[CL_SHOWN_KEYS]; /* ring of the last messages shown with a client_msg_id */
+	unsigned shown_next, shown_len;
 	struct cl_outmsg *outbox, **outbox_tail;
 	size_t outbox_len;
 	char cmid_prefix[20];

@@ -25,6 +25,7 @@ enum {
 	OPT_NO_COLOR,
 	OPT_NO_PRESENCE,
 	OPT_DOWNLOAD_DIR,
+	OPT_LANG,
 };
 
 static const struct option conf_longopts[] = {
@@ -41,6 +42,7 @@ static const struct option conf_longopts[] = {
 	{ "no-color", no_argument, NULL, OPT_NO_COLOR },
 	{ "no-presence", no_argument, NULL, OPT_NO_PRESENCE },
 	{ "download-dir", required_argument, NULL, OPT_DOWNLOAD_DIR },
+	{ "lang", required_argument, NULL, OPT_LANG },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -68,6 +70,8 @@ static void conf_usage(FILE *f)
 	        "      --no-presence        do not show users coming online or going offline\n"
 	        "      --download-dir DIR   where /recv_files saves files (default: the current\n"
 	        "                           directory)\n"
+	        "      --lang LANG          language of the server's texts: en (default) or zh\n"
+	        "                           ($CHATROOM_LANG)\n"
 	        "  -h, --help               show this help and exit\n"
 	        "  -V, --version            show the version and exit\n"
 	        "\n"
@@ -151,6 +155,12 @@ static char *conf_read_password_file(const char *path)
 	return res;
 }
 
+/* The languages the server speaks (its hello's "lang"). */
+static int conf_lang_ok(const char *val)
+{
+	return !strcmp(val, "zh") || !strcmp(val, "en");
+}
+
 /* One "key = value" setting from the configuration file. */
 static int conf_apply(const char *key, const char *val)
 {
@@ -189,6 +199,10 @@ static int conf_apply(const char *key, const char *val)
 		if (!*val)
 			return -1;
 		conf_set_dir(&cl.o.download_dir, val);
+	} else if (!strcmp(k, "lang")) {
+		if (!conf_lang_ok(val))
+			return -1;
+		conf_set(&cl.o.lang, val);
 	} else if (!strcmp(k, "presence")) {
 		if (!strcasecmp(val, "yes") || !strcmp(val, "1") || !strcasecmp(val, "true"))
 			cl.o.presence = 1;
@@ -289,6 +303,13 @@ static int conf_env(void)
 		conf_set(&cl.o.user, v);
 	if ((v = getenv("CHATROOM_PASSWORD")) && *v)
 		conf_set(&cl.o.password, v);
+	if ((v = getenv("CHATROOM_LANG")) && *v) {
+		if (!conf_lang_ok(v)) {
+			fprintf(stderr, "chatroom: CHATROOM_LANG: '%s' is not zh or en\n", v);
+			return -1;
+		}
+		conf_set(&cl.o.lang, v);
+	}
 	return 0;
 }
 
@@ -382,6 +403,13 @@ int conf_parse(int argc, char **argv)
 				return CL_EXIT_USAGE;
 			}
 			conf_set_dir(&cl.o.download_dir, optarg);
+			break;
+		case OPT_LANG:
+			if (!conf_lang_ok(optarg)) {
+				fprintf(stderr, "chatroom: --lang takes zh or en\n");
+				return CL_EXIT_USAGE;
+			}
+			conf_set(&cl.o.lang, optarg);
 			break;
 		case 'h':
 			conf_usage(stdout);

@@ -137,6 +137,8 @@ static void net_send_hello(void)
 	json_object *m = proto_new("hello");
 	proto_set_int(m, "protocol", CR_PROTOCOL_VERSION);
 	proto_set_string(m, "client", "chatroom/" PACKAGE_VERSION);
+	if (cl.o.lang)
+		proto_set_string(m, "lang", cl.o.lang);
 	net_set_state(CONN_HELLO);
 	net_send(m);
 }

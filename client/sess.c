@@ -5,7 +5,11 @@
  * Exactly-once display rests on message ids: they grow with every message
  * and one group's messages reach every member in id order, so a message of
  * the current group whose id is not above the newest one shown has been
- * shown already. Exactly-once sending rests on client_msg_id: a line stays
+ * shown already. A protocol-2 server also names each message by its
+ * sender's client_msg_id: a copy under another id (a server that delivered
+ * a message before storing it, then lost it in a crash and stored the
+ * resent line anew) is recognised by (sender_id, client_msg_id) and not
+ * shown twice. Exactly-once sending rests on client_msg_id: a line stays
  * in the outbox until its chat_ack, is resent with the same id after a
  * reconnect, and the server drops the copy. */
 #include "config.h"
@@ -320,6 +324,29 @@ void sess_say(const char *content)
 		ui_sys("not connected: message queued, it is sent after reconnecting");
 }
 
+/* 1 when a message with m's (sender_id, client_msg_id) was shown already;
+ * otherwise remembers m as shown (of the last CL_SHOWN_KEYS) and returns
+ * 0. A message without client_msg_id is never a known copy. */
+static int sess_shown_before(json_object *m)
+{
+	const char *cmid = NULL;
+	int64_t sender = 0;
+	if (proto_get_string(m, "client_msg_id", &cmid) != 0 || !cmid || !*cmid ||
+	    strlen(cmid) >= sizeof cl.shown[0].cmid)
+		return 0;
+	(void)proto_get_int(m, "sender_id", &sender);
+	for (unsigned i = 0; i < cl.shown_len; i++)
+		if (cl.shown[i].sender_id == sender && strcmp(cl.shown[i].cmid, cmid) == 0)
+			return 1;
+	struct cl_shown *k = &cl.shown[cl.shown_next];
+	k->sender_id = sender;
+	snprintf(k->cmid, sizeof k->cmid, "%s", cmid);
+	cl.shown_next = (cl.shown_next + 1) % CL_SHOWN_KEYS;
+	if (cl.shown_len < CL_SHOWN_KEYS)
+		cl.shown_len++;
+	return 0;
+}
+
 /* Show the live messages held back while history was coming in, skipping
  * those the history showed. During a resync, messages of another group
  * (the login group, before the old one is entered again) are not ours. */
@@ -339,7 +366,8 @@ static void sess_flush_held(int resync)
 		} else if (resync) {
 			continue;
 		}
-		ui_chat(m, 0);
+		if (!sess_shown_before(m))
+			ui_chat(m, 0);
 	}
 	json_object_put(cl.held);
 	cl.held = json_object_new_array();
@@ -507,7 +535,8 @@ static void sess_on_live_chat(json_object *m)
 			cl.last_shown = id;
 		sess_have_floor = 1;
 	}
-	ui_chat(m, 0);
+	if (!sess_shown_before(m))
+		ui_chat(m, 0);
 }
 
 static void sess_on_history(json_object *m)
@@ -522,6 +551,8 @@ static void sess_on_history(json_object *m)
 		sess_batch_max = id;
 	switch (p) {
 	case HIST_SHOW:
+		/* asked for: shown even if seen before, and remembered */
+		(void)sess_shown_before(m);
 		ui_chat(m, 1);
 		if (gid == cl.group_id && id > cl.last_shown)
 			cl.last_shown = id;
@@ -534,7 +565,8 @@ static void sess_on_history(json_object *m)
 		break;
 	case HIST_CATCHUP:
 		if (gid == cl.group_id && id > cl.last_shown) {
-			ui_chat(m, 1);
+			if (!sess_shown_before(m))
+				ui_chat(m, 1);
 			cl.last_shown = id;
 		}
 		break;
@@ -591,7 +623,8 @@ static void sess_on_history_complete(json_object *m)
 				(void)proto_get_int(h, "message_id", &hid);
 				(void)proto_get_int(h, "chat_group_id", &hgid);
 				if (hgid == cl.group_id && hid > cl.last_shown) {
-					ui_chat(h, 1);
+					if (!sess_shown_before(h))
+						ui_chat(h, 1);
 					cl.last_shown = hid;
 				}
 			}

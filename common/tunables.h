@@ -31,10 +31,12 @@
 #define CR_DEFAULT_LOGIN_TIMEOUT      60         /* seconds to log in after connecting */
 #define CR_DEFAULT_TRANSFER_TIMEOUT   30         /* seconds a file transfer may stall */
 
-/* Writer thread: a batch is committed when it has this many messages or
- * when its oldest message has waited this long. */
+/* Writer thread (group commit): a batch is what queued up while the last
+ * commit was in flight, at most BATCH_SIZE messages; BATCH_MS > 0 makes
+ * the writer also wait up to that long for a batch to fill. Messages are
+ * delivered after their commit, so BATCH_MS adds to every delivery. */
 #define CR_DEFAULT_BATCH_SIZE      256
-#define CR_DEFAULT_BATCH_MS        10
+#define CR_DEFAULT_BATCH_MS        0
 #define CR_DEFAULT_WRITER_QUEUE    100000        /* messages accepted but not yet stored */
 
 /* Messages (as the reference server) */
@@ -78,6 +80,13 @@
 /* Flood control */
 #define CR_DEFAULT_RATE            50            /* messages per second, per connection */
 #define CR_DEFAULT_BURST           200
+
+/* Legacy clients: the language of the texts they get ("zh" is the
+ * reference server's), and the least time between a legacy request and its
+ * reply, in ms: the reference client installs its reply handler only
+ * after sending, so an answer faster than that is lost. */
+#define CR_DEFAULT_LANGUAGE        "zh"
+#define CR_DEFAULT_LEGACY_REPLY_DELAY_MS 2
 
 #define CR_PUBLIC_GROUP            "public"
 #define CR_ADMIN_USER              "Admin"

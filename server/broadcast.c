@@ -1,6 +1,7 @@
 /* broadcast.c - fan-out and history; see broadcast.h. */
 #include "config.h"
 #include "broadcast.h"
+#include "catalog.h"
 #include "log.h"
 #include "proto.h"
 #include "server.h"
@@ -10,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Ids only grow; taken under the group's seq_lock so that one group's
- * messages reach everyone in id order. */
+/* Ids only grow; taken under the group's seq_lock, with the message queued
+ * for the writer under it too, so that one group's messages are stored and
+ * reach everyone in id order. */
 static atomic_llong bcast_last_id;
 
 /* Ids up to bcast_reserved are recorded in the database as possibly used. */
@@ -46,7 +48,7 @@ int bcast_reserve_ids(void)
 	return rc;
 }
 
-json_object *bcast_chat_json(const msg_t *m, int history)
+json_object *bcast_chat_json(const msg_t *m, int history, int protocol)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "message_type",
@@ -64,16 +66,29 @@ json_object *bcast_chat_json(const msg_t *m, int history)
 	proto_set_string(o, "chat_group_name", m->group_name);
 	proto_set_string(o, "content", m->content);
 	proto_set_int(o, "message_id", m->id);
+	/* a legacy client refuses fields it does not know */
+	if (protocol == 2 && m->client_msg_id)
+		proto_set_string(o, "client_msg_id", m->client_msg_id);
 	return o;
 }
 
+/* Serialize m as a live chat_message for clients of protocol p (1 or 2). */
+static outbuf_t *bcast_chat_buf(const msg_t *m, int protocol)
+{
+	json_object *o = bcast_chat_json(m, 0, protocol);
+	outbuf_t *b = outbuf_json(o);
+	json_object_put(o);
+	return b;
+}
+
 /* Queue b for every client present in g; returns the count. Needs the table
- * read lock (the present list) and is called under g->seq_lock. */
-static size_t bcast_fanout(group_t *g, outbuf_t *b)
+ * read lock (the present list) and is called under g->seq_lock. b2, when
+ * not NULL, goes to protocol-2 clients instead. */
+static size_t bcast_fanout(group_t *g, outbuf_t *b, outbuf_t *b2)
 {
 	size_t n = 0, max = (size_t)CONF(max_output);
 	for (client_t *c = g->present; c; c = c->gnext)
-		if (client_push(c, b, 1, max) == 0)
+		if (client_push(c, b2 && c->protocol == 2 ? b2 : b, 1, max) == 0)
 			n++;
 	return n;
 }
@@ -81,6 +96,9 @@ static size_t bcast_fanout(group_t *g, outbuf_t *b)
 msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *content,
                   const char *client_msg_id)
 {
+	/* The id is taken and the message queued under seq_lock, so that the
+	 * writer's queue, and with it the delivery, follows id order within
+	 * the group. Nothing is delivered here: see bcast_stored(). */
 	pthread_mutex_lock(&g->seq_lock);
 	int64_t id = atomic_fetch_add(&bcast_last_id, 1) + 1;
 	if (id > atomic_load(&bcast_reserved)) {
@@ -94,28 +112,109 @@ msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *conten
 		msg_unref(m);
 		return NULL;
 	}
-	table_cache_add(g, m);
-	json_object *o = bcast_chat_json(m, 0);
-	outbuf_t *b = outbuf_json(o);
-	json_object_put(o);
-	if (b) {
-		STATS_ADD(deliveries_out, bcast_fanout(g, b));
-		outbuf_unref(b);
-	}
 	pthread_mutex_unlock(&g->seq_lock);
 	STATS_INC(messages_in);
 	return m;
 }
 
-void bcast_group(group_t *g, json_object *o)
+void bcast_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, int wake)
 {
+	json_object *o = proto_new("chat_ack");
+	proto_set_string(o, "client_msg_id", cmid);
+	proto_set_int(o, "message_id", message_id);
+	proto_set_int(o, "chat_group_id", gid);
 	outbuf_t *b = outbuf_json(o);
-	if (!b)
+	json_object_put(o);
+	if (b) {
+		client_push(c, b, wake, (size_t)CONF(max_output));
+		outbuf_unref(b);
+	}
+}
+
+/* A stored message: into the group's cache (history), to every client
+ * present in the group, and the chat_ack to the sender's current session,
+ * which may be a newer connection than the one that sent it (a client
+ * that reconnected and resent). Needs the table read lock. */
+static void bcast_deliver(msg_t *m)
+{
+	group_t *g = table_group(m->group_id);
+	if (g) { /* a group deleted since has nobody to tell */
+		outbuf_t *b = bcast_chat_buf(m, 1);
+		outbuf_t *b2 = m->client_msg_id ? bcast_chat_buf(m, 2) : NULL;
+		pthread_mutex_lock(&g->seq_lock);
+		table_cache_add(g, m);
+		if (b) /* without b2 (out of memory) everyone gets the legacy form */
+			STATS_ADD(deliveries_out, bcast_fanout(g, b, b2));
+		pthread_mutex_unlock(&g->seq_lock);
+		outbuf_unref(b);
+		outbuf_unref(b2);
+	}
+	if (!m->client_msg_id)
 		return;
+	int n = atomic_exchange(&m->acks_owed, 0);
+	client_t *c = table_user_client(m->sender_id);
+	for (int i = 0; c && c->protocol == 2 && i < n; i++)
+		bcast_ack(c, m->client_msg_id, m->id, m->group_id, 1);
+}
+
+/* A message the writer could not store: nobody saw it; its sender hears
+ * why (1011), and a protocol-2 sender which one. Needs the table read lock. */
+static void bcast_lost(msg_t *m)
+{
+	client_t *c = table_user_client(m->sender_id);
+	if (!c)
+		return;
+	char text[256];
+	catalog_format(text, sizeof text, atomic_load_explicit(&c->lang, memory_order_relaxed),
+	               CAT_MESSAGE_NOT_STORED);
+	json_object *o = proto_error(PROTO_E_DATABASE, text);
+	if (c->protocol == 2 && m->client_msg_id)
+		proto_set_string(o, "client_msg_id", m->client_msg_id);
+	outbuf_t *b = outbuf_json(o);
+	json_object_put(o);
+	if (b) {
+		client_push(c, b, 1, (size_t)CONF(max_output));
+		outbuf_unref(b);
+	}
+}
+
+void bcast_stored(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx)
+{
+	(void)ctx;
+	/* Queue under the locks, write to the sockets after: one wake (or one
+	 * non-blocking write) per recipient for the whole batch, never a
+	 * blocking write, and no socket call under the table lock. */
+	client_defer_begin(NULL);
+	table_rdlock();
+	for (size_t i = 0; i < n; i++) {
+		if (dropped[i])
+			bcast_lost(v[i]);
+		else
+			bcast_deliver(v[i]);
+	}
+	table_unlock();
+	client_defer_end();
+	/* the writer thread has no end-of-connection to release the
+	 * deferral array at; one allocation per batch is nothing next to
+	 * its commit */
+	client_defer_free();
+}
+
+void bcast_group(group_t *g, json_object *const o[CAT_NLANGS])
+{
+	outbuf_t *b[CAT_NLANGS];
+	size_t max = (size_t)CONF(max_output);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		b[l] = outbuf_json(o[l]);
 	pthread_mutex_lock(&g->seq_lock);
-	bcast_fanout(g, b);
+	for (client_t *c = g->present; c; c = c->gnext) {
+		outbuf_t *cb = b[atomic_load_explicit(&c->lang, memory_order_relaxed)];
+		if (cb)
+			client_push(c, cb, 1, max);
+	}
 	pthread_mutex_unlock(&g->seq_lock);
-	outbuf_unref(b);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		outbuf_unref(b[l]);
 }
 
 /* Presence ------------------------------------------------------------ */
@@ -202,12 +301,6 @@ static int bcast_vec_push(struct bcast_vec *vec, msg_t *m)
 	return 0;
 }
 
-static void bcast_pending_cb(void *ctx, msg_t *m)
-{
-	if (bcast_vec_push(ctx, msg_ref(m)) < 0)
-		msg_unref(m);
-}
-
 static int bcast_store_cb(void *ctx, const store_msg_t *sm)
 {
 	struct bcast_vec *vec = ctx;
@@ -286,10 +379,9 @@ int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t *
 			for (unsigned k = 0; k < g->clen; k++)
 				bcast_vec_push(&vec, msg_ref(g->cache[(g->chead + k) % TABLE_CACHE]));
 	}
-	/* Pending before stored: a message committed in between is then found
-	 * in the database, and duplicates are dropped by id. */
-	if (!from_cache)
-		writer_pending_foreach(gid, bcast_pending_cb, &vec);
+	/* Only stored messages: the cache holds nothing else, and messages
+	 * still in the writer's queue are left out, as they are not yet
+	 * delivered to anyone either. */
 	pthread_mutex_unlock(&g->seq_lock);
 	table_unlock();
 

@@ -1,7 +1,12 @@
 /* broadcast.h - delivering to many clients: chat messages to the clients
- * in a group, presence updates, and chat history (cache, writer queue and
- * database merged). A broadcast serializes once and queues the same bytes
- * for every recipient; it never writes to a socket. */
+ * in a group, presence updates, and chat history (cache and database
+ * merged). A broadcast serializes once (per protocol) and queues the same
+ * bytes for every recipient.
+ *
+ * A chat message is accepted by bcast_chat() (an id, the writer's queue)
+ * and delivered by bcast_stored(), which the writer thread calls after the
+ * message's transaction committed: what a member sees live, and what the
+ * group's history cache holds, is always in the database. */
 #ifndef CHATROOM_BROADCAST_H
 #define CHATROOM_BROADCAST_H
 
@@ -9,22 +14,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "catalog.h"
 #include "msg.h"
 #include "table.h"
 
 /* The chat_message object for m (the reference's fields); history: the
- * chat_history form instead, whose timestamp is "YYYY-MM-DD HH:MM:SS". */
-json_object *bcast_chat_json(const msg_t *m, int history);
+ * chat_history form instead, whose timestamp is "YYYY-MM-DD HH:MM:SS".
+ * For protocol 2, also the sender's client_msg_id when it gave one. */
+json_object *bcast_chat_json(const msg_t *m, int history, int protocol);
 
-/* Accept content from user (uid, uname) into g: assign the next message id,
- * queue it for storage, deliver it to every client whose current group is g
- * (the sender's own session included). Needs the table read lock. Returns the
- * message (referenced), or NULL when the writer queue is full. */
+/* Accept content from user (uid, uname) into g: assign the next message id
+ * and queue it for storage; it is delivered once stored (bcast_stored).
+ * Needs the table read lock. Returns the message (referenced), or NULL when
+ * the writer queue is full or no id is free. */
 msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *content,
                   const char *client_msg_id);
 
-/* Queue one object for every client of group g (needs the table read lock). */
-void bcast_group(group_t *g, json_object *o);
+/* The writer's on_stored callback (writer.h), in the writer thread after a
+ * batch committed: each stored message goes into its group's history
+ * cache, to every client whose current group it is (the sender's own
+ * session included), in queue order, then its chat_ack to the sender's
+ * current session; the sender of a dropped message gets error 1011.
+ * Takes the table read lock and the groups' seq_locks; writes to sockets
+ * only without them and without blocking (client_defer_end). */
+void bcast_stored(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx);
+
+/* Queue a chat_ack for c. wake: as client_push(). */
+void bcast_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, int wake);
+
+/* Queue for every client of group g the object o[lang] in its language
+ * (catalog.h; a notice with text). Needs the table read lock. */
+void bcast_group(group_t *g, json_object *const o[CAT_NLANGS]);
 
 /* Tell protocol-2 users who share a group with uid (groups of at most
  * PresenceMaxGroup members) that uid came online or went offline. Takes the
@@ -41,8 +61,10 @@ void bcast_history_free(msg_t **v, size_t n);
 void bcast_set_last_id(int64_t id);
 
 /* Ids are handed out only below a mark recorded in the database ahead of
- * use (BCAST_ID_BLOCK at a time), so that after a crash no id that was
- * delivered live is given to another message. Call without locks held
+ * use (BCAST_ID_BLOCK at a time), so that an id is never given to two
+ * messages, not even across a crash that lost messages not yet stored:
+ * nobody saw those, but the log may name them, and chatroom-protocol(7)
+ * promises ids are never reused. Call without locks held
  * (it may write to the database); cheap when the mark is far enough ahead.
  * Returns 0, or -1 when the mark could not be recorded (messages past it
  * are then refused). */

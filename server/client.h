@@ -52,6 +52,8 @@ typedef struct client {
 	long long anon_since_ms;    /* [table] monotonic ms since which it is not logged in:
 	                             * the accept, or the last logout */
 	atomic_llong last_rx_ms;    /* [atomic] monotonic ms of the last received line */
+	atomic_int lang;            /* [atomic] catalog language (CAT_EN, CAT_ZH) of the
+	                             * texts sent to it: set at accept, changed by hello */
 
 	/* [table] identity and place */
 	int64_t user_id;            /* -1 until logged in */

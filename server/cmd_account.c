@@ -3,6 +3,7 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "text.h"
 #include "tunables.h"
 #include "log.h"
@@ -57,19 +58,29 @@ void cmd_hello(struct session *s, json_object *req)
 {
 	int64_t version = 0;
 	if (s->lines != 1) {
-		session_error(s, PROTO_E_INVALID, "hello must be the first message on a connection");
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_FIRST);
 		return;
 	}
 	if (proto_get_int(req, "protocol", &version) != 0 || version < 2) {
-		session_error(s, PROTO_E_INVALID, "hello needs protocol (an integer, 2 or more)");
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_PROTOCOL);
 		return;
 	}
 	const char *client = NULL;
 	if (proto_get_string(req, "client", &client) < 0) {
-		session_error(s, PROTO_E_INVALID, "hello: client must be a string");
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_CLIENT);
 		return;
 	}
+	/* protocol 2 speaks English unless asked for another language */
+	const char *lang_name = NULL;
+	int lang = CAT_EN;
+	if (proto_get_string(req, "lang", &lang_name) < 0 ||
+	    (lang_name && (lang = catalog_lang_parse(lang_name)) < 0)) {
+		session_error(s, PROTO_E_INVALID, CAT_HELLO_LANG);
+		return;
+	}
+	atomic_store_explicit(&s->c->lang, lang, memory_order_relaxed);
 	s->protocol = 2;
+	s->reply_due_ns = 0; /* a protocol-2 client: no legacy reply floor */
 	table_wrlock();
 	s->c->protocol = 2;
 	table_unlock();
@@ -81,6 +92,7 @@ void cmd_hello(struct session *s, json_object *req)
 	proto_set_string(o, "server", "chatroomd/" PACKAGE_VERSION);
 	proto_set_int(o, "heartbeat_interval", CONF(heartbeat_interval));
 	proto_set_int(o, "max_line", srv_conf->max_line);
+	proto_set_string(o, "lang", catalog_lang_name(lang));
 	session_reply(s, o);
 }
 
@@ -111,7 +123,7 @@ static json_object *cmd_account_response(const char *type, int ok, int64_t uid, 
 static int cmd_credentials(struct session *s, json_object *req, const char **user, const char **pw)
 {
 	if (proto_get_string(req, "username", user) != 0 || proto_get_string(req, "password", pw) != 0) {
-		session_error(s, PROTO_E_INVALID, "username and password are required strings");
+		session_error(s, PROTO_E_INVALID, CAT_CREDENTIALS_REQUIRED);
 		return -1;
 	}
 	return 0;
@@ -128,18 +140,24 @@ void cmd_register(struct session *s, json_object *req)
 	int64_t uid;
 	if (cmd_credentials(s, req, &user, &pw) < 0)
 		return;
-	if ((why = valid_username(user)) || (why = valid_password(pw))) {
-		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, why));
+	char text[256];
+	const char *bad = user;
+	if (!(why = valid_username(user)))
+		why = valid_password(bad = pw);
+	if (why) {
+		int id = catalog_for_reason(why, bad);
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
+		                                      session_text(s, text, sizeof text, id)));
 		return;
 	}
 	int rc = store_user_name_taken(srv_store, user);
 	if (rc == STORE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
-		                                      "username already exists"));
+		                                      session_text(s, text, sizeof text, CAT_USER_EXISTS, user)));
 		return;
 	}
 	if (rc != STORE_OK) {
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	throttle_source(s->c->ip, src, sizeof src);
@@ -152,9 +170,7 @@ void cmd_register(struct session *s, json_object *req)
 		STATS_INC(register_refusals);
 		log_warn("%s: registration refused: %d new accounts from this address within %d "
 		         "seconds (RegisterMaxAddress)", s->c->addr, rmax, rwin);
-		char text[128];
-		snprintf(text, sizeof text,
-		         "too many new accounts from your address: try again in %d seconds", wait);
+		session_text(s, text, sizeof text, CAT_REGISTER_TOO_MANY, wait);
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, text));
 		return;
 	}
@@ -162,17 +178,17 @@ void cmd_register(struct session *s, json_object *req)
 	int hrc = passwd_hash(pw, hash, sizeof hash);
 	passwd_source_leave(src);
 	if (hrc < 0) {
-		session_error(s, PROTO_E_SERVER, "server could not hash the password; try again");
+		session_error(s, PROTO_E_SERVER, CAT_HASH_FAILED);
 		return;
 	}
 	rc = store_user_create(srv_store, user, hash, &uid);
 	if (rc == STORE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
-		                                      "username already exists"));
+		                                      session_text(s, text, sizeof text, CAT_USER_EXISTS, user)));
 		return;
 	}
 	if (rc != STORE_OK) {
-		session_error(s, PROTO_E_DATABASE, "could not store the account; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_REGISTER_FAILED);
 		return;
 	}
 	cmd_join_public(uid);
@@ -180,13 +196,13 @@ void cmd_register(struct session *s, json_object *req)
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
 }
 
-int cmd_refuse_banned(struct session *s, const char *what)
+int cmd_refuse_banned(struct session *s, int id)
 {
 	table_rdlock();
 	int banned = table_user_banned(s->user_id);
 	table_unlock();
 	if (banned)
-		session_error(s, PROTO_E_PERMISSION, "you are banned: you cannot %s", what);
+		session_error(s, PROTO_E_PERMISSION, id);
 	return banned;
 }
 
@@ -254,13 +270,13 @@ void cmd_login(struct session *s, json_object *req)
 		STATS_INC(login_failures);
 		log_warn("%s: login refused: too many failed logins from this address", s->c->addr);
 		char text[128];
-		snprintf(text, sizeof text, "too many failed logins: try again in %d seconds", wait);
+		session_text(s, text, sizeof text, CAT_LOGIN_THROTTLED, wait);
 		cmd_login_refused(s, text);
 		return;
 	}
 	int rc = store_user_by_name(srv_store, user, &u);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	if (rc == STORE_OK &&
@@ -273,8 +289,7 @@ void cmd_login(struct session *s, json_object *req)
 		if (wait) {
 			STATS_INC(login_failures);
 			char text[128];
-			snprintf(text, sizeof text, "too many failed logins: try again in %d seconds", wait);
-			cmd_login_refused(s, text);
+			cmd_login_refused(s, session_text(s, text, sizeof text, CAT_LOGIN_THROTTLED, wait));
 			return;
 		}
 		if (CONF(login_fail_delay) > 0) {
@@ -304,7 +319,8 @@ void cmd_login(struct session *s, json_object *req)
 		else
 			log_info("%s: failed login for a name that does not exist", s->c->addr);
 		log_debug("%s: failed login as %s", s->c->addr, text_escape(ubuf, sizeof ubuf, user));
-		cmd_login_refused(s, "invalid username or password");
+		char text[128];
+		cmd_login_refused(s, session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
 		return;
 	}
 	if (passwd_needs_rehash(u.pwhash)) {
@@ -331,8 +347,10 @@ void cmd_login(struct session *s, json_object *req)
 	client_t *old = table_user_client(u.id);
 	if (old && old != s->c) {
 		/* a second login ends the older session */
+		char text[256];
 		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", "You were logged out: your account logged in from another connection");
+		proto_set_string(o, "content", catalog_format(text, sizeof text, atomic_load(&old->lang),
+		                                              CAT_LOGGED_IN_ELSEWHERE));
 		proto_set_string(o, "level", "warning");
 		outbuf_t *b = outbuf_json(o);
 		json_object_put(o);
@@ -350,16 +368,10 @@ void cmd_login(struct session *s, json_object *req)
 		table_enter(s->c, pub);
 	}
 	int64_t pub_id = pub ? pub->id : 0;
-	table_unlock();
-	if (pub)
-		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
-
-	throttle_clear(THROTTLE_SOURCE, pkey);
-	s->user_id = u.id;
-	snprintf(s->username, sizeof s->username, "%s", u.username);
-	STATS_INC(logins);
-	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
-
+	/* Queued before the table lock is let go, so before any chat of
+	 * public that the writer thread delivers to this client from now on:
+	 * a client that catches up after a reconnect learns it is logged in
+	 * before it sees a live message. */
 	json_object *o = cmd_account_response("login_response", 1, u.id, u.username, NULL);
 	if (pub) {
 		json_object *g = json_object_new_object();
@@ -370,6 +382,16 @@ void cmd_login(struct session *s, json_object *req)
 		proto_set_null(o, "current_chat_group");
 	}
 	session_reply(s, o);
+	table_unlock();
+	if (pub)
+		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
+
+	throttle_clear(THROTTLE_SOURCE, pkey);
+	s->user_id = u.id;
+	snprintf(s->username, sizeof s->username, "%s", u.username);
+	STATS_INC(logins);
+	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
+
 	if (!old)
 		bcast_presence(u.id, u.username, 1);
 }
@@ -389,8 +411,9 @@ void cmd_logout(struct session *s, json_object *req)
 	cmd_user_gone(s->user_id, s->username);
 	s->user_id = -1;
 	s->username[0] = '\0';
+	char text[128];
 	json_object *o = proto_new("system_message");
-	proto_set_string(o, "content", "Logged out");
+	proto_set_string(o, "content", session_text(s, text, sizeof text, CAT_LOGGED_OUT));
 	proto_set_string(o, "level", "info");
 	session_reply(s, o);
 }
@@ -422,7 +445,7 @@ void cmd_user_info(struct session *s, json_object *req)
 	int64_t total_users = 0;
 	if (store_user_by_id(srv_store, s->user_id, &u) != STORE_OK ||
 	    store_user_count(srv_store, &total_users) != STORE_OK) {
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	struct cmd_counts k = { .uid = s->user_id };
@@ -528,15 +551,14 @@ void cmd_list_users(struct session *s, json_object *req)
 	const char *type = NULL;
 	int64_t gid = 0;
 	if (proto_get_string(req, "list_type", &type) < 0 || proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, "list_users_request: list_type must be a string and "
-		                                  "chat_group_id an integer");
+		session_error(s, PROTO_E_INVALID, CAT_LIST_USERS_ARGS);
 		return;
 	}
 	if (!type)
 		type = "all";
 	int current = strcmp(type, "current_chat") == 0;
 	if (!current && strcmp(type, "all") != 0) {
-		session_error(s, PROTO_E_INVALID, "list_type must be \"all\" or \"current_chat\"");
+		session_error(s, PROTO_E_INVALID, CAT_LIST_USERS_TYPE);
 		return;
 	}
 	struct cmd_users u = { .arr = json_object_new_array() };
@@ -554,9 +576,9 @@ void cmd_list_users(struct session *s, json_object *req)
 			free(u.online);
 			json_object_put(u.arr);
 			if (!g)
-				session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found");
+				session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND);
 			else
-				session_error(s, PROTO_E_PERMISSION, "you are not a member of that chat");
+				session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER);
 			return;
 		}
 		members = malloc((g->nmembers + 1) * sizeof *members);
@@ -570,7 +592,7 @@ void cmd_list_users(struct session *s, json_object *req)
 	if (!u.online) {
 		free(members);
 		json_object_put(u.arr);
-		session_error(s, PROTO_E_SERVER, "server out of memory");
+		session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
 		return;
 	}
 	qsort(u.online, u.nonline, sizeof *u.online, cmd_idcmp);
@@ -595,7 +617,7 @@ void cmd_list_users(struct session *s, json_object *req)
 	free(u.online);
 	if (rc != STORE_OK) {
 		json_object_put(u.arr);
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	json_object *o = proto_new("list_users_response");

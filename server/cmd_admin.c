@@ -24,6 +24,7 @@
  * store call under the table lock; see table.h). */
 #include "config.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "log.h"
 #include "passwd.h"
 #include "proto.h"
@@ -48,9 +49,10 @@ struct cmd_admin_req {
 	const char *command, *action;
 	int argc;
 	char *argv[CMD_ADMIN_MAX_ARGS];
-	/* the answer */
+	/* the answer, in each language (catalog.h): the operator's for the
+	 * response, each other user's own for the notification */
 	int ok;
-	char message[512];
+	char message[CAT_NLANGS][1024];
 	json_object *data;   /* owned; NULL: data is null */
 	int notify;          /* announce to the others when ok */
 	const char *target_type;
@@ -58,26 +60,33 @@ struct cmd_admin_req {
 	char target_name[1024];
 };
 
-static void cmd_admin_fail(struct cmd_admin_req *r, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void cmd_admin_fail(struct cmd_admin_req *r, const char *fmt, ...)
+/* r->message: catalog entry id with the arguments ap, in every language. */
+static void cmd_admin_text(struct cmd_admin_req *r, int id, va_list ap)
+{
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		va_list aq;
+		va_copy(aq, ap);
+		catalog_vformat(r->message[l], sizeof r->message[l], l, id, aq);
+		va_end(aq);
+	}
+}
+
+static void cmd_admin_fail(struct cmd_admin_req *r, int id, ...)
 {
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(r->message, sizeof r->message, fmt, ap);
+	va_start(ap, id);
+	cmd_admin_text(r, id, ap);
 	va_end(ap);
 	r->ok = 0;
 }
 
 /* A successful change of target (type, id, name), announced to the others. */
 static void cmd_admin_done(struct cmd_admin_req *r, const char *type, int64_t id, const char *name,
-                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void cmd_admin_done(struct cmd_admin_req *r, const char *type, int64_t id, const char *name,
-                           const char *fmt, ...)
+                           int text, ...)
 {
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(r->message, sizeof r->message, fmt, ap);
+	va_start(ap, text);
+	cmd_admin_text(r, text, ap);
 	va_end(ap);
 	r->ok = 1;
 	r->notify = 1;
@@ -96,21 +105,23 @@ static int cmd_admin_is_number(const char *s)
 	return 1;
 }
 
-/* A user by id or name: answers the failure and returns -1 when not found. */
-static int cmd_admin_user(struct cmd_admin_req *r, const char *arg, store_user_t *u)
+/* A user by id or name: answers the failure and returns -1 when not found.
+ * by_id: the command names its target by id in the reference (del,
+ * modify), whose refusal says so. */
+static int cmd_admin_user(struct cmd_admin_req *r, const char *arg, store_user_t *u, int by_id)
 {
 	int rc = cmd_admin_is_number(arg) ? store_user_by_id(srv_store, strtoll(arg, NULL, 10), u)
 	                                  : store_user_by_name(srv_store, arg, u);
 	if (rc == STORE_NOTFOUND)
-		cmd_admin_fail(r, "user not found: %.64s", arg);
+		cmd_admin_fail(r, by_id ? CAT_ADMIN_USER_ID_NOT_FOUND : CAT_ADMIN_USER_NOT_FOUND, arg);
 	else if (rc != STORE_OK)
-		cmd_admin_fail(r, "database error; try again later");
+		cmd_admin_fail(r, CAT_DATABASE_ERROR);
 	return rc == STORE_OK ? 0 : -1;
 }
 
 /* A group by id or name (a name may look like a number, so an id that is
  * not found is tried as a name). */
-static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, store_group_t *g)
+static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, store_group_t *g, int by_id)
 {
 	int rc = STORE_NOTFOUND;
 	if (cmd_admin_is_number(arg))
@@ -118,9 +129,9 @@ static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, store_group
 	if (rc == STORE_NOTFOUND)
 		rc = store_group_by_name(srv_store, arg, g);
 	if (rc == STORE_NOTFOUND)
-		cmd_admin_fail(r, "chat not found: %.64s", arg);
+		cmd_admin_fail(r, by_id ? CAT_ADMIN_CHAT_ID_NOT_FOUND : CAT_ADMIN_CHAT_NOT_FOUND, arg);
 	else if (rc != STORE_OK)
-		cmd_admin_fail(r, "database error; try again later");
+		cmd_admin_fail(r, CAT_DATABASE_ERROR);
 	return rc == STORE_OK ? 0 : -1;
 }
 
@@ -132,13 +143,16 @@ static json_object *cmd_admin_system_message(const char *text, const char *level
 	return o;
 }
 
-/* Needs the table write lock: tell the session of uid why it ends, log it
- * out and close it. Returns 1 when uid was online. */
-static int cmd_admin_end_session(int64_t uid, const char *text, const char *reason)
+/* Needs the table write lock: tell the session of uid why it ends (catalog
+ * entry id with the argument arg, in its language), log it out and close
+ * it. Returns 1 when uid was online. */
+static int cmd_admin_end_session(int64_t uid, int id, const char *arg, const char *reason)
 {
 	client_t *c = table_user_client(uid);
 	if (!c)
 		return 0;
+	char text[300];
+	catalog_format(text, sizeof text, atomic_load_explicit(&c->lang, memory_order_relaxed), id, arg);
 	json_object *o = cmd_admin_system_message(text, "warning");
 	outbuf_t *b = outbuf_json(o);
 	json_object_put(o);
@@ -159,24 +173,24 @@ static void cmd_admin_add_user(struct cmd_admin_req *r)
 	char hash[256];
 	int64_t uid;
 	if ((why = valid_username(name)) || (why = valid_password(pw))) {
-		cmd_admin_fail(r, "%s", why);
+		cmd_admin_fail(r, catalog_for_reason(why, why == valid_username(name) ? name : pw));
 		return;
 	}
 	if (passwd_hash(pw, hash, sizeof hash) < 0) {
-		cmd_admin_fail(r, "server could not hash the password; try again");
+		cmd_admin_fail(r, CAT_HASH_FAILED);
 		return;
 	}
 	int rc = store_user_create(srv_store, name, hash, &uid);
 	if (rc == STORE_EXISTS) {
-		cmd_admin_fail(r, "username already exists: %s", name);
+		cmd_admin_fail(r, CAT_ADMIN_USER_EXISTS, name);
 		return;
 	}
 	if (rc != STORE_OK) {
-		cmd_admin_fail(r, "could not store the account; try again later");
+		cmd_admin_fail(r, CAT_ADMIN_ADD_FAILED);
 		return;
 	}
 	cmd_join_public(uid); /* like a registration */
-	cmd_admin_done(r, "user", uid, name, "User %s added (id %lld)", name, (long long)uid);
+	cmd_admin_done(r, "user", uid, name, CAT_ADMIN_USER_ADDED, name, (long long)uid);
 }
 
 /* del -u / -g / -f --------------------------------------------------------- */
@@ -189,39 +203,38 @@ static void cmd_admin_forget_member(void *ctx, group_t *g)
 static void cmd_admin_del_user(struct cmd_admin_req *r)
 {
 	store_user_t u;
-	if (cmd_admin_user(r, r->argv[0], &u) < 0)
+	if (cmd_admin_user(r, r->argv[0], &u, 1) < 0)
 		return;
 	if (u.id == STORE_ADMIN_ID) {
-		cmd_admin_fail(r, "the Admin account cannot be deleted");
+		cmd_admin_fail(r, CAT_ADMIN_NO_DELETE_ADMIN);
 		return;
 	}
 	if (store_user_delete(srv_store, u.id) != STORE_OK) {
-		cmd_admin_fail(r, "could not delete the user; try again later");
+		cmd_admin_fail(r, CAT_ADMIN_DELETE_USER_FAILED);
 		return;
 	}
 	table_wrlock();
 	table_groups_foreach(cmd_admin_forget_member, &u.id);
 	table_set_user_banned(u.id, 0);
-	int online = cmd_admin_end_session(u.id, "Your account was deleted by Admin",
+	int online = cmd_admin_end_session(u.id, CAT_ADMIN_ACCOUNT_DELETED, NULL,
 	                                   "account deleted by Admin");
 	table_unlock();
 	if (online)
 		cmd_user_gone(u.id, u.username);
-	cmd_admin_done(r, "user", u.id, u.username, "User %s (id %lld) deleted", u.username,
-	               (long long)u.id);
+	cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_USER_DELETED, u.username, (long long)u.id);
 }
 
 static void cmd_admin_del_group(struct cmd_admin_req *r)
 {
 	store_group_t sg;
-	if (cmd_admin_group(r, r->argv[0], &sg) < 0)
+	if (cmd_admin_group(r, r->argv[0], &sg, 1) < 0)
 		return;
 	if (strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
-		cmd_admin_fail(r, "the group public cannot be deleted");
+		cmd_admin_fail(r, CAT_ADMIN_NO_DELETE_PUBLIC);
 		return;
 	}
 	if (store_group_delete(srv_store, sg.id) != STORE_OK) {
-		cmd_admin_fail(r, "could not delete the chat; try again later");
+		cmd_admin_fail(r, CAT_ADMIN_DELETE_CHAT_FAILED);
 		return;
 	}
 	if (cmd_file_remove_group(sg.id) != STORE_OK)
@@ -229,12 +242,14 @@ static void cmd_admin_del_group(struct cmd_admin_req *r)
 		          sg.name, (long long)sg.id);
 
 	/* Whoever is in the chat now goes back to public, and is told so. */
-	char text[300];
-	snprintf(text, sizeof text, "Chat %s was deleted by Admin; you are now in %s", sg.name,
-	         CR_PUBLIC_GROUP);
-	json_object *o = cmd_admin_system_message(text, "warning");
-	outbuf_t *b = outbuf_json(o);
-	json_object_put(o);
+	outbuf_t *b[CAT_NLANGS];
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		char text[300];
+		catalog_format(text, sizeof text, l, CAT_ADMIN_CHAT_DELETED_NOTICE, sg.name, CR_PUBLIC_GROUP);
+		json_object *o = cmd_admin_system_message(text, "warning");
+		b[l] = outbuf_json(o);
+		json_object_put(o);
+	}
 	int64_t *moved = NULL, pub_id = -1;
 	size_t nmoved = 0;
 
@@ -244,8 +259,9 @@ static void cmd_admin_del_group(struct cmd_admin_req *r)
 		moved = malloc((g->npresent + 1) * sizeof *moved);
 		client_t *c;
 		while ((c = g->present)) {
-			if (b)
-				client_push(c, b, 1, (size_t)CONF(max_output));
+			outbuf_t *cb = b[atomic_load_explicit(&c->lang, memory_order_relaxed)];
+			if (cb)
+				client_push(c, cb, 1, (size_t)CONF(max_output));
 			if (!pub)
 				break; /* table_group_remove() takes them out */
 			if (moved)
@@ -257,35 +273,38 @@ static void cmd_admin_del_group(struct cmd_admin_req *r)
 		table_group_remove(g);
 	}
 	table_unlock();
-	if (b)
-		outbuf_unref(b);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		outbuf_unref(b[l]);
 	for (size_t i = 0; i < nmoved && pub_id >= 0; i++)
 		store_member_add(srv_store, pub_id, moved[i]); /* no-op for members */
 	free(moved);
-	cmd_admin_done(r, "group", sg.id, sg.name, "Chat %s (id %lld) deleted", sg.name,
-	               (long long)sg.id);
+	cmd_admin_done(r, "group", sg.id, sg.name, CAT_ADMIN_CHAT_DELETED, sg.name, (long long)sg.id);
 }
 
 static void cmd_admin_del_file(struct cmd_admin_req *r)
 {
 	store_file_t f;
+	store_group_t sg = { 0 };
 	if (!cmd_admin_is_number(r->argv[0])) {
-		cmd_admin_fail(r, "del -f needs a file id");
+		cmd_admin_fail(r, CAT_ADMIN_FILE_ID_NUMBER);
 		return;
 	}
 	int rc = store_file_get(srv_store, strtoll(r->argv[0], NULL, 10), &f);
+	/* the reference's answer names the file's chat */
+	if (rc == STORE_OK && store_group_by_id(srv_store, f.group_id, &sg) != STORE_OK)
+		snprintf(sg.name, sizeof sg.name, "%lld", (long long)f.group_id);
 	if (rc == STORE_OK)
 		rc = cmd_file_remove(&f);
 	if (rc == STORE_NOTFOUND) {
-		cmd_admin_fail(r, "file not found: %.32s", r->argv[0]);
+		cmd_admin_fail(r, CAT_ADMIN_FILE_NOT_FOUND, r->argv[0]);
 		return;
 	}
 	if (rc != STORE_OK) {
-		cmd_admin_fail(r, "could not delete the file; try again later");
+		cmd_admin_fail(r, CAT_ADMIN_DELETE_FILE_FAILED);
 		return;
 	}
-	cmd_admin_done(r, "file", f.id, f.filename, "File %s (id %lld) deleted", f.filename,
-	               (long long)f.id);
+	cmd_admin_done(r, "file", f.id, f.filename, CAT_ADMIN_FILE_DELETED, f.filename, (long long)f.id,
+	               f.uploader_name, sg.name);
 }
 
 /* modify ------------------------------------------------------------------- */
@@ -296,64 +315,61 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 	const char *field = r->argv[1], *value = r->argv[2], *why;
 	int username = strcmp(field, "username") == 0;
 	if (!username && strcmp(field, "password") != 0) {
-		cmd_admin_fail(r, "modify -u USER takes username NAME or password PASSWORD");
+		cmd_admin_fail(r, CAT_ADMIN_MODIFY_USER_FIELD, field);
 		return;
 	}
-	if (cmd_admin_user(r, r->argv[0], &u) < 0)
+	if (cmd_admin_user(r, r->argv[0], &u, 1) < 0)
 		return;
 	if (!username) {
 		char hash[256];
 		if ((why = valid_password(value))) {
-			cmd_admin_fail(r, "%s", why);
+			cmd_admin_fail(r, catalog_for_reason(why, value));
 			return;
 		}
 		if (passwd_hash(value, hash, sizeof hash) < 0 ||
 		    store_user_set_pwhash(srv_store, u.id, hash) != STORE_OK) {
-			cmd_admin_fail(r, "could not change the password; try again later");
+			cmd_admin_fail(r, CAT_ADMIN_PASSWORD_FAILED);
 			return;
 		}
 		/* a reset must evict a session that knew the old password; Admin
 		 * changing its own keeps the session it does that from */
 		if (u.id != r->s->user_id) {
 			table_wrlock();
-			int online = cmd_admin_end_session(u.id, "Admin changed your password: log in "
-			                                   "again with the new one",
+			int online = cmd_admin_end_session(u.id, CAT_ADMIN_PASSWORD_NOTICE, NULL,
 			                                   "password changed by Admin");
 			table_unlock();
 			if (online)
 				cmd_user_gone(u.id, u.username);
 		}
-		cmd_admin_done(r, "user", u.id, u.username, "Password of %s changed", u.username);
+		cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_PASSWORD_CHANGED, u.username);
 		return;
 	}
 	if (u.id == STORE_ADMIN_ID) {
-		cmd_admin_fail(r, "the Admin account cannot be renamed");
+		cmd_admin_fail(r, CAT_ADMIN_NO_RENAME_ADMIN);
 		return;
 	}
 	if ((why = valid_username(value))) {
-		cmd_admin_fail(r, "%s", why);
+		cmd_admin_fail(r, catalog_for_reason(why, value));
 		return;
 	}
 	int rc = store_user_rename(srv_store, u.id, value);
 	if (rc == STORE_EXISTS) {
-		cmd_admin_fail(r, "username already exists: %s", value);
+		cmd_admin_fail(r, CAT_ADMIN_USER_EXISTS, value);
 		return;
 	}
 	if (rc != STORE_OK) {
-		cmd_admin_fail(r, "could not rename the user; try again later");
+		cmd_admin_fail(r, CAT_ADMIN_RENAME_USER_FAILED);
 		return;
 	}
 	/* A session keeps the name it logged in with; the user logs in again
 	 * under the new one. */
-	char text[200];
-	snprintf(text, sizeof text, "Admin renamed your account to %s: log in again with that name",
-	         value);
 	table_wrlock();
-	int online = cmd_admin_end_session(u.id, text, "account renamed by Admin");
+	int online = cmd_admin_end_session(u.id, CAT_ADMIN_RENAMED_NOTICE, value,
+	                                   "account renamed by Admin");
 	table_unlock();
 	if (online)
 		cmd_user_gone(u.id, u.username);
-	cmd_admin_done(r, "user", u.id, value, "User %s renamed to %s", u.username, value);
+	cmd_admin_done(r, "user", u.id, value, CAT_ADMIN_USER_RENAMED, u.username, value);
 }
 
 static void cmd_admin_modify_group(struct cmd_admin_req *r)
@@ -361,26 +377,26 @@ static void cmd_admin_modify_group(struct cmd_admin_req *r)
 	store_group_t sg;
 	const char *value = r->argv[2], *why;
 	if (strcmp(r->argv[1], "name") != 0) {
-		cmd_admin_fail(r, "modify -g GROUP takes name NAME");
+		cmd_admin_fail(r, CAT_ADMIN_MODIFY_CHAT_FIELD, r->argv[1]);
 		return;
 	}
-	if (cmd_admin_group(r, r->argv[0], &sg) < 0)
+	if (cmd_admin_group(r, r->argv[0], &sg, 1) < 0)
 		return;
 	if (strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
-		cmd_admin_fail(r, "the group public cannot be renamed");
+		cmd_admin_fail(r, CAT_ADMIN_NO_RENAME_PUBLIC);
 		return;
 	}
 	if ((why = valid_chat_name(value))) {
-		cmd_admin_fail(r, "%s", why);
+		cmd_admin_fail(r, catalog_for_reason(why, value));
 		return;
 	}
 	int rc = store_group_rename(srv_store, sg.id, value);
 	if (rc == STORE_EXISTS) {
-		cmd_admin_fail(r, "a chat with that name already exists: %s", value);
+		cmd_admin_fail(r, CAT_ADMIN_CHAT_EXISTS, value);
 		return;
 	}
 	if (rc != STORE_OK) {
-		cmd_admin_fail(r, "could not rename the chat; try again later");
+		cmd_admin_fail(r, CAT_ADMIN_RENAME_CHAT_FAILED);
 		return;
 	}
 	table_wrlock();
@@ -388,7 +404,7 @@ static void cmd_admin_modify_group(struct cmd_admin_req *r)
 	if (g)
 		snprintf(g->name, sizeof g->name, "%s", value);
 	table_unlock();
-	cmd_admin_done(r, "group", sg.id, value, "Chat %s renamed to %s", sg.name, value);
+	cmd_admin_done(r, "group", sg.id, value, CAT_ADMIN_CHAT_RENAMED, sg.name, value);
 }
 
 /* ban / free --------------------------------------------------------------- */
@@ -396,18 +412,19 @@ static void cmd_admin_modify_group(struct cmd_admin_req *r)
 static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
 {
 	store_user_t u;
-	if (cmd_admin_user(r, r->argv[0], &u) < 0)
+	if (cmd_admin_user(r, r->argv[0], &u, 0) < 0)
 		return;
 	if (u.id == STORE_ADMIN_ID) {
-		cmd_admin_fail(r, "the Admin account cannot be banned");
+		cmd_admin_fail(r, CAT_ADMIN_NO_BAN_ADMIN);
 		return;
 	}
 	if (u.banned == banned) {
-		cmd_admin_fail(r, "user %s is %s", u.username, banned ? "already banned" : "not banned");
+		cmd_admin_fail(r, banned ? CAT_ADMIN_USER_ALREADY_BANNED : CAT_ADMIN_USER_NOT_BANNED,
+		               u.username);
 		return;
 	}
 	if (store_user_set_banned(srv_store, u.id, banned) != STORE_OK) {
-		cmd_admin_fail(r, "database error; try again later");
+		cmd_admin_fail(r, CAT_DATABASE_ERROR);
 		return;
 	}
 	table_wrlock();
@@ -416,28 +433,28 @@ static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
 	if (rc < 0) {
 		/* keep the store and the table telling the same story */
 		store_user_set_banned(srv_store, u.id, !banned);
-		cmd_admin_fail(r, "server out of memory");
+		cmd_admin_fail(r, CAT_OUT_OF_MEMORY);
 		return;
 	}
-	cmd_admin_done(r, "user", u.id, u.username, banned ? "User %s banned" : "User %s freed",
-	               u.username);
+	cmd_admin_done(r, "user", u.id, u.username, banned ? CAT_ADMIN_USER_BANNED : CAT_ADMIN_USER_FREED,
+	               u.username, (long long)u.id);
 }
 
 static void cmd_admin_ban_group_to(struct cmd_admin_req *r, int banned)
 {
 	store_group_t sg;
-	if (cmd_admin_group(r, r->argv[0], &sg) < 0)
+	if (cmd_admin_group(r, r->argv[0], &sg, 0) < 0)
 		return;
 	if (banned && strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
-		cmd_admin_fail(r, "the group public cannot be banned");
+		cmd_admin_fail(r, CAT_ADMIN_NO_BAN_PUBLIC);
 		return;
 	}
 	if (sg.banned == banned) {
-		cmd_admin_fail(r, "chat %s is %s", sg.name, banned ? "already banned" : "not banned");
+		cmd_admin_fail(r, banned ? CAT_ADMIN_CHAT_ALREADY_BANNED : CAT_ADMIN_CHAT_NOT_BANNED, sg.name);
 		return;
 	}
 	if (store_group_set_banned(srv_store, sg.id, banned) != STORE_OK) {
-		cmd_admin_fail(r, "database error; try again later");
+		cmd_admin_fail(r, CAT_DATABASE_ERROR);
 		return;
 	}
 	table_wrlock();
@@ -445,8 +462,8 @@ static void cmd_admin_ban_group_to(struct cmd_admin_req *r, int banned)
 	if (g)
 		g->banned = banned;
 	table_unlock();
-	cmd_admin_done(r, "group", sg.id, sg.name, banned ? "Chat %s banned" : "Chat %s freed",
-	               sg.name);
+	cmd_admin_done(r, "group", sg.id, sg.name, banned ? CAT_ADMIN_CHAT_BANNED : CAT_ADMIN_CHAT_FREED,
+	               sg.name, (long long)sg.id);
 }
 
 static void cmd_admin_ban_user(struct cmd_admin_req *r) { cmd_admin_ban_user_to(r, 1); }
@@ -458,20 +475,25 @@ static void cmd_admin_free_group(struct cmd_admin_req *r) { cmd_admin_ban_group_
 
 struct cmd_admin_banned {
 	json_object *arr;
-	char text[220];
+	char text[CAT_NLANGS][220];
 	size_t n;
 };
 
-/* Append name to the text list, with "..." once it is full. */
-static void cmd_admin_banned_text(struct cmd_admin_banned *b, const char *name)
+/* Append one (name, id) to the text lists, with "..." once one is full. */
+static void cmd_admin_banned_text(struct cmd_admin_banned *b, const char *name, int64_t id)
 {
-	size_t len = strlen(b->text);
-	if (len + strlen(name) + 8 >= sizeof b->text) {
-		if (len + 4 < sizeof b->text && (len < 3 || strcmp(b->text + len - 3, "...") != 0))
-			snprintf(b->text + len, sizeof b->text - len, "%s...", b->n ? ", " : "");
-		return;
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		char *t = b->text[l], item[160], sep[8];
+		size_t len = strlen(t), size = sizeof b->text[l];
+		catalog_format(item, sizeof item, l, CAT_ADMIN_BANNED_ITEM, name, (long long)id);
+		catalog_format(sep, sizeof sep, l, CAT_ADMIN_BANNED_SEPARATOR);
+		if (len + strlen(item) + strlen(sep) + 4 >= size) {
+			if (len + strlen(sep) + 4 < size && (len < 3 || strcmp(t + len - 3, "...") != 0))
+				snprintf(t + len, size - len, "%s...", b->n ? sep : "");
+			continue;
+		}
+		snprintf(t + len, size - len, "%s%s", b->n ? sep : "", item);
 	}
-	snprintf(b->text + len, sizeof b->text - len, "%s%s", b->n ? ", " : "", name);
 }
 
 static int cmd_admin_banned_user(void *ctx, const store_user_t *u)
@@ -483,7 +505,7 @@ static int cmd_admin_banned_user(void *ctx, const store_user_t *u)
 	proto_set_int(o, "id", u->id);
 	proto_set_string(o, "username", u->username);
 	json_object_array_add(b->arr, o);
-	cmd_admin_banned_text(b, u->username);
+	cmd_admin_banned_text(b, u->username, u->id);
 	b->n++;
 	return 0;
 }
@@ -497,7 +519,7 @@ static int cmd_admin_banned_group(void *ctx, const store_group_t *g)
 	proto_set_int(o, "id", g->id);
 	proto_set_string(o, "name", g->name);
 	json_object_array_add(b->arr, o);
-	cmd_admin_banned_text(b, g->name);
+	cmd_admin_banned_text(b, g->name, g->id);
 	b->n++;
 	return 0;
 }
@@ -510,11 +532,21 @@ static void cmd_admin_list_banned(struct cmd_admin_req *r)
 	    store_groups_foreach(srv_store, cmd_admin_banned_group, &groups) != STORE_OK) {
 		json_object_put(users.arr);
 		json_object_put(groups.arr);
-		cmd_admin_fail(r, "database error; try again later");
+		cmd_admin_fail(r, CAT_DATABASE_ERROR);
 		return;
 	}
-	snprintf(r->message, sizeof r->message, "Banned users (%zu): %s\nBanned chats (%zu): %s",
-	         users.n, users.n ? users.text : "none", groups.n, groups.n ? groups.text : "none");
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		char u[300], g[300];
+		if (users.n)
+			catalog_format(u, sizeof u, l, CAT_ADMIN_BANNED_USERS, users.n, users.text[l]);
+		else
+			catalog_format(u, sizeof u, l, CAT_ADMIN_BANNED_USERS_NONE);
+		if (groups.n)
+			catalog_format(g, sizeof g, l, CAT_ADMIN_BANNED_CHATS, groups.n, groups.text[l]);
+		else
+			catalog_format(g, sizeof g, l, CAT_ADMIN_BANNED_CHATS_NONE);
+		catalog_format(r->message[l], sizeof r->message[l], l, CAT_ADMIN_BANNED_LIST, u, g);
+	}
 	r->data = json_object_new_object();
 	json_object_object_add(r->data, "banned_users", users.arr);
 	json_object_object_add(r->data, "banned_groups", groups.arr);
@@ -537,7 +569,9 @@ static void cmd_admin_stats(struct cmd_admin_req *r)
 		*eq = '\0';
 		proto_set_int(r->data, t, strtoll(eq + 1, NULL, 10));
 	}
-	stats_format(r->message, sizeof r->message);
+	/* "name=value" pairs: the same in every language */
+	for (int l = 0; l < CAT_NLANGS; l++)
+		stats_format(r->message[l], sizeof r->message[l]);
 	r->ok = 1;
 }
 
@@ -547,71 +581,77 @@ static const struct {
 	const char *command, *action; /* action NULL: any */
 	int nargs;
 	void (*fn)(struct cmd_admin_req *r);
-	const char *usage;
+	int usage;       /* catalog entry */
 } cmd_admin_table[] = {
-	{ "add", "-u", 2, cmd_admin_add_user, "add -u NAME PASSWORD" },
-	{ "del", "-u", 1, cmd_admin_del_user, "del -u USER" },
-	{ "del", "-g", 1, cmd_admin_del_group, "del -g GROUP" },
-	{ "del", "-f", 1, cmd_admin_del_file, "del -f FILE_ID" },
-	{ "modify", "-u", 3, cmd_admin_modify_user, "modify -u USER username|password VALUE" },
-	{ "modify", "-g", 3, cmd_admin_modify_group, "modify -g GROUP name VALUE" },
-	{ "ban", "-u", 1, cmd_admin_ban_user, "ban -u USER" },
-	{ "ban", "-g", 1, cmd_admin_ban_group, "ban -g GROUP" },
-	{ "free", "-u", 1, cmd_admin_free_user, "free -u USER" },
-	{ "free", "-g", 1, cmd_admin_free_group, "free -g GROUP" },
-	{ "free", "-l", 0, cmd_admin_list_banned, "free -l" },
-	{ "stats", NULL, 0, cmd_admin_stats, "stats" },
+	{ "add", "-u", 2, cmd_admin_add_user, CAT_USAGE_ADD_U },
+	{ "del", "-u", 1, cmd_admin_del_user, CAT_USAGE_DEL_U },
+	{ "del", "-g", 1, cmd_admin_del_group, CAT_USAGE_DEL_G },
+	{ "del", "-f", 1, cmd_admin_del_file, CAT_USAGE_DEL_F },
+	{ "modify", "-u", 3, cmd_admin_modify_user, CAT_USAGE_MODIFY_U },
+	{ "modify", "-g", 3, cmd_admin_modify_group, CAT_USAGE_MODIFY_G },
+	{ "ban", "-u", 1, cmd_admin_ban_user, CAT_USAGE_BAN_U },
+	{ "ban", "-g", 1, cmd_admin_ban_group, CAT_USAGE_BAN_G },
+	{ "free", "-u", 1, cmd_admin_free_user, CAT_USAGE_FREE_U },
+	{ "free", "-g", 1, cmd_admin_free_group, CAT_USAGE_FREE_G },
+	{ "free", "-l", 0, cmd_admin_list_banned, CAT_USAGE_FREE_L },
+	{ "stats", NULL, 0, cmd_admin_stats, CAT_USAGE_STATS },
 };
 
 #define CMD_ADMIN_NCMDS (sizeof cmd_admin_table / sizeof cmd_admin_table[0])
 
+/* An unknown command: the usage of each, joined by "; ". */
 static void cmd_admin_usage(struct cmd_admin_req *r)
 {
-	snprintf(r->message, sizeof r->message, "unknown admin command; use one of:");
-	for (size_t i = 0; i < CMD_ADMIN_NCMDS; i++) {
-		size_t len = strlen(r->message), need = strlen(cmd_admin_table[i].usage) + 3;
-		if (len + need >= sizeof r->message)
-			break;
-		r->message[len++] = i ? ';' : ' ';
-		if (i)
-			r->message[len++] = ' ';
-		memcpy(r->message + len, cmd_admin_table[i].usage, need - 2);
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		char list[900] = "", one[120];
+		size_t len = 0;
+		for (size_t i = 0; i < CMD_ADMIN_NCMDS; i++) {
+			catalog_format(one, sizeof one, l, cmd_admin_table[i].usage);
+			if (len + strlen(one) + 3 >= sizeof list)
+				break;
+			len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? "; " : "", one);
+		}
+		catalog_format(r->message[l], sizeof r->message[l], l, CAT_ADMIN_UNKNOWN, list);
 	}
+	r->ok = 0;
 }
 
-/* Everybody online but the operator hears of a change. */
+/* Everybody online but the operator hears of a change, in their language. */
 struct cmd_admin_notice {
-	outbuf_t *b;
+	outbuf_t *b[CAT_NLANGS];
 	int64_t operator_id;
 };
 
 static void cmd_admin_notify_one(void *ctx, client_t *c)
 {
 	struct cmd_admin_notice *n = ctx;
-	if (c->user_id >= 0 && c->user_id != n->operator_id)
-		client_push(c, n->b, 1, (size_t)CONF(max_output));
+	outbuf_t *b = n->b[atomic_load_explicit(&c->lang, memory_order_relaxed)];
+	if (b && c->user_id >= 0 && c->user_id != n->operator_id)
+		client_push(c, b, 1, (size_t)CONF(max_output));
 }
 
 static void cmd_admin_notify(struct cmd_admin_req *r)
 {
 	char op[64];
+	struct cmd_admin_notice n = { .operator_id = r->s->user_id };
 	snprintf(op, sizeof op, "%s_%s", r->command, r->action ? r->action : "");
-	json_object *o = proto_new("admin_operation_notification");
-	proto_set_string(o, "operation", op);
-	proto_set_int(o, "operator_id", r->s->user_id);
-	proto_set_string(o, "operator_name", r->s->username);
-	proto_set_string(o, "target_type", r->target_type);
-	proto_set_int(o, "target_id", r->target_id);
-	proto_set_string(o, "target_name", r->target_name);
-	proto_set_string(o, "message", r->message);
-	struct cmd_admin_notice n = { outbuf_json(o), r->s->user_id };
-	json_object_put(o);
-	if (!n.b)
-		return;
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		json_object *o = proto_new("admin_operation_notification");
+		proto_set_string(o, "operation", op);
+		proto_set_int(o, "operator_id", r->s->user_id);
+		proto_set_string(o, "operator_name", r->s->username);
+		proto_set_string(o, "target_type", r->target_type);
+		proto_set_int(o, "target_id", r->target_id);
+		proto_set_string(o, "target_name", r->target_name);
+		proto_set_string(o, "message", r->message[l]);
+		n.b[l] = outbuf_json(o);
+		json_object_put(o);
+	}
 	table_rdlock();
 	table_clients_foreach(cmd_admin_notify_one, &n);
 	table_unlock();
-	outbuf_unref(n.b);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		outbuf_unref(n.b[l]);
 }
 
 /* Split the target and new_value into r->argv (words in buf). */
@@ -651,22 +691,20 @@ static int cmd_admin_args(struct cmd_admin_req *r, json_object *req, char *buf, 
 void cmd_admin(struct session *s, json_object *req)
 {
 	struct cmd_admin_req r = { .s = s };
-	char buf[CMD_ADMIN_MAX_INPUT];
+	char buf[CMD_ADMIN_MAX_INPUT], usage[120];
 
 	if (s->user_id != STORE_ADMIN_ID) {
 		log_warn("%s (%s): admin command refused: not Admin", s->c->addr, s->username);
-		session_error(s, PROTO_E_PERMISSION, "permission denied: only Admin may use admin commands");
+		session_error(s, PROTO_E_PERMISSION, CAT_ADMIN_ONLY);
 		return;
 	}
 	if (proto_get_string(req, "command", &r.command) != 0 ||
 	    proto_get_string(req, "action", &r.action) < 0) {
-		session_error(s, PROTO_E_INVALID, "admin_command_request needs command and action (strings)");
+		session_error(s, PROTO_E_INVALID, CAT_ADMIN_ARGS);
 		return;
 	}
 	if (cmd_admin_args(&r, req, buf, sizeof buf) < 0) {
-		session_error(s, PROTO_E_INVALID, "admin_command_request: target_id must be an integer, "
-		                                  "target_name and new_value strings, at most %d bytes "
-		                                  "and %d words together", CMD_ADMIN_MAX_INPUT - 1,
+		session_error(s, PROTO_E_INVALID, CAT_ADMIN_ARGS_FORMAT, CMD_ADMIN_MAX_INPUT - 1,
 		              CMD_ADMIN_MAX_ARGS);
 		return;
 	}
@@ -682,7 +720,8 @@ void cmd_admin(struct session *s, json_object *req)
 	if (i == CMD_ADMIN_NCMDS)
 		cmd_admin_usage(&r);
 	else if (r.argc < cmd_admin_table[i].nargs)
-		cmd_admin_fail(&r, "usage: %s", cmd_admin_table[i].usage);
+		cmd_admin_fail(&r, CAT_ADMIN_USAGE, catalog_format(usage, sizeof usage, session_lang(s),
+		                                                   cmd_admin_table[i].usage));
 	else
 		cmd_admin_table[i].fn(&r);
 
@@ -692,11 +731,11 @@ void cmd_admin(struct session *s, json_object *req)
 	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->username, (long long)s->user_id,
 	         s->c->addr, text_escape(cbuf, sizeof cbuf, r.command),
 	         text_escape(abuf, sizeof abuf, r.action ? r.action : ""), r.ok ? "done" : "refused",
-	         text_escape(mbuf, sizeof mbuf, r.message));
+	         text_escape(mbuf, sizeof mbuf, r.message[CAT_EN]));
 
 	json_object *o = proto_new("admin_command_response");
 	proto_set_bool(o, "success", r.ok);
-	proto_set_string(o, "message", r.message);
+	proto_set_string(o, "message", r.message[session_lang(s)]);
 	if (r.data)
 		json_object_object_add(o, "data", r.data);
 	else

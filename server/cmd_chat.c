@@ -3,6 +3,7 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "tunables.h"
 #include "log.h"
 #include "proto.h"
@@ -16,53 +17,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void cmd_send_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, int wake)
-{
-	json_object *o = proto_new("chat_ack");
-	proto_set_string(o, "client_msg_id", cmid);
-	proto_set_int(o, "message_id", message_id);
-	proto_set_int(o, "chat_group_id", gid);
-	outbuf_t *b = outbuf_json(o);
-	json_object_put(o);
-	if (b) {
-		client_push(c, b, wake, (size_t)CONF(max_output));
-		outbuf_unref(b);
-	}
-}
-
-/* Writer thread, after the message's batch committed. The ack goes to the
- * sender's current session, which may be a newer connection than the one
- * that sent it (a client that reconnected and resent). */
-void cmd_on_stored(msg_t *m, void *ctx)
-{
-	(void)ctx;
-	if (!m->client_msg_id)
-		return;
-	int n = atomic_exchange(&m->acks_owed, 0);
-	table_rdlock();
-	client_t *c = table_user_client(m->sender_id);
-	for (int i = 0; c && c->protocol == 2 && i < n; i++)
-		cmd_send_ack(c, m->client_msg_id, m->id, m->group_id, 1);
-	table_unlock();
-}
+/* Names in one create_chat_request at most. */
+#define CMD_CHAT_MAX_MEMBERS 1000
 
 void cmd_chat_message(struct session *s, json_object *req)
 {
 	const char *content = NULL, *cmid = NULL;
 	int64_t gid = 0;
 	if (proto_get_string(req, "content", &content) != 0) {
-		session_error(s, PROTO_E_INVALID, "chat_message needs content (a string)");
+		session_error(s, PROTO_E_INVALID, CAT_CONTENT_REQUIRED);
 		return;
 	}
 	int gid_rc = proto_get_int(req, "chat_group_id", &gid); /* absent or null: current */
 	if (gid_rc < 0) {
-		session_error(s, PROTO_E_INVALID, "chat_group_id must be an integer");
+		session_error(s, PROTO_E_INVALID, CAT_GROUP_ID_INTEGER);
 		return;
 	}
 	if (proto_get_string(req, "client_msg_id", &cmid) < 0 || (cmid && strlen(cmid) > CR_CLIENT_MSG_ID_MAX) ||
 	    (cmid && !*cmid)) {
-		session_error(s, PROTO_E_INVALID, "client_msg_id must be a string of 1 to %d bytes",
-		              CR_CLIENT_MSG_ID_MAX);
+		session_error(s, PROTO_E_INVALID, CAT_CLIENT_MSG_ID, CR_CLIENT_MSG_ID_MAX);
 		return;
 	}
 	/* A NUL (\u0000) is a control character like any other: drop it rather
@@ -81,12 +54,12 @@ void cmd_chat_message(struct session *s, json_object *req)
 		free(flat);
 	}
 	if (!clean) {
-		session_error(s, PROTO_E_SERVER, "server out of memory");
+		session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
 		return;
 	}
 	if (text_blank(clean)) {
 		free(clean);
-		session_error(s, PROTO_E_INVALID, "message content is empty");
+		session_error(s, PROTO_E_INVALID, CAT_CONTENT_EMPTY);
 		return;
 	}
 
@@ -97,7 +70,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 			/* Not stored yet: one more ack is owed when it is. If the
 			 * writer took the count already, it is stored: ack now. */
 			if (atomic_fetch_add(&p->acks_owed, 1) == 0)
-				cmd_send_ack(s->c, cmid, p->id, p->group_id, 0);
+				bcast_ack(s->c, cmid, p->id, p->group_id, 0);
 			msg_unref(p);
 			free(clean);
 			return;
@@ -105,7 +78,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 		int64_t mid, mgid;
 		if (store_dedup_get(srv_store, s->user_id, cmid, &mid, &mgid) == STORE_OK) {
 			free(clean);
-			cmd_send_ack(s->c, cmid, mid, mgid, 0);
+			bcast_ack(s->c, cmid, mid, mgid, 0);
 			return;
 		}
 	}
@@ -114,33 +87,33 @@ void cmd_chat_message(struct session *s, json_object *req)
 	table_rdlock();
 	int banned = table_user_banned(s->user_id);
 	group_t *g = gid_rc == 0 ? table_group(gid) : s->c->cur;
-	const char *err = NULL;
+	int err = -1;
 	int code = 0;
 	if (!g) {
 		code = gid_rc == 0 ? PROTO_E_CHAT_NOT_FOUND : PROTO_E_INVALID;
-		err = gid_rc == 0 ? "chat not found" : "no current chat: enter a chat first";
+		err = gid_rc == 0 ? CAT_CHAT_NOT_FOUND : CAT_NO_CURRENT_CHAT;
 	} else if (!table_is_member(g, s->user_id)) {
 		code = PROTO_E_PERMISSION;
-		err = "you are not a member of this chat";
+		err = CAT_NOT_MEMBER;
 	} else if (banned) {
 		code = PROTO_E_PERMISSION;
-		err = "you are banned from sending messages";
+		err = CAT_USER_BANNED;
 	} else if (g->banned) {
 		code = PROTO_E_PERMISSION;
-		err = "this chat is banned: no messages can be sent to it";
+		err = CAT_CHAT_BANNED;
 	}
 	msg_t *m = NULL;
-	if (!err) {
+	if (err < 0) {
 		m = bcast_chat(g, s->user_id, s->username, clean, cmid);
 		if (!m) {
 			code = PROTO_E_DATABASE;
-			err = "message not accepted: the server cannot store messages right now; try again later";
+			err = CAT_STORE_FULL;
 		}
 	}
 	table_unlock();
 	free(clean);
-	if (err) {
-		session_error(s, code, "%s", err);
+	if (err >= 0) {
+		session_error(s, code, err);
 		return;
 	}
 	msg_unref(m);
@@ -184,7 +157,7 @@ static int cmd_chat_too_many(struct session *s)
 	table_unlock();
 	if (k.n < max)
 		return 0;
-	session_error(s, PROTO_E_PERMISSION, "you are in too many chats: at most %d", max);
+	session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS, max);
 	return 1;
 }
 
@@ -193,29 +166,32 @@ void cmd_create_chat(struct session *s, json_object *req)
 	const char *name, *why;
 	json_object *list = NULL;
 	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, "create_chat_request needs chat_name (a string)");
+		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "create_chat_request");
 		return;
 	}
 	if (json_object_object_get_ex(req, "member_usernames", &list) && list &&
 	    !json_object_is_type(list, json_type_array)) {
-		session_error(s, PROTO_E_INVALID, "member_usernames must be a list of strings");
+		session_error(s, PROTO_E_INVALID, CAT_MEMBERS_LIST);
 		return;
 	}
 	size_t n = list ? json_object_array_length(list) : 0;
-	if (n > 1000) {
-		session_error(s, PROTO_E_INVALID, "member_usernames: at most 1000 names");
+	if (n > CMD_CHAT_MAX_MEMBERS) {
+		session_error(s, PROTO_E_INVALID, CAT_MEMBERS_MAX, CMD_CHAT_MAX_MEMBERS);
 		return;
 	}
+	char text[256];
 	if ((why = valid_chat_name(name))) {
-		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name, why));
+		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
+		                                   session_text(s, text, sizeof text,
+		                                                catalog_for_reason(why, name))));
 		return;
 	}
-	if (cmd_refuse_banned(s, "create chats") || cmd_chat_too_many(s))
+	if (cmd_refuse_banned(s, CAT_BANNED_CREATE) || cmd_chat_too_many(s))
 		return;
 	int64_t *ids = calloc(n + 1, sizeof *ids);
 	size_t nids = 0;
 	if (!ids) {
-		session_error(s, PROTO_E_SERVER, "server out of memory");
+		session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
 		return;
 	}
 	ids[nids++] = s->user_id;
@@ -224,17 +200,17 @@ void cmd_create_chat(struct session *s, json_object *req)
 		store_user_t u;
 		if (!json_object_is_type(e, json_type_string)) {
 			free(ids);
-			session_error(s, PROTO_E_INVALID, "member_usernames must be a list of strings");
+			session_error(s, PROTO_E_INVALID, CAT_MEMBERS_LIST);
 			return;
 		}
 		int rc = store_user_by_name(srv_store, json_object_get_string(e), &u);
 		if (rc != STORE_OK) {
 			free(ids);
 			if (rc == STORE_NOTFOUND)
-				session_error(s, PROTO_E_USER_NOT_FOUND, "user not found: %.64s",
+				session_error(s, PROTO_E_USER_NOT_FOUND, CAT_USER_NOT_FOUND_NAME,
 				              json_object_get_string(e));
 			else
-				session_error(s, PROTO_E_DATABASE, "database error; try again later");
+				session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 			return;
 		}
 		int dup = 0;
@@ -251,12 +227,12 @@ void cmd_create_chat(struct session *s, json_object *req)
 	if (rc == STORE_EXISTS) {
 		free(ids);
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
-		                                   "a chat with that name already exists"));
+		                                   session_text(s, text, sizeof text, CAT_CHAT_EXISTS, name)));
 		return;
 	}
 	if (rc != STORE_OK) {
 		free(ids);
-		session_error(s, PROTO_E_DATABASE, "could not create the chat; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_CREATE_FAILED);
 		return;
 	}
 	table_wrlock();
@@ -274,7 +250,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 {
 	const char *name;
 	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, "join_chat_request needs chat_name (a string)");
+		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "join_chat_request");
 		return;
 	}
 	table_rdlock();
@@ -283,18 +259,18 @@ void cmd_join_chat(struct session *s, json_object *req)
 	int priv = g ? g->is_private : 0, member = g ? table_is_member(g, s->user_id) : 0;
 	table_unlock();
 	if (!g) {
-		session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found: %.64s", name);
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND_NAME, name);
 		return;
 	}
 	if (priv && !member) {
-		session_error(s, PROTO_E_PERMISSION, "%.64s is a private chat: it cannot be joined", name);
+		session_error(s, PROTO_E_PERMISSION, CAT_PRIVATE_NO_JOIN, name);
 		return;
 	}
-	if (!member && (cmd_refuse_banned(s, "join chats") || cmd_chat_too_many(s)))
+	if (!member && (cmd_refuse_banned(s, CAT_BANNED_JOIN) || cmd_chat_too_many(s)))
 		return;
 	if (!member) {
 		if (store_member_add(srv_store, gid, s->user_id) != STORE_OK) {
-			session_error(s, PROTO_E_DATABASE, "could not join the chat; try again later");
+			session_error(s, PROTO_E_DATABASE, CAT_JOIN_FAILED);
 			return;
 		}
 		table_wrlock();
@@ -308,8 +284,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 	} else {
 		/* the reference client waits for a system_message here */
 		char text[256];
-		snprintf(text, sizeof text, "%s chat %s", member ? "You are already a member of" : "Joined",
-		         name);
+		session_text(s, text, sizeof text, member ? CAT_ALREADY_MEMBER : CAT_JOINED, name);
 		json_object *o = proto_new("system_message");
 		proto_set_string(o, "content", text);
 		proto_set_string(o, "level", "info");
@@ -323,11 +298,11 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 	msg_t **v;
 	size_t n;
 	if (bcast_history(gid, after, before, limit, &v, &n) < 0) {
-		session_error(s, PROTO_E_DATABASE, "could not read the history; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_HISTORY_FAILED);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		session_reply(s, bcast_chat_json(v[i], 1));
+		session_reply(s, bcast_chat_json(v[i], 1, s->protocol));
 	bcast_history_free(v, n);
 	json_object *o = proto_new("chat_history_complete");
 	proto_set_int(o, "chat_group_id", gid);
@@ -339,7 +314,7 @@ void cmd_enter_chat(struct session *s, json_object *req)
 {
 	const char *name;
 	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, "enter_chat_request needs chat_name (a string)");
+		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "enter_chat_request");
 		return;
 	}
 	table_wrlock();
@@ -353,15 +328,15 @@ void cmd_enter_chat(struct session *s, json_object *req)
 		table_enter(s->c, g);
 	table_unlock();
 	if (!current) {
-		session_error(s, PROTO_E_CREDENTIALS, "not logged in: your account logged in elsewhere");
+		session_error(s, PROTO_E_CREDENTIALS, CAT_SESSION_TAKEN);
 		return;
 	}
 	if (!g) {
-		session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found: %.64s", name);
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND_NAME, name);
 		return;
 	}
 	if (!member) {
-		session_error(s, PROTO_E_PERMISSION, "you are not a member of %.64s", name);
+		session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER_NAME, name);
 		return;
 	}
 	session_reply(s, cmd_chat_response("enter_chat_response", 1, gid, name, NULL));
@@ -373,16 +348,14 @@ void cmd_history(struct session *s, json_object *req)
 	int64_t gid = 0, after = -1, before = 0, limit = CR_HISTORY_ON_ENTER;
 	if (proto_get_int(req, "chat_group_id", &gid) != 0 || proto_get_int(req, "after_message_id", &after) < 0 ||
 	    proto_get_int(req, "before_message_id", &before) < 0 || proto_get_int(req, "limit", &limit) < 0) {
-		session_error(s, PROTO_E_INVALID, "history_request needs chat_group_id, and integers for "
-		                                  "after_message_id, before_message_id and limit");
+		session_error(s, PROTO_E_INVALID, CAT_HISTORY_ARGS);
 		return;
 	}
 	/* after_message_id 0 means from the first message; absent (or null),
 	 * proto_get_int leaves `after` at -1: the newest messages */
 	int after_given = proto_get_int(req, "after_message_id", &after) == 0;
 	if (limit < 1 || (after_given && after < 0) || before < 0) {
-		session_error(s, PROTO_E_INVALID,
-		              "history_request: limit must be 1 or more, message ids positive");
+		session_error(s, PROTO_E_INVALID, CAT_HISTORY_RANGE);
 		return;
 	}
 	if (limit > CONF(history_max))
@@ -392,11 +365,11 @@ void cmd_history(struct session *s, json_object *req)
 	int member = g && table_is_member(g, s->user_id);
 	table_unlock();
 	if (!g) {
-		session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found");
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND);
 		return;
 	}
 	if (!member) {
-		session_error(s, PROTO_E_PERMISSION, "you are not a member of this chat");
+		session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER);
 		return;
 	}
 	cmd_send_history(s, gid, after, before, (int)limit);
@@ -439,13 +412,13 @@ void cmd_list_chats(struct session *s, json_object *req)
 {
 	const char *type = NULL;
 	if (proto_get_string(req, "list_type", &type) < 0) {
-		session_error(s, PROTO_E_INVALID, "list_type must be a string");
+		session_error(s, PROTO_E_INVALID, CAT_LIST_CHATS_ARGS);
 		return;
 	}
 	if (!type)
 		type = "joined";
 	if (strcmp(type, "joined") && strcmp(type, "all")) {
-		session_error(s, PROTO_E_INVALID, "list_type must be \"joined\" or \"all\"");
+		session_error(s, PROTO_E_INVALID, CAT_LIST_CHATS_TYPE);
 		return;
 	}
 	struct cmd_chats k = { json_object_new_array(), s->user_id, strcmp(type, "joined") == 0 };

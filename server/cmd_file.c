@@ -15,12 +15,14 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "log.h"
 #include "proto.h"
 #include "server.h"
 #include "table.h"
 #include "tunables.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
@@ -58,8 +60,7 @@ static int cmd_file_slot(struct session *s)
 		atomic_fetch_sub(&cmd_file_active, 1);
 		log_info("%s (%s): file transfer refused: %d already in progress", s->c->addr,
 		         s->username, max);
-		session_error(s, PROTO_E_SERVER,
-		              "server busy: too many file transfers at once; try again later");
+		session_error(s, PROTO_E_SERVER, CAT_TRANSFERS_BUSY);
 		return 0;
 	}
 	return 1;
@@ -106,19 +107,35 @@ static int cmd_file_new_name(char *out, size_t len)
 	return 0;
 }
 
-/* The filename a client gave: text for lists, never a path. NULL or why not. */
-static const char *cmd_file_name_bad(const char *name, size_t len)
+/* The filename a client gave: text for lists, never a path. -1, or the
+ * catalog entry that says why not. */
+static int cmd_file_name_bad(const char *name, size_t len)
 {
 	if (len == 0)
-		return "filename is empty";
+		return CAT_FILENAME_EMPTY;
 	if (len > CMD_FILE_NAME_MAX)
-		return "filename is too long (at most 255 bytes)";
+		return CAT_FILENAME_LONG;
 	for (size_t i = 0; i < len; i++) {
 		unsigned char ch = (unsigned char)name[i];
 		if (ch < 0x20 || ch == 0x7f)
-			return "filename contains control characters";
+			return CAT_FILENAME_CONTROL;
 	}
-	return NULL;
+	return -1;
+}
+
+/* The extension of name as the reference names it in its refusal
+ * (Python's os.path.splitext(name)[1]: from the last '.' of the last path
+ * element, not a leading one; "" when none); points into name. */
+static const char *cmd_file_ext(const char *name)
+{
+	const char *base = name;
+	for (const char *p = name; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	while (*base == '.')
+		base++;
+	const char *dot = strrchr(base, '.');
+	return dot ? dot : "";
 }
 
 /* Whether an upload of size bytes leaves MinFreeSpace free on the data
@@ -211,13 +228,13 @@ static int cmd_file_group_ok(struct session *s, int64_t gid, struct cmd_file_gro
 	cmd_file_group_get(s, gid, g);
 	if (!g->found) {
 		if (gid > 0)
-			session_error(s, PROTO_E_CHAT_NOT_FOUND, "chat not found");
+			session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND);
 		else
-			session_error(s, PROTO_E_INVALID, "no current chat: give chat_group_id");
+			session_error(s, PROTO_E_INVALID, CAT_NO_CURRENT_CHAT_FILE);
 		return 0;
 	}
 	if (!g->member) {
-		session_error(s, PROTO_E_PERMISSION, "you are not a member of this chat");
+		session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER);
 		return 0;
 	}
 	return 1;
@@ -237,25 +254,30 @@ static json_object *cmd_upload_response(const char *message, int64_t file_id)
 	return o;
 }
 
-/* The file_notification: a chat_message with the reference's fields. */
+/* The file_notification: a chat_message with the reference's fields, its
+ * content in each recipient's language. */
 static void cmd_file_notify(const store_file_t *f)
 {
-	char text[1400];
-	snprintf(text, sizeof text, "%s uploaded a file: %s (%lldKB)", f->uploader_name, f->filename,
-	         (long long)(f->size / 1024));
-	json_object *o = proto_new("file_notification");
-	proto_set_int(o, "sender_id", f->uploader_id);
-	proto_set_string(o, "sender_username", f->uploader_name);
-	proto_set_int(o, "chat_group_id", f->group_id);
-	proto_set_string(o, "chat_group_name", "");
-	proto_set_string(o, "content", text);
-	proto_set_null(o, "message_id");
+	json_object *o[CAT_NLANGS];
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		char text[1400];
+		o[l] = proto_new("file_notification");
+		proto_set_int(o[l], "sender_id", f->uploader_id);
+		proto_set_string(o[l], "sender_username", f->uploader_name);
+		proto_set_int(o[l], "chat_group_id", f->group_id);
+		proto_set_string(o[l], "chat_group_name", "");
+		proto_set_string(o[l], "content", catalog_format(text, sizeof text, l, CAT_FILE_NOTIFICATION,
+		                                                  f->uploader_name, f->filename,
+		                                                  (long long)(f->size / 1024)));
+		proto_set_null(o[l], "message_id");
+	}
 	table_rdlock();
 	group_t *g = table_group(f->group_id);
 	if (g)
 		bcast_group(g, o);
 	table_unlock();
-	json_object_put(o);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		json_object_put(o[l]);
 }
 
 void cmd_file_upload(struct session *s, json_object *req)
@@ -264,33 +286,35 @@ void cmd_file_upload(struct session *s, json_object *req)
 	int64_t size = 0, gid = 0;
 	char dir[CMD_FILE_PATH_MAX], path[CMD_FILE_PATH_MAX];
 	store_file_t f;
-	const char *why;
+	int why;
 
 	if (proto_get_string(req, "filename", &name) != 0 || proto_get_int(req, "file_size", &size) != 0 ||
 	    proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, "file_upload_request needs filename (a string), "
-		                                  "file_size and chat_group_id (integers)");
+		session_error(s, PROTO_E_INVALID, CAT_UPLOAD_ARGS);
 		return;
 	}
 	if (size <= 0) {
-		session_error(s, PROTO_E_INVALID, "file_size must be more than 0");
+		session_error(s, PROTO_E_INVALID, CAT_FILE_SIZE_ZERO);
 		return;
 	}
 	/* the reference's order: size, then type, then membership */
 	long long max = CONF(max_file_size);
 	if (size > max) {
-		session_error(s, PROTO_E_FILE_TOO_LARGE, "file too large: at most %lld bytes (%lld MB)", max,
-		              max / (1024 * 1024));
+		session_error(s, PROTO_E_FILE_TOO_LARGE, CAT_FILE_TOO_LARGE, max / (1024 * 1024), max);
 		return;
 	}
 	json_object *nj = NULL;
 	json_object_object_get_ex(req, "filename", &nj);
-	if ((why = cmd_file_name_bad(name, (size_t)json_object_get_string_len(nj)))) {
-		session_error(s, PROTO_E_INVALID, "%s", why);
+	if ((why = cmd_file_name_bad(name, (size_t)json_object_get_string_len(nj))) >= 0) {
+		session_error(s, PROTO_E_INVALID, why);
 		return;
 	}
 	if (!cmd_file_ext_ok(name)) {
-		session_error(s, PROTO_E_INVALID, "file type not allowed: allowed extensions are %s",
+		char ext[CMD_FILE_NAME_MAX + 1];
+		snprintf(ext, sizeof ext, "%s", cmd_file_ext(name));
+		for (char *p = ext; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		session_error(s, PROTO_E_INVALID, CAT_FILE_TYPE, ext,
 		              __atomic_load_n(&srv_conf->file_extensions, __ATOMIC_ACQUIRE));
 		return;
 	}
@@ -298,18 +322,18 @@ void cmd_file_upload(struct session *s, json_object *req)
 	if (!cmd_file_group_ok(s, gid, &g))
 		return;
 	if (g.user_banned) {
-		session_error(s, PROTO_E_PERMISSION, "you are banned from sending messages and files");
+		session_error(s, PROTO_E_PERMISSION, CAT_USER_BANNED_FILE);
 		return;
 	}
 	if (g.banned) {
-		session_error(s, PROTO_E_PERMISSION, "this chat is banned: nothing can be sent to it");
+		session_error(s, PROTO_E_PERMISSION, CAT_CHAT_BANNED_FILE);
 		return;
 	}
 
 	if (!cmd_file_space_ok(size)) {
 		log_warn("%s (%s): upload of %lld bytes refused: the data folder's file system is low "
 		         "on space (MinFreeSpace)", s->c->addr, s->username, (long long)size);
-		session_error(s, PROTO_E_SERVER, "the server is low on disk space: the upload is refused");
+		session_error(s, PROTO_E_SERVER, CAT_FILE_LOW_SPACE);
 		return;
 	}
 
@@ -321,15 +345,14 @@ void cmd_file_upload(struct session *s, json_object *req)
 	snprintf(f.filename, sizeof f.filename, "%s", name);
 	cmd_file_basename(f.filename);
 	if (!f.filename[0]) {
-		session_error(s, PROTO_E_INVALID, "filename has no name once its folders and leading "
-		                                  "dots are removed");
+		session_error(s, PROTO_E_INVALID, CAT_FILE_NAME_EMPTY);
 		return;
 	}
 	cmd_file_dir(g.id, dir, sizeof dir);
 	if (cmd_file_new_name(f.stored_name, sizeof f.stored_name) < 0 ||
 	    (mkdir(dir, 0750) < 0 && errno != EEXIST)) {
 		log_error("files: cannot prepare %s for an upload: %s", dir, strerror(errno));
-		session_error(s, PROTO_E_SERVER, "the server cannot store files right now");
+		session_error(s, PROTO_E_SERVER, CAT_FILES_UNAVAILABLE);
 		return;
 	}
 	cmd_file_path(g.id, f.stored_name, path, sizeof path);
@@ -339,13 +362,14 @@ void cmd_file_upload(struct session *s, json_object *req)
 	if (fd < 0) {
 		cmd_file_slot_free();
 		log_error("files: cannot create %s: %s", path, strerror(errno));
-		session_error(s, PROTO_E_SERVER, "the server cannot store files right now");
+		session_error(s, PROTO_E_SERVER, CAT_FILES_UNAVAILABLE);
 		return;
 	}
 
 	log_info("%s: %s uploads %s (%lld bytes) to chat %s as %s", s->c->addr, s->username, f.filename,
 	         (long long)size, g.name, path);
-	session_reply(s, cmd_upload_response("ready", 0));
+	char text[1400];
+	session_reply(s, cmd_upload_response(session_text(s, text, sizeof text, CAT_UPLOAD_READY), 0));
 	int rc = session_read_raw(s, fd, (size_t)size, cmd_file_timeout_ms());
 	cmd_file_slot_free();
 	if (close(fd) < 0 && rc == SESSION_RAW_OK)
@@ -355,13 +379,12 @@ void cmd_file_upload(struct session *s, json_object *req)
 		switch (rc) {
 		case SESSION_RAW_LOCAL:
 			log_error("files: writing %s failed: %s", path, strerror(errno));
-			session_error(s, PROTO_E_SERVER, "the server could not save the file");
+			session_error(s, PROTO_E_SERVER, CAT_FILE_SAVE_FAILED);
 			break;
 		case SESSION_RAW_STALLED:
 			log_warn("%s (%s): upload of %s stalled; partial file removed", s->c->addr,
 			         s->username, f.filename);
-			session_error(s, PROTO_E_NETWORK, "upload stalled: no data for %d seconds",
-			              CONF(transfer_timeout));
+			session_error(s, PROTO_E_NETWORK, CAT_UPLOAD_STALLED, CONF(transfer_timeout));
 			client_close(s->c, "file upload stalled");
 			break;
 		default:
@@ -377,23 +400,22 @@ void cmd_file_upload(struct session *s, json_object *req)
 	cmd_file_group_get(s, g.id, &g);
 	if (!g.found) {
 		unlink(path);
-		session_error(s, PROTO_E_CHAT_NOT_FOUND, "the chat was deleted during the upload");
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_DELETED_UPLOAD);
 		return;
 	}
 	int64_t id = 0;
 	f.uploaded_at = proto_now();
 	if (store_file_add(srv_store, &f, &id) != STORE_OK) {
 		unlink(path);
-		session_error(s, PROTO_E_DATABASE, "could not record the file; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_FILE_RECORD_FAILED);
 		return;
 	}
 	f.id = id;
 	log_info("%s: %s uploaded %s to chat %s (file %lld)", s->c->addr, s->username, f.filename,
 	         g.name, (long long)id);
 	cmd_file_notify(&f);
-	char text[1400];
-	snprintf(text, sizeof text, "File '%s' uploaded", f.filename);
-	session_reply(s, cmd_upload_response(text, id));
+	session_reply(s, cmd_upload_response(session_text(s, text, sizeof text, CAT_UPLOADED, f.filename),
+	                                     id));
 }
 
 /* download ---------------------------------------------------------------- */
@@ -453,16 +475,16 @@ void cmd_file_download(struct session *s, json_object *req)
 	struct stat sb;
 
 	if (cmd_file_id(req, &id) < 0) {
-		session_error(s, PROTO_E_INVALID, "file_download_request needs file_id (a file number)");
+		session_error(s, PROTO_E_INVALID, CAT_DOWNLOAD_ARGS);
 		return;
 	}
 	int rc = store_file_get(srv_store, id, &f);
 	if (rc == STORE_NOTFOUND) {
-		session_error(s, PROTO_E_FILE_NOT_FOUND, "file not found");
+		session_error(s, PROTO_E_FILE_NOT_FOUND, CAT_FILE_NOT_FOUND);
 		return;
 	}
 	if (rc != STORE_OK) {
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	cmd_file_basename(f.filename);
@@ -471,11 +493,11 @@ void cmd_file_download(struct session *s, json_object *req)
 	struct cmd_file_group g;
 	cmd_file_group_get(s, f.group_id, &g);
 	if (!g.found) {
-		session_error(s, PROTO_E_FILE_NOT_FOUND, "file not found");
+		session_error(s, PROTO_E_FILE_NOT_FOUND, CAT_FILE_NOT_FOUND);
 		return;
 	}
 	if (!g.member) {
-		session_error(s, PROTO_E_PERMISSION, "you are not a member of the chat of this file");
+		session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER_FILE);
 		return;
 	}
 	cmd_file_path(f.group_id, f.stored_name, path, sizeof path);
@@ -488,7 +510,7 @@ void cmd_file_download(struct session *s, json_object *req)
 		if (fd >= 0)
 			close(fd);
 		cmd_file_slot_free();
-		session_error(s, PROTO_E_FILE_NOT_FOUND, "the file is missing on the server");
+		session_error(s, PROTO_E_FILE_NOT_FOUND, CAT_FILE_MISSING);
 		return;
 	}
 	int64_t size = (int64_t)sb.st_size;
@@ -496,7 +518,9 @@ void cmd_file_download(struct session *s, json_object *req)
 	log_info("%s: %s downloads %s (file %lld, %lld bytes)", s->c->addr, s->username, f.filename,
 	         (long long)id, (long long)size);
 
-	session_reply(s, cmd_download_response(1, "download starting", f.filename, size));
+	char text[1400];
+	session_reply(s, cmd_download_response(1, session_text(s, text, sizeof text, CAT_DOWNLOAD_STARTING),
+	                                       f.filename, size));
 	/* nothing queued from now on may land inside the raw bytes */
 	rc = session_hold(s, timeout);
 	if (rc == SESSION_RAW_OK && s->protocol == 1)
@@ -521,9 +545,8 @@ void cmd_file_download(struct session *s, json_object *req)
 		                                             : "file download failed");
 		return;
 	}
-	char text[1400];
-	snprintf(text, sizeof text, "File '%s' downloaded", f.filename);
-	session_reply(s, cmd_download_response(1, text, f.filename, size));
+	session_reply(s, cmd_download_response(1, session_text(s, text, sizeof text, CAT_DOWNLOADED,
+	                                                       f.filename), f.filename, size));
 }
 
 /* list -------------------------------------------------------------------- */
@@ -550,7 +573,7 @@ void cmd_file_list(struct session *s, json_object *req)
 {
 	int64_t gid = 0;
 	if (proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, "chat_group_id must be an integer");
+		session_error(s, PROTO_E_INVALID, CAT_GROUP_ID_INTEGER);
 		return;
 	}
 	struct cmd_file_group g;
@@ -559,7 +582,7 @@ void cmd_file_list(struct session *s, json_object *req)
 	json_object *files = json_object_new_array();
 	if (store_files_foreach(srv_store, g.id, cmd_file_list_one, files) != STORE_OK) {
 		json_object_put(files);
-		session_error(s, PROTO_E_DATABASE, "database error; try again later");
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
 	json_object *o = proto_new("file_list_response");

@@ -2,6 +2,7 @@
  * configuration file, the command line, --help and --configtest. */
 #include "config.h"
 #include "conf.h"
+#include "catalog.h"
 #include "tunables.h"
 #include "log.h"
 
@@ -26,7 +27,7 @@
 
 #define CONF_DEFAULT_FILE SYSCONFDIR "/chatroomd.conf"
 
-enum conf_type { CT_INT, CT_LL, CT_BOOL, CT_STR, CT_LIST, CT_LEVEL };
+enum conf_type { CT_INT, CT_LL, CT_BOOL, CT_STR, CT_LIST, CT_LEVEL, CT_LANG };
 
 struct conf_opt {
 	const char *section;  /* file section, NULL: command line only */
@@ -63,6 +64,8 @@ static const struct conf_opt conf_opts[] = {
 	  "log to syslog (also in the foreground)" },
 	{ "Server", "LogLevel", "log-level", 0, CT_LEVEL, O(log_level), "info", 0, 3, 1, "LEVEL",
 	  "error, warning, info or debug" },
+	{ "Server", "Language", "language", 0, CT_LANG, O(language), CR_DEFAULT_LANGUAGE, 0, 1, 1, "LANG",
+	  "language of the texts sent to legacy clients: zh (the reference's) or en" },
 	{ "Limits", "Workers", "workers", 0, CT_INT, O(workers), "0", 0, 1000000, 0, "N",
 	  "worker threads at most (they serve connections that have work); 0: "
 	  STR(CR_WORKERS_PER_CPU) " per CPU, at least " STR(CR_WORKERS_MIN) },
@@ -85,6 +88,9 @@ static const struct conf_opt conf_opts[] = {
 	  1, 100000, 1, "N", "largest history_request limit" },
 	{ "Limits", "Rate", "rate", 0, CT_INT, O(rate), STR(CR_DEFAULT_RATE), 1, 100000000, 1, "N",
 	  "messages per second a connection may send (token bucket rate)" },
+	{ "Limits", "LegacyReplyDelay", "legacy-reply-delay", 0, CT_INT, O(legacy_reply_delay),
+	  STR(CR_DEFAULT_LEGACY_REPLY_DELAY_MS), 0, 1000, 1, "MS",
+	  "a legacy client's reply to its own request leaves no sooner than this (0: off)" },
 	{ "Limits", "Burst", "burst", 0, CT_INT, O(burst), STR(CR_DEFAULT_BURST), 1, 100000000, 1, "N",
 	  "messages a connection may send at once (token bucket size)" },
 	{ "Limits", "MaxChatsPerUser", "max-chats-per-user", 0, CT_INT, O(max_chats_per_user),
@@ -105,7 +111,7 @@ static const struct conf_opt conf_opts[] = {
 	{ "Store", "BatchSize", "batch-size", 0, CT_INT, O(batch_size), STR(CR_DEFAULT_BATCH_SIZE), 1,
 	  100000, 0, "N", "messages per database transaction at most" },
 	{ "Store", "BatchTime", "batch-ms", 0, CT_INT, O(batch_ms), STR(CR_DEFAULT_BATCH_MS), 0, 60000, 0,
-	  "MS", "longest wait before a batch is committed" },
+	  "MS", "extra wait for a batch to fill before it is committed (0: none)" },
 	{ "Store", "WriterQueue", "writer-queue", 0, CT_INT, O(writer_queue),
 	  STR(CR_DEFAULT_WRITER_QUEUE), 1, 100000000, 0, "N",
 	  "messages accepted but not yet stored, at most; then senders get 1011" },
@@ -246,6 +252,15 @@ static const char *conf_set(struct conf *c, const struct conf_opt *o, const char
 			return why;
 		}
 		return NULL;
+	case CT_LANG: {
+		int l = catalog_lang_parse(val);
+		if (l < 0) {
+			snprintf(why, sizeof why, "'%s' is not one of zh, en", val);
+			return why;
+		}
+		*(int *)conf_field(c, o) = l;
+		return NULL;
+	}
 	case CT_LEVEL: {
 		int l = log_level_parse(val);
 		if (l < 0) {
@@ -570,7 +585,7 @@ int conf_reload(struct conf *c, int argc, char **argv)
 		const void *src = conf_cfield(&n, o);
 		int changed;
 		switch (o->type) {
-		case CT_INT: case CT_BOOL: case CT_LEVEL:
+		case CT_INT: case CT_BOOL: case CT_LEVEL: case CT_LANG:
 			changed = *(const int *)src != *(int *)dst;
 			if (changed && o->reload)
 				__atomic_store_n((int *)dst, *(const int *)src, __ATOMIC_RELAXED);
@@ -625,6 +640,7 @@ void conf_print(const struct conf *c, FILE *out)
 		case CT_LL: fprintf(out, "%lld\n", *(const long long *)p); break;
 		case CT_BOOL: fprintf(out, "%s\n", *(const int *)p ? "yes" : "no"); break;
 		case CT_LEVEL: fprintf(out, "%s\n", log_level_name(*(const int *)p)); break;
+		case CT_LANG: fprintf(out, "%s\n", catalog_lang_name(*(const int *)p)); break;
 		case CT_STR:
 			if (o->off == O(admin_password))
 				fprintf(out, "%s\n", **(char *const *)p ? "(set)" : "");

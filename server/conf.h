@@ -28,6 +28,7 @@ struct conf {
 	int foreground;
 	int use_syslog;
 	int log_level;
+	int language;       /* CAT_ZH or CAT_EN: texts for legacy clients */
 	/* [Limits] */
 	int workers;
 	int queue;
@@ -40,6 +41,7 @@ struct conf {
 	int history_max;
 	int rate;
 	int burst;
+	int legacy_reply_delay; /* ms: floor of a legacy reply's delay, 0 off */
 	/* [Timeouts] */
 	int heartbeat_interval;
 	int heartbeat_timeout;

@@ -1,6 +1,7 @@
 /* listener.c - the accept thread; see listener.h. */
 #include "config.h"
 #include "listener.h"
+#include "catalog.h"
 #include "client.h"
 #include "tunables.h"
 #include "log.h"
@@ -56,7 +57,7 @@ static unsigned listener_hash(const char *s)
 }
 
 /* Count a new connection from ip; -1 (and a reason) when over a limit. */
-static int listener_admit(const char *ip, const char **why)
+static int listener_admit(const char *ip, int *why)
 {
 	int rc = 0;
 	pthread_mutex_lock(&addr_lock);
@@ -64,16 +65,16 @@ static int listener_admit(const char *ip, const char **why)
 	while (*pp && strcmp((*pp)->ip, ip))
 		pp = &(*pp)->next;
 	if (addr_total >= CONF(max_connections)) {
-		*why = "too many connections to the server";
+		*why = CAT_TOO_MANY_CONNECTIONS;
 		rc = -1;
 	} else if (*pp && (*pp)->n >= CONF(max_per_address)) {
-		*why = "too many connections from your address";
+		*why = CAT_TOO_MANY_FROM_ADDRESS;
 		rc = -1;
 	} else {
 		if (!*pp) {
 			*pp = calloc(1, sizeof **pp);
 			if (!*pp) {
-				*why = "server out of memory";
+				*why = CAT_OUT_OF_MEMORY;
 				rc = -1;
 				goto out;
 			}
@@ -158,9 +159,11 @@ int listener_bind(void)
 
 /* Answer 1013 without a worker: the message is tiny, so a non-blocking
  * send into an empty socket buffer cannot block or fail short. */
-static void listener_refuse(int fd, const char *addr, int code, const char *text)
+static void listener_refuse(int fd, const char *addr, int code, int id)
 {
-	json_object *e = proto_error(code, text);
+	/* no hello yet: a legacy client, in the legacy language */
+	char text[256];
+	json_object *e = proto_error(code, catalog_format(text, sizeof text, CONF(language), id));
 	size_t len;
 	char *s = proto_serialize(e, &len);
 	if (s && send(fd, s, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
@@ -205,10 +208,10 @@ static void listener_accept(int lfd)
 	}
 	STATS_INC(connections_total);
 
-	const char *why;
+	int why;
 	if (listener_admit(ip, &why) < 0) {
 		STATS_INC(connections_rejected);
-		log_warn("%s: connection refused: %s", addr, why);
+		log_warn("%s: connection refused: %s", addr, catalog_entry(why)->text[CAT_EN]);
 		listener_refuse(fd, addr, PROTO_E_BUSY, why);
 		return;
 	}
@@ -224,10 +227,11 @@ static void listener_accept(int lfd)
 		log_error("%s: out of memory for a new connection", addr);
 		listener_release(ip);
 		STATS_INC(connections_rejected);
-		listener_refuse(fd, addr, PROTO_E_BUSY, "server busy: try again later");
+		listener_refuse(fd, addr, PROTO_E_BUSY, CAT_SERVER_BUSY);
 		return;
 	}
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
+	atomic_store_explicit(&c->lang, CONF(language), memory_order_relaxed);
 	if (pool_submit(c) < 0) {
 		STATS_INC(connections_rejected);
 		log_warn("%s: server busy (all %d workers busy and %d new connections waiting): "
@@ -235,7 +239,7 @@ static void listener_accept(int lfd)
 		c->fd = -1;
 		client_unref(c);
 		listener_release(ip);
-		listener_refuse(fd, addr, PROTO_E_BUSY, "server busy: try again later");
+		listener_refuse(fd, addr, PROTO_E_BUSY, CAT_SERVER_BUSY);
 		return;
 	}
 	log_debug("%s: connected", addr);

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "broadcast.h"
 #include "cmd.h"
+#include "catalog.h"
 #include "conf.h"
 #include "tunables.h"
 #include "listener.h"
@@ -334,7 +335,7 @@ static int main_shutdown(void)
 	listener_stop();
 	watchdog_stop();
 	atomic_store(&srv_stopping, 1);
-	session_close_all("Server shutting down");
+	session_close_all(CAT_SHUTDOWN);
 	/* every parked connection is woken by its close and ends in a worker */
 	long long end = srv_now_ms() + MAIN_SHUTDOWN_MS;
 	for (;;) {
@@ -463,7 +464,7 @@ int main(int argc, char **argv)
 		.batch_ms = srv_conf->batch_ms,
 		.max_queue = (size_t)srv_conf->writer_queue,
 		.dedup_window = srv_conf->dedup_window,
-		.on_stored = cmd_on_stored,
+		.on_stored = bcast_stored,
 	};
 	if (writer_start(&wo, err, sizeof err) < 0) {
 		log_error("cannot start the writer: %s", err);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "session.h"
 #include "broadcast.h"
+#include "catalog.h"
 #include "cmd.h"
 #include "tunables.h"
 #include "listener.h"
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Messages refused by the rate limit in a row before the sender is closed. */
@@ -36,20 +38,73 @@
  * not keep a worker from the others. */
 #define SESSION_TURN_READS 8
 
+/* The longest a worker waits for the legacy reply floor (LegacyReplyDelay
+ * is at most 1000 ms; this bounds a clock jump). */
+#define SESSION_REPLY_FLOOR_MAX_NS 1000000000LL
+
+static long long session_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The reference client sends a request and only then installs the handler
+ * that waits for its reply: a reply that arrives in between is dropped and
+ * its user waits for a timeout. The reference server took 0.5-2.5 ms to
+ * answer; chatroomd answers sooner, so the first reply to a legacy
+ * client's own request waits until LegacyReplyDelay has passed since the
+ * request arrived. The wait is a short bounded sleep of the worker serving
+ * this connection alone: no lock is held here, and chat broadcast,
+ * protocol-2 clients and file data never pass through it. */
+static void session_reply_floor(struct session *s)
+{
+	long long due = s->reply_due_ns;
+	s->reply_due_ns = 0;
+	long long left = due - session_now_ns();
+	if (left <= 0)
+		return;
+	if (left > SESSION_REPLY_FLOOR_MAX_NS)
+		left = SESSION_REPLY_FLOOR_MAX_NS;
+	/* wake now the clients earlier lines of this batch queued messages
+	 * for (client_defer_begin): the wait is this client's alone */
+	client_defer_end();
+	client_defer_begin(s->c);
+	struct timespec ts = { (time_t)(left / 1000000000LL), (long)(left % 1000000000LL) };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 void session_reply(struct session *s, json_object *o)
 {
 	if (!o)
 		return;
+	if (s->reply_due_ns)
+		session_reply_floor(s);
 	client_send(s->c, o, (size_t)CONF(max_output));
 	json_object_put(o);
 }
 
-void session_error(struct session *s, int code, const char *fmt, ...)
+int session_lang(const struct session *s)
+{
+	return atomic_load_explicit(&s->c->lang, memory_order_relaxed);
+}
+
+char *session_text(struct session *s, char *buf, size_t len, int id, ...)
+{
+	va_list ap;
+	va_start(ap, id);
+	catalog_vformat(buf, len, session_lang(s), id, ap);
+	va_end(ap);
+	return buf;
+}
+
+void session_error(struct session *s, int code, int id, ...)
 {
 	char text[512];
 	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof text, fmt, ap);
+	va_start(ap, id);
+	catalog_vformat(text, sizeof text, session_lang(s), id, ap);
 	va_end(ap);
 	log_debug("%s: error %d: %s", s->c->addr, code, text);
 	json_object *o = proto_error(code, text);
@@ -94,27 +149,35 @@ static void session_line(struct session *s, char *line, size_t len)
 		if (++s->strikes >= SESSION_MAX_STRIKES) {
 			log_warn("%s (%s): closed for flooding past the rate limit", s->c->addr,
 			         s->username[0] ? s->username : "-");
-			session_error(s, PROTO_E_RATE, "rate limit exceeded repeatedly: disconnected");
+			session_error(s, PROTO_E_RATE, CAT_RATE_DISCONNECT);
 			client_close(s->c, "flooding: kept sending past the rate limit");
 			return;
 		}
 		if (s->strikes == 1)
 			log_info("%s (%s): rate limited", s->c->addr, s->username[0] ? s->username : "-");
-		session_error(s, PROTO_E_RATE, "rate limit exceeded: at most %d messages per second",
-		              CONF(rate));
+		session_error(s, PROTO_E_RATE, CAT_RATE_LIMITED, CONF(rate));
 		return;
 	}
+	/* a legacy request: its first reply waits for the floor, counted from
+	 * when the line was read (lines read together share it, so requests
+	 * sent back to back are not slowed one after the other) */
+	int floor_ms = s->protocol == 2 ? 0 : CONF(legacy_reply_delay);
+	s->reply_due_ns = floor_ms > 0 ? s->rx_ns + floor_ms * 1000000LL : 0;
 	if (proto_parse(line, len, &req, &type, &why) < 0) {
 		STATS_INC(bad_input);
-		session_error(s, PROTO_E_INVALID, "%s", why);
+		int id = catalog_by_english(why);
+		if (id < 0) /* tests/unit/test_catalog.c keeps this from happening */
+			log_warn("%s: no catalog entry for \"%s\"", s->c->addr, why);
+		session_error(s, PROTO_E_INVALID, id >= 0 ? id : CAT_NO_TYPE);
+		s->reply_due_ns = 0;
 		return;
 	}
 	cmd_fn fn = cmd_lookup(type, &needs_login);
 	if (!fn) {
 		STATS_INC(bad_input);
-		session_error(s, PROTO_E_INVALID, "unknown message_type '%.64s'", type);
+		session_error(s, PROTO_E_INVALID, CAT_UNKNOWN_TYPE, type);
 	} else if (needs_login && s->user_id < 0) {
-		session_error(s, PROTO_E_CREDENTIALS, "not logged in: log in first");
+		session_error(s, PROTO_E_CREDENTIALS, CAT_LOGIN_FIRST);
 	} else {
 		const char *cmid = NULL;
 		if (proto_get_string(req, "client_msg_id", &cmid) == 0 && strlen(cmid) <= CR_CLIENT_MSG_ID_MAX)
@@ -122,6 +185,7 @@ static void session_line(struct session *s, char *line, size_t len)
 		fn(s, req);
 		s->req_cmid = NULL;
 	}
+	s->reply_due_ns = 0;
 	json_object_put(req);
 }
 
@@ -232,6 +296,7 @@ void session_serve(client_t *c)
 		ssize_t n = -1;
 		if (reading) {
 			n = frame_read_fd(&s->fr, c->fd);
+			s->rx_ns = session_now_ns();
 			if (n == 0) {
 				reason = "closed by the client";
 				break;
@@ -255,9 +320,7 @@ void session_serve(client_t *c)
 			client_defer_end();
 			if (!atomic_load(&c->closing) && st == FRAME_TOO_LONG) {
 				STATS_INC(bad_input);
-				session_error(s, PROTO_E_TOO_LARGE,
-				              "message too large: lines are limited to %d bytes",
-				              srv_conf->max_line);
+				session_error(s, PROTO_E_TOO_LARGE, CAT_LINE_TOO_LONG, srv_conf->max_line);
 				client_close(c, "line too long");
 			}
 		}
@@ -285,29 +348,35 @@ void session_serve(client_t *c)
 }
 
 struct session_closer {
-	outbuf_t *notice;
+	outbuf_t *notice[CAT_NLANGS]; /* the notice in each language */
 	const char *why;
 };
 
 static void session_close_one(void *ctx, client_t *c)
 {
 	struct session_closer *sc = ctx;
-	if (sc->notice)
-		client_push(c, sc->notice, 1, (size_t)CONF(max_output));
+	outbuf_t *b = sc->notice[atomic_load_explicit(&c->lang, memory_order_relaxed)];
+	if (b)
+		client_push(c, b, 1, (size_t)CONF(max_output));
 	client_close(c, sc->why);
 }
 
-void session_close_all(const char *why)
+void session_close_all(int id)
 {
-	json_object *o = proto_new("system_message");
-	proto_set_string(o, "content", why);
-	proto_set_string(o, "level", "warning");
-	struct session_closer sc = { outbuf_json(o), why };
-	json_object_put(o);
+	struct session_closer sc = { .why = catalog_entry(id)->text[CAT_EN] };
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		char text[256];
+		json_object *o = proto_new("system_message");
+		proto_set_string(o, "content", catalog_format(text, sizeof text, l, id));
+		proto_set_string(o, "level", "warning");
+		sc.notice[l] = outbuf_json(o);
+		json_object_put(o);
+	}
 	table_rdlock();
 	table_clients_foreach(session_close_one, &sc);
 	table_unlock();
-	outbuf_unref(sc.notice);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		outbuf_unref(sc.notice[l]);
 }
 
 /* Raw transfers ------------------------------------------------------------ */

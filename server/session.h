@@ -24,6 +24,9 @@ struct session {
 	int64_t user_id;        /* -1 until logged in */
 	char username[96];
 	int protocol;
+	long long rx_ns;        /* monotonic ns of the last read from the socket */
+	long long reply_due_ns; /* legacy: the reply to the line being handled leaves
+	                         * no sooner than this (monotonic ns); 0: no floor */
 	const char *req_cmid;   /* client_msg_id of the line being handled, or NULL:
 	                         * protocol-2 errors about it carry it back */
 };
@@ -34,9 +37,13 @@ void session_serve(client_t *c);
 
 /* Queue a reply to this session's own client; takes ownership of o. */
 void session_reply(struct session *s, json_object *o);
-/* Queue an error_message. */
-void session_error(struct session *s, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* Queue an error_message whose text is catalog entry id (catalog.h) in
+ * the client's language, formatted with the arguments that follow. */
+void session_error(struct session *s, int code, int id, ...);
+/* The client's language (CAT_EN, CAT_ZH), and catalog entry id formatted
+ * in it into buf. */
+int session_lang(const struct session *s);
+char *session_text(struct session *s, char *buf, size_t len, int id, ...);
 
 /* Raw transfers (file upload and download), between JSON lines on the
  * same connection; for the serving worker only. Each timeout_ms is how long
@@ -64,7 +71,8 @@ void session_release(struct session *s);
 int session_write_raw(struct session *s, const void *buf, size_t n, int timeout_ms);
 int session_write_raw_fd(struct session *s, int in_fd, size_t n, int timeout_ms);
 
-/* Ask every connection to close (server shutdown), telling each why. */
-void session_close_all(const char *why);
+/* Ask every connection to close (server shutdown), telling each why:
+ * catalog entry id, in its language. */
+void session_close_all(int id);
 
 #endif

@@ -16,7 +16,10 @@
  * never flushed, under them (the flush happens at client_defer_end or in
  * the waiter). Under 3 a thread may re-arm the connection in the waiter's
  * epoll (a system call, no lock); the pool and waiter locks are taken only
- * after 3 is released. */
+ * after 3 is released. The writer thread delivers stored messages
+ * (bcast_stored) taking 1, then each message's 2, then 3, after its commit
+ * and without the writer lock; it writes to sockets only after letting them
+ * go, and never blocks. */
 #ifndef CHATROOM_TABLE_H
 #define CHATROOM_TABLE_H
 
@@ -41,7 +44,8 @@ typedef struct chatgroup {
 	struct chatgroup *next;         /* [table] hash chain */
 
 	pthread_mutex_t seq_lock;
-	msg_t *cache[TABLE_CACHE];  /* [seq_lock] ring of the newest messages, oldest first */
+	msg_t *cache[TABLE_CACHE];  /* [seq_lock] ring of the newest stored messages, oldest
+	                             * first: filled by the writer thread after commit */
 	unsigned chead, clen;
 } group_t;
 

@@ -1,9 +1,10 @@
 /* writer.c - the writer thread: stores accepted messages in batches and
- * acknowledges them (on_stored) only after their transaction committed.
+ * hands them on (on_stored: delivery and chat_ack) only after their
+ * transaction committed.
  *
  * The queue is a FIFO linked through msg_t.wnext. A batch is the first k
  * messages of the queue; they stay in the queue while the writer commits
- * them without the lock, so writer_pending_*() still see them, and are
+ * them without the lock, so writer_pending_find() still sees them, and are
  * unlinked only after the commit. Only the writer thread removes messages,
  * and submitters only append, so the first k stay the same meanwhile.
  *
@@ -42,7 +43,7 @@ static struct {
 	int stopping;              /* (L) writer_stop() called: refuse, flush, exit */
 	msg_t *head, *tail;        /* (L) queued, oldest first; head..batch in flight */
 	size_t depth;              /* (L) messages in the queue, in flight included */
-	struct timespec oldest_at; /* (L) when the oldest queued message arrived */
+	struct timespec oldest_at; /* (L) when the oldest message not in flight arrived */
 	uint64_t stored_total;     /* (L) */
 	int healthy;               /* (L) 0 while commits fail */
 	struct writer_opts o;      /* set before the thread starts, then read-only */
@@ -167,8 +168,8 @@ static void writer_unlink(size_t n)
 	pthread_mutex_unlock(&w.lock);
 }
 
-/* Acknowledge and release batch[0..n); the dropped ones are released
- * without an acknowledgement. */
+/* Hand batch[0..n) on (on_stored: deliver and acknowledge what is stored,
+ * report what is dropped), then release it. */
 static void writer_deliver(msg_t **batch, const unsigned char *dropped, size_t n)
 {
 	size_t stored = 0;
@@ -178,11 +179,10 @@ static void writer_deliver(msg_t **batch, const unsigned char *dropped, size_t n
 	pthread_mutex_lock(&w.lock);
 	w.stored_total += stored;
 	pthread_mutex_unlock(&w.lock);
-	for (size_t i = 0; i < n; i++) {
-		if (!dropped[i] && w.o.on_stored)
-			w.o.on_stored(batch[i], w.o.ctx);
+	if (w.o.on_stored && n > 0)
+		w.o.on_stored(batch, dropped, n, w.o.ctx);
+	for (size_t i = 0; i < n; i++)
 		msg_unref(batch[i]);
-	}
 }
 
 /* Wait on the condition until deadline or a stop request; lock held. */
@@ -327,17 +327,20 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w.lock);
 	for (;;) {
-		/* wait for a full batch, for the oldest message's deadline, or
-		 * for a stop request */
+		/* Group commit: start as soon as there is a message; what
+		 * comes during the commit is the next batch. */
 		while (!w.stopping && w.depth == 0)
 			pthread_cond_wait(&w.wake, &w.lock);
 		if (w.depth == 0)
 			break; /* stopping, and everything is stored */
-		deadline = w.oldest_at;
-		writer_add_ms(&deadline, w.o.batch_ms);
-		while (!w.stopping && w.depth < cap) {
-			if (pthread_cond_timedwait(&w.wake, &w.lock, &deadline) == ETIMEDOUT)
-				break;
+		if (w.o.batch_ms > 0) {
+			/* asked to trade latency for fewer, larger commits */
+			deadline = w.oldest_at;
+			writer_add_ms(&deadline, w.o.batch_ms);
+			while (!w.stopping && w.depth < cap) {
+				if (pthread_cond_timedwait(&w.wake, &w.lock, &deadline) == ETIMEDOUT)
+					break;
+			}
 		}
 
 		n = 0;
@@ -451,12 +454,11 @@ int writer_submit(msg_t *m)
 		pthread_mutex_unlock(&w.lock);
 		return -1;
 	}
-	/* on_stored() and the pending look-ups promise id order within a
-	 * group, which holds only if each group's ids are submitted in the
+	/* on_stored() promises id order within a group, which holds only if each group's ids are submitted in the
 	 * order they were assigned; the cheap check: against the tail */
 	if (w.tail && w.tail->group_id == m->group_id && m->id <= w.tail->id)
 		log_error("writer: message %lld of group %lld submitted after %lld: they will be "
-		          "acknowledged out of order",
+		          "delivered out of order",
 		          (long long)m->id, (long long)m->group_id, (long long)w.tail->id);
 	m->wnext = NULL;
 	msg_ref(m);
@@ -468,23 +470,15 @@ int writer_submit(msg_t *m)
 	}
 	w.tail = m;
 	w.depth++;
-	/* the writer needs to know about the first message (to start the
-	 * batch timer) and about a full batch; the rest would only wake it */
+	/* the writer needs to know about the first message (it waits for
+	 * one, or starts the batch timer) and about a full batch; while it
+	 * commits, the queue is not empty and the rest would only wake it */
 	if (w.depth == 1 || w.depth == (size_t)w.o.batch_size)
 		wake = 1;
 	if (wake)
 		pthread_cond_signal(&w.wake);
 	pthread_mutex_unlock(&w.lock);
 	return 0;
-}
-
-void writer_pending_foreach(int64_t group_id, void (*cb)(void *ctx, msg_t *m), void *ctx)
-{
-	pthread_mutex_lock(&w.lock);
-	for (msg_t *m = w.head; m; m = m->wnext)
-		if (m->group_id == group_id)
-			cb(ctx, m);
-	pthread_mutex_unlock(&w.lock);
 }
 
 msg_t *writer_pending_find(int64_t sender_id, const char *client_msg_id)

@@ -1,15 +1,22 @@
 /* writer.h - the writer thread: persists accepted messages to SQLite in
- * batches (one transaction per batch, prepared statements, WAL). A batch is
- * closed when it has batch_size messages or its oldest message has waited
- * batch_ms. After a batch commits, on_stored() is called for each of its
- * messages, in queue order (id order within each group), from the writer
- * thread (this is where chat_ack is sent: nothing is acknowledged before it
- * is on disk).
+ * batches (one transaction per batch, prepared statements, WAL).
+ *
+ * Group commit: the writer commits as soon as it has a message and no
+ * commit is in flight; what arrives during a commit forms the next batch
+ * (at most batch_size), so a message waits for one commit, not for a
+ * timer, and batches grow only with the load. batch_ms > 0 adds a wait
+ * for a batch to fill (at most batch_ms from its oldest message).
+ *
+ * After a batch commits, on_stored() is called once with its messages, in
+ * queue order (id order within each group), from the writer thread: this
+ * is where messages are delivered and acknowledged, so nobody sees a
+ * message that is not on disk.
  *
  * When a commit fails (disk full, read-only or locked database) the batch is
  * kept, the error logged once per kind of fault, and the commit retried with
  * backoff until it succeeds; meanwhile new messages queue up to max_queue,
- * past which writer_submit() refuses them.
+ * past which writer_submit() refuses them. Nothing of them is delivered
+ * meanwhile.
  *
  * Locking: one mutex (writer lock) guards the queue; it is a leaf: no other
  * lock is taken while it is held, and callbacks run without it. */
@@ -24,10 +31,13 @@
 struct writer_opts {
 	const char *db_path;  /* the writer opens its own connection */
 	int batch_size;       /* >= 1 */
-	int batch_ms;         /* >= 0 */
+	int batch_ms;         /* >= 0: extra wait for a batch to fill; 0: none */
 	size_t max_queue;     /* messages accepted but not yet stored */
 	int dedup_window;     /* client_msg_ids kept per user */
-	void (*on_stored)(msg_t *m, void *ctx);
+	/* v[0..n) in queue order; dropped[i] is 1 for a message that could
+	 * not be stored and never will be (its id taken, or given up on at
+	 * writer_stop()). The messages are referenced until it returns. */
+	void (*on_stored)(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx);
 	void *ctx;
 };
 
@@ -40,19 +50,15 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen);
  * when max_queue messages are already waiting, or the writer is not
  * running or stopping (nothing is queued). Within a group, messages must
  * be submitted in increasing id order (assign the id and submit under the
- * group's lock): the queue is FIFO, and on_stored() and
- * writer_pending_foreach() follow queue order. A message may be queued
+ * group's lock): the queue is FIFO, and on_stored() follows queue order. A message may be queued
  * only once at a time (it is linked through m->wnext). */
 int writer_submit(msg_t *m);
 
-/* Calls cb for each queued (not yet committed) message of group_id, in id
- * order (see writer_submit()), with the writer lock held: cb must be quick and must not block or
- * take other locks; take a msg_ref() to keep a message. */
-void writer_pending_foreach(int64_t group_id, void (*cb)(void *ctx, msg_t *m), void *ctx);
-
 /* The queued message with this (sender_id, client_msg_id), referenced, or
  * NULL. A resend that arrives before the commit is dropped: on_stored()
- * acknowledges it to the sender's current session. */
+ * acknowledges it to the sender's current session. A message is unlinked
+ * from the queue after its commit and before on_stored(): in between it
+ * is found in the database (store_dedup_get). */
 msg_t *writer_pending_find(int64_t sender_id, const char *client_msg_id);
 
 size_t writer_depth(void);           /* messages waiting */

@@ -532,8 +532,11 @@ static void setup_line(struct bench_worker *w, struct bench_conn *c, const char 
 	switch (c->state) {
 	case C_REGISTERING:
 		if (!strcmp(type, "register_response") || is_err) {
-			/* An existing account is fine: it is the one we want. */
-			if (ok || code == PROTO_E_USER_EXISTS || (text && strstr(text, "exist")))
+			/* An existing account is fine: it is the one we want. A
+			 * register_response has no code, only its text: English or,
+			 * for a legacy client like this one, the reference's words */
+			if (ok || code == PROTO_E_USER_EXISTS ||
+			    (text && (strstr(text, "exist") || strstr(text, "已存在"))))
 				send_credentials(w, c, "login_request");
 			else
 				conn_fail(w, c, "registration refused: %s", text ? text : "no reason given");

@@ -2,6 +2,7 @@
 through pipes, in a terminal under tmux, and behind a TCP proxy that can cut
 its connection. Builds on harness.py (Server, Conn, user)."""
 import atexit
+import json
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ atexit.register(shutil.rmtree, HOME, True)
 
 def client_env(password=PASSWORD, extra=None):
     e = dict(os.environ)
-    for k in ("CHATROOM_PASSWORD", "CHATROOM_HOST", "CHATROOM_PORT", "CHATROOM_USER",
+    for k in ("CHATROOM_PASSWORD", "CHATROOM_HOST", "CHATROOM_PORT", "CHATROOM_USER", "CHATROOM_LANG",
               "XDG_CONFIG_HOME"):
         e.pop(k, None)
     e["HOME"] = HOME
@@ -148,7 +149,8 @@ class Proxy:
     """A TCP proxy on a free loopback port to the server. cut() closes every
     proxied connection; while refusing, new connections are closed at once;
     mute_replies() stops forwarding from the server to clients (a message
-    is stored and acknowledged, but the acknowledgement is lost)."""
+    is stored and acknowledged, but the acknowledgement is lost); inject()
+    sends clients a line as if from the server."""
 
     def __init__(self, target_port):
         self.target = target_port
@@ -159,6 +161,7 @@ class Proxy:
         self.port = self.lsock.getsockname()[1]
         self.pairs = []
         self.lock = threading.Lock()
+        self.wlock = threading.Lock()  # whole writes to clients: pumped or injected
         self.refusing = False
         self.muted = False
         self.stopped = False
@@ -193,7 +196,8 @@ class Proxy:
                     break
                 if from_server and self.muted:
                     continue
-                dst.sendall(data)
+                with self.wlock:
+                    dst.sendall(data)
         except OSError:
             pass
         for s in (src, dst):
@@ -215,6 +219,16 @@ class Proxy:
 
     def mute_replies(self, on=True):
         self.muted = on
+
+    def inject(self, msg):
+        """Send every proxied client the JSON object msg, as one line from
+        the server (between two whole reads of the server's output)."""
+        line = (json.dumps(msg) + "\n").encode()
+        with self.lock:
+            pairs = list(self.pairs)
+        for c, _ in pairs:
+            with self.wlock:
+                c.sendall(line)
 
     def stop(self):
         self.stopped = True

@@ -126,6 +126,29 @@ class Reconnect(unittest.TestCase):
         self.assertEqual(chat_lines(b.lines), chat_lines(a.lines))
         self.assertEqual(stored(self.srv, "bob", 1).count(("alice", "exactly once please")), 1)
 
+    def test_a_copy_of_a_message_shown_is_not_shown_again(self):
+        """A server that delivered a message before storing it, lost it in a
+        crash and stored the resent line under a new id sends the same
+        (sender, client_msg_id) twice: chatroom shows it once. Another
+        message of the same sender is shown."""
+        proxy = Proxy(self.srv.port)
+        self.addCleanup(proxy.stop)
+        a = self.client("alice", port=proxy.port)
+        bob = user(self.srv, "bob", protocol2=True)
+        self.addCleanup(bob.close)
+        bob.chat("only once", 1, client_msg_id="bob-1")
+        echo = bob.recv_type("chat_message")
+        self.assertEqual("bob-1", echo.get("client_msg_id"))
+        a.wait_for(r"<bob> only once$")
+        copy = dict(echo, message_id=echo["message_id"] + 100)
+        proxy.inject(copy)
+        proxy.inject(dict(echo, message_id=echo["message_id"] + 101, client_msg_id="bob-2",
+                          content="the next one"))
+        a.wait_for(r"<bob> the next one$")
+        self.assertEqual(a.finish(), 0, a.lines)
+        self.assertEqual(chat_lines(a.lines, "bob"), [("public", "bob", "only once"),
+                                                      ("public", "bob", "the next one")])
+
     def test_reenters_its_chat_after_reconnect(self):
         proxy = Proxy(self.srv.port)
         self.addCleanup(proxy.stop)

@@ -148,6 +148,18 @@ class ScriptMode(unittest.TestCase):
         self.assertEqual(rc, 1, out)
         self.assertTrue(any(re.match(r"!!! (ERROR 100\d: |could not enter chat)", l) for l in out), out)
 
+    def test_lang_asks_the_server_for_its_texts_in_that_language(self):
+        self.register("ivy")
+        for args, env, text in (([], None, "chat not found: nowhere"),
+                                (["--lang", "zh"], None, "聊天组 'nowhere' 不存在"),
+                                ([], {"CHATROOM_LANG": "zh"}, "聊天组 'nowhere' 不存在")):
+            rc, out, err = run_client(self.srv.port, ["/enter_chat nowhere"], args=args, env=env,
+                                      user="ivy")
+            self.assertEqual(rc, 1, out)
+            self.assertTrue(any(l.startswith("!!! ") and text in l for l in out), (args, env, out))
+        rc, out, err = run_client(self.srv.port, [], args=["--lang", "fr"], user="ivy")
+        self.assertEqual(rc, 2, err)
+
     def test_chat_without_login_fails(self):
         rc, out, err = run_client(self.srv.port, ["hello?"], password=None)
         self.assertEqual(rc, 1, out)

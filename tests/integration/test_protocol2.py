@@ -392,26 +392,76 @@ class HistoryMaxLowersTheLimit(ServerTest):
         self.assertEqual(done["message_count"], 5)
 
 
-class HistoryNotYetStored(ServerTest):
-    # batches wait up to 3 s before they are committed: messages are
-    # delivered live long before they are in the database
+class NotYetStored(ServerTest):
+    # batches wait up to 3 s before they are committed
     server_args = ["--batch-ms", "3000", "--batch-size", "10000"]
 
-    def test_history_includes_messages_waiting_to_be_stored(self):
+    def test_nothing_is_delivered_or_in_history_before_it_is_stored(self):
         a = self.login_user(protocol2=True)
+        b = self.login_user(protocol2=True)
         for i in range(5):
-            a.chat("pending %d" % i)
-        ids = [a.recv_chat("pending %d" % i)["message_id"] for i in range(5)]
+            a.chat("pending %d" % i, client_msg_id="pend-%d" % i)
         a.send("history_request", chat_group_id=a.group["id"], limit=10)
         hist, done = a.read_history()
-        self.assertEqual([h["message_id"] for h in hist][-5:], ids)
+        self.assertEqual([], [h for h in hist if h["content"].startswith("pending")])
         self.assertEqual(done["message_count"], len(hist))
-        a.send("history_request", chat_group_id=a.group["id"], after_message_id=ids[1])
+        self.assertTrue(b.no_message(0.3, types=("chat_message",)))
+        # once stored: the echo, then the ack, from the same commit
+        echoes = [a.recv_chat("pending %d" % i) for i in range(5)]
+        acks = [a.recv_type("chat_ack") for _ in range(5)]
+        self.assertEqual([e["message_id"] for e in echoes], [k["message_id"] for k in acks])
+        seen = [b.recv_chat("pending %d" % i)["message_id"] for i in range(5)]
+        self.assertEqual([e["message_id"] for e in echoes], seen)
+        a.send("history_request", chat_group_id=a.group["id"], limit=10)
         hist, done = a.read_history()
-        self.assertEqual([h["message_id"] for h in hist], ids[2:])
-        b = self.login_user()
-        _, hist, done = b.enter_chat("public")
-        self.assertEqual([h["content"] for h in hist][-5:], ["pending %d" % i for i in range(5)])
+        self.assertEqual([h["message_id"] for h in hist][-5:], seen)
+
+
+class DeliveryOrder(ServerTest):
+    server_args = ["--rate", "1000000", "--burst", "1000000"]
+
+    def test_client_msg_id_reaches_protocol2_recipients_only(self):
+        a = self.login_user(protocol2=True)
+        b = self.login_user(protocol2=True)
+        legacy = self.login_user()
+        a.chat("named", client_msg_id="named-1")
+        for conn in (a, b):
+            self.assertEqual("named-1", conn.recv_chat("named")["client_msg_id"])
+        self.assertNotIn("client_msg_id", legacy.recv_chat("named"))
+        _, hist, _ = b.enter_chat("public")
+        self.assertEqual("named-1", [h for h in hist if h["content"] == "named"][0]["client_msg_id"])
+        _, hist, _ = legacy.enter_chat("public")
+        self.assertNotIn("client_msg_id", [h for h in hist if h["content"] == "named"][0])
+
+    def test_login_response_comes_before_live_chat(self):
+        """A client logging in while a group is busy learns it is logged
+        in before it sees the group's messages."""
+        import threading
+        talker = self.login_user(protocol2=True)
+        name = self.name("login")
+        self.login_user(name, protocol2=True).close()
+        stop = threading.Event()
+
+        def talk():
+            i = 0
+            while not stop.is_set():
+                talker.chat("busy %d" % i)
+                i += 1
+                time.sleep(0.001)
+        t = threading.Thread(target=talk)
+        t.start()
+        try:
+            for _ in range(30):
+                c = self.connect()
+                c.hello()
+                c.send("login_request", username=name, password="secret123")
+                first = c.recv_where(lambda m: m["message_type"] not in
+                                     ("heartbeat", "user_status_update"), what="a reply")
+                self.assertEqual("login_response", first["message_type"], first)
+                c.close()
+        finally:
+            stop.set()
+            t.join()
 
 
 class Presence(ServerTest):

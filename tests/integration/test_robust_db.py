@@ -93,25 +93,46 @@ class StartupFaults(RobustCase):
 
 
 class RuntimeFaults(RobustCase):
-    """Messages sent while the database cannot be written."""
+    """Messages sent while the database cannot be written: nobody sees them
+    until they are stored, then everybody does, in order."""
 
-    def send_and_expect_no_ack(self, srv, c, prefix, n):
+    def send(self, c, prefix, n, extra=""):
         for i in range(n):
-            c.chat("%s %d" % (prefix, i), client_msg_id="%s-%d" % (prefix, i))
-        # the message is delivered to the group at once ...
-        got = [c.recv_type("chat_message") for _ in range(n)]
-        self.assertEqual(["%s %d" % (prefix, i) for i in range(n)], [m["content"] for m in got])
-        # ... but not acknowledged while it is not stored
-        self.assertTrue(c.no_message(1.0, types=("chat_ack",)),
-                        "acknowledged while the database cannot be written: %r" % c.backlog)
+            c.chat("%s %d%s" % (prefix, i, extra), client_msg_id="%s-%d" % (prefix, i))
 
-    def expect_acks(self, c, prefix, n, timeout):
-        want = {"%s-%d" % (prefix, i) for i in range(n)}
-        got = {}
-        while set(got) != want:
-            m = c.recv_type("chat_ack", timeout=timeout)
-            got[m["client_msg_id"]] = m["message_id"]
-        return got
+    def assert_nothing_seen(self, clients, what):
+        """Neither an echo, another member's copy nor an ack: nobody sees a
+        message that is not stored."""
+        for c in clients:
+            quiet = c.no_message(0.3, types=("chat_message", "chat_ack"))
+            self.assertTrue(quiet, "seen while %s: %r" % (what, c.backlog))
+
+    def expect_delivered(self, c, prefix, n, timeout):
+        """Once stored: each message's echo, then its ack naming the same
+        id, in the order sent. Returns {client_msg_id: message_id}."""
+        want = ["%s-%d" % (prefix, i) for i in range(n)]
+        echoes, acks = [], {}
+        while set(acks) != set(want):
+            m = c.recv_type(("chat_message", "chat_ack"), timeout=timeout)
+            if m["message_type"] == "chat_message":
+                echoes.append(m)
+            else:
+                mid = [e["message_id"] for e in echoes
+                       if e.get("client_msg_id") == m["client_msg_id"]]
+                self.assertEqual([m["message_id"]], mid, "ack before its echo: %r" % m)
+                acks[m["client_msg_id"]] = m["message_id"]
+        self.assertEqual(want, [e["client_msg_id"] for e in echoes])
+        self.assertTrue(all(e["content"].startswith("%s %d" % (prefix, i))
+                            for i, e in enumerate(echoes)))
+        ids = [e["message_id"] for e in echoes]
+        self.assertEqual(sorted(ids), ids, "delivered out of id order")
+        return acks
+
+    def expect_copies(self, c, prefix, n, acks, timeout):
+        """Another member gets the same messages, under the same ids."""
+        got = [c.recv_type("chat_message", timeout=timeout) for _ in range(n)]
+        self.assertEqual([acks["%s-%d" % (prefix, i)] for i in range(n)],
+                         [m["message_id"] for m in got])
 
     def check_stored(self, srv, acks):
         self.assertEqual(0, srv.stop())
@@ -121,33 +142,37 @@ class RuntimeFaults(RobustCase):
         self.assertEqual(len(rows), len(set(rows.values())))
 
     def test_locked_database_holds_messages_until_it_is_free(self):
-        srv = self.start_server(["--batch-ms", "5"])
+        srv = self.start_server()
         c, _ = p2_user(srv, "alice")
+        bob, _ = p2_user(srv, "bob")
         c.chat("before", client_msg_id="before")
-        acks = {"before": c.recv_type("chat_ack")["message_id"]}
         c.recv_type("chat_message")  # its echo
+        acks = {"before": c.recv_type("chat_ack")["message_id"]}
+        bob.recv_type("chat_message")
 
         locker = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
         locker.execute("BEGIN EXCLUSIVE")
         t0 = time.time()
-        self.send_and_expect_no_ack(srv, c, "locked", 20)
+        self.send(c, "locked", 20)
         # the writer waits out its busy timeout (5 s), then says why
         wait_for(lambda: "database locked" in srv.log_text(), 15 * SLOW,
                  "the writer to log the lock")
-        self.assertTrue(all(m["message_type"] != "chat_ack" for m in c.backlog))
+        self.assert_nothing_seen([c, bob], "the database is locked")
         held = time.time() - t0
         locker.rollback()
         locker.close()
-        acks.update(self.expect_acks(c, "locked", 20, 15 * SLOW))
+        acks.update(self.expect_delivered(c, "locked", 20, 15 * SLOW))
+        self.expect_copies(bob, "locked", 20, acks, 5 * SLOW)
         wait_for(lambda: "storing works again" in srv.log_text(), 5 * SLOW,
                  "the writer to log the recovery")
         # and the server kept serving meanwhile: a new message is stored too
         c.chat("after", client_msg_id="after")
         acks["after"] = c.recv_type("chat_ack")["message_id"]
         c.close()
+        bob.close()
         self.check_stored(srv, acks)
-        print("database held locked for %.1f s; 20 messages queued, none acknowledged "
-              "early, all stored after" % held)
+        print("database held locked for %.1f s; 20 messages queued, none delivered or "
+              "acknowledged early, all stored and delivered after" % held)
 
     def test_disk_full_holds_messages_until_there_is_space(self):
         mnt = tempfile.mkdtemp(prefix="chatroom-full-")
@@ -157,13 +182,13 @@ class RuntimeFaults(RobustCase):
         if r.returncode != 0:
             self.skipTest("cannot mount a small tmpfs here (needs root)")
         self.addCleanup(subprocess.run, ["umount", "-l", mnt])
-        srv = self.start_server(["--batch-ms", "5"], start=False)
+        srv = self.start_server(start=False)
         srv.db = os.path.join(mnt, "chat.db")
         srv.start()
         c, _ = p2_user(srv, "alice")
         c.chat("before", client_msg_id="before")
-        acks = {"before": c.recv_type("chat_ack")["message_id"]}
         c.recv_type("chat_message")  # its echo
+        acks = {"before": c.recv_type("chat_ack")["message_id"]}
 
         # fill the file system to the last byte
         filler = os.path.join(mnt, "filler")
@@ -175,18 +200,13 @@ class RuntimeFaults(RobustCase):
             except OSError:
                 pass
         os.close(fd)
-        big = "y" * 900
-        for i in range(30):
-            c.chat("full %d %s" % (i, big), client_msg_id="full-%d" % i)
-        got = [c.recv_type("chat_message") for _ in range(30)]
-        self.assertEqual(30, len(got))
+        self.send(c, "full", 30, " " + "y" * 900)
         wait_for(lambda: "disk full" in srv.log_text() or "cannot store" in srv.log_text(),
                  15 * SLOW, "the writer to log the full disk")
         self.assertIn("disk full", srv.log_text())
-        self.assertTrue(c.no_message(0.5, types=("chat_ack",)),
-                        "acknowledged while the disk is full: %r" % c.backlog)
+        self.assert_nothing_seen([c], "the disk is full")
         os.unlink(filler)
-        acks.update(self.expect_acks(c, "full", 30, 15 * SLOW))
+        acks.update(self.expect_delivered(c, "full", 30, 15 * SLOW))
         c.chat("after", client_msg_id="after")
         acks["after"] = c.recv_type("chat_ack")["message_id"]
         c.close()

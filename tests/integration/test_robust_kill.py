@@ -10,6 +10,12 @@ not yet acknowledged. At the end every message sent is stored exactly once
 (read back with history_request paging and with sqlite3 after a clean
 stop), every ack names the message that was stored, and each group's
 history has increasing ids and every sender's sequence without gaps.
+
+What the members saw is what history holds: every chat_message any client
+received live is in its group's history under the same id, from the same
+sender, with the same content, and no client received the same (sender,
+client_msg_id) twice, whatever the kills (chatroomd delivers a message only
+once it is stored).
 """
 import collections
 import json
@@ -30,7 +36,7 @@ KILLS = int(os.environ.get("ROBUST_KILLS", "5"))
 SENDERS = 4
 WINDOW = 16           # messages a sender has out without an ack
 GROUPS = ("public", "killroom")
-FAST = ["--rate", "1000000", "--burst", "1000000", "--batch-ms", "5"]
+FAST = ["--rate", "1000000", "--burst", "1000000"]
 
 
 class Sender(threading.Thread):
@@ -48,6 +54,7 @@ class Sender(threading.Thread):
         self.next_seq = 0
         self.logins = 0
         self.resends = 0
+        self.deliveries = []   # every chat_message received, as Reader.deliveries
         self.problems = []     # broken promises seen by the client
         self.lock = threading.Lock()
         self.error = None
@@ -93,6 +100,8 @@ class Sender(threading.Thread):
                 t = m.get("message_type")
                 if t == "chat_ack":
                     self._ack(m)
+                elif t == "chat_message":
+                    self.deliveries.append(delivery(m))
                 elif t == "error_message":
                     self.problems.append("error from the server: %r" % m)
         finally:
@@ -124,6 +133,12 @@ class Sender(threading.Thread):
             self.error = "%s: %r" % (self.name, e)
 
 
+def delivery(m):
+    """What a client saw of a live chat_message."""
+    return (m.get("message_id"), m.get("chat_group_id"), m.get("sender_username"),
+            m.get("content"), m.get("client_msg_id"))
+
+
 class Reader(threading.Thread):
     """A client present in one group that records every chat_message it is
     sent live: what a user saw must be what is stored."""
@@ -131,7 +146,7 @@ class Reader(threading.Thread):
     def __init__(self, port, name, group, deadline):
         super().__init__(daemon=True)
         self.port, self.name, self.group, self.deadline = port, name, group, deadline
-        self.seen = {}   # message_id -> (sender_username, content)
+        self.deliveries = []  # (message_id, group_id, sender, content, client_msg_id)
         self.stop = threading.Event()
 
     def run(self):
@@ -153,8 +168,8 @@ class Reader(threading.Thread):
                     except TimeoutError:
                         c.send("heartbeat")
                         continue
-                    if m.get("message_type") == "chat_message" and m.get("message_id"):
-                        self.seen[m["message_id"]] = (m["sender_username"], m["content"])
+                    if m.get("message_type") == "chat_message":
+                        self.deliveries.append(delivery(m))
             except (OSError, Closed, TimeoutError, ValueError):
                 time.sleep(0.05)
             finally:
@@ -252,66 +267,84 @@ class KillTest(RobustCase):
                 want = [q for (q, g, _) in sorted(s.sent.values()) if g == gid]
                 self.assertEqual(want, seqs, "group %d, %s: gaps or disorder" % (gid, s.name))
 
-        # What the watchers saw live: a message is fanned out before it is
-        # stored, so one delivered just before a kill may be lost and sent
-        # again under a new id (counted, and its content is then stored
-        # once under the new id); but an id seen live never names another
-        # message.
-        stored_by_id = {r[0]: r for r in rows}
-        seen_total = 0
-        lost_live, reused = [], []
-        for w in watchers:
-            for mid, (uname, content) in w.seen.items():
+        # What the members saw live is what history holds: every delivery
+        # is in its group's history under the same id, sender and content,
+        # and no client saw one (sender, client_msg_id) twice.
+        in_history = {m["message_id"]: (m["chat_group_id"], m["sender_username"], m["content"])
+                      for gid in gids for m in hist[gid]}
+        seen_total, not_in_history, differs, twice = 0, [], [], []
+        for client in senders + watchers:
+            keys = collections.Counter()
+            for (mid, gid, uname, content, cmid) in client.deliveries:
                 seen_total += 1
-                row = stored_by_id.get(mid)
-                if row is None:
-                    lost_live.append((mid, content))
-                elif row[3] != content:
-                    reused.append((mid, content, row[3]))
+                h = in_history.get(mid)
+                if h is None:
+                    not_in_history.append((client.name, mid, uname, content))
+                elif h != (gid, uname, content):
+                    differs.append((client.name, mid, (gid, uname, content), h))
+                if cmid is None:
+                    self.fail("%s: chat_message %d to a protocol-2 client without the "
+                              "sender's client_msg_id" % (client.name, mid))
+                keys[(uname, cmid)] += 1
+            twice += [(client.name, k, n) for k, n in keys.items() if n > 1]
         print("kills survived: %d; sent %d, acknowledged %d, stored %d; logins %d, resends %d; "
-              "live deliveries seen %d: %d of them lost in a kill (stored later under a new "
-              "id), %d ids reused"
+              "live deliveries seen %d: %d not in history, %d differing from it, %d seen twice"
               % (kills, len(sent), len(acked), len(rows), sum(s.logins for s in senders),
-                 sum(s.resends for s in senders), seen_total, len(lost_live), len(reused)))
+                 sum(s.resends for s in senders), seen_total, len(not_in_history),
+                 len(differs), len(twice)))
         self.assertEqual(len(sent), len(rows))
         self.assertEqual(len(sent), len(acked))
-        self.assertEqual([], reused[:20], "an id delivered live names another stored message")
-        stored_contents = {r[3] for r in rows}
-        self.assertEqual([], [x for x in lost_live if x[1] not in stored_contents][:20],
-                         "a message delivered live and lost in a kill was never stored")
+        self.assertGreater(min(len(w.deliveries) for w in watchers), 0, "the watchers saw nothing")
+        self.assertEqual([], not_in_history[:20], "delivered live but not in history")
+        self.assertEqual([], differs[:20], "delivered live as another message than history holds")
+        self.assertEqual([], twice[:20], "one (sender, client_msg_id) delivered twice")
 
-    def test_ids_delivered_before_a_crash_are_not_reused(self):
-        """chatroomd fans a message out before it is stored; after a crash
-        it must not hand the ids of the messages it lost out again, or a
-        client that saw id N live and later catches up with
-        after_message_id=N would miss the messages that then carry ids <= N."""
+    def test_messages_not_stored_before_a_crash_were_seen_by_nobody(self):
+        """While the database cannot be written nothing is delivered; a kill
+        then loses only messages nobody saw, which their sender, having no
+        ack, sends again: everyone then sees them once, as stored."""
         srv = self.start_server(FAST)
         alice, _ = p2_user(srv, "alice")
         bob, _ = p2_user(srv, "bob")
         alice.chat("before the fault", client_msg_id="a-0")
-        self.assertEqual("a-0", alice.recv_type("chat_ack")["client_msg_id"])
-        # Hold the write lock: messages are delivered but cannot be stored.
+        first = alice.recv_type("chat_message")["message_id"]  # the echo, then the ack
+        self.assertEqual(first, alice.recv_type("chat_ack")["message_id"])
+        self.assertEqual(first, bob.recv_type("chat_message")["message_id"])
+        alice.backlog.clear()
+        bob.backlog.clear()
+        # Hold the write lock: messages are accepted but cannot be stored.
         lock = sqlite3.connect(srv.db, isolation_level=None, timeout=10)
         lock.execute("BEGIN EXCLUSIVE")
         for i in range(1, 6):
             alice.chat("unstored %d" % i, client_msg_id="a-%d" % i)
-        seen = []
-        while len(seen) < 6:
-            m = bob.recv_type("chat_message")
-            seen.append(m["message_id"])
-        self.assertTrue(alice.no_message(0.3) or
-                        all(m["message_type"] != "chat_ack" for m in alice.backlog))
+        wait_for(lambda: "database locked" in srv.log_text(), 15 * SLOW,
+                 "the writer to log the lock")
+        for c in (alice, bob):
+            self.assertTrue(c.no_message(0.3, types=("chat_message", "chat_ack")),
+                            "seen before it was stored: %r" % c.backlog)
         srv.kill()
         lock.rollback()
         lock.close()
         alice.close()
         bob.close()
         srv.start()
+        bob, _ = p2_user(srv, "bob", register=False)
         alice, _ = p2_user(srv, "alice", register=False)
-        alice.chat("after the restart", client_msg_id="a-new")
-        ack = alice.recv_type("chat_ack")
-        self.assertGreater(ack["message_id"], max(seen),
-                           "id %d was already delivered before the crash" % ack["message_id"])
+        for i in range(1, 6):  # what chatroom(1) does with its unacknowledged lines
+            alice.chat("unstored %d" % i, client_msg_id="a-%d" % i)
+        acks = {}
+        while len(acks) < 5:
+            m = alice.recv_type("chat_ack")
+            acks[m["client_msg_id"]] = m["message_id"]
+        live = [bob.recv_type("chat_message") for _ in range(5)]
+        self.assertEqual([acks["a-%d" % i] for i in range(1, 6)], [m["message_id"] for m in live])
+        self.assertEqual(["a-%d" % i for i in range(1, 6)], [m["client_msg_id"] for m in live])
+        self.assertTrue(all(m["message_id"] > first for m in live))
+        hist = history_all(bob, live[0]["chat_group_id"])
+        self.assertEqual([first] + [m["message_id"] for m in live],
+                         [m["message_id"] for m in hist])
+        self.assertEqual(["before the fault"] + ["unstored %d" % i for i in range(1, 6)],
+                         [m["content"] for m in hist])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from robust import RobustCase, p2_user
 import tap
 
 FAILS = 5
-BLOCKED = "too many failed logins"
+# these logins are legacy connections: the legacy language (zh)
+BLOCKED = "登录失败次数过多"
 
 
 class SourceConn(Conn):

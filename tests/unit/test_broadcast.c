@@ -52,6 +52,7 @@ static void start_writer(struct fixture *f, int batch_size, int batch_ms)
 		.batch_ms = batch_ms,
 		.max_queue = 100000,
 		.dedup_window = 100,
+		.on_stored = bcast_stored,
 	};
 	if (writer_start(&o, err, sizeof err) != 0)
 		fail_msg("writer_start: %s", err);
@@ -150,17 +151,31 @@ static void enter(struct fixture *f, int i, group_t *g)
 	if (!f->in_table[i])
 		table_add_client(f->c[i]);
 	f->in_table[i] = 1;
-	table_set_user(f->c[i], 100 + i, name);
+	if (f->c[i]->user_id != 100 + i)
+		table_set_user(f->c[i], 100 + i, name);
 	table_enter(f->c[i], g);
 	table_unlock();
 }
 
-static msg_t *chat(group_t *g, int64_t uid, const char *text)
+/* Client i speaks protocol 2 (as after a hello). */
+static void protocol2(struct fixture *f, int i)
+{
+	table_wrlock();
+	f->c[i]->protocol = 2;
+	table_unlock();
+}
+
+static msg_t *chat_cmid(group_t *g, int64_t uid, const char *text, const char *cmid)
 {
 	table_rdlock();
-	msg_t *m = bcast_chat(g, uid, "user0", text, NULL);
+	msg_t *m = bcast_chat(g, uid, "user0", text, cmid);
 	table_unlock();
 	return m;
+}
+
+static msg_t *chat(group_t *g, int64_t uid, const char *text)
+{
+	return chat_cmid(g, uid, text, NULL);
 }
 
 /* The lines client i received (flushed now), parsed; *n of them. */
@@ -205,6 +220,20 @@ static const char *field_str(json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
+static int has_field(json_object *o, const char *k)
+{
+	return json_object_object_get_ex(o, k, NULL);
+}
+
+/* The number of lines client i received (flushed now), read and dropped. */
+static size_t received_count(struct fixture *f, int i)
+{
+	size_t n;
+	json_object **v = received(f, i, &n);
+	free_received(v, n);
+	return n;
+}
+
 /* ---- fan-out ---- */
 
 static void test_chat_reaches_every_client_in_the_group_in_id_order(void **state)
@@ -225,6 +254,7 @@ static void test_chat_reaches_every_client_in_the_group_in_id_order(void **state
 		msg_unref(m);
 	}
 	assert_true(ids[0] < ids[1] && ids[1] < ids[2]);
+	stop_writer(f); /* commits, then delivers */
 	for (int i = 0; i < 3; i++) { /* the sender's own session included */
 		size_t n;
 		json_object **v = received(f, i, &n);
@@ -254,6 +284,7 @@ static void test_chat_message_carries_sender_group_and_time(void **state)
 	msg_t *m = bcast_chat(f->pub, 100, "user0", "hi there", "cm-1");
 	table_unlock();
 	assert_non_null(m);
+	stop_writer(f);
 	json_object **v = received(f, 0, &n);
 	assert_int_equal(n, 1);
 	assert_int_equal(field_int(v[0], "sender_id"), 100);
@@ -264,8 +295,147 @@ static void test_chat_message_carries_sender_group_and_time(void **state)
 	json_object *ts;
 	assert_true(json_object_object_get_ex(v[0], "timestamp", &ts));
 	assert_true(json_object_get_double(ts) > 1.6e9);
+	assert_false(has_field(v[0], "client_msg_id")); /* a legacy client refuses it */
 	free_received(v, n);
 	msg_unref(m);
+}
+
+/* Nothing reaches anyone, nor the history cache, before the writer has
+ * committed it; then everything does, in id order. */
+static void test_nothing_is_delivered_before_it_is_stored(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ids[5];
+	size_t n;
+
+	start_writer(f, 100000, 60000); /* the batch waits a minute, or for the stop */
+	enter(f, 0, f->pub);
+	enter(f, 1, f->pub);
+	for (int k = 0; k < 5; k++) {
+		msg_t *m = chat(f->pub, 100, "later");
+		assert_non_null(m);
+		ids[k] = m->id;
+		msg_unref(m);
+	}
+	assert_int_equal(writer_depth(), 5);
+	assert_int_equal(received_count(f, 0), 0);
+	assert_int_equal(received_count(f, 1), 0);
+	assert_int_equal(f->pub->clen, 0);
+	int64_t stored = -1;
+	assert_int_equal(store_message_count(srv_store, f->public_id, &stored), STORE_OK);
+	assert_int_equal(stored, 0);
+
+	stop_writer(f);
+	assert_int_equal(store_message_count(srv_store, f->public_id, &stored), STORE_OK);
+	assert_int_equal(stored, 5);
+	assert_int_equal(f->pub->clen, 5);
+	for (int i = 0; i < 2; i++) {
+		json_object **v = received(f, i, &n);
+		assert_int_equal(n, 5);
+		for (int k = 0; k < 5; k++)
+			assert_int_equal(field_int(v[k], "message_id"), ids[k]);
+		free_received(v, n);
+	}
+}
+
+/* Delivery goes to who is in the group when the message is stored: a
+ * client that left meanwhile gets nothing, one that came gets it. */
+static void test_delivery_follows_the_group_at_commit_time(void **state)
+{
+	struct fixture *f = *state;
+	size_t n;
+
+	start_writer(f, 100000, 60000);
+	enter(f, 0, f->pub);
+	enter(f, 1, f->pub);
+	enter(f, 2, f->other);
+	msg_t *m = chat(f->pub, 100, "moving");
+	assert_non_null(m);
+	enter(f, 1, f->other); /* left public before the commit */
+	enter(f, 2, f->pub);   /* came in before the commit */
+	table_wrlock();
+	table_clear_user(f->c[0]); /* the sender logged out */
+	table_unlock();
+	stop_writer(f);
+	assert_int_equal(received_count(f, 0), 0);
+	assert_int_equal(received_count(f, 1), 0);
+	json_object **v = received(f, 2, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(field_int(v[0], "message_id"), m->id);
+	free_received(v, n);
+	msg_unref(m);
+}
+
+/* A protocol-2 recipient also gets the sender's client_msg_id (to know a
+ * copy it showed already); a legacy one the reference's fields only. The
+ * sender gets its echo, then its chat_ack. */
+static void test_protocol2_recipients_get_the_client_msg_id_and_the_sender_an_ack(void **state)
+{
+	struct fixture *f = *state;
+	size_t n;
+
+	enter(f, 0, f->pub);
+	enter(f, 1, f->pub);
+	enter(f, 2, f->pub);
+	protocol2(f, 0);
+	protocol2(f, 1);
+	msg_t *m = chat_cmid(f->pub, 100, "with an id", "cm-7");
+	msg_t *plain = chat(f->pub, 101, "without");
+	assert_non_null(m);
+	assert_non_null(plain);
+	stop_writer(f);
+
+	json_object **v = received(f, 0, &n); /* the sender */
+	assert_int_equal(n, 3);
+	assert_string_equal(field_str(v[0], "message_type"), "chat_message");
+	assert_string_equal(field_str(v[0], "client_msg_id"), "cm-7");
+	assert_string_equal(field_str(v[1], "message_type"), "chat_ack");
+	assert_string_equal(field_str(v[1], "client_msg_id"), "cm-7");
+	assert_int_equal(field_int(v[1], "message_id"), m->id);
+	assert_int_equal(field_int(v[1], "chat_group_id"), f->public_id);
+	assert_string_equal(field_str(v[2], "message_type"), "chat_message");
+	assert_false(has_field(v[2], "client_msg_id"));
+	free_received(v, n);
+
+	v = received(f, 1, &n); /* protocol 2 */
+	assert_int_equal(n, 2);
+	assert_string_equal(field_str(v[0], "client_msg_id"), "cm-7");
+	assert_int_equal(field_int(v[0], "message_id"), m->id);
+	assert_false(has_field(v[1], "client_msg_id"));
+	free_received(v, n);
+
+	v = received(f, 2, &n); /* legacy */
+	assert_int_equal(n, 2);
+	assert_false(has_field(v[0], "client_msg_id"));
+	assert_int_equal(field_int(v[0], "message_id"), m->id);
+	free_received(v, n);
+	msg_unref(m);
+	msg_unref(plain);
+}
+
+/* A message the writer could not store reaches nobody; its sender gets
+ * error 1011 naming it. */
+static void test_a_message_not_stored_reaches_nobody_and_its_sender_gets_1011(void **state)
+{
+	struct fixture *f = *state;
+	size_t n;
+
+	enter(f, 0, f->pub);
+	enter(f, 1, f->pub);
+	protocol2(f, 0);
+	msg_t *m = msg_new(77, f->public_id, 100, 1700000000.0, "user0", "public", "lost", "cm-9");
+	assert_non_null(m);
+	unsigned char dropped = 1;
+	bcast_stored(&m, &dropped, 1, NULL);
+	msg_unref(m);
+	json_object **v = received(f, 0, &n);
+	assert_int_equal(n, 1);
+	assert_string_equal(field_str(v[0], "message_type"), "error_message");
+	assert_int_equal(field_int(v[0], "error_code"), 1011);
+	assert_string_equal(field_str(v[0], "client_msg_id"), "cm-9");
+	free_received(v, n);
+	assert_int_equal(received_count(f, 1), 0);
+	assert_int_equal(f->pub->clen, 0);
 }
 
 static void test_chat_after_the_last_id_continues_the_sequence(void **state)
@@ -318,6 +488,7 @@ static void test_a_slow_recipient_is_closed_and_the_others_still_get_the_message
 	msg_t *m = chat(f->pub, 100, "x");
 	assert_non_null(m);
 	msg_unref(m);
+	stop_writer(f);
 	assert_true(atomic_load(&f->c[1]->closing));
 	assert_false(atomic_load(&f->c[0]->closing));
 	json_object **v = received(f, 0, &n);
@@ -374,24 +545,48 @@ static void assert_history(int64_t gid, int64_t after, int64_t before, int limit
 	bcast_history_free(v, n);
 }
 
-/* 100 stored messages, then 10 sent now that the writer keeps pending
- * (its batch waits a minute): ids 1..100 in the database, 101..110 in the
- * cache and the writer's queue. */
+/* 100 messages stored by an earlier run, then 10 sent now and committed:
+ * ids 1..110 in the database, 101..110 also in the cache. */
 static void history_fixture(struct fixture *f)
 {
 	store_old(f->public_id, 1, 100);
 	bcast_set_last_id(100);
 	assert_int_equal(bcast_reserve_ids(), 0);
-	start_writer(f, 100000, 60000);
+	start_writer(f, 1, 0);
 	for (int i = 0; i < 10; i++) {
 		msg_t *m = chat(f->pub, 100, "new");
 		assert_non_null(m);
 		msg_unref(m);
 	}
-	assert_int_equal(writer_depth(), 10);
+	stop_writer(f);
+	assert_int_equal(f->pub->clen, 10);
 }
 
-static void test_history_merges_the_store_and_the_pending_messages(void **state)
+/* What the writer has not committed is in nobody's history, as it was
+ * delivered to nobody. */
+static void test_history_leaves_out_messages_not_yet_stored(void **state)
+{
+	struct fixture *f = *state;
+
+	store_old(f->public_id, 1, 100);
+	bcast_set_last_id(100);
+	assert_int_equal(bcast_reserve_ids(), 0);
+	start_writer(f, 100000, 60000);
+	for (int i = 0; i < 10; i++) {
+		msg_t *m = chat(f->pub, 100, "pending");
+		assert_non_null(m);
+		msg_unref(m);
+	}
+	assert_int_equal(writer_depth(), 10);
+	assert_history(f->public_id, 0, 0, 500, 1, 100);
+	assert_history(f->public_id, NOT_GIVEN, 0, 20, 81, 100);
+	assert_history(f->public_id, 95, 0, 10, 96, 100);
+	stop_writer(f);
+	assert_history(f->public_id, 0, 0, 500, 1, 110);
+	assert_history(f->public_id, NOT_GIVEN, 0, 20, 91, 110);
+}
+
+static void test_history_merges_the_store_and_the_cache(void **state)
 {
 	struct fixture *f = *state;
 
@@ -435,12 +630,11 @@ static void test_history_of_the_newest_comes_from_the_cache(void **state)
 	assert_history(f->public_id, NOT_GIVEN, 0, 10, 101, 110);
 }
 
-static void test_history_is_unchanged_once_the_writer_commits(void **state)
+static void test_history_of_the_cache_agrees_with_the_database(void **state)
 {
 	struct fixture *f = *state;
 
 	history_fixture(f);
-	stop_writer(f); /* commits the 10: now in cache and database both */
 	int64_t n = 0;
 	assert_int_equal(store_message_count(srv_store, f->public_id, &n), STORE_OK);
 	assert_int_equal(n, 110);
@@ -508,12 +702,17 @@ int main(void)
 		TW(test_chat_after_the_last_id_continues_the_sequence),
 		TW(test_ids_are_recorded_in_the_database_before_they_are_used),
 		TW(test_a_slow_recipient_is_closed_and_the_others_still_get_the_message),
+		T(test_nothing_is_delivered_before_it_is_stored),
+		T(test_delivery_follows_the_group_at_commit_time),
+		TW(test_protocol2_recipients_get_the_client_msg_id_and_the_sender_an_ack),
+		TW(test_a_message_not_stored_reaches_nobody_and_its_sender_gets_1011),
 		T(test_chat_is_refused_when_the_writer_is_not_running),
-		T(test_history_merges_the_store_and_the_pending_messages),
+		T(test_history_leaves_out_messages_not_yet_stored),
+		T(test_history_merges_the_store_and_the_cache),
 		T(test_history_after_gives_the_oldest_following_messages),
 		T(test_history_before_gives_the_newest_preceding_messages),
 		T(test_history_of_the_newest_comes_from_the_cache),
-		T(test_history_is_unchanged_once_the_writer_commits),
+		T(test_history_of_the_cache_agrees_with_the_database),
 		T(test_history_beyond_the_cache_reads_the_store),
 		T(test_history_of_an_unknown_group_fails),
 		T(test_history_of_another_group_is_separate),

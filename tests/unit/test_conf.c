@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "catalog.h"
 #include "conf.h"
 #include "log.h"
 #include "tunables.h"
@@ -545,12 +546,31 @@ static void test_reload_keeps_command_line_options(void **state)
 	assert_int_equal(f->c.max_output, 8192); /* the command line still wins */
 }
 
+/* Language: zh by default (the reference's), en on request, nothing else;
+ * LegacyReplyDelay: 2 ms by default, 0 turns it off, at most 1000. */
+static void test_language_and_legacy_reply_delay(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(load(f, "", NULL), CONF_RUN);
+	assert_int_equal(f->c.language, CAT_ZH);
+	assert_int_equal(f->c.legacy_reply_delay, CR_DEFAULT_LEGACY_REPLY_DELAY_MS);
+	assert_int_equal(load(f, "[Server]\nLanguage = en\n[Limits]\nLegacyReplyDelay = 0\n", NULL), CONF_RUN);
+	assert_int_equal(f->c.language, CAT_EN);
+	assert_int_equal(f->c.legacy_reply_delay, 0);
+	assert_int_equal(load(f, "", "--language", "zh", "--legacy-reply-delay", "5", NULL), CONF_RUN);
+	assert_int_equal(f->c.language, CAT_ZH);
+	assert_int_equal(f->c.legacy_reply_delay, 5);
+	assert_load_fails_with(f, "[Server]\nLanguage = fr\n", "'fr' is not one of zh, en");
+	assert_load_fails_with(f, "[Limits]\nLegacyReplyDelay = 1001\n", "LegacyReplyDelay");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_empty_file_gives_the_defaults),
+		T(test_language_and_legacy_reply_delay),
 		T(test_file_values_replace_the_defaults),
 		T(test_section_and_option_names_ignore_case),
 		T(test_command_line_beats_the_file),

@@ -37,8 +37,15 @@ static struct {
 	int group_out_of_order; /* within a group (groups 1..15) */
 	int64_t group_last[16];
 	size_t depth_seen;  /* writer_depth() from inside the callback */
+	int dropped;        /* reported as not stored */
+	int64_t dropped_ids[16];
+	int batches;        /* on_stored() calls */
+	size_t batch_sizes[64]; /* of the first 64 calls */
+	int hold;           /* the callback waits while set (the test holds the writer) */
+	int held;           /* the callback is waiting */
+	pthread_cond_t cond;
 	store_t *check;     /* the test's own connection */
-} seen = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} seen = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 struct fixture {
 	char dir[64];
@@ -47,10 +54,9 @@ struct fixture {
 
 static int has_message(store_t *st, int64_t group_id, int64_t id);
 
-static void on_stored(msg_t *m, void *ctx)
+static void on_stored_one(msg_t *m)
 {
 	int in_db = seen.check ? has_message(seen.check, m->group_id, m->id) : 1;
-	size_t depth = writer_depth(); /* deadlocks if the writer lock were held */
 
 	pthread_mutex_lock(&seen.lock);
 	if (seen.n > 0 && m->id <= seen.ids[seen.n - 1])
@@ -64,8 +70,35 @@ static void on_stored(msg_t *m, void *ctx)
 		seen.not_in_db++;
 	if (seen.n < MAX_SEEN)
 		seen.ids[seen.n++] = m->id;
-	seen.depth_seen = depth;
 	pthread_mutex_unlock(&seen.lock);
+}
+
+static void on_stored(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx)
+{
+	size_t depth = writer_depth(); /* deadlocks if the writer lock were held */
+
+	pthread_mutex_lock(&seen.lock);
+	if (seen.batches < 64)
+		seen.batch_sizes[seen.batches] = n;
+	seen.batches++;
+	seen.depth_seen = depth;
+	seen.held = 1;
+	pthread_cond_broadcast(&seen.cond);
+	while (seen.hold)
+		pthread_cond_wait(&seen.cond, &seen.lock);
+	seen.held = 0;
+	pthread_mutex_unlock(&seen.lock);
+	for (size_t i = 0; i < n; i++) {
+		if (!dropped[i]) {
+			on_stored_one(v[i]);
+			continue;
+		}
+		pthread_mutex_lock(&seen.lock);
+		if (seen.dropped < 16)
+			seen.dropped_ids[seen.dropped] = v[i]->id;
+		seen.dropped++;
+		pthread_mutex_unlock(&seen.lock);
+	}
 	(void)ctx;
 }
 
@@ -128,6 +161,7 @@ static int setup(void **state)
 	seen.n = seen.not_in_db = seen.out_of_order = seen.group_out_of_order = 0;
 	memset(seen.group_last, 0, sizeof seen.group_last);
 	seen.depth_seen = 0;
+	seen.dropped = seen.batches = seen.hold = seen.held = 0;
 	seen.check = st;
 	pthread_mutex_unlock(&seen.lock);
 	*state = f;
@@ -351,21 +385,9 @@ static void test_full_queue_refuses(void **state)
 	assert_int_equal(count_messages(seen.check), 5);
 }
 
-struct pend {
-	int64_t ids[16];
-	int n;
-};
-
-static void collect_pending(void *ctx, msg_t *m)
-{
-	struct pend *p = ctx;
-	p->ids[p->n++] = m->id;
-}
-
-static void test_pending_foreach_and_find(void **state)
+static void test_pending_find(void **state)
 {
 	struct fixture *f = *state;
-	struct pend p = { 0 };
 	msg_t *m;
 
 	start(f, 1000, 60000, 1000);
@@ -374,22 +396,13 @@ static void test_pending_foreach_and_find(void **state)
 	assert_int_equal(submit(3, 1, NULL), 0);
 	assert_int_equal(submit(4, 1, "d"), 0);
 
-	writer_pending_foreach(1, collect_pending, &p);
-	assert_int_equal(p.n, 3);
-	assert_int_equal(p.ids[0], 1);
-	assert_int_equal(p.ids[1], 3);
-	assert_int_equal(p.ids[2], 4);
-	p.n = 0;
-	writer_pending_foreach(7, collect_pending, &p);
-	assert_int_equal(p.n, 1);
-	assert_int_equal(p.ids[0], 2);
-	p.n = 0;
-	writer_pending_foreach(99, collect_pending, &p);
-	assert_int_equal(p.n, 0);
-
 	m = writer_pending_find(STORE_ADMIN_ID, "d");
 	assert_non_null(m);
 	assert_int_equal(m->id, 4);
+	msg_unref(m);
+	m = writer_pending_find(STORE_ADMIN_ID, "b");
+	assert_non_null(m);
+	assert_int_equal(m->group_id, 7);
 	msg_unref(m);
 	assert_null(writer_pending_find(STORE_ADMIN_ID, "zzz"));
 	assert_null(writer_pending_find(12345, "d")); /* another sender */
@@ -397,6 +410,71 @@ static void test_pending_foreach_and_find(void **state)
 
 	writer_stop();
 	assert_int_equal(seen_count(), 4);
+}
+
+/* Group commit: an idle writer commits the first message at once (no
+ * timer with batch_ms 0), and what arrives while a batch is in flight is
+ * the next batch, as a whole. */
+static void test_messages_arriving_during_a_commit_form_the_next_batch(void **state)
+{
+	struct fixture *f = *state;
+
+	pthread_mutex_lock(&seen.lock);
+	seen.hold = 1;
+	pthread_mutex_unlock(&seen.lock);
+	start(f, 1000, 0, 1000);
+	assert_int_equal(submit(1, 1, NULL), 0);
+	/* the writer commits message 1 and stops in the callback */
+	pthread_mutex_lock(&seen.lock);
+	while (!seen.held)
+		pthread_cond_wait(&seen.cond, &seen.lock);
+	assert_int_equal(seen.batches, 1);
+	assert_int_equal(seen.batch_sizes[0], 1);
+	pthread_mutex_unlock(&seen.lock);
+	for (int i = 2; i <= 51; i++)
+		assert_int_equal(submit(i, 1, NULL), 0);
+	pthread_mutex_lock(&seen.lock);
+	seen.hold = 0;
+	pthread_cond_broadcast(&seen.cond);
+	pthread_mutex_unlock(&seen.lock);
+	assert_true(wait_seen(51, 10000));
+	writer_stop();
+	pthread_mutex_lock(&seen.lock);
+	assert_int_equal(seen.batches, 2);
+	assert_int_equal(seen.batch_sizes[1], 50);
+	assert_int_equal(seen.out_of_order, 0);
+	assert_int_equal(seen.not_in_db, 0);
+	pthread_mutex_unlock(&seen.lock);
+}
+
+/* BatchSize still bounds a batch that grew during a commit. */
+static void test_a_grown_batch_is_cut_at_batch_size(void **state)
+{
+	struct fixture *f = *state;
+
+	pthread_mutex_lock(&seen.lock);
+	seen.hold = 1;
+	pthread_mutex_unlock(&seen.lock);
+	start(f, 8, 0, 1000);
+	assert_int_equal(submit(1, 1, NULL), 0);
+	pthread_mutex_lock(&seen.lock);
+	while (!seen.held)
+		pthread_cond_wait(&seen.cond, &seen.lock);
+	pthread_mutex_unlock(&seen.lock);
+	for (int i = 2; i <= 21; i++)
+		assert_int_equal(submit(i, 1, NULL), 0);
+	pthread_mutex_lock(&seen.lock);
+	seen.hold = 0;
+	pthread_cond_broadcast(&seen.cond);
+	pthread_mutex_unlock(&seen.lock);
+	assert_true(wait_seen(21, 10000));
+	writer_stop();
+	pthread_mutex_lock(&seen.lock);
+	assert_int_equal(seen.batches, 4); /* 1, 8, 8, 4 */
+	assert_int_equal(seen.batch_sizes[1], 8);
+	assert_int_equal(seen.batch_sizes[2], 8);
+	assert_int_equal(seen.batch_sizes[3], 4);
+	pthread_mutex_unlock(&seen.lock);
 }
 
 static void test_found_message_outlives_its_commit(void **state)
@@ -564,6 +642,9 @@ static void test_unstorable_message_does_not_block_the_queue(void **state)
 	assert_int_equal(seen.n, 3);
 	assert_int_equal(seen.ids[1], 2);
 	assert_int_equal(seen.ids[2], 3);
+	/* reported as not stored, so that its sender can be told */
+	assert_int_equal(seen.dropped, 1);
+	assert_int_equal(seen.dropped_ids[0], 1);
 	pthread_mutex_unlock(&seen.lock);
 	assert_int_equal(count_messages(seen.check), 3);
 }
@@ -579,7 +660,9 @@ int main(void)
 		T(test_partial_batch_is_committed_when_its_time_is_up),
 		T(test_stop_flushes_and_messages_survive_reopen),
 		T(test_full_queue_refuses),
-		T(test_pending_foreach_and_find),
+		T(test_pending_find),
+		T(test_messages_arriving_during_a_commit_form_the_next_batch),
+		T(test_a_grown_batch_is_cut_at_batch_size),
 		T(test_found_message_outlives_its_commit),
 		T(test_callback_runs_without_the_writer_lock),
 		T(test_start_checks_options_and_refuses_twice),
