@@ -3,11 +3,19 @@
 finding: what an attacker tried, and what the server must do instead."""
 import unittest
 
-from adminlib import ADMIN_PASSWORD, AdminServerTest, admin, admin_cmd, download, recv_any, upload
+from adminlib import (ADMIN_PASSWORD, FAST_HASH, AdminServerTest, admin, admin_cmd, download,
+                      recv_any, upload)
+
+# The texts are checked in English: legacy clients get [Server] Language.
+EN = ["--language", "en"]
+
+
+class EnglishServerTest(AdminServerTest):
+    server_args = FAST_HASH + EN
 from harness import PASSWORD, Server, check_finish, main, started_server, user
 
 
-class LogInjection(AdminServerTest):
+class LogInjection(EnglishServerTest):
     """Client-supplied strings in log lines are escaped: no string a client
     sends can start a log line of its own."""
 
@@ -46,7 +54,7 @@ def stats(srv):
     return r["data"]
 
 
-class UnknownUserTiming(AdminServerTest):
+class UnknownUserTiming(EnglishServerTest):
     """Usernames cannot be enumerated by timing: a login as a name that does
     not exist costs a password hash, as a real one does."""
 
@@ -68,7 +76,7 @@ class UnknownUserTiming(AdminServerTest):
         self.assertEqual(stats(self.srv)["password_hashes"], before + 2)
 
 
-class AdminActionsEndSessions(AdminServerTest):
+class AdminActionsEndSessions(EnglishServerTest):
     """A password reset evicts the sessions that knew the old password, and a
     ban refuses every action that writes: chat_message, file_upload,
     create_chat, join_chat."""
@@ -127,7 +135,7 @@ class AdminActionsEndSessions(AdminServerTest):
                          "chat_history_complete")
 
 
-class PathLikeFileNames(AdminServerTest):
+class PathLikeFileNames(EnglishServerTest):
     """The server keeps only a base name: no '/', '\\', control character
     or leading dot reaches another client, whatever the uploader sent."""
 
@@ -156,7 +164,7 @@ class PathLikeFileNames(AdminServerTest):
         self.check("/etc/.profile.txt", "profile.txt")
 
 
-class ValidUtf8InErrors(AdminServerTest):
+class ValidUtf8InErrors(EnglishServerTest):
     """Every text the server sends is valid UTF-8: a client's string quoted
     in an error is cut on a character boundary. (The harness refuses a line
     that is not UTF-8.)"""
@@ -175,7 +183,7 @@ class ValidUtf8InErrors(AdminServerTest):
         self.assertEqual(c.expect_error(1003)["error_message"], "user not found: " + "a" * 63)
 
 
-class LookalikeAccounts(AdminServerTest):
+class LookalikeAccounts(EnglishServerTest):
     """Names that differ only by case are one name for registration (and
     for Admin's add and rename); logins keep the exact name."""
 
@@ -210,7 +218,7 @@ class LookalikeAccounts(AdminServerTest):
 class LookalikesInAnOldDatabase(unittest.TestCase):
     def test_an_old_database_with_a_clash_keeps_working_and_reports_it(self):
         import sqlite3
-        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64"])
+        srv = started_server(self, EN + ["--hash-opslimit", "1", "--hash-memlimit", "64"])
         user(srv, "Frank").close()
         srv.stop()
         # as an older chatroomd would have let it happen
@@ -235,7 +243,7 @@ class HashUpgrade(unittest.TestCase):
 
     def test_raising_the_hash_cost_upgrades_the_hash_at_login(self):
         import sqlite3
-        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64"])
+        srv = started_server(self, EN + ["--hash-opslimit", "1", "--hash-memlimit", "64"])
         user(srv, "grace").close()
         srv.stop()
 
@@ -246,7 +254,7 @@ class HashUpgrade(unittest.TestCase):
             finally:
                 db.close()
         self.assertIn("$m=64,t=1,", stored())
-        srv.args = ["--hash-opslimit", "2", "--hash-memlimit", "128"]
+        srv.args = EN + ["--hash-opslimit", "2", "--hash-memlimit", "128"]
         srv.start()
         self.assertTrue(srv.connect().login("grace")["success"])
         self.assertIn("$m=128,t=2,", stored())
@@ -262,7 +270,7 @@ class UploadsLeaveFreeSpace(unittest.TestCase):
     def test_an_upload_that_would_leave_too_little_free_space_is_refused(self):
         import os
         # more free space than any test machine has
-        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64",
+        srv = started_server(self, EN + ["--hash-opslimit", "1", "--hash-memlimit", "64",
                                     "--min-free-space", str(1 << 59)])
         c = user(srv, "heidi")
         first, final = upload(c, "big.txt", b"x" * 1000, 1)
@@ -285,7 +293,7 @@ class AdminPasswordFile(unittest.TestCase):
 
     def test_the_admin_password_can_come_from_a_file(self):
         import os
-        srv = Server(["--hash-opslimit", "1", "--hash-memlimit", "64"], admin_password=None)
+        srv = Server(EN + ["--hash-opslimit", "1", "--hash-memlimit", "64"], admin_password=None)
         self.addCleanup(check_finish, srv)
         path = os.path.join(srv.dir, "admin.pw")
         with open(path, "w") as f:
@@ -313,7 +321,7 @@ class ChatsPerUser(unittest.TestCase):
     MaxChatsPerUser, create_chat and joining a new chat get 1005."""
 
     def test_a_user_in_max_chats_can_create_or_join_no_more(self):
-        srv = started_server(self, ["--hash-opslimit", "1", "--hash-memlimit", "64",
+        srv = started_server(self, EN + ["--hash-opslimit", "1", "--hash-memlimit", "64",
                                     "--max-chats-per-user", "3"])
         other = user(srv, "ivan")
         self.assertTrue(other.create_chat("ivanroom")["success"])

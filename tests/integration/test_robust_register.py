@@ -31,7 +31,7 @@ class SourceConn(Conn):
 
 
 class Registration(RobustCase):
-    ARGS = ["--register-max-address", str(LIMIT), "--register-window", "600"]
+    ARGS = ["--language", "en", "--register-max-address", str(LIMIT), "--register-window", "600"]
 
     def setUp(self):
         self.srv = self.start_server(self.ARGS)
