@@ -341,7 +341,8 @@ void client_wait_delay(client_t *c)
 
 /* Watch c in the waiter as its holder lets it go; needs out_lock. Output
  * that waits for a delay (client_delay) is not a reason to wait for room
- * in the socket: the waiter writes it when the delay is over. */
+ * in the socket: the waiter hands c to a worker when the delay is over,
+ * whose turn writes it (and waits for room, or reads again, as usual). */
 static int client_arm(client_t *c, int want_in, int want_out)
 {
 	if (!c->due_ns || c->qlen == 0 || c->hold)

@@ -124,9 +124,9 @@ int client_send(client_t *c, json_object *o, size_t max_output);
 int client_flush(client_t *c);
 
 /* Holder only: write nothing queued for c (now or later) before due_ns
- * (CLOCK_MONOTONIC). A connection let go meanwhile is parked and the
- * waiter writes its queue when the time comes, so no thread waits for
- * it. A later due_ns extends the delay, an earlier one is ignored. */
+ * (CLOCK_MONOTONIC). A connection let go meanwhile is parked, and the
+ * waiter hands it to a worker when the time comes, so no thread waits
+ * for it. A later due_ns extends the delay, an earlier one is ignored. */
 void client_delay(client_t *c, long long due_ns);
 
 /* Holder only: sleep until c's delay (client_delay) is over, for the

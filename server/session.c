@@ -52,8 +52,8 @@ static long long session_now_ns(void)
  * client's own request waits until LegacyReplyDelay has passed since the
  * request arrived. No thread waits for it: the reply (and whatever is
  * queued for this client after it) stays queued, the connection is parked
- * as usual, and the waiter writes the queue when the floor has passed
- * (client_delay). Chat broadcast, other clients and file data never wait
+ * as usual, and when the floor has passed the waiter hands it to a
+ * worker, whose turn writes the queue (client_delay). Chat broadcast, other clients and file data never wait
  * for it. */
 void session_reply(struct session *s, json_object *o)
 {

@@ -210,10 +210,11 @@ long waiter_count(void)
 	return atomic_load_explicit(&waiter_registered, memory_order_relaxed);
 }
 
-/* Take the lists (flush, forget) out from under the lock, and add the
- * clients whose deadline has passed to fl; *wait_ms: how long the waiter
+/* Take the lists (flush, forget) out from under the lock, and the
+ * clients whose deadline has passed (dl); *wait_ms: how long the waiter
  * may sleep (-1: until woken). */
-static int waiter_take(struct waiter_list *fl, struct waiter_list *fg, int *wait_ms)
+static int waiter_take(struct waiter_list *fl, struct waiter_list *fg, struct waiter_list *dl,
+                       int *wait_ms)
 {
 	pthread_mutex_lock(&waiter_lock);
 	uint64_t v;
@@ -228,7 +229,7 @@ static int waiter_take(struct waiter_list *fl, struct waiter_list *fg, int *wait
 	*fg = waiter_forgets;
 	waiter_forgets = t;
 	waiter_forgets.n = 0;
-	*wait_ms = waiter_due(fl);
+	*wait_ms = waiter_due(dl);
 	int stop = waiter_stopping;
 	pthread_mutex_unlock(&waiter_lock);
 	return stop;
@@ -250,7 +251,7 @@ static void *waiter_main(void *arg)
 {
 	(void)arg;
 	struct epoll_event ev[WAITER_EVENTS];
-	struct waiter_list fl = { 0 }, fg = { 0 };
+	struct waiter_list fl = { 0 }, fg = { 0 }, dl = { 0 };
 	int wait_ms = -1;
 	for (;;) {
 		int n = epoll_wait(waiter_epfd, ev, WAITER_EVENTS, wait_ms);
@@ -262,18 +263,26 @@ static void *waiter_main(void *arg)
 			if (ev[i].data.ptr)
 				client_ready(ev[i].data.ptr);
 		/* after the batch: no event left for a client dropped here */
-		int stop = waiter_take(&fl, &fg, &wait_ms);
+		int stop = waiter_take(&fl, &fg, &dl, &wait_ms);
 		for (size_t i = 0; i < fl.n; i++) {
 			client_flush_other(fl.v[i]);
 			client_unref(fl.v[i]);
 		}
 		fl.n = 0;
+		/* a deadline is work like a readable socket: its session writes
+		 * what waited and decides what to wait for next */
+		for (size_t i = 0; i < dl.n; i++) {
+			client_ready(dl.v[i]);
+			client_unref(dl.v[i]);
+		}
+		dl.n = 0;
 		waiter_drop(&fg);
 		if (stop)
 			break;
 	}
 	free(fl.v);
 	free(fg.v);
+	free(dl.v);
 	return NULL;
 }
 
@@ -304,9 +313,12 @@ void waiter_stop(void)
 	pthread_join(waiter_thread, NULL);
 	waiter_running = 0;
 	/* what was queued after its last turn */
-	struct waiter_list fl = { 0 }, fg = { 0 };
+	struct waiter_list fl = { 0 }, fg = { 0 }, dl = { 0 };
 	int wait_ms;
-	waiter_take(&fl, &fg, &wait_ms);
+	waiter_take(&fl, &fg, &dl, &wait_ms);
+	for (size_t i = 0; i < dl.n; i++)
+		client_unref(dl.v[i]);
+	free(dl.v);
 	for (size_t i = 0; i < fl.n; i++) {
 		pthread_mutex_lock(&fl.v[i]->out_lock);
 		fl.v[i]->flush_pending = 0;

@@ -36,8 +36,8 @@ int waiter_arm(client_t *c, int want_in, int want_out);
 /* Have the waiter thread write c's queue (client_flush_other). */
 void waiter_flush(client_t *c);
 
-/* Under c->out_lock: have the waiter thread write c's queue
- * (client_flush_other) once due_ns (CLOCK_MONOTONIC) has passed. */
+/* Under c->out_lock: report c (client_ready: a worker's turn) once due_ns
+ * (CLOCK_MONOTONIC) has passed, as when it becomes readable. */
 void waiter_at(client_t *c, long long due_ns);
 
 /* Deadlines set with waiter_at that have not passed yet, for the tests. */
