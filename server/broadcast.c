@@ -19,7 +19,10 @@ static atomic_llong bcast_last_id;
 /* Ids up to bcast_reserved are recorded in the database as possibly used. */
 #define BCAST_ID_BLOCK 10000
 static atomic_llong bcast_reserved;
-static pthread_mutex_t bcast_reserve_lock = PTHREAD_MUTEX_INITIALIZER; /* a leaf */
+/* Held while the store records the block, so it is not a leaf: it is
+ * taken with no table, group or client lock held and takes only the
+ * store's lock (table.h). */
+static pthread_mutex_t bcast_reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void bcast_set_last_id(int64_t id)
 {

@@ -233,19 +233,8 @@ void cmd_login(struct session *s, json_object *req)
 	client_t *old = table_user_client(u.id);
 	if (old && old != s->c) {
 		/* a second login ends the older session */
-		char text[256];
-		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", catalog_format(text, sizeof text, atomic_load(&old->lang),
-		                                              CAT_LOGGED_IN_ELSEWHERE));
-		proto_set_string(o, "level", "warning");
-		outbuf_t *b = outbuf_json(o);
-		json_object_put(o);
-		if (b) {
-			client_push(old, b, 1, (size_t)CONF(max_output));
-			outbuf_unref(b);
-		}
-		table_clear_user(old);
-		client_close(old, "logged in again from another connection");
+		session_kick(old, CAT_LOGGED_IN_ELSEWHERE, NULL,
+		             "logged in again from another connection");
 	}
 	if (old != s->c)
 		table_set_user(s->c, u.id, u.username);
@@ -298,10 +287,8 @@ void cmd_logout(struct session *s, json_object *req)
 	s->user_id = -1;
 	s->username[0] = '\0';
 	char text[128];
-	json_object *o = proto_new("system_message");
-	proto_set_string(o, "content", session_text(s, text, sizeof text, CAT_LOGGED_OUT));
-	proto_set_string(o, "level", "info");
-	session_reply(s, o);
+	session_reply(s, proto_system_message(session_text(s, text, sizeof text, CAT_LOGGED_OUT),
+	                                      "info"));
 }
 
 /* user_info_response ---------------------------------------------------- */

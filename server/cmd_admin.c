@@ -134,33 +134,14 @@ static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, store_group
 	return rc == STORE_OK ? 0 : -1;
 }
 
-static json_object *cmd_admin_system_message(const char *text, const char *level)
-{
-	json_object *o = proto_new("system_message");
-	proto_set_string(o, "content", text);
-	proto_set_string(o, "level", level);
-	return o;
-}
-
-/* Needs the table write lock: tell the session of uid why it ends (catalog
- * entry id with the argument arg, in its language), log it out and close
- * it. Returns 1 when uid was online. */
+/* Needs the table write lock: end the session of uid, if it is online,
+ * telling it why (session_kick). Returns 1 when uid was online. */
 static int cmd_admin_end_session(int64_t uid, int id, const char *arg, const char *reason)
 {
 	client_t *c = table_user_client(uid);
 	if (!c)
 		return 0;
-	char text[300];
-	catalog_format(text, sizeof text, atomic_load_explicit(&c->lang, memory_order_relaxed), id, arg);
-	json_object *o = cmd_admin_system_message(text, "warning");
-	outbuf_t *b = outbuf_json(o);
-	json_object_put(o);
-	if (b) {
-		client_push(c, b, 1, (size_t)CONF(max_output));
-		outbuf_unref(b);
-	}
-	table_clear_user(c);
-	client_close(c, reason);
+	session_kick(c, id, arg, reason);
 	return 1;
 }
 
@@ -245,7 +226,7 @@ static void cmd_admin_del_group(struct cmd_admin_req *r)
 	for (int l = 0; l < CAT_NLANGS; l++) {
 		char text[300];
 		catalog_format(text, sizeof text, l, CAT_ADMIN_CHAT_DELETED_NOTICE, sg.name, CR_PUBLIC_GROUP);
-		json_object *o = cmd_admin_system_message(text, "warning");
+		json_object *o = proto_system_message(text, "warning");
 		b[l] = outbuf_json(o);
 		json_object_put(o);
 	}

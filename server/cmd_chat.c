@@ -257,10 +257,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 		/* the reference client waits for a system_message here */
 		char text[256];
 		session_text(s, text, sizeof text, member ? CAT_ALREADY_MEMBER : CAT_JOINED, name);
-		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", text);
-		proto_set_string(o, "level", "info");
-		session_reply(s, o);
+		session_reply(s, proto_system_message(text, "info"));
 	}
 }
 

@@ -366,9 +366,8 @@ void session_close_all(int id)
 	struct session_closer sc = { .why = catalog_entry(id)->text[CAT_EN] };
 	for (int l = 0; l < CAT_NLANGS; l++) {
 		char text[256];
-		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", catalog_format(text, sizeof text, l, id));
-		proto_set_string(o, "level", "warning");
+		json_object *o = proto_system_message(catalog_format(text, sizeof text, l, id),
+		                                      "warning");
 		sc.notice[l] = outbuf_json(o);
 		json_object_put(o);
 	}
@@ -377,6 +376,22 @@ void session_close_all(int id)
 	table_unlock();
 	for (int l = 0; l < CAT_NLANGS; l++)
 		outbuf_unref(sc.notice[l]);
+}
+
+void session_kick(client_t *c, int id, const char *arg, const char *reason)
+{
+	char text[300];
+	catalog_format(text, sizeof text, atomic_load_explicit(&c->lang, memory_order_relaxed), id,
+	               arg);
+	json_object *o = proto_system_message(text, "warning");
+	outbuf_t *b = o ? outbuf_json(o) : NULL;
+	json_object_put(o);
+	if (b) {
+		client_push(c, b, 1, (size_t)CONF(max_output));
+		outbuf_unref(b);
+	}
+	table_clear_user(c);
+	client_close(c, reason);
 }
 
 /* Raw transfers ------------------------------------------------------------ */

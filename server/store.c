@@ -21,7 +21,8 @@
 
 #include "log.h"
 
-/* Bump when the schema changes, and teach store_schema_upgrade() the step. */
+/* Bump when the schema changes, and add the step from the previous version
+ * where store_schema_init() meets an older version. */
 #define STORE_SCHEMA_VERSION 1
 
 /* How long a statement waits for another connection's lock before it gives
