@@ -17,40 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
-	const char *type;
-	cmd_fn fn;
-	int needs_login;
-} cmd_table[] = {
-	{ "hello", cmd_hello, 0 },
-	{ "heartbeat", cmd_heartbeat, 0 },
-	{ "register_request", cmd_register, 0 },
-	{ "login_request", cmd_login, 0 },
-	{ "logout_request", cmd_logout, 1 },
-	{ "user_info_request", cmd_user_info, 1 },
-	{ "list_users_request", cmd_list_users, 1 },
-	{ "chat_message", cmd_chat_message, 1 },
-	{ "create_chat_request", cmd_create_chat, 1 },
-	{ "join_chat_request", cmd_join_chat, 1 },
-	{ "enter_chat_request", cmd_enter_chat, 1 },
-	{ "list_chats_request", cmd_list_chats, 1 },
-	{ "history_request", cmd_history, 1 },
-	{ "admin_command_request", cmd_admin, 1 },
-	{ "file_upload_request", cmd_file_upload, 1 },
-	{ "file_download_request", cmd_file_download, 1 },
-	{ "file_list_request", cmd_file_list, 1 },
-};
-
-cmd_fn cmd_lookup(const char *type, int *needs_login)
-{
-	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
-		if (strcmp(cmd_table[i].type, type) == 0) {
-			*needs_login = cmd_table[i].needs_login;
-			return cmd_table[i].fn;
-		}
-	return NULL;
-}
-
 void cmd_hello(struct session *s, json_object *req)
 {
 	int64_t version = 0;
@@ -114,14 +80,11 @@ static json_object *cmd_account_response(const char *type, int ok, int64_t uid, 
 	return o;
 }
 
-/* Both fields must be strings; answers 1008 and returns -1 otherwise. */
-static int cmd_credentials(struct session *s, json_object *req, const char **user, const char **pw)
+/* Both fields are strings (cmd.c checked them). */
+static void cmd_credentials(json_object *req, const char **user, const char **pw)
 {
-	if (proto_get_string(req, "username", user) != 0 || proto_get_string(req, "password", pw) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CREDENTIALS_REQUIRED);
-		return -1;
-	}
-	return 0;
+	proto_get_string(req, "username", user);
+	proto_get_string(req, "password", pw);
 }
 
 void cmd_register(struct session *s, json_object *req)
@@ -129,8 +92,7 @@ void cmd_register(struct session *s, json_object *req)
 	const char *user, *pw, *why;
 	char hash[256];
 	int64_t uid;
-	if (cmd_credentials(s, req, &user, &pw) < 0)
-		return;
+	cmd_credentials(req, &user, &pw);
 	char text[256];
 	const char *bad = user;
 	if (!(why = valid_username(user)))
@@ -180,8 +142,7 @@ void cmd_login(struct session *s, json_object *req)
 	const char *user, *pw;
 	store_user_t u;
 	char akey[80], ukey[112];
-	if (cmd_credentials(s, req, &user, &pw) < 0)
-		return;
+	cmd_credentials(req, &user, &pw);
 	/* Throttle guessing before spending a hash on it. */
 	snprintf(akey, sizeof akey, "a:%s", s->c->ip);
 	snprintf(ukey, sizeof ukey, "u:%.100s", user);
@@ -225,7 +186,7 @@ void cmd_login(struct session *s, json_object *req)
 		table_wrlock();
 		table_clear_user(s->c);
 		table_unlock();
-		cmd_user_gone(s->user_id, s->username);
+		bcast_presence(s->user_id, s->username, 0);
 	}
 
 	table_wrlock();
@@ -271,11 +232,6 @@ void cmd_login(struct session *s, json_object *req)
 		bcast_presence(u.id, u.username, 1);
 }
 
-void cmd_user_gone(int64_t user_id, const char *username)
-{
-	bcast_presence(user_id, username, 0);
-}
-
 void cmd_logout(struct session *s, json_object *req)
 {
 	(void)req;
@@ -283,7 +239,7 @@ void cmd_logout(struct session *s, json_object *req)
 	table_clear_user(s->c);
 	table_unlock();
 	log_info("%s: %s logged out", s->c->addr, s->username);
-	cmd_user_gone(s->user_id, s->username);
+	bcast_presence(s->user_id, s->username, 0);
 	s->user_id = -1;
 	s->username[0] = '\0';
 	char text[128];
@@ -393,10 +349,8 @@ void cmd_list_users(struct session *s, json_object *req)
 {
 	const char *type = NULL;
 	int64_t gid = 0;
-	if (proto_get_string(req, "list_type", &type) < 0 || proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_LIST_USERS_ARGS);
-		return;
-	}
+	proto_get_string(req, "list_type", &type); /* types checked by cmd.c */
+	proto_get_int(req, "chat_group_id", &gid);
 	if (!type)
 		type = "all";
 	int current = strcmp(type, "current_chat") == 0;

@@ -24,6 +24,7 @@
  * store call under the table lock; see table.h). */
 #include "config.h"
 #include "cmd.h"
+#include "broadcast.h"
 #include "catalog.h"
 #include "log.h"
 #include "passwd.h"
@@ -200,7 +201,7 @@ static void cmd_admin_del_user(struct cmd_admin_req *r)
 	                                   "account deleted by Admin");
 	table_unlock();
 	if (online)
-		cmd_user_gone(u.id, u.username);
+		bcast_presence(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_USER_DELETED, u.username, (long long)u.id);
 }
 
@@ -338,7 +339,7 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 	                                   "account renamed by Admin");
 	table_unlock();
 	if (online)
-		cmd_user_gone(u.id, u.username);
+		bcast_presence(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, value, CAT_ADMIN_USER_RENAMED, u.username, value);
 }
 
@@ -663,16 +664,9 @@ void cmd_admin(struct session *s, json_object *req)
 	struct cmd_admin_req r = { .s = s };
 	char buf[CMD_ADMIN_MAX_INPUT], usage[120];
 
-	if (s->user_id != STORE_ADMIN_ID) {
-		log_warn("%s (%s): admin command refused: not Admin", s->c->addr, s->username);
-		session_error(s, PROTO_E_PERMISSION, CAT_ADMIN_ONLY);
-		return;
-	}
-	if (proto_get_string(req, "command", &r.command) != 0 ||
-	    proto_get_string(req, "action", &r.action) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_ADMIN_ARGS);
-		return;
-	}
+	/* Admin only, command a string, action a string or absent: cmd.c checked */
+	proto_get_string(req, "command", &r.command);
+	proto_get_string(req, "action", &r.action);
 	if (cmd_admin_args(&r, req, buf, sizeof buf) < 0) {
 		session_error(s, PROTO_E_INVALID, CAT_ADMIN_ARGS_FORMAT, CMD_ADMIN_MAX_INPUT - 1,
 		              CMD_ADMIN_MAX_ARGS);

@@ -24,15 +24,8 @@ void cmd_chat_message(struct session *s, json_object *req)
 {
 	const char *content = NULL, *cmid = NULL;
 	int64_t gid = 0;
-	if (proto_get_string(req, "content", &content) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CONTENT_REQUIRED);
-		return;
-	}
+	proto_get_string(req, "content", &content); /* types checked by cmd.c */
 	int gid_rc = proto_get_int(req, "chat_group_id", &gid); /* absent or null: current */
-	if (gid_rc < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_GROUP_ID_INTEGER);
-		return;
-	}
 	if (proto_get_string(req, "client_msg_id", &cmid) < 0 || (cmid && strlen(cmid) > CR_CLIENT_MSG_ID_MAX) ||
 	    (cmid && !*cmid)) {
 		session_error(s, PROTO_E_INVALID, CAT_CLIENT_MSG_ID, CR_CLIENT_MSG_ID_MAX);
@@ -139,10 +132,7 @@ void cmd_create_chat(struct session *s, json_object *req)
 {
 	const char *name, *why;
 	json_object *list = NULL;
-	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "create_chat_request");
-		return;
-	}
+	proto_get_string(req, "chat_name", &name); /* a string: cmd.c checked */
 	if (json_object_object_get_ex(req, "member_usernames", &list) && list &&
 	    !json_object_is_type(list, json_type_array)) {
 		session_error(s, PROTO_E_INVALID, CAT_MEMBERS_LIST);
@@ -223,10 +213,7 @@ void cmd_create_chat(struct session *s, json_object *req)
 void cmd_join_chat(struct session *s, json_object *req)
 {
 	const char *name;
-	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "join_chat_request");
-		return;
-	}
+	proto_get_string(req, "chat_name", &name); /* a string: cmd.c checked */
 	table_rdlock();
 	group_t *g = table_group_by_name(name);
 	int64_t gid = g ? g->id : 0;
@@ -282,10 +269,7 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 void cmd_enter_chat(struct session *s, json_object *req)
 {
 	const char *name;
-	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "enter_chat_request");
-		return;
-	}
+	proto_get_string(req, "chat_name", &name); /* a string: cmd.c checked */
 	table_wrlock();
 	/* a session whose login was taken over by another connection is
 	 * logged out in the table and about to close: it enters nothing */
@@ -315,11 +299,10 @@ void cmd_enter_chat(struct session *s, json_object *req)
 void cmd_history(struct session *s, json_object *req)
 {
 	int64_t gid = 0, after = -1, before = 0, limit = CR_HISTORY_ON_ENTER;
-	if (proto_get_int(req, "chat_group_id", &gid) != 0 || proto_get_int(req, "after_message_id", &after) < 0 ||
-	    proto_get_int(req, "before_message_id", &before) < 0 || proto_get_int(req, "limit", &limit) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_HISTORY_ARGS);
-		return;
-	}
+	/* types checked by cmd.c; absent fields keep their defaults */
+	proto_get_int(req, "chat_group_id", &gid);
+	proto_get_int(req, "before_message_id", &before);
+	proto_get_int(req, "limit", &limit);
 	/* after_message_id 0 means from the first message; absent (or null),
 	 * proto_get_int leaves `after` at -1: the newest messages */
 	int after_given = proto_get_int(req, "after_message_id", &after) == 0;
@@ -380,10 +363,7 @@ static int cmd_chat_cmp(const void *a, const void *b)
 void cmd_list_chats(struct session *s, json_object *req)
 {
 	const char *type = NULL;
-	if (proto_get_string(req, "list_type", &type) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_LIST_CHATS_ARGS);
-		return;
-	}
+	proto_get_string(req, "list_type", &type); /* a string or absent: cmd.c checked */
 	if (!type)
 		type = "joined";
 	if (strcmp(type, "joined") && strcmp(type, "all")) {

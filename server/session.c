@@ -134,7 +134,6 @@ static void session_line(struct session *s, char *line, size_t len)
 {
 	json_object *req;
 	const char *type, *why;
-	int needs_login;
 
 	/* blank lines between messages are tolerated */
 	while (len && (*line == ' ' || *line == '\t')) {
@@ -172,19 +171,7 @@ static void session_line(struct session *s, char *line, size_t len)
 		s->reply_due_ns = 0;
 		return;
 	}
-	cmd_fn fn = cmd_lookup(type, &needs_login);
-	if (!fn) {
-		STATS_INC(bad_input);
-		session_error(s, PROTO_E_INVALID, CAT_UNKNOWN_TYPE, type);
-	} else if (needs_login && s->user_id < 0) {
-		session_error(s, PROTO_E_CREDENTIALS, CAT_LOGIN_FIRST);
-	} else {
-		const char *cmid = NULL;
-		if (proto_get_string(req, "client_msg_id", &cmid) == 0 && strlen(cmid) <= CR_CLIENT_MSG_ID_MAX)
-			s->req_cmid = cmid;
-		fn(s, req);
-		s->req_cmid = NULL;
-	}
+	cmd_dispatch(s, type, req);
 	s->reply_due_ns = 0;
 	json_object_put(req);
 }
@@ -250,7 +237,7 @@ static void session_end(client_t *c, struct session *s, const char *reason)
 		table_remove_client(c);
 		table_unlock();
 		if (uid >= 0)
-			cmd_user_gone(uid, uname);
+			bcast_presence(uid, uname, 0);
 	}
 	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
 	listener_release(c->ip);
