@@ -1,7 +1,7 @@
 /* cmd_account.c - hello, heartbeat, registration, login, logout, user info
  * and user lists. */
 #include "config.h"
-#include "broadcast.h"
+#include "presence.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "tunables.h"
@@ -186,7 +186,7 @@ void cmd_login(struct session *s, json_object *req)
 		table_wrlock();
 		table_clear_user(s->c);
 		table_unlock();
-		bcast_presence(s->user_id, s->username, 0);
+		presence_announce(s->user_id, s->username, 0);
 	}
 
 	table_wrlock();
@@ -229,7 +229,7 @@ void cmd_login(struct session *s, json_object *req)
 	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
 
 	if (!old)
-		bcast_presence(u.id, u.username, 1);
+		presence_announce(u.id, u.username, 1);
 }
 
 void cmd_logout(struct session *s, json_object *req)
@@ -239,7 +239,7 @@ void cmd_logout(struct session *s, json_object *req)
 	table_clear_user(s->c);
 	table_unlock();
 	log_info("%s: %s logged out", s->c->addr, s->username);
-	bcast_presence(s->user_id, s->username, 0);
+	presence_announce(s->user_id, s->username, 0);
 	s->user_id = -1;
 	s->username[0] = '\0';
 	char text[128];

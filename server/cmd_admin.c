@@ -24,10 +24,10 @@
  * store call under the table lock; see table.h). */
 #include "config.h"
 #include "cmd.h"
-#include "broadcast.h"
 #include "catalog.h"
 #include "log.h"
 #include "passwd.h"
+#include "presence.h"
 #include "proto.h"
 #include "server.h"
 #include "stats.h"
@@ -201,7 +201,7 @@ static void cmd_admin_del_user(struct cmd_admin_req *r)
 	                                   "account deleted by Admin");
 	table_unlock();
 	if (online)
-		bcast_presence(u.id, u.username, 0);
+		presence_announce(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_USER_DELETED, u.username, (long long)u.id);
 }
 
@@ -339,7 +339,7 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 	                                   "account renamed by Admin");
 	table_unlock();
 	if (online)
-		bcast_presence(u.id, u.username, 0);
+		presence_announce(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, value, CAT_ADMIN_USER_RENAMED, u.username, value);
 }
 

@@ -2,6 +2,7 @@
  * history. */
 #include "config.h"
 #include "broadcast.h"
+#include "history.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "tunables.h"
@@ -253,13 +254,13 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 {
 	msg_t **v;
 	size_t n;
-	if (bcast_history(gid, after, before, limit, &v, &n) < 0) {
+	if (history_get(gid, after, before, limit, &v, &n) < 0) {
 		session_error(s, PROTO_E_DATABASE, CAT_HISTORY_FAILED);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
 		session_reply(s, bcast_chat_json(v[i], 1, s->protocol));
-	bcast_history_free(v, n);
+	history_free(v, n);
 	json_object *o = proto_new("chat_history_complete");
 	proto_set_int(o, "chat_group_id", gid);
 	proto_set_int(o, "message_count", (int64_t)n);

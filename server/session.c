@@ -7,7 +7,7 @@
  * connection it alone reads and writes the socket (client.h). */
 #include "config.h"
 #include "session.h"
-#include "broadcast.h"
+#include "presence.h"
 #include "catalog.h"
 #include "cmd.h"
 #include "tunables.h"
@@ -237,7 +237,7 @@ static void session_end(client_t *c, struct session *s, const char *reason)
 		table_remove_client(c);
 		table_unlock();
 		if (uid >= 0)
-			bcast_presence(uid, uname, 0);
+			presence_announce(uid, uname, 0);
 	}
 	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
 	listener_release(c->ip);
