@@ -137,6 +137,16 @@ void cmd_join_public(int64_t uid)
 	}
 }
 
+/* The answer to a login with a wrong name or password. */
+static void cmd_login_refused(struct session *s)
+{
+	char text[128];
+	json_object *o = cmd_account_response("login_response", 0, 0, NULL,
+	                                      session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
+	proto_set_null(o, "current_chat_group");
+	session_reply(s, o);
+}
+
 void cmd_login(struct session *s, json_object *req)
 {
 	const char *user, *pw;
@@ -160,6 +170,8 @@ void cmd_login(struct session *s, json_object *req)
 		session_reply(s, o);
 		return;
 	}
+	/* taken before the account is read: see table_accounts_gen() */
+	uint64_t gen = table_accounts_gen();
 	int rc = store_user_by_name(srv_store, user, &u);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
@@ -174,22 +186,37 @@ void cmd_login(struct session *s, json_object *req)
 		throttle_fail(akey, fwin);
 		throttle_fail(ukey, fwin);
 		log_info("%s: failed login as %.64s", s->c->addr, user);
-		char text[128];
-		json_object *o = cmd_account_response("login_response", 0, 0, NULL,
-		                                      session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
-		proto_set_null(o, "current_chat_group");
-		session_reply(s, o);
+		cmd_login_refused(s);
 		return;
 	}
+
+	/* The account is checked again once the lock is held: an account
+	 * deleted or renamed since it was read is not logged in. */
+	for (;;) {
+		table_wrlock();
+		if (table_accounts_gen() == gen)
+			break;
+		table_unlock();
+		gen = table_accounts_gen();
+		store_user_t now;
+		rc = store_user_by_id(srv_store, u.id, &now);
+		if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+			session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
+			return;
+		}
+		if (rc == STORE_NOTFOUND || strcmp(now.username, u.username) != 0) {
+			log_info("%s: login as %.64s refused: the account was deleted or renamed meanwhile",
+			         s->c->addr, user);
+			cmd_login_refused(s);
+			return;
+		}
+	}
+	int64_t prev_id = -1;
 	if (s->user_id >= 0 && s->user_id != u.id) {
 		/* switching accounts on one connection: the old one goes offline */
-		table_wrlock();
+		prev_id = s->user_id;
 		table_clear_user(s->c);
-		table_unlock();
-		presence_announce(s->user_id, s->username, 0);
 	}
-
-	table_wrlock();
 	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
 	client_t *old = table_user_client(u.id);
 	if (old && old != s->c) {
@@ -219,6 +246,8 @@ void cmd_login(struct session *s, json_object *req)
 	}
 	session_reply(s, o);
 	table_unlock();
+	if (prev_id >= 0)
+		presence_announce(prev_id, s->username, 0);
 	if (pub)
 		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
 

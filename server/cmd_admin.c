@@ -195,6 +195,7 @@ static void cmd_admin_del_user(struct cmd_admin_req *r)
 		return;
 	}
 	table_wrlock();
+	table_accounts_changed(); /* a login that read the account reads it again */
 	table_groups_foreach(cmd_admin_forget_member, &u.id);
 	table_set_user_banned(u.id, 0);
 	int online = cmd_admin_end_session(u.id, CAT_ADMIN_ACCOUNT_DELETED, NULL,
@@ -335,6 +336,7 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 	/* A session keeps the name it logged in with; the user logs in again
 	 * under the new one. */
 	table_wrlock();
+	table_accounts_changed(); /* a login that read the account reads it again */
 	int online = cmd_admin_end_session(u.id, CAT_ADMIN_RENAMED_NOTICE, value,
 	                                   "account renamed by Admin");
 	table_unlock();

@@ -84,6 +84,17 @@ void table_clients_foreach(void (*cb)(void *ctx, client_t *c), void *ctx);
 size_t table_count_clients(void); /* read */
 size_t table_count_online(void);  /* read */
 
+/* Accounts' generation: a count of the deletions and renames of accounts
+ * done so far. Whoever deletes or renames an account in the store calls
+ * table_accounts_changed() (write lock) afterwards, when it ends the
+ * account's session. A login reads the generation before it reads the
+ * account from the store and compares it once it holds the write lock: if
+ * it moved, the account it read may be gone, and it reads it again. So a
+ * login that read an account before its deletion never logs in after the
+ * deletion's sessions were ended. */
+uint64_t table_accounts_gen(void);   /* no lock needed */
+void table_accounts_changed(void);   /* write */
+
 /* Banned users, kept in memory so that sending needs no database read. */
 int table_user_banned(int64_t user_id);              /* read */
 int table_set_user_banned(int64_t user_id, int banned); /* write; 0 or -1 (OOM) */
