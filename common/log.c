@@ -48,6 +48,16 @@ const char *log_level_name(int level)
 	return (level >= 0 && level < 4) ? log_names[level] : "?";
 }
 
+/* The last defence against forged log lines: a control character that a
+ * caller let through (client strings should come through text_escape())
+ * is shown as '?', so one call is always one line. */
+static void log_one_line(char *text)
+{
+	for (unsigned char *p = (unsigned char *)text; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
 	char text[1024];
@@ -58,6 +68,7 @@ void log_msg(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
+	log_one_line(text);
 
 	if (log_to_syslog) {
 		static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };

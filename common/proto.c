@@ -161,8 +161,21 @@ int proto_get_bool(json_object *o, const char *key, int *out)
 	return 0;
 }
 
+/* Every text the server sends passes here, so this is where it is made
+ * valid UTF-8: a text built with "%.64s" of a client's string may end in
+ * part of a character, and an old database may hold anything. */
 void proto_set_string(json_object *o, const char *key, const char *val)
 {
+	if (val && !text_utf8_valid(val, strlen(val))) {
+		char *fixed = strdup(val);
+		if (fixed) {
+			text_utf8_repair(fixed);
+			json_object_object_add(o, key, json_object_new_string(fixed));
+			free(fixed);
+			return;
+		}
+		val = "";
+	}
 	json_object_object_add(o, key, val ? json_object_new_string(val) : NULL);
 }
 

@@ -60,6 +60,8 @@ int proto_get_int(json_object *o, const char *key, int64_t *out);
 int proto_get_bool(json_object *o, const char *key, int *out);
 
 /* Convenience setters (values copied). A NULL string sets JSON null. */
+/* val is sent as valid UTF-8: bytes of a cut or broken character are
+ * dropped (text_utf8_repair). NULL sets null. */
 void proto_set_string(json_object *o, const char *key, const char *val);
 void proto_set_int(json_object *o, const char *key, int64_t val);
 void proto_set_bool(json_object *o, const char *key, int val);

@@ -116,3 +116,72 @@ int text_blank(const char *s)
 			return 0;
 	return 1;
 }
+
+/* The escaped form of the character at p (n bytes left) into esc (4
+ * bytes); its length in esc, and in *len its length at p. */
+static size_t text_escape_one(const unsigned char *p, size_t n, char *esc, size_t *len)
+{
+	static const char hex[] = "0123456789abcdef";
+	*len = text_seq_len(p, n);
+	if (*len > 1) {
+		memcpy(esc, p, *len);
+		return *len;
+	}
+	*len = 1;
+	esc[0] = '\\';
+	switch (*p) {
+	case '\n': esc[1] = 'n'; return 2;
+	case '\r': esc[1] = 'r'; return 2;
+	case '\t': esc[1] = 't'; return 2;
+	case '\\': esc[1] = '\\'; return 2;
+	}
+	if (*p >= 0x20 && *p < 0x7f) {
+		esc[0] = (char)*p;
+		return 1;
+	}
+	/* other control characters, DEL, and bytes that are not UTF-8 */
+	esc[1] = 'x';
+	esc[2] = hex[*p >> 4];
+	esc[3] = hex[*p & 15];
+	return 4;
+}
+
+const char *text_escape(char *out, size_t outlen, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "(null)");
+	size_t n = strlen((const char *)p), o = 0, len, elen, total = 0;
+	char esc[4];
+	/* does it all fit? else keep room for "..." */
+	for (const unsigned char *q = p; *q && total < outlen; q += len)
+		total += text_escape_one(q, n - (size_t)(q - p), esc, &len);
+	size_t cap = total <= outlen - 1 ? outlen - 1 : outlen - 4;
+	for (; *p; p += len, n -= len) {
+		elen = text_escape_one(p, n, esc, &len);
+		if (o + elen > cap) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, esc, elen);
+		o += elen;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+size_t text_utf8_repair(char *s)
+{
+	size_t n = strlen(s), i = 0, o = 0;
+	while (i < n) {
+		size_t len = text_seq_len((const unsigned char *)s + i, n - i);
+		if (len == 0) {
+			i++;
+			continue;
+		}
+		memmove(s + o, s + i, len);
+		o += len;
+		i += len;
+	}
+	s[o] = '\0';
+	return o;
+}

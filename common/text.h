@@ -15,6 +15,21 @@ size_t text_utf8_chars(const char *s);
  * by "..." when longer. Returns a malloc'd string (NULL on OOM). */
 char *text_clean_content(const char *s, size_t max_chars);
 
+/* Make s valid UTF-8 in place by dropping every byte that does not start a
+ * well-formed sequence: a string cut in the middle of a character (by a
+ * "%.64s") loses the partial character, so it ends on a character
+ * boundary. Returns the new length. */
+size_t text_utf8_repair(char *s);
+
+/* Room for a client-supplied string in a log line (text_escape). */
+#define TEXT_LOG_FIELD 100
+
+/* s made safe for one log line, into out (outlen bytes, at least 8): control
+ * characters as \n, \r, \t or \xNN, a backslash as \\, bytes that are not
+ * UTF-8 as \xNN; cut on a character boundary with "..." when longer than
+ * fits. NULL is written as "(null)". Returns out. */
+const char *text_escape(char *out, size_t outlen, const char *s);
+
 /* 1 if s is empty or only white space. */
 int text_blank(const char *s);
 

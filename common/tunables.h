@@ -56,9 +56,23 @@
 #define CR_DEFAULT_HASH_OPSLIMIT   2             /* crypto_pwhash (Argon2id) passes */
 #define CR_DEFAULT_HASH_MEMLIMIT_KB 19456        /* crypto_pwhash memory, KiB */
 #define CR_DEFAULT_HASH_CONCURRENCY 2            /* hashes computed at once */
-#define CR_DEFAULT_LOGIN_FAIL_MAX  5             /* failed logins for one account ... */
+#define CR_DEFAULT_LOGIN_FAIL_MAX  5             /* failed logins for one account from one address ... */
 #define CR_DEFAULT_LOGIN_FAIL_MAX_ADDRESS 20     /* ... or from one address ... */
-#define CR_DEFAULT_LOGIN_FAIL_WINDOW 60          /* ... per this many seconds */
+#define CR_DEFAULT_LOGIN_FAIL_WINDOW 60          /* ... per this many seconds: then refused */
+#define CR_DEFAULT_LOGIN_FAIL_MAX_ACCOUNT 20     /* failed logins for one account, any address ... */
+#define CR_DEFAULT_LOGIN_FAIL_DELAY 2            /* ... then each login to it waits this many seconds */
+#define CR_DEFAULT_LOGIN_THROTTLE_ENTRIES 65536  /* counts kept per throttle table (24 bytes each) */
+#define CR_DEFAULT_REGISTER_MAX_ADDRESS 50       /* new accounts from one address ... */
+#define CR_DEFAULT_REGISTER_WINDOW 600           /* ... per this many seconds */
+
+/* Files: an upload must leave this much free space on the data folder's
+ * file system (which usually holds the database too). */
+#define CR_DEFAULT_MIN_FREE_SPACE  1073741824    /* bytes */
+
+/* Chats one user may belong to (created or joined, public included): each
+ * group costs memory for ever (its recent-message cache), and nobody can
+ * leave a chat, so this bounds what one account can make the server keep. */
+#define CR_DEFAULT_MAX_CHATS_PER_USER 500
 
 /* Presence: groups with more members than this send no status updates. */
 #define CR_DEFAULT_PRESENCE_MAX_GROUP 1000

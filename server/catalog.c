@@ -248,6 +248,9 @@ static const struct cat_entry catalog_table[CAT_COUNT] = {
 	E(CAT_ADMIN_PASSWORD_FAILED, "", OURS, "could not change the password; try again later",
 	  "修改密码失败，请稍后再试"),
 	E(CAT_ADMIN_PASSWORD_CHANGED, "s", REF, "Password of %s changed", "用户 %s 的密码已重置"),
+	E(CAT_ADMIN_PASSWORD_NOTICE, "", OURS,
+	  "Admin changed your password: log in again with the new one",
+	  "管理员已重置您的密码，请用新密码重新登录"),
 	E(CAT_ADMIN_NO_RENAME_ADMIN, "", OURS, "the Admin account cannot be renamed",
 	  "不能修改管理员的用户名"),
 	E(CAT_ADMIN_RENAME_USER_FAILED, "", OURS, "could not rename the user; try again later",
@@ -281,6 +284,21 @@ static const struct cat_entry catalog_table[CAT_COUNT] = {
 	E(CAT_ADMIN_BANNED_CHATS, "zs", REF, "Banned chats (%zu): %s", "被禁言群组 (%zu个):\n%s"),
 	E(CAT_ADMIN_BANNED_CHATS_NONE, "", REF, "Banned chats (0): none", "被禁言群组: 无"),
 	E(CAT_ADMIN_BANNED_LIST, "ss", REF, "%s\n%s", "%s\n\n%s"),
+	/* limits on registration, banned users, chats per user, uploads */
+	E(CAT_REGISTER_TOO_MANY, "d", OURS,
+	  "too many new accounts from your address: try again in %d seconds",
+	  "来自您地址的新账号过多，请 %d 秒后再试"),
+	E(CAT_BANNED_CREATE, "", OURS, "you are banned: you cannot create chats",
+	  "您已被封禁，不能创建聊天"),
+	E(CAT_BANNED_JOIN, "", OURS, "you are banned: you cannot join chats",
+	  "您已被封禁，不能加入聊天"),
+	E(CAT_TOO_MANY_CHATS, "d", OURS, "you are in too many chats: at most %d",
+	  "您加入的聊天过多：最多 %d 个"),
+	E(CAT_FILE_LOW_SPACE, "", OURS, "the server is low on disk space: the upload is refused",
+	  "服务器磁盘空间不足，上传被拒绝"),
+	E(CAT_FILE_NAME_EMPTY, "", OURS,
+	  "filename has no name once its folders and leading dots are removed",
+	  "文件名无效"),
 };
 
 const struct cat_entry *catalog_entry(int id)

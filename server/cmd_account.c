@@ -4,6 +4,7 @@
 #include "presence.h"
 #include "cmd.h"
 #include "catalog.h"
+#include "text.h"
 #include "tunables.h"
 #include "log.h"
 #include "passwd.h"
@@ -14,8 +15,10 @@
 #include "throttle.h"
 #include "valid.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void cmd_hello(struct session *s, json_object *req)
 {
@@ -47,7 +50,9 @@ void cmd_hello(struct session *s, json_object *req)
 	table_wrlock();
 	s->c->protocol = 2;
 	table_unlock();
-	log_debug("%s: protocol 2 client %s", s->c->addr, client ? client : "(unnamed)");
+	char cbuf[TEXT_LOG_FIELD];
+	log_debug("%s: protocol 2 client %s", s->c->addr,
+	          client ? text_escape(cbuf, sizeof cbuf, client) : "(unnamed)");
 	json_object *o = proto_new("hello");
 	proto_set_int(o, "protocol", CR_PROTOCOL_VERSION);
 	proto_set_string(o, "server", "chatroomd/" PACKAGE_VERSION);
@@ -87,10 +92,14 @@ static void cmd_credentials(json_object *req, const char **user, const char **pw
 	proto_get_string(req, "password", pw);
 }
 
+/* Registration needs no login, so its cost is bounded before the hash: the
+ * cheap checks first (valid, name free), then RegisterMaxAddress new
+ * accounts per RegisterWindow from one address, and the hash itself takes
+ * at most its address's share of the hash slots. */
 void cmd_register(struct session *s, json_object *req)
 {
 	const char *user, *pw, *why;
-	char hash[256];
+	char hash[256], src[64], rkey[80];
 	int64_t uid;
 	cmd_credentials(req, &user, &pw);
 	char text[256];
@@ -103,11 +112,38 @@ void cmd_register(struct session *s, json_object *req)
 		                                      session_text(s, text, sizeof text, id)));
 		return;
 	}
-	if (passwd_hash(pw, hash, sizeof hash) < 0) {
+	int rc = store_user_name_taken(srv_store, user);
+	if (rc == STORE_EXISTS) {
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
+		                                      session_text(s, text, sizeof text, CAT_USER_EXISTS, user)));
+		return;
+	}
+	if (rc != STORE_OK) {
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
+		return;
+	}
+	throttle_source(s->c->ip, src, sizeof src);
+	snprintf(rkey, sizeof rkey, "r:%s", src);
+	int rmax = CONF(register_max_address), rwin = CONF(register_window);
+	/* counted now, before the hash: concurrent registrations from one
+	 * address cannot all pass the check before any is counted */
+	int wait = rmax > 0 ? throttle_take(THROTTLE_SOURCE, rkey, rmax, rwin) : 0;
+	if (wait) {
+		STATS_INC(register_refusals);
+		log_warn("%s: registration refused: %d new accounts from this address within %d "
+		         "seconds (RegisterMaxAddress)", s->c->addr, rmax, rwin);
+		session_text(s, text, sizeof text, CAT_REGISTER_TOO_MANY, wait);
+		session_reply(s, cmd_account_response("register_response", 0, 0, NULL, text));
+		return;
+	}
+	passwd_source_enter(src);
+	int hrc = passwd_hash(pw, hash, sizeof hash);
+	passwd_source_leave(src);
+	if (hrc < 0) {
 		session_error(s, PROTO_E_SERVER, CAT_HASH_FAILED);
 		return;
 	}
-	int rc = store_user_create(srv_store, user, hash, &uid);
+	rc = store_user_create(srv_store, user, hash, &uid);
 	if (rc == STORE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
 		                                      session_text(s, text, sizeof text, CAT_USER_EXISTS, user)));
@@ -120,6 +156,16 @@ void cmd_register(struct session *s, json_object *req)
 	cmd_join_public(uid);
 	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
+}
+
+int cmd_refuse_banned(struct session *s, int id)
+{
+	table_rdlock();
+	int banned = table_user_banned(s->user_id);
+	table_unlock();
+	if (banned)
+		session_error(s, PROTO_E_PERMISSION, id);
+	return banned;
 }
 
 void cmd_join_public(int64_t uid)
@@ -137,37 +183,56 @@ void cmd_join_public(int64_t uid)
 	}
 }
 
-/* The answer to a login with a wrong name or password. */
-static void cmd_login_refused(struct session *s)
+/* Sleep ms milliseconds on this connection's worker (a login slowed by
+ * the throttle). */
+static void cmd_sleep_ms(long ms)
 {
-	char text[128];
-	json_object *o = cmd_account_response("login_response", 0, 0, NULL,
-	                                      session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* A failed or refused login_response. */
+static void cmd_login_refused(struct session *s, const char *text)
+{
+	json_object *o = cmd_account_response("login_response", 0, 0, NULL, text);
 	proto_set_null(o, "current_chat_group");
 	session_reply(s, o);
 }
 
+/* Failed logins are counted three ways (see throttle.h and LoginFail* in
+ * chatroomd.conf(5)):
+ *  - the pair account+address ("p:"): past LoginFailMax, that address may
+ *    not log in to that account for the rest of the window;
+ *  - the address ("a:", an IPv6 /64): past LoginFailMaxAddress, it may not
+ *    log in at all for the rest of the window;
+ *  - the account, from all addresses ("u:", existing accounts only): past
+ *    LoginFailMaxAccount, a login to it from an address without failures
+ *    on it waits LoginFailDelay seconds first, with the right password as
+ *    well, but is never refused, so wrong passwords from elsewhere cannot
+ *    lock its owner out; an address with failures on it waits for the end
+ *    of its window. */
 void cmd_login(struct session *s, json_object *req)
 {
 	const char *user, *pw;
 	store_user_t u;
-	char akey[80], ukey[112];
+	char src[64], akey[80], pkey[192], ukey[112];
 	cmd_credentials(req, &user, &pw);
 	/* Throttle guessing before spending a hash on it. */
-	snprintf(akey, sizeof akey, "a:%s", s->c->ip);
+	throttle_source(s->c->ip, src, sizeof src);
+	snprintf(akey, sizeof akey, "a:%s", src);
+	snprintf(pkey, sizeof pkey, "p:%.100s\n%s", user, src);
 	snprintf(ukey, sizeof ukey, "u:%.100s", user);
 	int fwin = CONF(login_fail_window);
-	int wait = throttle_check(akey, CONF(login_fail_max_address), fwin);
+	int wait = throttle_check(THROTTLE_SOURCE, akey, CONF(login_fail_max_address), fwin);
 	if (!wait)
-		wait = throttle_check(ukey, CONF(login_fail_max), fwin);
+		wait = throttle_check(THROTTLE_SOURCE, pkey, CONF(login_fail_max), fwin);
 	if (wait) {
 		STATS_INC(login_failures);
-		log_warn("%s: login as %.64s refused: too many failed logins", s->c->addr, user);
+		log_warn("%s: login refused: too many failed logins from this address", s->c->addr);
 		char text[128];
 		session_text(s, text, sizeof text, CAT_LOGIN_THROTTLED, wait);
-		json_object *o = cmd_account_response("login_response", 0, 0, NULL, text);
-		proto_set_null(o, "current_chat_group");
-		session_reply(s, o);
+		cmd_login_refused(s, text);
 		return;
 	}
 	/* taken before the account is read: see table_accounts_gen() */
@@ -177,21 +242,67 @@ void cmd_login(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
-	/* verify even for unknown users so that timing does not tell which
-	 * names exist */
+	if (rc == STORE_OK &&
+	    throttle_count(THROTTLE_ACCOUNT, ukey, fwin) >= CONF(login_fail_max_account)) {
+		/* The account is under attack. An address that has itself failed
+		 * on it waits for its window (answered at once: the delay holds a
+		 * worker thread, which many addresses must not be able to take);
+		 * any other is served after the delay, so the owner gets in. */
+		wait = throttle_check(THROTTLE_SOURCE, pkey, 1, fwin);
+		if (wait) {
+			STATS_INC(login_failures);
+			char text[128];
+			cmd_login_refused(s, session_text(s, text, sizeof text, CAT_LOGIN_THROTTLED, wait));
+			return;
+		}
+		if (CONF(login_fail_delay) > 0) {
+			STATS_INC(login_delays);
+			log_debug("%s: login to %s slowed: many failed logins for it", s->c->addr,
+			          u.username);
+			cmd_sleep_ms(CONF(login_fail_delay) * 1000L);
+		}
+	}
+	/* an unknown user is verified against a dummy hash at the same cost,
+	 * so that timing does not tell which names exist */
+	passwd_source_enter(src);
 	int ok = passwd_verify(rc == STORE_OK ? u.pwhash : "", pw) && rc == STORE_OK;
+	passwd_source_leave(src);
 	if (!ok) {
 		STATS_INC(login_failures);
 		s->login_failures++;
-		throttle_fail(akey, fwin);
-		throttle_fail(ukey, fwin);
-		log_info("%s: failed login as %.64s", s->c->addr, user);
-		cmd_login_refused(s);
+		throttle_fail(THROTTLE_SOURCE, akey, fwin);
+		throttle_fail(THROTTLE_SOURCE, pkey, fwin);
+		if (rc == STORE_OK)
+			throttle_fail(THROTTLE_ACCOUNT, ukey, fwin);
+		/* a name that does not exist is often a password typed into the
+		 * user field: it is logged at debug level only */
+		char ubuf[TEXT_LOG_FIELD];
+		if (rc == STORE_OK)
+			log_info("%s: failed login as %s", s->c->addr, u.username);
+		else
+			log_info("%s: failed login for a name that does not exist", s->c->addr);
+		log_debug("%s: failed login as %s", s->c->addr, text_escape(ubuf, sizeof ubuf, user));
+		char text[128];
+		cmd_login_refused(s, session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
 		return;
+	}
+	if (passwd_needs_rehash(u.pwhash)) {
+		/* the cost was raised (HashOpsLimit, HashMemLimit): the password
+		 * is at hand only now, so the stored hash is upgraded now */
+		char hash[256];
+		passwd_source_enter(src);
+		int hrc = passwd_hash(pw, hash, sizeof hash);
+		passwd_source_leave(src);
+		if (hrc == 0 && store_user_set_pwhash(srv_store, u.id, hash) == STORE_OK) {
+			log_info("%s: password hash of %s upgraded to the current cost", s->c->addr,
+			         u.username);
+			snprintf(u.pwhash, sizeof u.pwhash, "%s", hash); /* for the check below */
+		}
 	}
 
 	/* The account is checked again once the lock is held: an account
-	 * deleted or renamed since it was read is not logged in. */
+	 * deleted, renamed or given a new password by Admin since it was read
+	 * is not logged in. */
 	for (;;) {
 		table_wrlock();
 		if (table_accounts_gen() == gen)
@@ -204,10 +315,13 @@ void cmd_login(struct session *s, json_object *req)
 			session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 			return;
 		}
-		if (rc == STORE_NOTFOUND || strcmp(now.username, u.username) != 0) {
-			log_info("%s: login as %.64s refused: the account was deleted or renamed meanwhile",
-			         s->c->addr, user);
-			cmd_login_refused(s);
+		if (rc == STORE_NOTFOUND || strcmp(now.username, u.username) != 0 ||
+		    strcmp(now.pwhash, u.pwhash) != 0) {
+			log_info("%s: login as %s refused: the account was deleted, renamed or given a "
+			         "new password meanwhile",
+			         s->c->addr, u.username);
+			char text[128];
+			cmd_login_refused(s, session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
 			return;
 		}
 	}
@@ -251,7 +365,7 @@ void cmd_login(struct session *s, json_object *req)
 	if (pub)
 		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
 
-	throttle_clear(ukey);
+	throttle_clear(THROTTLE_SOURCE, pkey);
 	s->user_id = u.id;
 	snprintf(s->username, sizeof s->username, "%s", u.username);
 	STATS_INC(logins);
@@ -362,15 +476,45 @@ static void cmd_collect_online(void *ctx, client_t *c)
 		u->online[u->nonline++] = c->user_id;
 }
 
-static int cmd_add_user(void *ctx, const store_user_t *su)
+static void cmd_add_row(struct cmd_users *u, int64_t id, const char *name)
 {
-	struct cmd_users *u = ctx;
 	json_object *o = json_object_new_object();
-	proto_set_int(o, "user_id", su->id);
-	proto_set_string(o, "username", su->username);
+	proto_set_int(o, "user_id", id);
+	proto_set_string(o, "username", name);
 	proto_set_bool(o, "is_online",
-	               bsearch(&su->id, u->online, u->nonline, sizeof *u->online, cmd_idcmp) != NULL);
+	               bsearch(&id, u->online, u->nonline, sizeof *u->online, cmd_idcmp) != NULL);
 	json_object_array_add(u->arr, o);
+}
+
+/* Users copied out of the store, so that the JSON is built after the store
+ * lock is released (store_users_foreach calls back under it). */
+struct cmd_user_row {
+	int64_t id;
+	char username[sizeof ((store_user_t *)0)->username];
+};
+
+struct cmd_user_rows {
+	struct cmd_user_row *row;
+	size_t n, cap;
+	int oom;
+};
+
+static int cmd_copy_user(void *ctx, const store_user_t *su)
+{
+	struct cmd_user_rows *r = ctx;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 256;
+		struct cmd_user_row *row = realloc(r->row, cap * sizeof *row);
+		if (!row) {
+			r->oom = 1;
+			return 1;
+		}
+		r->row = row;
+		r->cap = cap;
+	}
+	struct cmd_user_row *d = &r->row[r->n++];
+	d->id = su->id;
+	memcpy(d->username, su->username, sizeof d->username);
 	return 0;
 }
 
@@ -428,10 +572,16 @@ void cmd_list_users(struct session *s, json_object *req)
 		for (size_t i = 0; i < nmembers && rc == STORE_OK; i++) {
 			store_user_t su;
 			if (store_user_by_id(srv_store, members[i], &su) == STORE_OK)
-				cmd_add_user(&u, &su);
+				cmd_add_row(&u, su.id, su.username);
 		}
 	} else {
-		rc = store_users_foreach(srv_store, cmd_add_user, &u);
+		struct cmd_user_rows rows = { 0 };
+		rc = store_users_foreach(srv_store, cmd_copy_user, &rows);
+		if (rows.oom)
+			rc = STORE_ERR;
+		for (size_t i = 0; rc == STORE_OK && i < rows.n; i++)
+			cmd_add_row(&u, rows.row[i].id, rows.row[i].username);
+		free(rows.row);
 	}
 	free(members);
 	free(u.online);

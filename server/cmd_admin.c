@@ -32,6 +32,7 @@
 #include "server.h"
 #include "stats.h"
 #include "table.h"
+#include "text.h"
 #include "tunables.h"
 #include "valid.h"
 
@@ -312,6 +313,17 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 		    store_user_set_pwhash(srv_store, u.id, hash) != STORE_OK) {
 			cmd_admin_fail(r, CAT_ADMIN_PASSWORD_FAILED);
 			return;
+		}
+		/* a reset must evict a session that knew the old password; Admin
+		 * changing its own keeps the session it does that from */
+		if (u.id != r->s->user_id) {
+			table_wrlock();
+			table_accounts_changed(); /* a login that read the old hash reads it again */
+			int online = cmd_admin_end_session(u.id, CAT_ADMIN_PASSWORD_NOTICE, NULL,
+			                                   "password changed by Admin");
+			table_unlock();
+			if (online)
+				presence_announce(u.id, u.username, 0);
 		}
 		cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_PASSWORD_CHANGED, u.username);
 		return;
@@ -693,9 +705,11 @@ void cmd_admin(struct session *s, json_object *req)
 
 	/* every admin action is logged with who did it; the arguments are
 	 * left out, as they may hold a password */
+	char cbuf[TEXT_LOG_FIELD], abuf[TEXT_LOG_FIELD], mbuf[2 * TEXT_LOG_FIELD];
 	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->username, (long long)s->user_id,
-	         s->c->addr, r.command, r.action ? r.action : "", r.ok ? "done" : "refused",
-	         r.message[CAT_EN]);
+	         s->c->addr, text_escape(cbuf, sizeof cbuf, r.command),
+	         text_escape(abuf, sizeof abuf, r.action ? r.action : ""), r.ok ? "done" : "refused",
+	         text_escape(mbuf, sizeof mbuf, r.message[CAT_EN]));
 
 	json_object *o = proto_new("admin_command_response");
 	proto_set_bool(o, "success", r.ok);

@@ -129,6 +129,32 @@ static json_object *cmd_chat_response(const char *type, int ok, int64_t gid, con
 	return o;
 }
 
+struct cmd_chat_count {
+	int64_t uid;
+	int n;
+};
+
+static void cmd_chat_count_one(void *ctx, group_t *g)
+{
+	struct cmd_chat_count *k = ctx;
+	k->n += table_is_member(g, k->uid);
+}
+
+/* A user in MaxChatsPerUser chats may create or join no more: answers 1005
+ * and returns 1. */
+static int cmd_chat_too_many(struct session *s)
+{
+	struct cmd_chat_count k = { .uid = s->user_id };
+	int max = CONF(max_chats_per_user);
+	table_rdlock();
+	table_groups_foreach(cmd_chat_count_one, &k);
+	table_unlock();
+	if (k.n < max)
+		return 0;
+	session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS, max);
+	return 1;
+}
+
 void cmd_create_chat(struct session *s, json_object *req)
 {
 	const char *name, *why;
@@ -151,6 +177,8 @@ void cmd_create_chat(struct session *s, json_object *req)
 		                                                catalog_for_reason(why, name))));
 		return;
 	}
+	if (cmd_refuse_banned(s, CAT_BANNED_CREATE) || cmd_chat_too_many(s))
+		return;
 	int64_t *ids = calloc(n + 1, sizeof *ids);
 	size_t nids = 0;
 	if (!ids) {
@@ -186,15 +214,13 @@ void cmd_create_chat(struct session *s, json_object *req)
 	 * list_chats "all" and open to join_chat. */
 	int is_private = 0;
 	int64_t gid;
-	int rc = store_group_create(srv_store, name, is_private, &gid);
+	int rc = store_group_create_with(srv_store, name, is_private, ids, nids, &gid);
 	if (rc == STORE_EXISTS) {
 		free(ids);
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
 		                                   session_text(s, text, sizeof text, CAT_CHAT_EXISTS, name)));
 		return;
 	}
-	for (size_t k = 0; rc == STORE_OK && k < nids; k++)
-		rc = store_member_add(srv_store, gid, ids[k]);
 	if (rc != STORE_OK) {
 		free(ids);
 		session_error(s, PROTO_E_DATABASE, CAT_CREATE_FAILED);
@@ -228,6 +254,8 @@ void cmd_join_chat(struct session *s, json_object *req)
 		session_error(s, PROTO_E_PERMISSION, CAT_PRIVATE_NO_JOIN, name);
 		return;
 	}
+	if (!member && (cmd_refuse_banned(s, CAT_BANNED_JOIN) || cmd_chat_too_many(s)))
+		return;
 	if (!member) {
 		if (store_member_add(srv_store, gid, s->user_id) != STORE_OK) {
 			session_error(s, PROTO_E_DATABASE, CAT_JOIN_FAILED);

@@ -32,6 +32,7 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define CMD_FILE_NAME_MAX 255          /* bytes of the filename a client gives */
@@ -135,6 +136,39 @@ static const char *cmd_file_ext(const char *name)
 		base++;
 	const char *dot = strrchr(base, '.');
 	return dot ? dot : "";
+}
+
+/* Whether an upload of size bytes leaves MinFreeSpace free on the data
+ * folder's file system. A failing statvfs() does not refuse (the write
+ * itself then reports a full disk). */
+static int cmd_file_space_ok(int64_t size)
+{
+	long long min = CONF(min_free_space);
+	struct statvfs sv;
+	if (min <= 0 || statvfs(srv_conf->data_dir, &sv) != 0)
+		return 1;
+	unsigned long long avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	return avail >= (unsigned long long)size + (unsigned long long)min;
+}
+
+/* The name a file is listed and sent back with: its last path element
+ * (after the last '/' or '\\'), without leading dots, control characters
+ * as '_' (only an old database holds any: uploads with them are refused),
+ * in place. A client that saves a file under the name it is given then
+ * never writes outside its folder nor a hidden file. Empty when nothing is
+ * left. */
+static void cmd_file_basename(char *name)
+{
+	char *base = name;
+	for (char *p = name; *p; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	while (*base == '.')
+		base++;
+	memmove(name, base, strlen(base) + 1);
+	for (unsigned char *p = (unsigned char *)name; *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '_';
 }
 
 /* Whether the extension of name (as Python's os.path.splitext sees it: after
@@ -295,12 +329,24 @@ void cmd_file_upload(struct session *s, json_object *req)
 		return;
 	}
 
+	if (!cmd_file_space_ok(size)) {
+		log_warn("%s (%s): upload of %lld bytes refused: the data folder's file system is low "
+		         "on space (MinFreeSpace)", s->c->addr, s->username, (long long)size);
+		session_error(s, PROTO_E_SERVER, CAT_FILE_LOW_SPACE);
+		return;
+	}
+
 	memset(&f, 0, sizeof f);
 	f.group_id = g.id;
 	f.uploader_id = s->user_id;
 	f.size = size;
 	snprintf(f.uploader_name, sizeof f.uploader_name, "%s", s->username);
 	snprintf(f.filename, sizeof f.filename, "%s", name);
+	cmd_file_basename(f.filename);
+	if (!f.filename[0]) {
+		session_error(s, PROTO_E_INVALID, CAT_FILE_NAME_EMPTY);
+		return;
+	}
 	cmd_file_dir(g.id, dir, sizeof dir);
 	if (cmd_file_new_name(f.stored_name, sizeof f.stored_name) < 0 ||
 	    (mkdir(dir, 0750) < 0 && errno != EEXIST)) {
@@ -440,6 +486,9 @@ void cmd_file_download(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
+	cmd_file_basename(f.filename);
+	if (!f.filename[0])
+		snprintf(f.filename, sizeof f.filename, "file");
 	struct cmd_file_group g;
 	cmd_file_group_get(s, f.group_id, &g);
 	if (!g.found) {
@@ -503,11 +552,15 @@ void cmd_file_download(struct session *s, json_object *req)
 
 static int cmd_file_list_one(void *ctx, const store_file_t *f)
 {
-	char when[32];
+	char when[32], name[sizeof f->filename];
+	snprintf(name, sizeof name, "%s", f->filename);
+	cmd_file_basename(name);
+	if (!name[0])
+		snprintf(name, sizeof name, "file");
 	json_object *o = json_object_new_object();
 	proto_format_time(f->uploaded_at, when, sizeof when);
 	proto_set_int(o, "file_id", f->id);
-	proto_set_string(o, "original_filename", f->filename);
+	proto_set_string(o, "original_filename", name);
 	proto_set_int(o, "file_size", f->size);
 	proto_set_string(o, "uploader_username", f->uploader_name);
 	proto_set_string(o, "upload_time", when);

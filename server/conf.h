@@ -59,13 +59,21 @@ struct conf {
 	int hash_memlimit_kb;
 	int hash_concurrency;
 	char *admin_password; /* set at start when Admin has none */
-	int login_fail_max;    /* failed logins for one account ... */
+	char *admin_password_file; /* ... or the first line of this file */
+	int login_fail_max;    /* failed logins for one account from one address ... */
 	int login_fail_max_address; /* ... or from one address ... */
 	int login_fail_window; /* ... within this many seconds, then refused */
+	int login_fail_max_account; /* failed logins for one account, then ... */
+	int login_fail_delay;  /* ... each login to it waits this many seconds */
+	int login_throttle_entries; /* counts kept per throttle table */
+	int register_max_address; /* new accounts from one address (0: any) ... */
+	int register_window;   /* ... within this many seconds */
+	int max_chats_per_user; /* chats one user may be a member of */
 	/* [Presence] */
 	int presence_max_group;
 	/* [Files] */
 	long long max_file_size;
+	long long min_free_space; /* bytes an upload must leave free */
 	char *file_extensions; /* comma-separated allow-list */
 
 	/* not options */

@@ -18,6 +18,7 @@
 #include "server.h"
 #include "session.h"
 #include "stats.h"
+#include "throttle.h"
 #include "store.h"
 #include "table.h"
 #include "valid.h"
@@ -248,6 +249,35 @@ static int main_admin_password(const char *pw)
 	return 0;
 }
 
+/* AdminPasswordFile: a password in a file (mode 0600) is not shown by ps
+ * as --admin-password is. Read before detaching, so a relative path works. */
+static int main_read_password_file(void)
+{
+	char line[256];
+	FILE *fp = fopen(srv_conf->admin_password_file, "r");
+	if (!fp) {
+		fprintf(stderr, "chatroomd: AdminPasswordFile %s: %s\n", srv_conf->admin_password_file,
+		        strerror(errno));
+		return -1;
+	}
+	char *got = fgets(line, sizeof line, fp);
+	fclose(fp);
+	if (!got) {
+		fprintf(stderr, "chatroomd: AdminPasswordFile %s is empty\n", srv_conf->admin_password_file);
+		return -1;
+	}
+	line[strcspn(line, "\r\n")] = '\0';
+	char *pw = strdup(line);
+	memset(line, 0, sizeof line);
+	if (!pw) {
+		fprintf(stderr, "chatroomd: out of memory\n");
+		return -1;
+	}
+	free(srv_conf->admin_password);
+	srv_conf->admin_password = pw;
+	return 0;
+}
+
 static int main_set_admin_password(void)
 {
 	char line[256];
@@ -354,6 +384,9 @@ int main(int argc, char **argv)
 		printf("# configuration OK\n");
 		return 0;
 	}
+	if (!srv_conf->admin_password[0] && srv_conf->admin_password_file[0] &&
+	    main_read_password_file() < 0)
+		return 1;
 	const char *envpw = getenv("CHATROOMD_ADMIN_PASSWORD");
 	if (envpw && *envpw && !srv_conf->admin_password[0]) {
 		free(srv_conf->admin_password);
@@ -368,6 +401,10 @@ int main(int argc, char **argv)
 	}
 	if (action == CONF_SET_ADMIN_PW)
 		return main_set_admin_password();
+	if (throttle_init((size_t)srv_conf->login_throttle_entries) < 0) {
+		fprintf(stderr, "chatroomd: out of memory for the login throttle\n");
+		return 1;
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Every thread inherits this mask; the main thread takes the signals

@@ -1,8 +1,10 @@
 /* stats.c - server counters; see stats.h. */
 #include "config.h"
 #include "stats.h"
+#include "passwd.h"
 #include "pool.h"
 #include "table.h"
+#include "throttle.h"
 #include "waiter.h"
 #include "writer.h"
 
@@ -17,14 +19,18 @@ void stats_format(char *buf, size_t len)
 	pool_queue_stats(&q);
 	snprintf(buf, len,
 	         "connections_total=%llu connections_active=%zu users_online=%zu "
-	         "connections_rejected=%llu logins=%llu login_failures=%llu messages_in=%llu "
+	         "connections_rejected=%llu logins=%llu login_failures=%llu login_delays=%llu "
+	         "login_throttle_overflows=%llu register_refusals=%llu password_hashes=%llu "
+	         "messages_in=%llu "
 	         "deliveries_out=%llu messages_persisted=%llu writer_queue=%zu "
 	         "slow_consumer_closes=%llu heartbeat_timeouts=%llu login_timeouts=%llu "
 	         "rate_limit_hits=%llu bad_input=%llu workers=%d workers_busy=%d "
 	         "connections_parked=%ld pool_queue=%d pool_queue_most=%d pool_waits=%llu "
 	         "pool_wait_longest_ms=%lld",
 	         STATS_GET(connections_total), active, online, STATS_GET(connections_rejected),
-	         STATS_GET(logins), STATS_GET(login_failures), STATS_GET(messages_in),
+	         STATS_GET(logins), STATS_GET(login_failures), STATS_GET(login_delays),
+	         throttle_overflows(), STATS_GET(register_refusals), passwd_hashes(),
+	         STATS_GET(messages_in),
 	         STATS_GET(deliveries_out), (unsigned long long)writer_stored_total(), writer_depth(),
 	         STATS_GET(slow_consumer_closes), STATS_GET(heartbeat_timeouts),
 	         STATS_GET(login_timeouts), STATS_GET(rate_limit_hits), STATS_GET(bad_input),

@@ -12,6 +12,8 @@ struct stats {
 	atomic_ullong connections_rejected;  /* busy, limits */
 	atomic_ullong logins;
 	atomic_ullong login_failures;
+	atomic_ullong login_delays;          /* logins slowed: account under attack */
+	atomic_ullong register_refusals;     /* RegisterMaxAddress reached */
 	atomic_ullong messages_in;
 	atomic_ullong deliveries_out;
 	atomic_ullong slow_consumer_closes;

@@ -52,6 +52,7 @@ enum store_stmt_id {
 	Q_ROLLBACK,
 	Q_USER_INSERT,
 	Q_USER_BY_NAME,
+	Q_USER_NAME_TAKEN,
 	Q_USER_BY_ID,
 	Q_USER_SET_PWHASH,
 	Q_USER_SET_BANNED,
@@ -96,6 +97,10 @@ static const char *const store_sql[Q_COUNT] = {
 	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_USER_INSERT] = "INSERT INTO users(username, pwhash, banned, created_at) VALUES(?1, ?2, 0, ?3)",
 	[Q_USER_BY_NAME] = "SELECT id, username, pwhash, banned, created_at FROM users WHERE username = ?1",
+	/* names that differ only by case are one name for new accounts (the
+	 * names are ASCII letters, digits, '_' and CJK: NOCASE folds them all) */
+	[Q_USER_NAME_TAKEN] = "SELECT id FROM users WHERE username = ?1 COLLATE NOCASE AND id != ?2 "
+	                      "LIMIT 1",
 	[Q_USER_BY_ID] = "SELECT id, username, pwhash, banned, created_at FROM users WHERE id = ?1",
 	[Q_USER_SET_PWHASH] = "UPDATE users SET pwhash = ?2 WHERE id = ?1",
 	[Q_USER_SET_BANNED] = "UPDATE users SET banned = ?2 WHERE id = ?1",
@@ -527,6 +532,30 @@ fail:
 
 static int store_files_init(store_t *st, char *err, size_t errlen);
 
+/* Names that differ only by case are one name for new accounts and renames
+ * (Q_USER_NAME_TAKEN, helped by an index). A database from before that
+ * rule may hold such accounts: both keep working (a login gives the exact
+ * name), and each clash is reported at start so that Admin can rename one. */
+static void store_names_check(store_t *st)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = store_exec(st, "CREATE INDEX IF NOT EXISTS users_by_name_nocase ON "
+	                        "users(username COLLATE NOCASE)");
+	if (rc != SQLITE_OK)
+		log_warn("store: cannot index user names (%s): registration checks scan the users",
+		         sqlite3_errstr(rc));
+	rc = sqlite3_prepare_v2(st->db,
+	                        "SELECT group_concat(username, ', ') FROM users GROUP BY username "
+	                        "COLLATE NOCASE HAVING count(*) > 1",
+	                        -1, &s, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		log_warn("store: accounts %s differ only by case; both keep working, but no new "
+		         "account may take such a name: rename one (modify -u USER username NAME) to "
+		         "end the clash",
+		         (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+}
+
 int store_open(const char *path, store_t **out, char *err, size_t errlen)
 {
 	return store_open_ex(path, 0, out, err, errlen);
@@ -607,6 +636,8 @@ int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, si
 	s = store_files_init(st, err, errlen);
 	if (s != STORE_OK)
 		goto fail;
+	if (!(flags & STORE_OPEN_NO_CHECK))
+		store_names_check(st);
 	*out = st;
 	return STORE_OK;
 fail:
@@ -699,12 +730,40 @@ static void store_user_row(sqlite3_stmt *s, store_user_t *u)
 	u->created_at = sqlite3_column_double(s, 4);
 }
 
+/* STORE_EXISTS when another account than except_id has username, in any
+ * case. Needs st->lock. */
+static int store_name_taken(store_t *st, const char *username, int64_t except_id)
+{
+	sqlite3_stmt *s = store_stmt(st, Q_USER_NAME_TAKEN);
+	if (!s)
+		return STORE_ERR;
+	sqlite3_bind_text(s, 1, username, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(s, 2, except_id);
+	int rc = sqlite3_step(s), ret = STORE_OK;
+	if (rc == SQLITE_ROW)
+		ret = STORE_EXISTS;
+	else if (rc != SQLITE_DONE)
+		ret = store_fail(st, sqlite3_extended_errcode(st->db), "looking up a user name");
+	store_stmt_done(s);
+	return ret;
+}
+
+int store_user_name_taken(store_t *st, const char *username)
+{
+	pthread_mutex_lock(&st->lock);
+	int ret = store_name_taken(st, username, -1);
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
 int store_user_create(store_t *st, const char *username, const char *pwhash, int64_t *id)
 {
 	int ret;
 	pthread_mutex_lock(&st->lock);
-	ret = store_run(st, Q_USER_INSERT, 0, "creating a user", "ssd", username,
-	                pwhash ? pwhash : "", store_now());
+	ret = store_name_taken(st, username, -1);
+	if (ret == STORE_OK)
+		ret = store_run(st, Q_USER_INSERT, 0, "creating a user", "ssd", username,
+		                pwhash ? pwhash : "", store_now());
 	if (ret == STORE_OK && id)
 		*id = sqlite3_last_insert_rowid(st->db);
 	pthread_mutex_unlock(&st->lock);
@@ -773,7 +832,9 @@ int store_user_rename(store_t *st, int64_t id, const char *username)
 {
 	int ret;
 	pthread_mutex_lock(&st->lock);
-	ret = store_run(st, Q_USER_RENAME, 1, "renaming a user", "is", id, username);
+	ret = store_name_taken(st, username, id);
+	if (ret == STORE_OK)
+		ret = store_run(st, Q_USER_RENAME, 1, "renaming a user", "is", id, username);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
@@ -853,6 +914,32 @@ int store_group_create(store_t *st, const char *name, int is_private, int64_t *i
 	                (int64_t)(is_private != 0), store_now());
 	if (ret == STORE_OK && id)
 		*id = sqlite3_last_insert_rowid(st->db);
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
+int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
+                            size_t n, int64_t *id)
+{
+	int64_t gid = 0;
+	pthread_mutex_lock(&st->lock);
+	int ret = store_txn_begin(st);
+	if (ret == STORE_OK)
+		ret = store_run(st, Q_GROUP_INSERT, 0, "creating a group", "sid", name,
+		                (int64_t)(is_private != 0), store_now());
+	if (ret == STORE_OK)
+		gid = sqlite3_last_insert_rowid(st->db);
+	for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+		ret = store_run(st, Q_MEMBER_ADD, 0, "adding a member", "ii", gid, members[i]);
+		if (ret == STORE_ERR && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+			ret = STORE_NOTFOUND;
+	}
+	if (ret == STORE_OK)
+		ret = store_txn_commit(st);
+	if (ret != STORE_OK)
+		store_txn_rollback(st);
+	else if (id)
+		*id = gid;
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }

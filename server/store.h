@@ -72,8 +72,12 @@ int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, si
 void store_close(store_t *st);
 
 /* Accounts */
+/* STORE_EXISTS when the name is taken in any case. */
 int store_user_create(store_t *st, const char *username, const char *pwhash, int64_t *id);
 int store_user_by_name(store_t *st, const char *username, store_user_t *out);
+/* STORE_EXISTS when an account has username in any case (letters differing
+ * only by case are one name for new accounts), else STORE_OK. */
+int store_user_name_taken(store_t *st, const char *username);
 int store_user_by_id(store_t *st, int64_t id, store_user_t *out);
 int store_user_set_pwhash(store_t *st, int64_t id, const char *pwhash);
 int store_user_set_banned(store_t *st, int64_t id, int banned);
@@ -85,6 +89,11 @@ int store_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u)
 
 /* Groups and memberships */
 int store_group_create(store_t *st, const char *name, int is_private, int64_t *id);
+/* A group and its n members in one transaction (one commit, not one per
+ * member): all of it is stored or nothing. STORE_EXISTS when the name is
+ * taken, STORE_NOTFOUND when a member does not exist. */
+int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
+                            size_t n, int64_t *id);
 int store_group_by_name(store_t *st, const char *name, store_group_t *out);
 int store_group_by_id(store_t *st, int64_t id, store_group_t *out);
 int store_group_set_banned(store_t *st, int64_t id, int banned);

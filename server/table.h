@@ -84,8 +84,8 @@ void table_clients_foreach(void (*cb)(void *ctx, client_t *c), void *ctx);
 size_t table_count_clients(void); /* read */
 size_t table_count_online(void);  /* read */
 
-/* Accounts' generation: a count of the deletions and renames of accounts
- * done so far. Whoever deletes or renames an account in the store calls
+/* Accounts' generation: a count of the deletions, renames and password
+ * resets of accounts done so far. Whoever makes one in the store calls
  * table_accounts_changed() (write lock) afterwards, when it ends the
  * account's session. A login reads the generation before it reads the
  * account from the store and compares it once it holds the write lock: if

@@ -115,7 +115,7 @@ class Files(AdminServerTest):
         self.assertEqual(mine[0]["original_filename"], "notes.txt")
         self.assertEqual(mine[0]["file_size"], len(data))
 
-    def test_dotdot_filename_is_stored_inside_the_data_dir_and_listed_by_its_name(self):
+    def test_dotdot_filename_is_stored_inside_the_data_dir_and_listed_by_its_base_name(self):
         c = self.login("dots")
         gid = self.public(c)
         evil = "../../../escaped-%d.txt" % os.getpid()
@@ -131,9 +131,11 @@ class Files(AdminServerTest):
         self.assertNotIn("escaped", stored[0])
         c.send("file_list_request", chat_group_id=gid)
         names = [f["original_filename"] for f in c.recv_type("file_list_response")["files"]]
-        self.assertIn(evil, names)
+        # listed and sent back by its base name only
+        self.assertIn(os.path.basename(evil), names)
+        self.assertNotIn(evil, names)
         d = download(c, final["file_id"])
-        self.assertEqual(d["first"]["filename"], evil)
+        self.assertEqual(d["first"]["filename"], os.path.basename(evil))
         self.assertEqual(d["data"], data)
 
     def test_disallowed_extension_is_refused_with_1008(self):

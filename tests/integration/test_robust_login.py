@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Failed-login throttling: after 5 failed logins within a minute from one
-address, or for one account, further login attempts from that address or
-for that account are answered login_response success false with "too many
-failed logins" for a while, even with the right password; other addresses
-and other accounts are not affected."""
+address, or for one account from one address, further login attempts from
+that address (or for that account from it) are answered login_response
+success false with "too many failed logins" for a while, even with the right
+password; other addresses are not affected. Failures for one account from
+many addresses slow its logins down but never refuse the right password."""
 import socket
 import time
 import unittest
@@ -35,7 +36,8 @@ class SourceConn(Conn):
 class LoginThrottle(RobustCase):
     # 5 for an address as well (chatroomd's default for addresses is higher)
     ARGS = ["--login-fail-max", str(FAILS), "--login-fail-max-address", str(FAILS),
-            "--login-fail-window", "60"]
+            "--login-fail-window", "60", "--login-fail-max-account", str(FAILS),
+            "--login-fail-delay", "1"]
 
     def setUp(self):
         self.srv = self.start_server(self.ARGS)
@@ -71,13 +73,49 @@ class LoginThrottle(RobustCase):
         r = self.conn("127.0.0.3").login("bystander")
         self.assertTrue(r["success"], r)
 
-    def test_five_failures_for_one_account_block_that_account(self):
+    def login_delays(self):
+        a = self.conn("127.0.0.1")
+        self.assertTrue(a.login("Admin", "Admin12345")["success"])
+        a.send("admin_command_request", command="stats", action="", target_id=None,
+               target_name="", new_value="")
+        r = a.recv_type("admin_command_response")
+        a.close()
+        return r["data"]["login_delays"]
+
+    def test_wrong_passwords_from_other_addresses_never_refuse_the_right_one(self):
         self.fail_logins("victim", ["127.0.0.%d" % (10 + i) for i in range(FAILS)])
-        # from a fresh address, with the right password: refused
-        self.assert_blocked(self.conn("127.0.0.20").login("victim"))
-        # another account from that fresh address: served
-        r = self.conn("127.0.0.20").login("other")
+        # from a fresh address, with the right password: served
+        r = self.conn("127.0.0.20").login("victim")
         self.assertTrue(r["success"], r)
+
+    def test_an_address_that_failed_on_an_account_under_attack_waits(self):
+        self.fail_logins("victim", ["127.0.0.%d" % (90 + i) for i in range(FAILS)])
+        before = self.login_delays()
+        # it failed once on this account: answered at once, not slowed
+        self.assert_blocked(self.conn("127.0.0.90").login("victim"))
+        self.assertEqual(self.login_delays(), before)
+        # its other accounts are not affected
+        self.assertTrue(self.conn("127.0.0.90").login("other")["success"])
+
+    def test_an_account_failing_from_many_addresses_is_slowed(self):
+        self.fail_logins("victim", ["127.0.0.%d" % (50 + i) for i in range(FAILS)])
+        before = self.login_delays()
+        r = self.conn("127.0.0.60").login("victim")
+        self.assertTrue(r["success"], r)
+        self.assertEqual(self.login_delays(), before + 1)
+        # another account is not slowed
+        r = self.conn("127.0.0.60").login("other")
+        self.assertTrue(r["success"], r)
+        self.assertEqual(self.login_delays(), before + 1)
+
+    def test_unknown_names_do_not_slow_an_account(self):
+        for i in range(FAILS):
+            c = self.conn("127.0.0.%d" % (70 + i))
+            self.assertFalse(c.login("nosuchuser%d" % i, "wrong-password1")["success"])
+            c.close()
+        before = self.login_delays()
+        self.assertTrue(self.conn("127.0.0.80").login("victim")["success"])
+        self.assertEqual(self.login_delays(), before)
 
     def test_four_failures_do_not_block(self):
         self.fail_logins("victim", ["127.0.0.30"] * (FAILS - 1))
@@ -99,7 +137,10 @@ class LoginThrottleExpiry(LoginThrottle):
 
     # the inherited tests need the longer window
     test_five_failures_from_one_address_block_that_address = None
-    test_five_failures_for_one_account_block_that_account = None
+    test_wrong_passwords_from_other_addresses_never_refuse_the_right_one = None
+    test_an_account_failing_from_many_addresses_is_slowed = None
+    test_unknown_names_do_not_slow_an_account = None
+    test_an_address_that_failed_on_an_account_under_attack_waits = None
     test_four_failures_do_not_block = None
 
 

@@ -1,5 +1,6 @@
 """The manual pages are clean under `mandoc -T lint` and `groff -ww -z -man`,
-and each one names itself correctly in its .TH line."""
+render at 80 columns without warnings, and each one names itself correctly
+in its .TH line."""
 import os
 import re
 import sys
@@ -35,6 +36,18 @@ class ManLint(unittest.TestCase):
             with self.subTest(page=os.path.basename(page)):
                 p = run(["groff", "-ww", "-z", "-man", page], check=False)
                 self.assertEqual(p.stdout, "", p.stdout)
+                self.assertEqual(p.returncode, 0)
+
+    @unittest.skipUnless(have("groff"), "groff is not installed")
+    def test_pages_render_at_80_columns_without_warnings(self):
+        """As man(1) shows them on a terminal: a long word (the default of
+        Extensions) must still break ("can't break line")."""
+        import subprocess
+        for page in pages():
+            with self.subTest(page=os.path.basename(page)):
+                p = subprocess.run(["groff", "-ww", "-man", "-Tutf8", "-rLL=80n", page],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                self.assertEqual(p.stderr, "", p.stderr)
                 self.assertEqual(p.returncode, 0)
 
     def test_title_line_matches_file_name(self):

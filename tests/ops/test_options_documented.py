@@ -61,7 +61,7 @@ def man_flat(text):
     """Man source to plain words: escapes and macro names removed."""
     text = re.sub(r"\\f[BIRP]", "", text)
     for esc, rep in (("\\-", "-"), ("\\&", ""), ("\\(dq", '"'), ("\\~", " "), ("\\e", "\\"),
-                     ("\\|", "")):
+                     ("\\|", ""), ("\\:", "")):
         text = text.replace(esc, rep)
     words = []
     for line in text.splitlines():

@@ -147,6 +147,82 @@ static void test_concurrent_hashes(void **state)
 	(void)state;
 }
 
+/* One address may hold at most half the hash slots (concurrency 2 here:
+ * one), so that it cannot keep every slot busy; other addresses still get
+ * theirs, and a leave frees the share. */
+static void test_one_address_cannot_take_every_hash_slot(void **state)
+{
+	(void)state;
+	assert_int_equal(passwd_source_enter("192.0.2.1"), 0);
+	assert_int_equal(passwd_source_tryenter("192.0.2.1"), -1);
+	assert_int_equal(passwd_source_tryenter("192.0.2.2"), 0);
+	passwd_source_leave("192.0.2.1");
+	assert_int_equal(passwd_source_tryenter("192.0.2.1"), 0);
+	passwd_source_leave("192.0.2.1");
+	passwd_source_leave("192.0.2.2");
+}
+
+/* Many threads of two addresses hashing through their shares at once: all
+ * finish (nobody waits for ever) and all hashes verify. */
+static void *source_thread(void *arg)
+{
+	struct hash_job *j = arg;
+	const char *src = j->pw[8] % 2 ? "192.0.2.1" : "192.0.2.2";
+	assert_int_equal(passwd_source_enter(src), 0);
+	j->rc = passwd_hash(j->pw, j->h, sizeof j->h);
+	passwd_source_leave(src);
+	return NULL;
+}
+
+static void test_hashes_from_one_address_take_turns(void **state)
+{
+	pthread_t t[8];
+	struct hash_job jobs[8];
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		snprintf(jobs[i].pw, sizeof jobs[i].pw, "password%d", i);
+		assert_int_equal(pthread_create(&t[i], NULL, source_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(jobs[i].rc, 0);
+		assert_int_equal(passwd_verify(jobs[i].h, jobs[i].pw), 1);
+	}
+	/* every share was given back */
+	assert_int_equal(passwd_source_tryenter("192.0.2.1"), 0);
+	passwd_source_leave("192.0.2.1");
+}
+
+static void test_hashes_are_counted(void **state)
+{
+	char h[crypto_pwhash_STRBYTES];
+	(void)state;
+	unsigned long long before = passwd_hashes();
+	assert_int_equal(passwd_hash("secret123", h, sizeof h), 0);
+	assert_int_equal(passwd_verify(h, "secret123"), 1);
+	assert_true(passwd_hashes() == before + 2);
+}
+
+/* Usernames cannot be enumerated by timing: a missing hash (an unknown
+ * user) costs one hash too, against a dummy made at the configured cost
+ * and remade when the cost changes. */
+static void test_unknown_user_costs_a_hash_at_the_configured_cost(void **state)
+{
+	char d[crypto_pwhash_STRBYTES], d2[crypto_pwhash_STRBYTES];
+	(void)state;
+	unsigned long long before = passwd_hashes();
+	assert_int_equal(passwd_verify("", "secret123"), 0);
+	assert_int_equal(passwd_verify(NULL, "secret123"), 0);
+	assert_true(passwd_hashes() == before + 2);
+	assert_int_equal(passwd_dummy_hash(d, sizeof d), 0);
+	assert_int_equal(passwd_needs_rehash(d), 0);
+	assert_int_equal(passwd_init(OPS + 1, MEM_KB, 2), 0);
+	assert_int_equal(passwd_dummy_hash(d2, sizeof d2), 0);
+	assert_int_equal(passwd_needs_rehash(d2), 0);
+	assert_string_not_equal(d, d2);
+	assert_int_equal(passwd_init(OPS, MEM_KB, 2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +235,10 @@ int main(void)
 		cmocka_unit_test(test_needs_rehash_for_other_algorithms),
 		cmocka_unit_test(test_bad_parameters_are_refused),
 		cmocka_unit_test(test_concurrent_hashes),
+		cmocka_unit_test(test_one_address_cannot_take_every_hash_slot),
+		cmocka_unit_test(test_hashes_from_one_address_take_turns),
+		cmocka_unit_test(test_hashes_are_counted),
+		cmocka_unit_test(test_unknown_user_costs_a_hash_at_the_configured_cost),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "proto.h"
+#include "text.h"
 
 /* Parses s (its strlen) and asserts failure; returns the reason. */
 static const char *parse_fails(const char *s, size_t len)
@@ -347,6 +348,26 @@ static void test_format_time(void **state)
 	assert_int_equal(buf[16], ':');
 }
 
+/* Invalid UTF-8 in error texts: a text cut by "%.64s" in the middle of a
+ * character is sent without the partial character. */
+static void test_texts_sent_are_valid_utf8(void **state)
+{
+	char text[128], name[80];
+	(void)state;
+	memset(name, 'a', 63);
+	strcpy(name + 63, "\xc3\xa9"); /* "%.64s" cuts the "é" in half */
+	snprintf(text, sizeof text, "chat not found: %.64s", name);
+	json_object *o = proto_new("error_message");
+	proto_set_string(o, "error_message", text);
+	const char *sent = json_object_get_string(json_object_object_get(o, "error_message"));
+	assert_true(text_utf8_valid(sent, strlen(sent)));
+	assert_int_equal(strlen(sent), strlen("chat not found: ") + 63);
+	/* valid texts are sent as they are */
+	proto_set_string(o, "x", "caf\xc3\xa9");
+	assert_string_equal(json_object_get_string(json_object_object_get(o, "x")), "caf\xc3\xa9");
+	json_object_put(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_system_message_shape),
 		cmocka_unit_test(test_serialize_one_line_round_trip),
 		cmocka_unit_test(test_format_time),
+		cmocka_unit_test(test_texts_sent_are_valid_utf8),
 		cmocka_unit_test(test_format_time_value),
 	};
 	return cmocka_run_group_tests_name("proto", tests, NULL, NULL);

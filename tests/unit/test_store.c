@@ -257,6 +257,44 @@ static void test_user_duplicate_name_is_exists(void **state)
 	assert_int_equal(n, 2);
 }
 
+/* Lookalike accounts: names that differ only by case are one name for new
+ * accounts and renames; lookups keep the exact name. */
+static void test_user_names_differing_by_case_are_taken(void **state)
+{
+	struct fixture *f = *state;
+	store_user_t u;
+	int64_t bob;
+
+	make_user(f->st, "Alice");
+	assert_int_equal(store_user_create(f->st, "alice", "x", NULL), STORE_EXISTS);
+	assert_int_equal(store_user_create(f->st, "admin", "x", NULL), STORE_EXISTS);
+	assert_int_equal(store_user_name_taken(f->st, "ALICE"), STORE_EXISTS);
+	assert_int_equal(store_user_name_taken(f->st, "alicia"), STORE_OK);
+	assert_int_equal(store_user_by_name(f->st, "alice", &u), STORE_NOTFOUND);
+	assert_int_equal(store_user_create(f->st, "bob", "x", &bob), STORE_OK);
+	assert_int_equal(store_user_rename(f->st, bob, "aLiCe"), STORE_EXISTS);
+	/* a change of case of one's own name is no clash */
+	assert_int_equal(store_user_rename(f->st, bob, "Bob"), STORE_OK);
+}
+
+/* A database from before the rule may hold such a pair: both keep
+ * working after a reopen, and a third spelling is still refused. */
+static void test_old_database_with_a_case_clash_keeps_working(void **state)
+{
+	struct fixture *f = *state;
+	store_user_t u1, u2;
+	char out[64];
+
+	make_user(f->st, "Carol");
+	raw_query(f->path, "INSERT INTO users(username, pwhash, banned, created_at) "
+	                   "VALUES('carol', '', 0, 0) RETURNING id", out, sizeof out);
+	reopen(f);
+	assert_int_equal(store_user_by_name(f->st, "Carol", &u1), STORE_OK);
+	assert_int_equal(store_user_by_name(f->st, "carol", &u2), STORE_OK);
+	assert_true(u1.id != u2.id);
+	assert_int_equal(store_user_create(f->st, "CAROL", "x", NULL), STORE_EXISTS);
+}
+
 static void test_user_unicode_name(void **state)
 {
 	struct fixture *f = *state;
@@ -344,6 +382,42 @@ static void test_users_foreach_in_id_order_and_stops(void **state)
 }
 
 /* ---- groups and members ---- */
+
+static int count_members(void *ctx, int64_t group_id, int64_t user_id)
+{
+	int64_t *k = ctx; /* k[0]: the group, k[1]: its members counted */
+	(void)user_id;
+	if (group_id == k[0])
+		k[1]++;
+	return 0;
+}
+
+/* create_chat with many members is one transaction: everything is stored,
+ * or (a member that does not exist) nothing, not a group with some of its
+ * members. */
+static void test_create_chat_with_many_members_is_one_transaction(void **state)
+{
+	struct fixture *f = *state;
+	int64_t ids[1001], gid = 0;
+	char name[32];
+	store_group_t g;
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(name, sizeof name, "m%d", i);
+		ids[i] = make_user(f->st, name);
+	}
+	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1000, &gid), STORE_OK);
+	int64_t k[2] = { gid, 0 };
+	assert_int_equal(store_members_foreach(f->st, count_members, k), STORE_OK);
+	assert_int_equal(k[1], 1000);
+
+	ids[1000] = 987654; /* no such user: the last insert fails */
+	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 1001, &gid), STORE_NOTFOUND);
+	assert_int_equal(store_group_by_name(f->st, "broken", &g), STORE_NOTFOUND);
+	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1, &gid), STORE_EXISTS);
+	/* and the store goes on */
+	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 2, &gid), STORE_OK);
+}
 
 static void test_group_create_lookup_and_flags(void **state)
 {
@@ -981,12 +1055,15 @@ int main(void)
 		T(test_reopen_does_not_recreate_defaults),
 		T(test_user_create_and_lookup),
 		T(test_user_duplicate_name_is_exists),
+		T(test_user_names_differing_by_case_are_taken),
+		T(test_old_database_with_a_case_clash_keeps_working),
 		T(test_user_unicode_name),
 		T(test_user_rename),
 		T(test_user_ban_and_password),
 		T(test_user_delete_removes_memberships_and_id_is_not_reused),
 		T(test_users_foreach_in_id_order_and_stops),
 		T(test_group_create_lookup_and_flags),
+		T(test_create_chat_with_many_members_is_one_transaction),
 		T(test_members_add_remove),
 		T(test_group_delete_removes_members_messages_and_dedup),
 		T(test_messages_append_and_count),

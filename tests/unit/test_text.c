@@ -230,6 +230,53 @@ static void test_blank(void **state)
 	assert_false(text_blank("\xe4\xb8\xad"));
 }
 
+/* Log injection: a client string in a log line can never start a line of
+ * its own or send terminal escapes, and stays bounded. */
+static void test_log_injection_is_escaped(void **state)
+{
+	char out[TEXT_LOG_FIELD];
+	(void)state;
+	assert_string_equal(text_escape(out, sizeof out, "eve\n2026-01-01 info: Admin logged in"),
+	                    "eve\\n2026-01-01 info: Admin logged in");
+	assert_string_equal(text_escape(out, sizeof out, "\x1b[2J\r\t\x7f"), "\\x1b[2J\\r\\t\\x7f");
+	assert_string_equal(text_escape(out, sizeof out, "back\\slash"), "back\\\\slash");
+	/* bytes that are not UTF-8 are shown, valid characters kept */
+	assert_string_equal(text_escape(out, sizeof out, "caf\xc3\xa9 \xc3 \xff"),
+	                    "caf\xc3\xa9 \\xc3 \\xff");
+	assert_string_equal(text_escape(out, sizeof out, NULL), "(null)");
+	assert_string_equal(text_escape(out, sizeof out, ""), "");
+}
+
+static void test_log_field_is_bounded_on_a_character_boundary(void **state)
+{
+	char out[12], big[400];
+	(void)state;
+	/* fits exactly: not cut */
+	assert_string_equal(text_escape(out, sizeof out, "abcdefghijk"), "abcdefghijk");
+	assert_string_equal(text_escape(out, sizeof out, "abcdefghijkl"), "abcdefgh...");
+	/* "é" is two bytes: never cut in half */
+	assert_string_equal(text_escape(out, sizeof out, "abcdefg\xc3\xa9xyz"), "abcdefg...");
+	assert_int_equal(text_utf8_valid(out, strlen(out)), 1);
+	/* an escape is never cut in half either */
+	assert_string_equal(text_escape(out, sizeof out, "abcdef\x01xyz"), "abcdef...");
+	memset(big, '\n', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	char field[TEXT_LOG_FIELD];
+	assert_true(strlen(text_escape(field, sizeof field, big)) < TEXT_LOG_FIELD);
+}
+
+static void test_utf8_repair_drops_broken_characters(void **state)
+{
+	char a[] = "abc\xc3", b[] = "\xe2\x82x\xff\xc3\xa9", c[] = "ok";
+	(void)state;
+	assert_int_equal(text_utf8_repair(a), 3);
+	assert_string_equal(a, "abc");
+	text_utf8_repair(b);
+	assert_string_equal(b, "x\xc3\xa9");
+	text_utf8_repair(c);
+	assert_string_equal(c, "ok");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -251,6 +298,9 @@ int main(void)
 		cmocka_unit_test(test_clean_result_is_valid_utf8),
 		cmocka_unit_test(test_clean_is_linear_time),
 		cmocka_unit_test(test_blank),
+		cmocka_unit_test(test_log_injection_is_escaped),
+		cmocka_unit_test(test_utf8_repair_drops_broken_characters),
+		cmocka_unit_test(test_log_field_is_bounded_on_a_character_boundary),
 	};
 	return cmocka_run_group_tests_name("text", tests, NULL, NULL);
 }
