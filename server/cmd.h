@@ -82,9 +82,6 @@ void cmd_file_list(struct session *s, json_object *req);
 int cmd_file_remove(const store_file_t *f);
 /* Delete every file of group gid, and the group's folder. */
 int cmd_file_remove_group(int64_t gid);
-
-/* Make a new account a member of public (store and table). */
-void cmd_join_public(int64_t user_id);
 /* A ban refuses every action that writes: chat_message, file_upload,
  * create_chat and join_chat (see chatroom-protocol(7)). For the last two:
  * answers error 1005 and returns 1 when the user is banned. */

@@ -10,6 +10,7 @@
 #include "passwd.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 #include "throttle.h"
@@ -153,7 +154,7 @@ void cmd_register(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, CAT_REGISTER_FAILED);
 		return;
 	}
-	cmd_join_public(uid);
+	state_join_public(uid);
 	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
 }
@@ -166,21 +167,6 @@ int cmd_refuse_banned(struct session *s, int id)
 	if (banned)
 		session_error(s, PROTO_E_PERMISSION, id);
 	return banned;
-}
-
-void cmd_join_public(int64_t uid)
-{
-	table_rdlock();
-	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
-	int64_t pub_id = pub ? pub->id : -1;
-	table_unlock();
-	/* the store first: no SQLite call under the table lock */
-	if (pub_id >= 0 && store_member_add(srv_store, pub_id, uid) == STORE_OK) {
-		table_wrlock();
-		if ((pub = table_group(pub_id)))
-			table_member_add(pub, uid);
-		table_unlock();
-	}
 }
 
 /* Sleep ms milliseconds on this connection's worker (a login slowed by

@@ -30,6 +30,7 @@
 #include "presence.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 #include "text.h"
@@ -171,7 +172,7 @@ static void cmd_admin_add_user(struct cmd_admin_req *r)
 		cmd_admin_fail(r, CAT_ADMIN_ADD_FAILED);
 		return;
 	}
-	cmd_join_public(uid); /* like a registration */
+	state_join_public(uid); /* like a registration */
 	cmd_admin_done(r, "user", uid, name, CAT_ADMIN_USER_ADDED, name, (long long)uid);
 }
 
@@ -408,17 +409,9 @@ static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
 		               u.username);
 		return;
 	}
-	if (store_user_set_banned(srv_store, u.id, banned) != STORE_OK) {
-		cmd_admin_fail(r, CAT_DATABASE_ERROR);
-		return;
-	}
-	table_wrlock();
-	int rc = table_set_user_banned(u.id, banned);
-	table_unlock();
-	if (rc < 0) {
-		/* keep the store and the table telling the same story */
-		store_user_set_banned(srv_store, u.id, !banned);
-		cmd_admin_fail(r, CAT_OUT_OF_MEMORY);
+	int rc = state_user_set_banned(u.id, banned);
+	if (rc != STATE_OK) {
+		cmd_admin_fail(r, rc == STATE_DB ? CAT_DATABASE_ERROR : CAT_OUT_OF_MEMORY);
 		return;
 	}
 	cmd_admin_done(r, "user", u.id, u.username, banned ? CAT_ADMIN_USER_BANNED : CAT_ADMIN_USER_FREED,
@@ -438,15 +431,10 @@ static void cmd_admin_ban_group_to(struct cmd_admin_req *r, int banned)
 		cmd_admin_fail(r, banned ? CAT_ADMIN_CHAT_ALREADY_BANNED : CAT_ADMIN_CHAT_NOT_BANNED, sg.name);
 		return;
 	}
-	if (store_group_set_banned(srv_store, sg.id, banned) != STORE_OK) {
+	if (state_group_set_banned(sg.id, banned) != STATE_OK) {
 		cmd_admin_fail(r, CAT_DATABASE_ERROR);
 		return;
 	}
-	table_wrlock();
-	group_t *g = table_group(sg.id);
-	if (g)
-		g->banned = banned;
-	table_unlock();
 	cmd_admin_done(r, "group", sg.id, sg.name, banned ? CAT_ADMIN_CHAT_BANNED : CAT_ADMIN_CHAT_FREED,
 	               sg.name, (long long)sg.id);
 }
