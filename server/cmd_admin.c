@@ -376,20 +376,15 @@ static void cmd_admin_modify_group(struct cmd_admin_req *r)
 		cmd_admin_fail(r, catalog_for_reason(why, value));
 		return;
 	}
-	int rc = store_group_rename(srv_store, sg.id, value);
-	if (rc == STORE_EXISTS) {
+	int rc = state_group_rename(sg.id, value);
+	if (rc == STATE_EXISTS) {
 		cmd_admin_fail(r, CAT_ADMIN_CHAT_EXISTS, value);
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		cmd_admin_fail(r, CAT_ADMIN_RENAME_CHAT_FAILED);
 		return;
 	}
-	table_wrlock();
-	group_t *g = table_group(sg.id);
-	if (g)
-		snprintf(g->name, sizeof g->name, "%s", value);
-	table_unlock();
 	cmd_admin_done(r, "group", sg.id, value, CAT_ADMIN_CHAT_RENAMED, sg.name, value);
 }
 

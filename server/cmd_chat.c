@@ -9,6 +9,7 @@
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 #include "text.h"
@@ -214,24 +215,21 @@ void cmd_create_chat(struct session *s, json_object *req)
 	 * list_chats "all" and open to join_chat. */
 	int is_private = 0;
 	int64_t gid;
-	int rc = store_group_create_with(srv_store, name, is_private, ids, nids, &gid);
-	if (rc == STORE_EXISTS) {
-		free(ids);
+	int rc = state_group_create(name, is_private, ids, nids, &gid);
+	free(ids);
+	if (rc == STATE_EXISTS) {
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
 		                                   session_text(s, text, sizeof text, CAT_CHAT_EXISTS, name)));
 		return;
 	}
-	if (rc != STORE_OK) {
-		free(ids);
+	if (rc == STATE_NOMEM) {
+		session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
+		return;
+	}
+	if (rc != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_CREATE_FAILED);
 		return;
 	}
-	table_wrlock();
-	group_t *g = table_group_add(gid, name, is_private, 0, proto_now());
-	for (size_t k = 0; g && k < nids; k++)
-		table_member_add(g, ids[k]);
-	table_unlock();
-	free(ids);
 	log_info("%s: %s created chat %s (id %lld, %zu members)", s->c->addr, s->username, name,
 	         (long long)gid, nids);
 	session_reply(s, cmd_chat_response("create_chat_response", 1, gid, name, NULL));
@@ -257,14 +255,15 @@ void cmd_join_chat(struct session *s, json_object *req)
 	if (!member && (cmd_refuse_banned(s, CAT_BANNED_JOIN) || cmd_chat_too_many(s)))
 		return;
 	if (!member) {
-		if (store_member_add(srv_store, gid, s->user_id) != STORE_OK) {
+		int rc = state_join(gid, s->user_id);
+		if (rc == STATE_NOMEM) {
+			session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
+			return;
+		}
+		if (rc != STATE_OK) {
 			session_error(s, PROTO_E_DATABASE, CAT_JOIN_FAILED);
 			return;
 		}
-		table_wrlock();
-		if ((g = table_group(gid)))
-			table_member_add(g, s->user_id);
-		table_unlock();
 		log_info("%s: %s joined chat %s", s->c->addr, s->username, name);
 	}
 	if (s->protocol == 2) {

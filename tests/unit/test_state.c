@@ -208,6 +208,125 @@ static void test_join_public_refused_by_the_database_changes_nothing(void **stat
 	assert_false(member);
 }
 
+static int table_member(int64_t gid, int64_t uid)
+{
+	table_rdlock();
+	group_t *g = table_group(gid);
+	int m = g && table_is_member(g, uid);
+	table_unlock();
+	return m;
+}
+
+static void test_join_adds_the_member_to_store_and_table(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid;
+	assert_int_equal(state_group_create("lounge", 0, NULL, 0, &gid), STATE_OK);
+	assert_int_equal(state_join(gid, f->uid), STATE_OK);
+	assert_true(stored_member(gid, f->uid));
+	assert_true(table_member(gid, f->uid));
+}
+
+static void test_join_refused_by_the_database_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid;
+	assert_int_equal(state_group_create("lounge", 0, NULL, 0, &gid), STATE_OK);
+	break_the_disk();
+	assert_int_equal(state_join(gid, f->uid), STATE_DB);
+	mend_the_disk();
+	assert_false(stored_member(gid, f->uid));
+	assert_false(table_member(gid, f->uid));
+}
+
+static void test_created_group_and_its_members_are_in_store_and_table(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid, bob, ids[2];
+	store_group_t sg;
+	assert_int_equal(store_user_create(srv_store, "bob", "", &bob), STORE_OK);
+	ids[0] = f->uid;
+	ids[1] = bob;
+	assert_int_equal(state_group_create("team", 0, ids, 2, &gid), STATE_OK);
+	assert_int_equal(store_group_by_id(srv_store, gid, &sg), STORE_OK);
+	assert_string_equal(sg.name, "team");
+	table_rdlock();
+	group_t *g = table_group_by_name("team");
+	assert_non_null(g);
+	assert_int_equal(g->id, gid);
+	assert_int_equal(g->nmembers, 2);
+	table_unlock();
+	assert_true(stored_member(gid, f->uid));
+	assert_true(stored_member(gid, bob));
+}
+
+static void test_group_with_a_taken_name_is_not_created(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid = -1;
+	(void)f;
+	assert_int_equal(state_group_create("public", 0, NULL, 0, &gid), STATE_EXISTS);
+	table_rdlock();
+	size_t n = 0;
+	for (int64_t id = 1; id < 10; id++)
+		n += table_group(id) != NULL;
+	table_unlock();
+	assert_int_equal(n, 1); /* public alone */
+}
+
+static void test_group_creation_refused_by_the_database_leaves_no_group(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid = -1;
+	store_group_t sg;
+	break_the_disk();
+	assert_int_equal(state_group_create("team", 0, &f->uid, 1, &gid), STATE_DB);
+	mend_the_disk();
+	assert_int_equal(store_group_by_name(srv_store, "team", &sg), STORE_NOTFOUND);
+	table_rdlock();
+	assert_null(table_group_by_name("team"));
+	table_unlock();
+}
+
+static void test_group_rename_changes_store_and_table(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid;
+	store_group_t sg;
+	(void)f;
+	assert_int_equal(state_group_create("team", 0, NULL, 0, &gid), STATE_OK);
+	assert_int_equal(state_group_rename(gid, "crew"), STATE_OK);
+	assert_int_equal(store_group_by_id(srv_store, gid, &sg), STORE_OK);
+	assert_string_equal(sg.name, "crew");
+	table_rdlock();
+	assert_null(table_group_by_name("team"));
+	group_t *g = table_group_by_name("crew");
+	assert_non_null(g);
+	assert_int_equal(g->id, gid);
+	table_unlock();
+}
+
+static void test_group_rename_to_a_taken_name_or_refused_changes_nothing(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid;
+	store_group_t sg;
+	(void)f;
+	assert_int_equal(state_group_create("team", 0, NULL, 0, &gid), STATE_OK);
+	assert_int_equal(state_group_rename(gid, "public"), STATE_EXISTS);
+	break_the_disk();
+	assert_int_equal(state_group_rename(gid, "crew"), STATE_DB);
+	mend_the_disk();
+	assert_int_equal(store_group_by_id(srv_store, gid, &sg), STORE_OK);
+	assert_string_equal(sg.name, "team");
+	table_rdlock();
+	group_t *g = table_group_by_name("team");
+	assert_non_null(g);
+	assert_int_equal(g->id, gid);
+	assert_null(table_group_by_name("crew"));
+	table_unlock();
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -219,6 +338,13 @@ int main(void)
 		T(test_group_ban_refused_by_the_database_changes_nothing),
 		T(test_join_public_adds_the_member_to_store_and_table),
 		T(test_join_public_refused_by_the_database_changes_nothing),
+		T(test_join_adds_the_member_to_store_and_table),
+		T(test_join_refused_by_the_database_changes_nothing),
+		T(test_created_group_and_its_members_are_in_store_and_table),
+		T(test_group_with_a_taken_name_is_not_created),
+		T(test_group_creation_refused_by_the_database_leaves_no_group),
+		T(test_group_rename_changes_store_and_table),
+		T(test_group_rename_to_a_taken_name_or_refused_changes_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
