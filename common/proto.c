@@ -38,11 +38,27 @@ json_object *proto_error(int code, const char *text)
 	return o;
 }
 
+json_object *proto_system_message(const char *text, const char *level)
+{
+	json_object *o = proto_new("system_message");
+	if (!o)
+		return NULL;
+	proto_set_string(o, "content", text);
+	proto_set_string(o, "level", level);
+	return o;
+}
+
+const char *proto_text(json_object *obj, size_t *len)
+{
+	*len = 0;
+	return json_object_to_json_string_length(
+	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, len);
+}
+
 char *proto_serialize(json_object *obj, size_t *len)
 {
 	size_t l = 0;
-	const char *s = json_object_to_json_string_length(
-	    obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &l);
+	const char *s = proto_text(obj, &l);
 	if (!s)
 		return NULL;
 	char *out = malloc(l + 2);

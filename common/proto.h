@@ -34,7 +34,15 @@ json_object *proto_new(const char *type);
 /* An error_message object. */
 json_object *proto_error(int code, const char *text);
 
-/* Serialize obj (compact, one line) and append '\n'. Returns a malloc'd
+/* A system_message object: text for the user, level "info" or "warning". */
+json_object *proto_system_message(const char *text, const char *level);
+
+/* The one wire form of a message: obj serialized compact, on one line,
+ * without the newline. The text belongs to obj (valid until it changes or
+ * is freed); its length goes to *len. NULL on OOM. */
+const char *proto_text(json_object *obj, size_t *len);
+
+/* Serialize obj (proto_text) and append '\n'. Returns a malloc'd
  * buffer and its length through *len, or NULL on OOM. */
 char *proto_serialize(json_object *obj, size_t *len);
 

@@ -1,4 +1,5 @@
-/* broadcast.c - fan-out and history; see broadcast.h. */
+/* broadcast.c - fan-out of chat messages and notices, and message ids;
+ * see broadcast.h. */
 #include "config.h"
 #include "broadcast.h"
 #include "catalog.h"
@@ -19,7 +20,10 @@ static atomic_llong bcast_last_id;
 /* Ids up to bcast_reserved are recorded in the database as possibly used. */
 #define BCAST_ID_BLOCK 10000
 static atomic_llong bcast_reserved;
-static pthread_mutex_t bcast_reserve_lock = PTHREAD_MUTEX_INITIALIZER; /* a leaf */
+/* Held while the store records the block, so it is not a leaf: it is
+ * taken with no table, group or client lock held and takes only the
+ * store's lock (table.h). */
+static pthread_mutex_t bcast_reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void bcast_set_last_id(int64_t id)
 {
@@ -215,193 +219,4 @@ void bcast_group(group_t *g, json_object *const o[CAT_NLANGS])
 	pthread_mutex_unlock(&g->seq_lock);
 	for (int l = 0; l < CAT_NLANGS; l++)
 		outbuf_unref(b[l]);
-}
-
-/* Presence ------------------------------------------------------------ */
-
-struct bcast_pres {
-	int64_t uid;
-	size_t max_group;
-	client_t **v;
-	size_t n, cap;
-};
-
-static void bcast_pres_group(void *ctx, group_t *g)
-{
-	struct bcast_pres *p = ctx;
-	if (g->nmembers > p->max_group || !table_is_member(g, p->uid))
-		return;
-	for (size_t i = 0; i < g->nmembers; i++) {
-		if (g->members[i] == p->uid)
-			continue;
-		client_t *c = table_user_client(g->members[i]);
-		if (!c || c->protocol != 2)
-			continue;
-		if (p->n == p->cap) {
-			size_t ncap = p->cap ? p->cap * 2 : 16;
-			client_t **nv = realloc(p->v, ncap * sizeof *nv);
-			if (!nv)
-				return;
-			p->v = nv;
-			p->cap = ncap;
-		}
-		p->v[p->n++] = c;
-	}
-}
-
-static int bcast_ptrcmp(const void *a, const void *b)
-{
-	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-	return (x > y) - (x < y);
-}
-
-void bcast_presence(int64_t uid, const char *uname, int online)
-{
-	struct bcast_pres p = { .uid = uid, .max_group = (size_t)CONF(presence_max_group) };
-	json_object *o = proto_new("user_status_update");
-	proto_set_int(o, "user_id", uid);
-	proto_set_string(o, "username", uname);
-	proto_set_bool(o, "is_online", online);
-	outbuf_t *b = outbuf_json(o);
-	json_object_put(o);
-	if (!b)
-		return;
-	table_rdlock();
-	table_groups_foreach(bcast_pres_group, &p);
-	/* a user sharing several groups hears it once */
-	if (p.n > 1)
-		qsort(p.v, p.n, sizeof *p.v, bcast_ptrcmp);
-	for (size_t i = 0; i < p.n; i++)
-		if (i == 0 || p.v[i] != p.v[i - 1])
-			client_push(p.v[i], b, 1, (size_t)CONF(max_output));
-	table_unlock();
-	free(p.v);
-	outbuf_unref(b);
-}
-
-/* History ------------------------------------------------------------- */
-
-struct bcast_vec {
-	msg_t **v;
-	size_t n, cap;
-	const char *group_name;
-};
-
-static int bcast_vec_push(struct bcast_vec *vec, msg_t *m)
-{
-	if (vec->n == vec->cap) {
-		size_t ncap = vec->cap ? vec->cap * 2 : 64;
-		msg_t **nv = realloc(vec->v, ncap * sizeof *nv);
-		if (!nv)
-			return -1;
-		vec->v = nv;
-		vec->cap = ncap;
-	}
-	vec->v[vec->n++] = m;
-	return 0;
-}
-
-static int bcast_store_cb(void *ctx, const store_msg_t *sm)
-{
-	struct bcast_vec *vec = ctx;
-	msg_t *m = msg_new(sm->id, sm->group_id, sm->sender_id, sm->ts, sm->sender_name,
-	                   vec->group_name, sm->content, sm->client_msg_id);
-	if (!m || bcast_vec_push(vec, m) < 0) {
-		msg_unref(m);
-		return 1;
-	}
-	return 0;
-}
-
-static int bcast_idcmp(const void *a, const void *b)
-{
-	const msg_t *x = *(msg_t *const *)a, *y = *(msg_t *const *)b;
-	return (x->id > y->id) - (x->id < y->id);
-}
-
-/* Keep the messages the request asks for: sorts, drops duplicate ids and
- * ids outside (after, before), then keeps the oldest `limit` (after) or the
- * newest `limit` (otherwise). */
-static void bcast_select(struct bcast_vec *vec, int64_t after, int64_t before, int limit)
-{
-	if (vec->n > 1)
-		qsort(vec->v, vec->n, sizeof *vec->v, bcast_idcmp);
-	size_t k = 0;
-	for (size_t i = 0; i < vec->n; i++) {
-		msg_t *m = vec->v[i];
-		if ((k > 0 && vec->v[k - 1]->id == m->id) || (after >= 0 && m->id <= after) ||
-		    (before > 0 && m->id >= before)) {
-			msg_unref(m);
-			continue;
-		}
-		vec->v[k++] = m;
-	}
-	vec->n = k;
-	if (vec->n <= (size_t)limit)
-		return;
-	if (after >= 0) {
-		for (size_t i = (size_t)limit; i < vec->n; i++)
-			msg_unref(vec->v[i]);
-	} else {
-		size_t drop = vec->n - (size_t)limit;
-		for (size_t i = 0; i < drop; i++)
-			msg_unref(vec->v[i]);
-		memmove(vec->v, vec->v + drop, (size_t)limit * sizeof *vec->v);
-	}
-	vec->n = (size_t)limit;
-}
-
-int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t ***out, size_t *n)
-{
-	struct bcast_vec vec = { 0 };
-	char gname[160] = "";
-	int from_cache = 0;
-
-	table_rdlock();
-	group_t *g = table_group(gid);
-	if (!g) {
-		table_unlock();
-		return -1;
-	}
-	snprintf(gname, sizeof gname, "%s", g->name);
-	pthread_mutex_lock(&g->seq_lock);
-	/* The cache holds every message since its oldest one, so it answers
-	 * alone when the requested range starts inside it. */
-	if (g->clen > 0) {
-		msg_t *oldest = g->cache[g->chead];
-		size_t below = 0;
-		for (unsigned k = 0; k < g->clen; k++)
-			if (before <= 0 || g->cache[(g->chead + k) % TABLE_CACHE]->id < before)
-				below++;
-		if (after >= 0 ? oldest->id <= after : below >= (size_t)limit)
-			from_cache = 1;
-		if (from_cache)
-			for (unsigned k = 0; k < g->clen; k++)
-				bcast_vec_push(&vec, msg_ref(g->cache[(g->chead + k) % TABLE_CACHE]));
-	}
-	/* Only stored messages: the cache holds nothing else, and messages
-	 * still in the writer's queue are left out, as they are not yet
-	 * delivered to anyone either. */
-	pthread_mutex_unlock(&g->seq_lock);
-	table_unlock();
-
-	if (!from_cache) {
-		vec.group_name = gname;
-		int64_t from = after > 0 ? after : after == 0 ? STORE_FROM_START : 0;
-		if (store_history(srv_store, gid, from, before, limit, bcast_store_cb, &vec) != STORE_OK) {
-			bcast_history_free(vec.v, vec.n);
-			return -1;
-		}
-	}
-	bcast_select(&vec, after, before, limit);
-	*out = vec.v;
-	*n = vec.n;
-	return 0;
-}
-
-void bcast_history_free(msg_t **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		msg_unref(v[i]);
-	free(v);
 }

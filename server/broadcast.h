@@ -1,7 +1,7 @@
-/* broadcast.h - delivering to many clients: chat messages to the clients
- * in a group, presence updates, and chat history (cache and database
- * merged). A broadcast serializes once (per protocol) and queues the same
- * bytes for every recipient.
+/* broadcast.h - delivering to many clients: chat messages and notices to
+ * the clients in a group, and the message ids. A broadcast serializes once
+ * (per protocol) and queues the same bytes for every recipient. Presence
+ * (presence.h) and history (history.h) have their own files.
  *
  * A chat message is accepted by bcast_chat() (an id, the writer's queue)
  * and delivered by bcast_stored(), which the writer thread calls after the
@@ -45,17 +45,6 @@ void bcast_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, i
 /* Queue for every client of group g the object o[lang] in its language
  * (catalog.h; a notice with text). Needs the table read lock. */
 void bcast_group(group_t *g, json_object *const o[CAT_NLANGS]);
-
-/* Tell protocol-2 users who share a group with uid (groups of at most
- * PresenceMaxGroup members) that uid came online or went offline. Takes the
- * table read lock itself. */
-void bcast_presence(int64_t uid, const char *uname, int online);
-
-/* History of group gid: messages oldest first, referenced, in *out (free
- * with bcast_history_free). after/before/limit as history_request; after
- * is -1 when not given (0 means from the first message), before 0. */
-int bcast_history(int64_t gid, int64_t after, int64_t before, int limit, msg_t ***out, size_t *n);
-void bcast_history_free(msg_t **v, size_t n);
 
 /* The highest message id in use; set once at start from the database. */
 void bcast_set_last_id(int64_t id);

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pool.h"
 #include "proto.h"
+#include "server.h"
 #include "waiter.h"
 
 #include <errno.h>
@@ -35,8 +36,7 @@ outbuf_t *outbuf_new(const char *data, size_t len)
 outbuf_t *outbuf_json(json_object *o)
 {
 	size_t l = 0;
-	const char *s = json_object_to_json_string_length(
-	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &l);
+	const char *s = proto_text(o, &l);
 	if (!s)
 		return NULL;
 	outbuf_t *b = malloc(sizeof *b + l + 1);
@@ -67,9 +67,7 @@ client_t *client_new(int fd, const char *addr)
 	c->user_id = -1;
 	c->protocol = 1;
 	pthread_mutex_init(&c->out_lock, NULL);
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	c->anon_since_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	c->anon_since_ms = srv_now_ms();
 	atomic_init(&c->last_rx_ms, c->anon_since_ms);
 	return c;
 }

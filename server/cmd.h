@@ -1,8 +1,10 @@
 /* cmd.h - the protocol's message handlers, one file per family:
  * cmd_account.c (hello, register, login, logout, user info, lists of users),
  * cmd_chat.c (chat messages, groups, history), cmd_admin.c (Admin's
- * commands), cmd_file.c (file transfer). Each handler receives the
- * parsed request and answers through session_reply/session_error. */
+ * commands), cmd_file.c (file transfer), and the dispatcher that calls
+ * them (cmd.c). Each handler receives the parsed request, already checked
+ * against its entry in the dispatcher's table, and answers through
+ * session_reply/session_error. */
 #ifndef CHATROOM_CMD_H
 #define CHATROOM_CMD_H
 
@@ -14,9 +16,47 @@
 
 typedef void (*cmd_fn)(struct session *s, json_object *req);
 
-/* The handler for a message type, and whether it needs a login; NULL when
- * the type is unknown. */
-cmd_fn cmd_lookup(const char *type, int *needs_login);
+/* Who may send a message type. */
+enum cmd_access {
+	CMD_ANYONE, /* before login too */
+	CMD_USER,   /* a logged-in user: 1004 "log in first" otherwise */
+	CMD_ADMIN,  /* Admin: 1006 otherwise (after the login check) */
+};
+
+enum cmd_kind { CMD_STRING = 1, CMD_INT };
+
+/* A field a message type takes: its JSON type, whether it must be there
+ * (absent or null is then an error; an optional field may be absent or
+ * null but not of another type), and the catalog entry of the 1008 answer
+ * when it is wrong. */
+struct cmd_field {
+	const char *name;
+	enum cmd_kind kind;
+	int required;
+	int error;
+};
+
+#define CMD_MAX_FIELDS 4
+
+/* One entry of the dispatcher's table. Fields are checked in this order,
+ * so the first wrong one is the one answered. */
+struct cmd_spec {
+	const char *type;
+	cmd_fn fn;
+	enum cmd_access access;
+	struct cmd_field fields[CMD_MAX_FIELDS];
+};
+
+/* Handle one parsed request: find its type in the table, enforce who may
+ * send it and its fields' types, note its client_msg_id for errors, and
+ * call its handler. Answers unknown types and failed checks itself. */
+void cmd_dispatch(struct session *s, const char *type, json_object *req);
+
+/* The table entry of a message type, or NULL when the type is unknown. */
+const struct cmd_spec *cmd_find(const char *type);
+/* The dispatcher's checks of req, sent by user_id (-1: not logged in):
+ * 0, or -1 with the error code and catalog entry of the answer. */
+int cmd_check(const struct cmd_spec *spec, int64_t user_id, json_object *req, int *code, int *id);
 
 void cmd_hello(struct session *s, json_object *req);
 void cmd_heartbeat(struct session *s, json_object *req);
@@ -42,15 +82,9 @@ void cmd_file_list(struct session *s, json_object *req);
 int cmd_file_remove(const store_file_t *f);
 /* Delete every file of group gid, and the group's folder. */
 int cmd_file_remove_group(int64_t gid);
-
-/* Make a new account a member of public (store and table). */
-void cmd_join_public(int64_t user_id);
 /* A ban refuses every action that writes: chat_message, file_upload,
  * create_chat and join_chat (see chatroom-protocol(7)). For the last two:
  * answers error 1005 and returns 1 when the user is banned. */
 int cmd_refuse_banned(struct session *s, int id);
-
-/* Logout bookkeeping shared by logout and disconnect: presence offline. */
-void cmd_user_gone(int64_t user_id, const char *username);
 
 #endif

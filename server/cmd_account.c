@@ -1,7 +1,7 @@
 /* cmd_account.c - hello, heartbeat, registration, login, logout, user info
  * and user lists. */
 #include "config.h"
-#include "broadcast.h"
+#include "presence.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "text.h"
@@ -10,6 +10,7 @@
 #include "passwd.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 #include "throttle.h"
@@ -19,40 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const struct {
-	const char *type;
-	cmd_fn fn;
-	int needs_login;
-} cmd_table[] = {
-	{ "hello", cmd_hello, 0 },
-	{ "heartbeat", cmd_heartbeat, 0 },
-	{ "register_request", cmd_register, 0 },
-	{ "login_request", cmd_login, 0 },
-	{ "logout_request", cmd_logout, 1 },
-	{ "user_info_request", cmd_user_info, 1 },
-	{ "list_users_request", cmd_list_users, 1 },
-	{ "chat_message", cmd_chat_message, 1 },
-	{ "create_chat_request", cmd_create_chat, 1 },
-	{ "join_chat_request", cmd_join_chat, 1 },
-	{ "enter_chat_request", cmd_enter_chat, 1 },
-	{ "list_chats_request", cmd_list_chats, 1 },
-	{ "history_request", cmd_history, 1 },
-	{ "admin_command_request", cmd_admin, 1 },
-	{ "file_upload_request", cmd_file_upload, 1 },
-	{ "file_download_request", cmd_file_download, 1 },
-	{ "file_list_request", cmd_file_list, 1 },
-};
-
-cmd_fn cmd_lookup(const char *type, int *needs_login)
-{
-	for (size_t i = 0; i < sizeof cmd_table / sizeof cmd_table[0]; i++)
-		if (strcmp(cmd_table[i].type, type) == 0) {
-			*needs_login = cmd_table[i].needs_login;
-			return cmd_table[i].fn;
-		}
-	return NULL;
-}
 
 void cmd_hello(struct session *s, json_object *req)
 {
@@ -119,14 +86,11 @@ static json_object *cmd_account_response(const char *type, int ok, int64_t uid, 
 	return o;
 }
 
-/* Both fields must be strings; answers 1008 and returns -1 otherwise. */
-static int cmd_credentials(struct session *s, json_object *req, const char **user, const char **pw)
+/* Both fields are strings (cmd.c checked them). */
+static void cmd_credentials(json_object *req, const char **user, const char **pw)
 {
-	if (proto_get_string(req, "username", user) != 0 || proto_get_string(req, "password", pw) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CREDENTIALS_REQUIRED);
-		return -1;
-	}
-	return 0;
+	proto_get_string(req, "username", user);
+	proto_get_string(req, "password", pw);
 }
 
 /* Registration needs no login, so its cost is bounded before the hash: the
@@ -138,8 +102,7 @@ void cmd_register(struct session *s, json_object *req)
 	const char *user, *pw, *why;
 	char hash[256], src[64], rkey[80];
 	int64_t uid;
-	if (cmd_credentials(s, req, &user, &pw) < 0)
-		return;
+	cmd_credentials(req, &user, &pw);
 	char text[256];
 	const char *bad = user;
 	if (!(why = valid_username(user)))
@@ -191,7 +154,7 @@ void cmd_register(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, CAT_REGISTER_FAILED);
 		return;
 	}
-	cmd_join_public(uid);
+	state_join_public(uid);
 	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
 }
@@ -204,21 +167,6 @@ int cmd_refuse_banned(struct session *s, int id)
 	if (banned)
 		session_error(s, PROTO_E_PERMISSION, id);
 	return banned;
-}
-
-void cmd_join_public(int64_t uid)
-{
-	table_rdlock();
-	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
-	int64_t pub_id = pub ? pub->id : -1;
-	table_unlock();
-	/* the store first: no SQLite call under the table lock */
-	if (pub_id >= 0 && store_member_add(srv_store, pub_id, uid) == STORE_OK) {
-		table_wrlock();
-		if ((pub = table_group(pub_id)))
-			table_member_add(pub, uid);
-		table_unlock();
-	}
 }
 
 /* Sleep ms milliseconds on this connection's worker (a login slowed by
@@ -255,8 +203,7 @@ void cmd_login(struct session *s, json_object *req)
 	const char *user, *pw;
 	store_user_t u;
 	char src[64], akey[80], pkey[192], ukey[112];
-	if (cmd_credentials(s, req, &user, &pw) < 0)
-		return;
+	cmd_credentials(req, &user, &pw);
 	/* Throttle guessing before spending a hash on it. */
 	throttle_source(s->c->ip, src, sizeof src);
 	snprintf(akey, sizeof akey, "a:%s", src);
@@ -274,6 +221,8 @@ void cmd_login(struct session *s, json_object *req)
 		cmd_login_refused(s, text);
 		return;
 	}
+	/* taken before the account is read: see table_accounts_gen() */
+	uint64_t gen = table_accounts_gen();
 	int rc = store_user_by_name(srv_store, user, &u);
 	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
@@ -330,36 +279,50 @@ void cmd_login(struct session *s, json_object *req)
 		passwd_source_enter(src);
 		int hrc = passwd_hash(pw, hash, sizeof hash);
 		passwd_source_leave(src);
-		if (hrc == 0 && store_user_set_pwhash(srv_store, u.id, hash) == STORE_OK)
+		if (hrc == 0 && store_user_set_pwhash(srv_store, u.id, hash) == STORE_OK) {
 			log_info("%s: password hash of %s upgraded to the current cost", s->c->addr,
 			         u.username);
-	}
-	if (s->user_id >= 0 && s->user_id != u.id) {
-		/* switching accounts on one connection: the old one goes offline */
-		table_wrlock();
-		table_clear_user(s->c);
-		table_unlock();
-		cmd_user_gone(s->user_id, s->username);
+			snprintf(u.pwhash, sizeof u.pwhash, "%s", hash); /* for the check below */
+		}
 	}
 
-	table_wrlock();
+	/* The account is checked again once the lock is held: an account
+	 * deleted, renamed or given a new password by Admin since it was read
+	 * is not logged in. */
+	for (;;) {
+		table_wrlock();
+		if (table_accounts_gen() == gen)
+			break;
+		table_unlock();
+		gen = table_accounts_gen();
+		store_user_t now;
+		rc = store_user_by_id(srv_store, u.id, &now);
+		if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+			session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
+			return;
+		}
+		if (rc == STORE_NOTFOUND || strcmp(now.username, u.username) != 0 ||
+		    strcmp(now.pwhash, u.pwhash) != 0) {
+			log_info("%s: login as %s refused: the account was deleted, renamed or given a "
+			         "new password meanwhile",
+			         s->c->addr, u.username);
+			char text[128];
+			cmd_login_refused(s, session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
+			return;
+		}
+	}
+	int64_t prev_id = -1;
+	if (s->user_id >= 0 && s->user_id != u.id) {
+		/* switching accounts on one connection: the old one goes offline */
+		prev_id = s->user_id;
+		table_clear_user(s->c);
+	}
 	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
 	client_t *old = table_user_client(u.id);
 	if (old && old != s->c) {
 		/* a second login ends the older session */
-		char text[256];
-		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", catalog_format(text, sizeof text, atomic_load(&old->lang),
-		                                              CAT_LOGGED_IN_ELSEWHERE));
-		proto_set_string(o, "level", "warning");
-		outbuf_t *b = outbuf_json(o);
-		json_object_put(o);
-		if (b) {
-			client_push(old, b, 1, (size_t)CONF(max_output));
-			outbuf_unref(b);
-		}
-		table_clear_user(old);
-		client_close(old, "logged in again from another connection");
+		session_kick(old, CAT_LOGGED_IN_ELSEWHERE, NULL,
+		             "logged in again from another connection");
 	}
 	if (old != s->c)
 		table_set_user(s->c, u.id, u.username);
@@ -383,6 +346,8 @@ void cmd_login(struct session *s, json_object *req)
 	}
 	session_reply(s, o);
 	table_unlock();
+	if (prev_id >= 0)
+		presence_announce(prev_id, s->username, 0);
 	if (pub)
 		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
 
@@ -393,12 +358,7 @@ void cmd_login(struct session *s, json_object *req)
 	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
 
 	if (!old)
-		bcast_presence(u.id, u.username, 1);
-}
-
-void cmd_user_gone(int64_t user_id, const char *username)
-{
-	bcast_presence(user_id, username, 0);
+		presence_announce(u.id, u.username, 1);
 }
 
 void cmd_logout(struct session *s, json_object *req)
@@ -408,14 +368,12 @@ void cmd_logout(struct session *s, json_object *req)
 	table_clear_user(s->c);
 	table_unlock();
 	log_info("%s: %s logged out", s->c->addr, s->username);
-	cmd_user_gone(s->user_id, s->username);
+	presence_announce(s->user_id, s->username, 0);
 	s->user_id = -1;
 	s->username[0] = '\0';
 	char text[128];
-	json_object *o = proto_new("system_message");
-	proto_set_string(o, "content", session_text(s, text, sizeof text, CAT_LOGGED_OUT));
-	proto_set_string(o, "level", "info");
-	session_reply(s, o);
+	session_reply(s, proto_system_message(session_text(s, text, sizeof text, CAT_LOGGED_OUT),
+	                                      "info"));
 }
 
 /* user_info_response ---------------------------------------------------- */
@@ -550,10 +508,8 @@ void cmd_list_users(struct session *s, json_object *req)
 {
 	const char *type = NULL;
 	int64_t gid = 0;
-	if (proto_get_string(req, "list_type", &type) < 0 || proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_LIST_USERS_ARGS);
-		return;
-	}
+	proto_get_string(req, "list_type", &type); /* types checked by cmd.c */
+	proto_get_int(req, "chat_group_id", &gid);
 	if (!type)
 		type = "all";
 	int current = strcmp(type, "current_chat") == 0;

@@ -27,8 +27,10 @@
 #include "catalog.h"
 #include "log.h"
 #include "passwd.h"
+#include "presence.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 #include "text.h"
@@ -135,33 +137,14 @@ static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, store_group
 	return rc == STORE_OK ? 0 : -1;
 }
 
-static json_object *cmd_admin_system_message(const char *text, const char *level)
-{
-	json_object *o = proto_new("system_message");
-	proto_set_string(o, "content", text);
-	proto_set_string(o, "level", level);
-	return o;
-}
-
-/* Needs the table write lock: tell the session of uid why it ends (catalog
- * entry id with the argument arg, in its language), log it out and close
- * it. Returns 1 when uid was online. */
+/* Needs the table write lock: end the session of uid, if it is online,
+ * telling it why (session_kick). Returns 1 when uid was online. */
 static int cmd_admin_end_session(int64_t uid, int id, const char *arg, const char *reason)
 {
 	client_t *c = table_user_client(uid);
 	if (!c)
 		return 0;
-	char text[300];
-	catalog_format(text, sizeof text, atomic_load_explicit(&c->lang, memory_order_relaxed), id, arg);
-	json_object *o = cmd_admin_system_message(text, "warning");
-	outbuf_t *b = outbuf_json(o);
-	json_object_put(o);
-	if (b) {
-		client_push(c, b, 1, (size_t)CONF(max_output));
-		outbuf_unref(b);
-	}
-	table_clear_user(c);
-	client_close(c, reason);
+	session_kick(c, id, arg, reason);
 	return 1;
 }
 
@@ -189,7 +172,7 @@ static void cmd_admin_add_user(struct cmd_admin_req *r)
 		cmd_admin_fail(r, CAT_ADMIN_ADD_FAILED);
 		return;
 	}
-	cmd_join_public(uid); /* like a registration */
+	state_join_public(uid); /* like a registration */
 	cmd_admin_done(r, "user", uid, name, CAT_ADMIN_USER_ADDED, name, (long long)uid);
 }
 
@@ -214,13 +197,14 @@ static void cmd_admin_del_user(struct cmd_admin_req *r)
 		return;
 	}
 	table_wrlock();
+	table_accounts_changed(); /* a login that read the account reads it again */
 	table_groups_foreach(cmd_admin_forget_member, &u.id);
 	table_set_user_banned(u.id, 0);
 	int online = cmd_admin_end_session(u.id, CAT_ADMIN_ACCOUNT_DELETED, NULL,
 	                                   "account deleted by Admin");
 	table_unlock();
 	if (online)
-		cmd_user_gone(u.id, u.username);
+		presence_announce(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_USER_DELETED, u.username, (long long)u.id);
 }
 
@@ -246,7 +230,7 @@ static void cmd_admin_del_group(struct cmd_admin_req *r)
 	for (int l = 0; l < CAT_NLANGS; l++) {
 		char text[300];
 		catalog_format(text, sizeof text, l, CAT_ADMIN_CHAT_DELETED_NOTICE, sg.name, CR_PUBLIC_GROUP);
-		json_object *o = cmd_admin_system_message(text, "warning");
+		json_object *o = proto_system_message(text, "warning");
 		b[l] = outbuf_json(o);
 		json_object_put(o);
 	}
@@ -335,11 +319,12 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 		 * changing its own keeps the session it does that from */
 		if (u.id != r->s->user_id) {
 			table_wrlock();
+			table_accounts_changed(); /* a login that read the old hash reads it again */
 			int online = cmd_admin_end_session(u.id, CAT_ADMIN_PASSWORD_NOTICE, NULL,
 			                                   "password changed by Admin");
 			table_unlock();
 			if (online)
-				cmd_user_gone(u.id, u.username);
+				presence_announce(u.id, u.username, 0);
 		}
 		cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_PASSWORD_CHANGED, u.username);
 		return;
@@ -364,11 +349,12 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 	/* A session keeps the name it logged in with; the user logs in again
 	 * under the new one. */
 	table_wrlock();
+	table_accounts_changed(); /* a login that read the account reads it again */
 	int online = cmd_admin_end_session(u.id, CAT_ADMIN_RENAMED_NOTICE, value,
 	                                   "account renamed by Admin");
 	table_unlock();
 	if (online)
-		cmd_user_gone(u.id, u.username);
+		presence_announce(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, value, CAT_ADMIN_USER_RENAMED, u.username, value);
 }
 
@@ -390,20 +376,15 @@ static void cmd_admin_modify_group(struct cmd_admin_req *r)
 		cmd_admin_fail(r, catalog_for_reason(why, value));
 		return;
 	}
-	int rc = store_group_rename(srv_store, sg.id, value);
-	if (rc == STORE_EXISTS) {
+	int rc = state_group_rename(sg.id, value);
+	if (rc == STATE_EXISTS) {
 		cmd_admin_fail(r, CAT_ADMIN_CHAT_EXISTS, value);
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		cmd_admin_fail(r, CAT_ADMIN_RENAME_CHAT_FAILED);
 		return;
 	}
-	table_wrlock();
-	group_t *g = table_group(sg.id);
-	if (g)
-		snprintf(g->name, sizeof g->name, "%s", value);
-	table_unlock();
 	cmd_admin_done(r, "group", sg.id, value, CAT_ADMIN_CHAT_RENAMED, sg.name, value);
 }
 
@@ -423,17 +404,9 @@ static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
 		               u.username);
 		return;
 	}
-	if (store_user_set_banned(srv_store, u.id, banned) != STORE_OK) {
-		cmd_admin_fail(r, CAT_DATABASE_ERROR);
-		return;
-	}
-	table_wrlock();
-	int rc = table_set_user_banned(u.id, banned);
-	table_unlock();
-	if (rc < 0) {
-		/* keep the store and the table telling the same story */
-		store_user_set_banned(srv_store, u.id, !banned);
-		cmd_admin_fail(r, CAT_OUT_OF_MEMORY);
+	int rc = state_user_set_banned(u.id, banned);
+	if (rc != STATE_OK) {
+		cmd_admin_fail(r, rc == STATE_DB ? CAT_DATABASE_ERROR : CAT_OUT_OF_MEMORY);
 		return;
 	}
 	cmd_admin_done(r, "user", u.id, u.username, banned ? CAT_ADMIN_USER_BANNED : CAT_ADMIN_USER_FREED,
@@ -453,15 +426,10 @@ static void cmd_admin_ban_group_to(struct cmd_admin_req *r, int banned)
 		cmd_admin_fail(r, banned ? CAT_ADMIN_CHAT_ALREADY_BANNED : CAT_ADMIN_CHAT_NOT_BANNED, sg.name);
 		return;
 	}
-	if (store_group_set_banned(srv_store, sg.id, banned) != STORE_OK) {
+	if (state_group_set_banned(sg.id, banned) != STATE_OK) {
 		cmd_admin_fail(r, CAT_DATABASE_ERROR);
 		return;
 	}
-	table_wrlock();
-	group_t *g = table_group(sg.id);
-	if (g)
-		g->banned = banned;
-	table_unlock();
 	cmd_admin_done(r, "group", sg.id, sg.name, banned ? CAT_ADMIN_CHAT_BANNED : CAT_ADMIN_CHAT_FREED,
 	               sg.name, (long long)sg.id);
 }
@@ -693,16 +661,9 @@ void cmd_admin(struct session *s, json_object *req)
 	struct cmd_admin_req r = { .s = s };
 	char buf[CMD_ADMIN_MAX_INPUT], usage[120];
 
-	if (s->user_id != STORE_ADMIN_ID) {
-		log_warn("%s (%s): admin command refused: not Admin", s->c->addr, s->username);
-		session_error(s, PROTO_E_PERMISSION, CAT_ADMIN_ONLY);
-		return;
-	}
-	if (proto_get_string(req, "command", &r.command) != 0 ||
-	    proto_get_string(req, "action", &r.action) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_ADMIN_ARGS);
-		return;
-	}
+	/* Admin only, command a string, action a string or absent: cmd.c checked */
+	proto_get_string(req, "command", &r.command);
+	proto_get_string(req, "action", &r.action);
 	if (cmd_admin_args(&r, req, buf, sizeof buf) < 0) {
 		session_error(s, PROTO_E_INVALID, CAT_ADMIN_ARGS_FORMAT, CMD_ADMIN_MAX_INPUT - 1,
 		              CMD_ADMIN_MAX_ARGS);

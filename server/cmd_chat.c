@@ -2,12 +2,14 @@
  * history. */
 #include "config.h"
 #include "broadcast.h"
+#include "history.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "tunables.h"
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "stats.h"
 #include "table.h"
 #include "text.h"
@@ -24,15 +26,8 @@ void cmd_chat_message(struct session *s, json_object *req)
 {
 	const char *content = NULL, *cmid = NULL;
 	int64_t gid = 0;
-	if (proto_get_string(req, "content", &content) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CONTENT_REQUIRED);
-		return;
-	}
+	proto_get_string(req, "content", &content); /* types checked by cmd.c */
 	int gid_rc = proto_get_int(req, "chat_group_id", &gid); /* absent or null: current */
-	if (gid_rc < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_GROUP_ID_INTEGER);
-		return;
-	}
 	if (proto_get_string(req, "client_msg_id", &cmid) < 0 || (cmid && strlen(cmid) > CR_CLIENT_MSG_ID_MAX) ||
 	    (cmid && !*cmid)) {
 		session_error(s, PROTO_E_INVALID, CAT_CLIENT_MSG_ID, CR_CLIENT_MSG_ID_MAX);
@@ -165,10 +160,7 @@ void cmd_create_chat(struct session *s, json_object *req)
 {
 	const char *name, *why;
 	json_object *list = NULL;
-	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "create_chat_request");
-		return;
-	}
+	proto_get_string(req, "chat_name", &name); /* a string: cmd.c checked */
 	if (json_object_object_get_ex(req, "member_usernames", &list) && list &&
 	    !json_object_is_type(list, json_type_array)) {
 		session_error(s, PROTO_E_INVALID, CAT_MEMBERS_LIST);
@@ -223,24 +215,21 @@ void cmd_create_chat(struct session *s, json_object *req)
 	 * list_chats "all" and open to join_chat. */
 	int is_private = 0;
 	int64_t gid;
-	int rc = store_group_create_with(srv_store, name, is_private, ids, nids, &gid);
-	if (rc == STORE_EXISTS) {
-		free(ids);
+	int rc = state_group_create(name, is_private, ids, nids, &gid);
+	free(ids);
+	if (rc == STATE_EXISTS) {
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
 		                                   session_text(s, text, sizeof text, CAT_CHAT_EXISTS, name)));
 		return;
 	}
-	if (rc != STORE_OK) {
-		free(ids);
+	if (rc == STATE_NOMEM) {
+		session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
+		return;
+	}
+	if (rc != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_CREATE_FAILED);
 		return;
 	}
-	table_wrlock();
-	group_t *g = table_group_add(gid, name, is_private, 0, proto_now());
-	for (size_t k = 0; g && k < nids; k++)
-		table_member_add(g, ids[k]);
-	table_unlock();
-	free(ids);
 	log_info("%s: %s created chat %s (id %lld, %zu members)", s->c->addr, s->username, name,
 	         (long long)gid, nids);
 	session_reply(s, cmd_chat_response("create_chat_response", 1, gid, name, NULL));
@@ -249,10 +238,7 @@ void cmd_create_chat(struct session *s, json_object *req)
 void cmd_join_chat(struct session *s, json_object *req)
 {
 	const char *name;
-	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "join_chat_request");
-		return;
-	}
+	proto_get_string(req, "chat_name", &name); /* a string: cmd.c checked */
 	table_rdlock();
 	group_t *g = table_group_by_name(name);
 	int64_t gid = g ? g->id : 0;
@@ -269,14 +255,15 @@ void cmd_join_chat(struct session *s, json_object *req)
 	if (!member && (cmd_refuse_banned(s, CAT_BANNED_JOIN) || cmd_chat_too_many(s)))
 		return;
 	if (!member) {
-		if (store_member_add(srv_store, gid, s->user_id) != STORE_OK) {
+		int rc = state_join(gid, s->user_id);
+		if (rc == STATE_NOMEM) {
+			session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
+			return;
+		}
+		if (rc != STATE_OK) {
 			session_error(s, PROTO_E_DATABASE, CAT_JOIN_FAILED);
 			return;
 		}
-		table_wrlock();
-		if ((g = table_group(gid)))
-			table_member_add(g, s->user_id);
-		table_unlock();
 		log_info("%s: %s joined chat %s", s->c->addr, s->username, name);
 	}
 	if (s->protocol == 2) {
@@ -285,10 +272,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 		/* the reference client waits for a system_message here */
 		char text[256];
 		session_text(s, text, sizeof text, member ? CAT_ALREADY_MEMBER : CAT_JOINED, name);
-		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", text);
-		proto_set_string(o, "level", "info");
-		session_reply(s, o);
+		session_reply(s, proto_system_message(text, "info"));
 	}
 }
 
@@ -297,13 +281,13 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 {
 	msg_t **v;
 	size_t n;
-	if (bcast_history(gid, after, before, limit, &v, &n) < 0) {
+	if (history_get(gid, after, before, limit, &v, &n) < 0) {
 		session_error(s, PROTO_E_DATABASE, CAT_HISTORY_FAILED);
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
 		session_reply(s, bcast_chat_json(v[i], 1, s->protocol));
-	bcast_history_free(v, n);
+	history_free(v, n);
 	json_object *o = proto_new("chat_history_complete");
 	proto_set_int(o, "chat_group_id", gid);
 	proto_set_int(o, "message_count", (int64_t)n);
@@ -313,10 +297,7 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 void cmd_enter_chat(struct session *s, json_object *req)
 {
 	const char *name;
-	if (proto_get_string(req, "chat_name", &name) != 0) {
-		session_error(s, PROTO_E_INVALID, CAT_CHAT_NAME_REQUIRED, "enter_chat_request");
-		return;
-	}
+	proto_get_string(req, "chat_name", &name); /* a string: cmd.c checked */
 	table_wrlock();
 	/* a session whose login was taken over by another connection is
 	 * logged out in the table and about to close: it enters nothing */
@@ -346,11 +327,10 @@ void cmd_enter_chat(struct session *s, json_object *req)
 void cmd_history(struct session *s, json_object *req)
 {
 	int64_t gid = 0, after = -1, before = 0, limit = CR_HISTORY_ON_ENTER;
-	if (proto_get_int(req, "chat_group_id", &gid) != 0 || proto_get_int(req, "after_message_id", &after) < 0 ||
-	    proto_get_int(req, "before_message_id", &before) < 0 || proto_get_int(req, "limit", &limit) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_HISTORY_ARGS);
-		return;
-	}
+	/* types checked by cmd.c; absent fields keep their defaults */
+	proto_get_int(req, "chat_group_id", &gid);
+	proto_get_int(req, "before_message_id", &before);
+	proto_get_int(req, "limit", &limit);
 	/* after_message_id 0 means from the first message; absent (or null),
 	 * proto_get_int leaves `after` at -1: the newest messages */
 	int after_given = proto_get_int(req, "after_message_id", &after) == 0;
@@ -411,10 +391,7 @@ static int cmd_chat_cmp(const void *a, const void *b)
 void cmd_list_chats(struct session *s, json_object *req)
 {
 	const char *type = NULL;
-	if (proto_get_string(req, "list_type", &type) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_LIST_CHATS_ARGS);
-		return;
-	}
+	proto_get_string(req, "list_type", &type); /* a string or absent: cmd.c checked */
 	if (!type)
 		type = "joined";
 	if (strcmp(type, "joined") && strcmp(type, "all")) {

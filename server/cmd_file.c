@@ -288,11 +288,10 @@ void cmd_file_upload(struct session *s, json_object *req)
 	store_file_t f;
 	int why;
 
-	if (proto_get_string(req, "filename", &name) != 0 || proto_get_int(req, "file_size", &size) != 0 ||
-	    proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_UPLOAD_ARGS);
-		return;
-	}
+	/* types checked by cmd.c */
+	proto_get_string(req, "filename", &name);
+	proto_get_int(req, "file_size", &size);
+	proto_get_int(req, "chat_group_id", &gid);
 	if (size <= 0) {
 		session_error(s, PROTO_E_INVALID, CAT_FILE_SIZE_ZERO);
 		return;
@@ -572,10 +571,7 @@ static int cmd_file_list_one(void *ctx, const store_file_t *f)
 void cmd_file_list(struct session *s, json_object *req)
 {
 	int64_t gid = 0;
-	if (proto_get_int(req, "chat_group_id", &gid) < 0) {
-		session_error(s, PROTO_E_INVALID, CAT_GROUP_ID_INTEGER);
-		return;
-	}
+	proto_get_int(req, "chat_group_id", &gid); /* an integer or absent: cmd.c checked */
 	struct cmd_file_group g;
 	if (!cmd_file_group_ok(s, gid, &g))
 		return;

@@ -1,13 +1,15 @@
-/* conf.h - chatroomd's configuration: defaults (common/limits.h), the
+/* conf.h - chatroomd's configuration: defaults (common/tunables.h), the
  * configuration file (chatroomd.conf(5)) and the command line, which wins.
  *
  * One table in conf.c describes every option once: its file section and
  * name, its long option, type, default, whether SIGHUP reloads it, and its
  * help text; --help, --configtest and the parser are all driven by it.
  *
- * The live configuration is read by many threads; options that SIGHUP may
- * change are read through conf_get() under the configuration lock's read
- * side, and copied, never held across blocking calls. */
+ * The live configuration is read by many threads without a lock. SIGHUP
+ * (conf_reload) changes a reloadable number with one relaxed atomic store
+ * and a reloadable string by storing a new pointer and keeping the old
+ * string allocated, so a reader reads each field once with CONF() (server.h)
+ * and always sees a whole value, old or new. */
 #ifndef CHATROOM_CONF_H
 #define CHATROOM_CONF_H
 

@@ -117,19 +117,20 @@ static int listener_bind_one(const char *addr, int port)
 		          gai_strerror(e));
 		return -1;
 	}
+	/* read once: res is freed on every path below before the family is used */
+	int v6 = res->ai_family == AF_INET6;
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_warn("cannot listen on %s (%s)", addr, strerror(errno));
 		freeaddrinfo(res);
-		return res->ai_family == AF_INET6 ? 0 : -1; /* no IPv6 on this host: not fatal */
+		return v6 ? 0 : -1; /* no IPv6 on this host: not fatal */
 	}
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (res->ai_family == AF_INET6)
+	if (v6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
 	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
 		int err = errno;
-		int v6 = res->ai_family == AF_INET6;
 		freeaddrinfo(res);
 		close(fd);
 		if (v6 && (err == EADDRNOTAVAIL || err == EAFNOSUPPORT)) {

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "pool.h"
 #include "log.h"
+#include "server.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,8 +15,9 @@
 #define POOL_IDLE_EXIT_S 60
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_work = PTHREAD_COND_INITIALIZER;  /* queue non-empty or stopping */
-static pthread_cond_t pool_gone = PTHREAD_COND_INITIALIZER;  /* a thread exited */
+/* Both wait with monotonic deadlines (srv_cond_init, in pool_start). */
+static pthread_cond_t pool_work;  /* queue non-empty or stopping */
+static pthread_cond_t pool_gone;  /* a thread exited */
 /* [pool_lock] connections waiting for a worker, linked through pool_next:
  * no allocation, so resuming a parked connection cannot fail */
 static client_t *pool_qhead, *pool_qtail;
@@ -29,13 +31,6 @@ static long long pool_longest_ms;       /* [pool_lock] */
 static pthread_attr_t pool_attr;
 static void (*pool_serve)(client_t *c);
 
-static long long pool_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void *pool_main(void *arg)
 {
 	(void)arg;
@@ -43,8 +38,7 @@ static void *pool_main(void *arg)
 	for (;;) {
 		while (pool_qlen == 0 && !pool_stopping) {
 			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += POOL_IDLE_EXIT_S;
+			srv_deadline(&ts, POOL_IDLE_EXIT_S * 1000LL);
 			pool_nidle++;
 			int rc = pthread_cond_timedwait(&pool_work, &pool_lock, &ts);
 			pool_nidle--;
@@ -63,7 +57,7 @@ static void *pool_main(void *arg)
 			pool_qnew--;
 			c->pool_since_ms = -c->pool_since_ms;
 		}
-		long long waited = pool_now_ms() - c->pool_since_ms;
+		long long waited = srv_now_ms() - c->pool_since_ms;
 		if (waited > 0)
 			pool_nwaited++;
 		if (waited > pool_longest_ms)
@@ -84,6 +78,8 @@ int pool_start(int workers, int queue, size_t stack_size, void (*serve)(client_t
 	pool_max = workers;
 	pool_qmax = queue;
 	pool_serve = serve;
+	if (srv_cond_init(&pool_work) != 0 || srv_cond_init(&pool_gone) != 0)
+		return -1;
 	pthread_attr_init(&pool_attr);
 	pthread_attr_setdetachstate(&pool_attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_attr_setstacksize(&pool_attr, stack_size) != 0) {
@@ -97,7 +93,7 @@ int pool_start(int workers, int queue, size_t stack_size, void (*serve)(client_t
  * marked by a negative pool_since_ms). */
 static void pool_enqueue(client_t *c, int isnew)
 {
-	long long now = pool_now_ms();
+	long long now = srv_now_ms();
 	c->pool_since_ms = isnew ? -now : now;
 	c->pool_next = NULL;
 	if (pool_qtail)
@@ -178,13 +174,7 @@ void pool_queue_stats(struct pool_queue_stats *out)
 int pool_stop(int timeout_ms)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	srv_deadline(&ts, timeout_ms);
 	pthread_mutex_lock(&pool_lock);
 	pool_stopping = 1;
 	pthread_cond_broadcast(&pool_work);

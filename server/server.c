@@ -5,6 +5,8 @@
 
 #include <time.h>
 
+#define SRV_NS_PER_S 1000000000L
+
 struct conf *srv_conf;
 store_t *srv_store;
 atomic_int srv_stopping;
@@ -14,4 +16,32 @@ long long srv_now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int srv_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	int rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return rc == 0 ? 0 : -1;
+}
+
+void srv_timespec_add_ms(struct timespec *ts, long long ms)
+{
+	ts->tv_sec += (time_t)(ms / 1000);
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= SRV_NS_PER_S) {
+		ts->tv_sec++;
+		ts->tv_nsec -= SRV_NS_PER_S;
+	}
+}
+
+void srv_deadline(struct timespec *ts, long long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, ts);
+	srv_timespec_add_ms(ts, ms);
 }

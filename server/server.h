@@ -2,8 +2,10 @@
 #ifndef CHATROOM_SERVER_H
 #define CHATROOM_SERVER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "conf.h"
 #include "store.h"
@@ -17,5 +19,14 @@ extern atomic_int srv_stopping; /* set when shutdown starts */
 
 /* Monotonic milliseconds. */
 long long srv_now_ms(void);
+
+/* Timed waits all run on the monotonic clock, so that a step of the wall
+ * clock neither stalls nor rushes them: srv_cond_init() makes a condition
+ * variable whose pthread_cond_timedwait() deadlines are monotonic,
+ * srv_deadline() is such a deadline ms milliseconds from now, and
+ * srv_timespec_add_ms() moves a deadline on by ms. */
+int srv_cond_init(pthread_cond_t *cond);
+void srv_deadline(struct timespec *ts, long long ms);
+void srv_timespec_add_ms(struct timespec *ts, long long ms);
 
 #endif

@@ -7,7 +7,7 @@
  * connection it alone reads and writes the socket (client.h). */
 #include "config.h"
 #include "session.h"
-#include "broadcast.h"
+#include "presence.h"
 #include "catalog.h"
 #include "cmd.h"
 #include "tunables.h"
@@ -116,7 +116,6 @@ static void session_line(struct session *s, char *line, size_t len)
 {
 	json_object *req;
 	const char *type, *why;
-	int needs_login;
 
 	/* blank lines between messages are tolerated */
 	while (len && (*line == ' ' || *line == '\t')) {
@@ -154,19 +153,7 @@ static void session_line(struct session *s, char *line, size_t len)
 		s->reply_due_ns = 0;
 		return;
 	}
-	cmd_fn fn = cmd_lookup(type, &needs_login);
-	if (!fn) {
-		STATS_INC(bad_input);
-		session_error(s, PROTO_E_INVALID, CAT_UNKNOWN_TYPE, type);
-	} else if (needs_login && s->user_id < 0) {
-		session_error(s, PROTO_E_CREDENTIALS, CAT_LOGIN_FIRST);
-	} else {
-		const char *cmid = NULL;
-		if (proto_get_string(req, "client_msg_id", &cmid) == 0 && strlen(cmid) <= CR_CLIENT_MSG_ID_MAX)
-			s->req_cmid = cmid;
-		fn(s, req);
-		s->req_cmid = NULL;
-	}
+	cmd_dispatch(s, type, req);
 	s->reply_due_ns = 0;
 	json_object_put(req);
 }
@@ -233,7 +220,7 @@ static void session_end(client_t *c, struct session *s, const char *reason)
 		table_remove_client(c);
 		table_unlock();
 		if (uid >= 0)
-			cmd_user_gone(uid, uname);
+			presence_announce(uid, uname, 0);
 	}
 	log_info("%s (%s): connection closed: %s", c->addr, uid >= 0 ? uname : "-", reason);
 	listener_release(c->ip);
@@ -349,9 +336,8 @@ void session_close_all(int id)
 	struct session_closer sc = { .why = catalog_entry(id)->text[CAT_EN] };
 	for (int l = 0; l < CAT_NLANGS; l++) {
 		char text[256];
-		json_object *o = proto_new("system_message");
-		proto_set_string(o, "content", catalog_format(text, sizeof text, l, id));
-		proto_set_string(o, "level", "warning");
+		json_object *o = proto_system_message(catalog_format(text, sizeof text, l, id),
+		                                      "warning");
 		sc.notice[l] = outbuf_json(o);
 		json_object_put(o);
 	}
@@ -360,6 +346,22 @@ void session_close_all(int id)
 	table_unlock();
 	for (int l = 0; l < CAT_NLANGS; l++)
 		outbuf_unref(sc.notice[l]);
+}
+
+void session_kick(client_t *c, int id, const char *arg, const char *reason)
+{
+	char text[300];
+	catalog_format(text, sizeof text, atomic_load_explicit(&c->lang, memory_order_relaxed), id,
+	               arg);
+	json_object *o = proto_system_message(text, "warning");
+	outbuf_t *b = o ? outbuf_json(o) : NULL;
+	json_object_put(o);
+	if (b) {
+		client_push(c, b, 1, (size_t)CONF(max_output));
+		outbuf_unref(b);
+	}
+	table_clear_user(c);
+	client_close(c, reason);
 }
 
 /* Raw transfers ------------------------------------------------------------ */

@@ -75,4 +75,9 @@ int session_write_raw_fd(struct session *s, int in_fd, size_t n, int timeout_ms)
  * catalog entry id, in its language. */
 void session_close_all(int id);
 
+/* End another client's session: queue a warning system_message (catalog
+ * entry id with the argument arg, in c's language), log it out and close it
+ * with reason for the log. Needs the table write lock (table.h). */
+void session_kick(client_t *c, int id, const char *arg, const char *reason);
+
 #endif

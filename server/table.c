@@ -5,6 +5,7 @@
 #include "log.h"
 #include "server.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ static size_t table_nclients, table_nonline;
 static client_t *table_users[TABLE_UBUCKETS]; /* logged in, by user id */
 static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
 static int64_t *table_banned;                 /* sorted ids of banned users */
+/* Changed under the write lock, read without it (table_accounts_gen). */
+static _Atomic uint64_t table_gen_accounts;
 static size_t table_nbanned, table_capbanned;
 
 void table_init(void)
@@ -313,4 +316,14 @@ void table_cache_add(group_t *g, msg_t *m)
 	}
 	g->cache[(g->chead + g->clen) % TABLE_CACHE] = msg_ref(m);
 	g->clen++;
+}
+
+uint64_t table_accounts_gen(void)
+{
+	return atomic_load(&table_gen_accounts);
+}
+
+void table_accounts_changed(void)
+{
+	atomic_fetch_add(&table_gen_accounts, 1);
 }

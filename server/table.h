@@ -9,9 +9,14 @@
  *   1. table lock          (rwlock, here: table_rdlock/table_wrlock)
  *   2. group->seq_lock     (mutex per group: orders message ids and fan-out)
  *   3. client->out_lock    (mutex per client: its output queue)
+ * Apart from these three, one lock is held while taking another:
+ *   bcast_reserve_lock (broadcast.c) -> the store's lock, to record a block
+ *   of message ids; it is taken with none of 1-3 held.
  * Leaves, never held while taking any other lock: the writer lock
  * (writer.c), each store's lock (store.c), the pool lock (pool.c), the
- * waiter lock (waiter.c), the hashing semaphore (passwd.c). No socket write
+ * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
+ * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
+ * and the hashing semaphore (passwd.c). No socket write
  * and no SQLite call happens while holding 1 or 2: queues are appended to,
  * never flushed, under them (the flush happens at client_defer_end or in
  * the waiter). Under 3 a thread may re-arm the connection in the waiter's
@@ -80,6 +85,17 @@ void table_groups_foreach(void (*cb)(void *ctx, group_t *g), void *ctx);
 void table_clients_foreach(void (*cb)(void *ctx, client_t *c), void *ctx);
 size_t table_count_clients(void); /* read */
 size_t table_count_online(void);  /* read */
+
+/* Accounts' generation: a count of the deletions, renames and password
+ * resets of accounts done so far. Whoever makes one in the store calls
+ * table_accounts_changed() (write lock) afterwards, when it ends the
+ * account's session. A login reads the generation before it reads the
+ * account from the store and compares it once it holds the write lock: if
+ * it moved, the account it read may be gone, and it reads it again. So a
+ * login that read an account before its deletion never logs in after the
+ * deletion's sessions were ended. */
+uint64_t table_accounts_gen(void);   /* no lock needed */
+void table_accounts_changed(void);   /* write */
 
 /* Banned users, kept in memory so that sending needs no database read. */
 int table_user_banned(int64_t user_id);              /* read */

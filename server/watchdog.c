@@ -14,7 +14,7 @@
 
 static pthread_t watchdog_thread;
 static pthread_mutex_t watchdog_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t watchdog_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t watchdog_cond; /* monotonic deadlines: srv_cond_init() */
 static int watchdog_stopping; /* [watchdog_lock] */
 static int watchdog_running;
 
@@ -50,12 +50,7 @@ static void *watchdog_main(void *arg)
 	pthread_mutex_lock(&watchdog_lock);
 	while (!watchdog_stopping) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WATCHDOG_TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		srv_deadline(&ts, WATCHDOG_TICK_MS);
 		pthread_cond_timedwait(&watchdog_cond, &watchdog_lock, &ts);
 		if (watchdog_stopping)
 			break;
@@ -73,6 +68,8 @@ static void *watchdog_main(void *arg)
 
 int watchdog_start(void)
 {
+	if (srv_cond_init(&watchdog_cond) != 0)
+		return -1;
 	if (pthread_create(&watchdog_thread, NULL, watchdog_main, NULL) != 0)
 		return -1;
 	watchdog_running = 1;

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "server.h"
 #include "store.h"
 
 /* Retry delays after a failed commit: doubling from the first to the last. */
@@ -59,16 +60,6 @@ static struct {
 static void writer_now(struct timespec *ts)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
-}
-
-static void writer_add_ms(struct timespec *ts, long ms)
-{
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
 }
 
 static int writer_before(const struct timespec *a, const struct timespec *b)
@@ -258,7 +249,7 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 		w.healthy = 0;
 		if (w.stopping && stop_deadline.tv_sec == 0) {
 			stop_deadline = now;
-			writer_add_ms(&stop_deadline, WRITER_STOP_GRACE_MS);
+			srv_timespec_add_ms(&stop_deadline, WRITER_STOP_GRACE_MS);
 		}
 		if (w.stopping && !writer_before(&now, &stop_deadline)) {
 			pthread_mutex_unlock(&w.lock);
@@ -269,7 +260,7 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 			return 0;
 		}
 		until = now;
-		writer_add_ms(&until, backoff);
+		srv_timespec_add_ms(&until, backoff);
 		if (w.stopping) {
 			/* the wait would return at once: sleep instead, but not past
 			 * the end of the grace period */
@@ -336,7 +327,7 @@ static void *writer_main(void *arg)
 		if (w.o.batch_ms > 0) {
 			/* asked to trade latency for fewer, larger commits */
 			deadline = w.oldest_at;
-			writer_add_ms(&deadline, w.o.batch_ms);
+			srv_timespec_add_ms(&deadline, w.o.batch_ms);
 			while (!w.stopping && w.depth < cap) {
 				if (pthread_cond_timedwait(&w.wake, &w.lock, &deadline) == ETIMEDOUT)
 					break;
@@ -370,7 +361,6 @@ static void *writer_main(void *arg)
 
 int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 {
-	pthread_condattr_t ca;
 	int rc;
 
 	if (o->batch_size < 1 || o->batch_ms < 0 || o->max_queue < 1 || !o->db_path) {
@@ -408,10 +398,10 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 
 	/* deadlines are taken on the monotonic clock: a wall-clock step must
 	 * not stall or rush a batch */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.wake, &ca);
-	pthread_condattr_destroy(&ca);
+	if (srv_cond_init(&w.wake) != 0) {
+		snprintf(err, errlen, "cannot make the writer's condition variable");
+		goto fail;
+	}
 
 	pthread_mutex_lock(&w.lock);
 	w.head = w.tail = NULL;

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "broadcast.h"
+#include "history.h"
 #include "client.h"
 #include "conf.h"
 #include "log.h"
@@ -531,7 +532,7 @@ static void assert_history(int64_t gid, int64_t after, int64_t before, int limit
 {
 	msg_t **v = NULL;
 	size_t n = 0;
-	assert_int_equal(bcast_history(gid, after, before, limit, &v, &n), 0);
+	assert_int_equal(history_get(gid, after, before, limit, &v, &n), 0);
 	if (n != (size_t)(last - first + 1))
 		fail_msg("history(after %lld, before %lld, limit %d): %zu messages (%lld..%lld), "
 		         "want %lld..%lld",
@@ -542,7 +543,7 @@ static void assert_history(int64_t gid, int64_t after, int64_t before, int limit
 		assert_int_equal(v[i]->group_id, gid);
 		assert_string_equal(v[i]->group_name, "public");
 	}
-	bcast_history_free(v, n);
+	history_free(v, n);
 }
 
 /* 100 messages stored by an earlier run, then 10 sent now and committed:
@@ -666,7 +667,7 @@ static void test_history_of_an_unknown_group_fails(void **state)
 	msg_t **v = NULL;
 	size_t n = 0;
 	(void)state;
-	assert_int_equal(bcast_history(999999, NOT_GIVEN, 0, 10, &v, &n), -1);
+	assert_int_equal(history_get(999999, NOT_GIVEN, 0, 10, &v, &n), -1);
 }
 
 static void test_history_of_another_group_is_separate(void **state)
@@ -676,9 +677,9 @@ static void test_history_of_another_group_is_separate(void **state)
 	size_t n = 0;
 
 	history_fixture(f);
-	assert_int_equal(bcast_history(f->other_id, 0, 0, 500, &v, &n), 0);
+	assert_int_equal(history_get(f->other_id, 0, 0, 500, &v, &n), 0);
 	assert_int_equal(n, 0);
-	bcast_history_free(v, n);
+	history_free(v, n);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

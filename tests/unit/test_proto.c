@@ -268,6 +268,20 @@ static void test_error_message_shape(void **state)
 	json_object_put(o);
 }
 
+static void test_system_message_shape(void **state)
+{
+	json_object *o = proto_system_message("you are logged out", "warning");
+	const char *s;
+	assert_int_equal(proto_get_string(o, "message_type", &s), 0);
+	assert_string_equal(s, "system_message");
+	assert_int_equal(proto_get_string(o, "content", &s), 0);
+	assert_string_equal(s, "you are logged out");
+	assert_int_equal(proto_get_string(o, "level", &s), 0);
+	assert_string_equal(s, "warning");
+	assert_int_equal(json_object_object_length(o), 4);
+	json_object_put(o);
+}
+
 static void test_serialize_one_line_round_trip(void **state)
 {
 	json_object *o = proto_new("chat_message");
@@ -374,6 +388,7 @@ int main(void)
 		cmocka_unit_test(test_get_bool),
 		cmocka_unit_test(test_new_sets_type_and_timestamp),
 		cmocka_unit_test(test_error_message_shape),
+		cmocka_unit_test(test_system_message_shape),
 		cmocka_unit_test(test_serialize_one_line_round_trip),
 		cmocka_unit_test(test_format_time),
 		cmocka_unit_test(test_texts_sent_are_valid_utf8),

@@ -528,6 +528,26 @@ static void test_full_cache_drops_the_oldest_message(void **state)
 	assert_int_equal(atomic_load(&newest->refs), 1);
 }
 
+/* A login compares the generation it read before reading the account with
+ * the one under the write lock: each deletion or rename must move it. */
+static void test_each_account_change_moves_the_generation(void **state)
+{
+	(void)state;
+	uint64_t before = table_accounts_gen();
+	table_wrlock();
+	table_accounts_changed();
+	table_unlock();
+	uint64_t once = table_accounts_gen();
+	assert_true(once != before);
+	table_wrlock();
+	table_accounts_changed();
+	table_unlock();
+	assert_true(table_accounts_gen() != once);
+	assert_true(table_accounts_gen() != before);
+	/* reading it changes nothing */
+	assert_true(table_accounts_gen() == table_accounts_gen());
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -550,6 +570,7 @@ int main(void)
 		T(test_many_banned_users_grow_the_set),
 		T(test_cache_keeps_messages_oldest_first),
 		T(test_full_cache_drops_the_oldest_message),
+		T(test_each_account_change_moves_the_generation),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

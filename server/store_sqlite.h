@@ -1,0 +1,132 @@
+/* store_sqlite.h - the SQLite backend of store.h, private to its files:
+ * store.c (the connection, its statements and the helpers), store_schema.c
+ * (schema and migrations), store_account.c (accounts, groups, memberships,
+ * bans), store_message.c (message batches, history, de-duplication rows),
+ * store_file.c (files' metadata). Nothing else includes it, and nothing
+ * outside these files speaks SQL.
+ *
+ * Functions named store__*() are the backend's own helpers. Every public
+ * function takes st->lock for the whole call (see store.c). */
+#ifndef CHATROOM_STORE_SQLITE_H
+#define CHATROOM_STORE_SQLITE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Bump when the schema changes, and add the step from the previous version
+ * where store_schema_init() meets an older version. */
+#define STORE_SCHEMA_VERSION 1
+
+#define STORE_FILE_COLS "id, group_id, uploader_id, uploader_name, filename, stored_name, size, uploaded_at"
+
+/* Every statement of the backend, compiled on first use and kept for the
+ * life of the connection (SQLITE_PREPARE_PERSISTENT): store__stmt(). */
+enum store_stmt_id {
+	Q_BEGIN,
+	Q_COMMIT,
+	Q_ROLLBACK,
+	Q_USER_INSERT,
+	Q_USER_BY_NAME,
+	Q_USER_NAME_TAKEN,
+	Q_USER_BY_ID,
+	Q_USER_SET_PWHASH,
+	Q_USER_SET_BANNED,
+	Q_USER_RENAME,
+	Q_USER_DELETE,
+	Q_USER_DELETE_MEMBERS,
+	Q_USER_DELETE_DEDUP,
+	Q_USER_COUNT,
+	Q_USERS_ALL,
+	Q_GROUP_INSERT,
+	Q_GROUP_BY_NAME,
+	Q_GROUP_BY_ID,
+	Q_GROUP_SET_BANNED,
+	Q_GROUP_RENAME,
+	Q_GROUP_DELETE,
+	Q_GROUP_DELETE_MEMBERS,
+	Q_GROUP_DELETE_MESSAGES,
+	Q_GROUP_DELETE_DEDUP,
+	Q_GROUPS_ALL,
+	Q_MEMBER_ADD,
+	Q_MEMBER_REMOVE,
+	Q_MEMBERS_ALL,
+	Q_MSG_INSERT,
+	Q_DEDUP_INSERT,
+	Q_DEDUP_TRIM,
+	Q_DEDUP_GET,
+	Q_META_LAST_ID_RAISE,
+	Q_META_LAST_ID,
+	Q_MSG_MAX_ID,
+	Q_MSG_COUNT_GROUP,
+	Q_MSG_COUNT_ALL,
+	Q_HIST_AFTER,
+	Q_HIST_BEFORE,
+	Q_HIST_NEWEST,
+	Q_HIST_RANGE,
+	Q_FILE_INSERT,
+	Q_FILE_GET,
+	Q_FILE_DELETE,
+	Q_FILES_GROUP,
+	Q_FILES_ALL,
+	Q_COUNT
+};
+
+/* A sender's client_msg_id rows added since its last trim on this
+ * connection (open addressing, keyed by user id). */
+struct store_trim_slot {
+	int64_t user;
+	uint32_t since;    /* rows committed since the last trim */
+	uint32_t batch;    /* rows in the batch being stored */
+	uint8_t used;
+	uint8_t known;     /* trimmed at least once on this connection */
+	uint8_t decided;   /* trim decision made for the current batch */
+	uint8_t trim_now;  /* ... and it was: trim */
+};
+
+struct store {
+	pthread_mutex_t lock; /* guards everything below; a leaf lock */
+	sqlite3 *db;
+	sqlite3_stmt *stmt[Q_COUNT];
+	char *path;
+	struct store_trim_slot *trim; /* trim counters, trim_cap slots */
+	size_t trim_cap, trim_len;
+};
+
+/* Helpers (store.c). */
+double store__now(void);
+int store__status_of(int rc);
+/* Log a failure of what; returns the STORE_* status for rc. */
+int store__fail(store_t *st, int rc, const char *what);
+/* The prepared statement id (compiled once), or NULL (logged). */
+sqlite3_stmt *store__stmt(store_t *st, enum store_stmt_id id);
+/* Reset and unbind a statement after use. */
+void store__stmt_done(sqlite3_stmt *s);
+/* Step a statement that returns no rows, then reset it; the SQLite code. */
+int store__step_done(sqlite3_stmt *s);
+void store__copy(char *dst, size_t dstlen, const unsigned char *src);
+int store__txn_begin(store_t *st);
+int store__txn_commit(store_t *st);
+void store__txn_rollback(store_t *st);
+void store__errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int store__open_fail(store_t *st, int rc, const char *what, char *err, size_t errlen);
+int store__exec(store_t *st, const char *sql);
+int store__pragma_text(store_t *st, const char *sql, char *out, size_t outlen);
+/* Run a statement that returns no rows; fmt says the parameters' types
+ * (see store.c). */
+int store__run(store_t *st, enum store_stmt_id id, int must_change, const char *what,
+               const char *fmt, ...);
+int store__scalar(store_t *st, enum store_stmt_id id, int nparams, int64_t p1, int64_t *out,
+                  const char *what);
+
+/* Schema (store_schema.c), all on a connection being opened. */
+int store__user_version(store_t *st, int *version);
+int store__schema_init(store_t *st, char *err, size_t errlen);
+int store__files_init(store_t *st, char *err, size_t errlen);
+void store__names_check(store_t *st);
+
+#endif
