@@ -1,0 +1,83 @@
+"""Several chatroomd nodes behind HAProxy, PostgreSQL as the record and
+Redis between the nodes (cluster.py starts them all on this machine)."""
+import os
+import unittest
+
+import cluster
+from harness import Server, main, uname, TIMEOUT
+
+PG = None
+
+
+def setUpModule():
+    global PG
+    PG = cluster.Postgres()
+    try:
+        PG.start()
+    except BaseException:
+        PG.cleanup()
+        raise
+
+
+def tearDownModule():
+    if PG is not None:
+        PG.cleanup()
+
+
+class Infrastructure(unittest.TestCase):
+    """What every other test stands on."""
+
+    def test_postgres_15_runs_unprivileged_and_takes_sql(self):
+        conninfo = PG.new_database()
+        db = conninfo.split("dbname=")[1]
+        self.assertTrue(PG.psql("SHOW server_version", db=db)[0][0].startswith("15."))
+        PG.psql("CREATE TABLE t (x int); INSERT INTO t VALUES (41), (1)", db=db)
+        self.assertEqual(PG.psql("SELECT sum(x) FROM t", db=db), [["42"]])
+        with open("/proc/%d/status" % PG.proc.pid) as f:
+            uid = [l.split()[1] for l in f if l.startswith("Uid:")][0]
+        self.assertNotEqual(uid, "0", "postgres runs as root")
+
+    def test_redis_answers_and_is_gone_after_cleanup(self):
+        r = cluster.Redis().start()
+        try:
+            self.assertTrue(cluster._redis_ping(r.port))
+        finally:
+            r.cleanup()
+        self.assertFalse(cluster._redis_ping(r.port))
+        self.assertFalse(os.path.exists(r.dir))
+
+    def test_haproxy_spreads_over_nodes_and_skips_a_dead_one(self):
+        nodes = [Server() for _ in range(2)]
+        lb = None
+        try:
+            for n in nodes:
+                n.start()
+            lb = cluster.HAProxy([n.port for n in nodes]).start()
+            lb.wait_up(2)
+            conns = [lb.connect() for _ in range(2)]
+            # leastconn: two open connections, one on each node, so a
+            # name registered through one is unknown on the other (each
+            # node has its own SQLite file here)
+            name = uname("lb")
+            self.assertTrue(conns[0].register(name)["success"])
+            r = conns[1].login(name)
+            self.assertFalse(r.get("success"), r)
+            for c in conns:
+                c.close()
+            nodes[0].kill()
+            lb.wait_up(1)
+            for _ in range(3):
+                with lb.connect() as c:
+                    name = uname("lb")
+                    self.assertTrue(c.register(name)["success"])
+                    self.assertTrue(c.login(name)["success"])
+        finally:
+            if lb:
+                lb.cleanup()
+            for n in nodes:
+                n.cleanup()
+        self.assertFalse(os.path.exists(lb.dir))
+
+
+if __name__ == "__main__":
+    main()
