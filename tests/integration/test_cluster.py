@@ -1,10 +1,11 @@
 """Several chatroomd nodes behind HAProxy, PostgreSQL as the record and
 Redis between the nodes (cluster.py starts them all on this machine)."""
 import os
+import subprocess
 import unittest
 
 import cluster
-from harness import Server, main, uname, TIMEOUT
+from harness import CHATROOMD, SLOW, Server, main, uname
 
 PG = None
 
@@ -77,6 +78,21 @@ class Infrastructure(unittest.TestCase):
             for n in nodes:
                 n.cleanup()
         self.assertFalse(os.path.exists(lb.dir))
+
+
+class StorePostgres(unittest.TestCase):
+    """The PostgreSQL store's own tests (tests/unit/test_store_pg.c), run
+    against this module's server on a database of their own."""
+
+    def test_store_pg_unit_tests_pass(self):
+        build = os.path.dirname(os.path.dirname(os.path.abspath(CHATROOMD)))
+        prog = os.path.join(build, "tests", "unit", "test_store_pg")
+        self.assertTrue(os.access(prog, os.X_OK), "%s is not built (make check builds it)" % prog)
+        env = dict(os.environ, CHATROOM_TEST_PG=PG.new_database(), CMOCKA_MESSAGE_OUTPUT="TAP")
+        r = subprocess.run([prog], env=env, capture_output=True, text=True,
+                           timeout=120 * SLOW)
+        self.assertEqual(r.returncode, 0, "test_store_pg failed:\n%s%s" % (r.stdout, r.stderr))
+        self.assertIn("ok 6 - test_two_writers_into_one_group_give_one_order", r.stdout)
 
 
 if __name__ == "__main__":

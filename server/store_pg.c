@@ -1,0 +1,709 @@
+/* store_pg.c - the PostgreSQL store (store_pg.h): the connection and its
+ * outages, the schema and its version, message batches with per-group
+ * order, de-duplication, history, and the accounts and groups the cluster
+ * tests need. Every public function takes st->lock for the whole call. */
+#include "config.h"
+#include "store_pg.h"
+
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+
+struct store_pg {
+	pthread_mutex_t lock; /* guards everything below; a leaf lock */
+	PGconn *conn;
+	int down;             /* the connection was lost; logged once, reconnect on use */
+};
+
+/* The schema, version 1. Admin is user 0 as in the SQLite store; serials
+ * start at 1 and never hand an id out twice. messages.group_id has no
+ * foreign key, as in SQLite: a batch for a group deleted meanwhile must
+ * not fail forever. groups.last_seq is the per-group counter behind
+ * messages.seq. */
+static const char store_pg_schema_v1[] =
+	"CREATE TABLE chatroom_meta (key text PRIMARY KEY, value bigint NOT NULL);"
+	"CREATE TABLE users ("
+	" id bigserial PRIMARY KEY,"
+	" username text NOT NULL UNIQUE,"
+	" pwhash text NOT NULL DEFAULT '',"
+	" banned integer NOT NULL DEFAULT 0,"
+	" created_at double precision NOT NULL);"
+	"CREATE UNIQUE INDEX users_name_nocase ON users (lower(username));"
+	"CREATE TABLE groups ("
+	" id bigserial PRIMARY KEY,"
+	" name text NOT NULL UNIQUE,"
+	" is_private integer NOT NULL DEFAULT 0,"
+	" banned integer NOT NULL DEFAULT 0,"
+	" created_at double precision NOT NULL,"
+	" last_seq bigint NOT NULL DEFAULT 0);"
+	"CREATE TABLE members ("
+	" group_id bigint NOT NULL REFERENCES groups(id) ON DELETE CASCADE,"
+	" user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	" PRIMARY KEY (group_id, user_id));"
+	"CREATE INDEX members_by_user ON members(user_id);"
+	"CREATE SEQUENCE message_ids;"
+	"CREATE TABLE messages ("
+	" id bigint PRIMARY KEY,"
+	" group_id bigint NOT NULL,"
+	" seq bigint,"
+	" sender_id bigint NOT NULL,"
+	" ts double precision NOT NULL,"
+	" sender_name text NOT NULL,"
+	" content text NOT NULL,"
+	" client_msg_id text);"
+	"CREATE UNIQUE INDEX messages_by_seq ON messages(group_id, seq);"
+	"CREATE INDEX messages_by_group ON messages(group_id, id);"
+	"CREATE UNIQUE INDEX messages_dedup ON messages(sender_id, client_msg_id)"
+	" WHERE client_msg_id IS NOT NULL;"
+	"CREATE TABLE files ("
+	" id bigserial PRIMARY KEY,"
+	" group_id bigint NOT NULL,"
+	" uploader_id bigint NOT NULL,"
+	" uploader_name text NOT NULL,"
+	" filename text NOT NULL,"
+	" stored_name text NOT NULL,"
+	" size bigint NOT NULL,"
+	" uploaded_at double precision NOT NULL);"
+	"CREATE INDEX files_by_group ON files(group_id, id);"
+	/* One batch, one round trip. The groups' rows are locked in ascending
+	 * id order first: two nodes' batches then wait for each other instead
+	 * of deadlocking, and a group's seq and ids follow commit order. A
+	 * resend (same sender and client_msg_id, stored or earlier in the
+	 * batch) takes nothing and returns the stored message. */
+	"CREATE FUNCTION chatroom_append(batch jsonb)"
+	" RETURNS TABLE(out_id bigint, out_seq bigint, out_dup boolean)"
+	" LANGUAGE plpgsql AS $$"
+	" DECLARE r record; mid bigint; mseq bigint;"
+	" BEGIN"
+	"  PERFORM 1 FROM groups WHERE id IN"
+	"   (SELECT (e->>'g')::bigint FROM jsonb_array_elements(batch) e) ORDER BY id FOR UPDATE;"
+	"  FOR r IN SELECT * FROM ROWS FROM (jsonb_to_recordset(batch)"
+	"   AS (g bigint, s bigint, t double precision, n text, c text, k text))"
+	"   WITH ORDINALITY AS x(g, s, t, n, c, k, i) ORDER BY i LOOP"
+	"   mid := NULL; mseq := NULL;"
+	"   IF r.k IS NOT NULL THEN"
+	"    SELECT m.id, m.seq INTO mid, mseq FROM messages m"
+	"     WHERE m.sender_id = r.s AND m.client_msg_id = r.k;"
+	"   END IF;"
+	"   IF mid IS NOT NULL THEN"
+	"    out_id := mid; out_seq := coalesce(mseq, 0); out_dup := true; RETURN NEXT; CONTINUE;"
+	"   END IF;"
+	"   UPDATE groups SET last_seq = last_seq + 1 WHERE id = r.g RETURNING last_seq INTO mseq;"
+	"   mid := nextval('message_ids');"
+	"   INSERT INTO messages(id, group_id, seq, sender_id, ts, sender_name, content, client_msg_id)"
+	"    VALUES (mid, r.g, mseq, r.s, r.t, r.n, r.c, r.k);"
+	"   out_id := mid; out_seq := coalesce(mseq, 0); out_dup := false; RETURN NEXT;"
+	"  END LOOP;"
+	" END $$;";
+
+static double store_pg_now(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void store_pg_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void store_pg_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* libpq's messages end with a newline; logs and err texts do not. */
+static const char *store_pg_msg(const char *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", s ? s : "");
+	for (size_t n = strlen(buf); n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '); n--)
+		buf[n - 1] = '\0';
+	return buf;
+}
+
+/* The connection is usable, reconnecting first when it was lost. Logs the
+ * loss once and the recovery once. */
+static int store_pg_ready(store_pg_t *st)
+{
+	char buf[512];
+	if (PQstatus(st->conn) == CONNECTION_OK)
+		return 1;
+	if (!st->down) {
+		log_error("store: lost the connection to PostgreSQL (%s); reconnecting",
+		          store_pg_msg(PQerrorMessage(st->conn), buf, sizeof buf));
+		st->down = 1;
+	}
+	PQreset(st->conn);
+	if (PQstatus(st->conn) != CONNECTION_OK)
+		return 0;
+	log_warn("store: connected to PostgreSQL again");
+	st->down = 0;
+	return 1;
+}
+
+/* What a failed result means for the caller. */
+static int store_pg_status(store_pg_t *st, PGresult *res, const char *what)
+{
+	char buf[512];
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		if (!st->down) {
+			log_error("store: lost the connection to PostgreSQL while %s (%s); "
+			          "reconnecting",
+			          what, store_pg_msg(PQerrorMessage(st->conn), buf, sizeof buf));
+			st->down = 1;
+		}
+		return STORE_ERR;
+	}
+	if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
+		return STORE_BUSY; /* serialization failure, deadlock: retry */
+	if (state && strcmp(state, "23505") == 0)
+		return STORE_EXISTS;
+	if (state && strcmp(state, "53100") == 0)
+		return STORE_FULL;
+	if (state && strcmp(state, "25006") == 0)
+		return STORE_READONLY;
+	log_error("store: PostgreSQL refused %s: %s", what,
+	          store_pg_msg(res ? PQresultErrorMessage(res) : PQerrorMessage(st->conn), buf,
+	                       sizeof buf));
+	return STORE_ERR;
+}
+
+/* Run sql with text parameters; *out gets the result (PQclear it) when it
+ * succeeded. Returns a STORE_* status. */
+static int store_pg_run(store_pg_t *st, const char *what, PGresult **out, const char *sql,
+                        int n, const char *const *params)
+{
+	PGresult *res;
+	ExecStatusType es;
+
+	if (out)
+		*out = NULL;
+	if (!store_pg_ready(st))
+		return STORE_ERR;
+	/* without parameters, PQexec: it takes several statements at once */
+	res = n ? PQexecParams(st->conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(st->conn, sql);
+	es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+		int s = store_pg_status(st, res, what);
+		PQclear(res);
+		return s;
+	}
+	if (out)
+		*out = res;
+	else
+		PQclear(res);
+	return STORE_OK;
+}
+
+static int64_t store_pg_int(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+/* ---- connection and schema ------------------------------------------- */
+
+static PGconn *store_pg_connect(const char *conninfo, char *err, size_t errlen)
+{
+	char buf[512];
+	PGconn *c = PQconnectdb(conninfo);
+	if (!c) {
+		store_pg_errf(err, errlen, "PostgreSQL: out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		store_pg_errf(err, errlen, "cannot connect to PostgreSQL (%s): %s", conninfo,
+		              store_pg_msg(PQerrorMessage(c), buf, sizeof buf));
+		PQfinish(c);
+		return NULL;
+	}
+	/* notices (CREATE ... IF NOT EXISTS and the like) are not errors */
+	PQsetNoticeProcessor(c, NULL, NULL);
+	return c;
+}
+
+/* The schema version in the database: 0 when it is empty, -1 when it has
+ * tables but none of ours. */
+static int store_pg_version(store_pg_t *st, int *version)
+{
+	PGresult *r;
+	int s = store_pg_run(st, "reading the schema version", &r,
+	                     "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = "
+	                     "current_schema()), to_regclass('chatroom_meta') IS NOT NULL",
+	                     0, NULL);
+	if (s != STORE_OK)
+		return s;
+	int64_t tables = store_pg_int(r, 0, 0);
+	int ours = PQgetvalue(r, 0, 1)[0] == 't';
+	PQclear(r);
+	if (!ours) {
+		*version = tables ? -1 : 0;
+		return STORE_OK;
+	}
+	s = store_pg_run(st, "reading the schema version", &r,
+	                 "SELECT value FROM chatroom_meta WHERE key = 'schema_version'", 0, NULL);
+	if (s != STORE_OK)
+		return s;
+	*version = PQntuples(r) ? (int)store_pg_int(r, 0, 0) : -1;
+	PQclear(r);
+	return STORE_OK;
+}
+
+static int store_pg_version_fits(int version, const char *conninfo, char *err, size_t errlen)
+{
+	if (version > STORE_PG_SCHEMA_VERSION) {
+		store_pg_errf(err, errlen,
+		              "PostgreSQL database (%s) has schema version %d, newer than this "
+		              "chatroomd understands (%d); run a newer chatroomd",
+		              conninfo, version, STORE_PG_SCHEMA_VERSION);
+		return STORE_ERR;
+	}
+	if (version < 0) {
+		store_pg_errf(err, errlen,
+		              "PostgreSQL database (%s) was not made by chatroomd (it has tables "
+		              "but no chatroomd schema version); give chatroomd a database of its own",
+		              conninfo);
+		return STORE_ERR;
+	}
+	return STORE_OK;
+}
+
+/* Create the schema in an empty database, once however many nodes start at
+ * the same time: they take one advisory lock and look again under it. */
+static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size_t errlen)
+{
+	char sql[1024], ts[64];
+	int version = 0, s;
+
+	s = store_pg_run(st, "starting the schema check", NULL,
+	                 "BEGIN; SELECT pg_advisory_xact_lock(7283945001)", 0, NULL);
+	if (s != STORE_OK)
+		goto fail;
+	s = store_pg_version(st, &version);
+	if (s != STORE_OK)
+		goto fail;
+	if (store_pg_version_fits(version, conninfo, err, errlen) != STORE_OK) {
+		store_pg_run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
+		return STORE_ERR;
+	}
+	if (version == 0) {
+		/* Future versions: a step per version from `version` up, here. */
+		s = store_pg_run(st, "creating the schema", NULL, store_pg_schema_v1, 0, NULL);
+		if (s != STORE_OK)
+			goto fail;
+		snprintf(ts, sizeof ts, "%.6f", store_pg_now());
+		snprintf(sql, sizeof sql,
+		         "INSERT INTO users(id, username, pwhash, banned, created_at) "
+		         "VALUES (%d, 'Admin', '', 0, %s);"
+		         "INSERT INTO groups(name, is_private, banned, created_at) VALUES ('public', 0, 0, %s);"
+		         "INSERT INTO members(group_id, user_id) SELECT id, %d FROM groups WHERE name = 'public';"
+		         "INSERT INTO chatroom_meta(key, value) VALUES ('schema_version', %d);",
+		         STORE_ADMIN_ID, ts, ts, STORE_ADMIN_ID, STORE_PG_SCHEMA_VERSION);
+		s = store_pg_run(st, "creating Admin and public", NULL, sql, 0, NULL);
+		if (s != STORE_OK)
+			goto fail;
+		log_info("store: created the chatroomd schema (version %d) in PostgreSQL",
+		         STORE_PG_SCHEMA_VERSION);
+	}
+	s = store_pg_run(st, "committing the schema", NULL, "COMMIT", 0, NULL);
+	if (s != STORE_OK)
+		goto fail;
+	return STORE_OK;
+fail:
+	store_pg_errf(err, errlen, "PostgreSQL (%s): cannot create or check the schema: %s",
+	              conninfo, PQerrorMessage(st->conn));
+	store_pg_run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
+	return STORE_ERR;
+}
+
+int store_pg_open(const char *conninfo, store_pg_t **out, char *err, size_t errlen)
+{
+	store_pg_t *st = calloc(1, sizeof *st);
+	*out = NULL;
+	if (!st) {
+		store_pg_errf(err, errlen, "PostgreSQL: out of memory");
+		return STORE_ERR;
+	}
+	pthread_mutex_init(&st->lock, NULL);
+	st->conn = store_pg_connect(conninfo, err, errlen);
+	if (!st->conn || store_pg_schema(st, conninfo, err, errlen) != STORE_OK) {
+		store_pg_close(st);
+		return STORE_ERR;
+	}
+	*out = st;
+	return STORE_OK;
+}
+
+void store_pg_close(store_pg_t *st)
+{
+	if (!st)
+		return;
+	if (st->conn)
+		PQfinish(st->conn);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+int store_pg_check(const char *conninfo, char *err, size_t errlen)
+{
+	store_pg_t st = { .conn = NULL };
+	int version = 0, s;
+
+	st.conn = store_pg_connect(conninfo, err, errlen);
+	if (!st.conn)
+		return STORE_ERR;
+	s = store_pg_version(&st, &version);
+	if (s != STORE_OK)
+		store_pg_errf(err, errlen, "PostgreSQL (%s): cannot read the schema version: %s",
+		              conninfo, PQerrorMessage(st.conn));
+	else
+		s = store_pg_version_fits(version, conninfo, err, errlen);
+	PQfinish(st.conn);
+	return s;
+}
+
+/* ---- messages --------------------------------------------------------- */
+
+int store_pg_messages_append(store_pg_t *st, const store_msg_t *msgs, size_t n,
+                             struct store_pg_stored *out)
+{
+	json_object *batch;
+	const char *param;
+	PGresult *r = NULL;
+	int s;
+
+	if (n == 0)
+		return STORE_OK;
+	batch = json_object_new_array_ext((int)n);
+	if (!batch)
+		return STORE_ERR;
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "g", json_object_new_int64(msgs[i].group_id));
+		json_object_object_add(o, "s", json_object_new_int64(msgs[i].sender_id));
+		json_object_object_add(o, "t", json_object_new_double(msgs[i].ts));
+		json_object_object_add(o, "n", json_object_new_string(msgs[i].sender_name ?
+		                                                      msgs[i].sender_name : ""));
+		json_object_object_add(o, "c", json_object_new_string(msgs[i].content ?
+		                                                      msgs[i].content : ""));
+		if (msgs[i].client_msg_id)
+			json_object_object_add(o, "k", json_object_new_string(msgs[i].client_msg_id));
+		json_object_array_add(batch, o);
+	}
+	param = json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN);
+
+	pthread_mutex_lock(&st->lock);
+	/* one statement is one transaction: committed when it returns */
+	s = store_pg_run(st, "storing messages", &r,
+	                 "SELECT out_id, out_seq, out_dup FROM chatroom_append($1::jsonb)", 1, &param);
+	if (s == STORE_EXISTS)
+		s = STORE_BUSY; /* a resend stored by another node meanwhile: the retry finds it */
+	if (s == STORE_OK) {
+		if ((size_t)PQntuples(r) != n) {
+			log_error("store: PostgreSQL stored %d message(s) of a batch of %zu", PQntuples(r), n);
+			s = STORE_ERR;
+		} else {
+			for (size_t i = 0; i < n; i++) {
+				out[i].id = store_pg_int(r, (int)i, 0);
+				out[i].seq = store_pg_int(r, (int)i, 1);
+				out[i].duplicate = PQgetvalue(r, (int)i, 2)[0] == 't';
+			}
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	PQclear(r);
+	json_object_put(batch);
+	return s;
+}
+
+#define STORE_PG_MSG_COLS "id, group_id, sender_id, ts, sender_name, content, client_msg_id, seq"
+
+/* Pass each row of r (STORE_PG_MSG_COLS) to cb or cb_seq. */
+static void store_pg_rows(PGresult *r, int (*cb)(void *, const store_msg_t *),
+                          int (*cb_seq)(void *, const store_msg_t *, int64_t), void *ctx)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		store_msg_t m = {
+			.id = store_pg_int(r, i, 0),
+			.group_id = store_pg_int(r, i, 1),
+			.sender_id = store_pg_int(r, i, 2),
+			.ts = strtod(PQgetvalue(r, i, 3), NULL),
+			.sender_name = PQgetvalue(r, i, 4),
+			.content = PQgetvalue(r, i, 5),
+			.client_msg_id = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
+		};
+		if (cb ? cb(ctx, &m) : cb_seq(ctx, &m, store_pg_int(r, i, 7)))
+			break;
+	}
+}
+
+int store_pg_history(store_pg_t *st, int64_t group_id, int64_t after_id, int64_t before_id,
+                     int limit, int (*cb)(void *ctx, const store_msg_t *m), void *ctx)
+{
+	char g[24], a[24], b[24], l[16];
+	const char *p[3] = { g, NULL, l };
+	const char *sql;
+	PGresult *r;
+	int s;
+
+	snprintf(g, sizeof g, "%lld", (long long)group_id);
+	snprintf(l, sizeof l, "%d", limit);
+	if (after_id != 0) {
+		snprintf(a, sizeof a, "%lld", (long long)(after_id == STORE_FROM_START ? 0 : after_id));
+		p[1] = a;
+		sql = "SELECT " STORE_PG_MSG_COLS " FROM messages WHERE group_id = $1 AND id > $2 "
+		      "ORDER BY id LIMIT $3";
+	} else if (before_id > 0) {
+		snprintf(b, sizeof b, "%lld", (long long)before_id);
+		p[1] = b;
+		sql = "SELECT * FROM (SELECT " STORE_PG_MSG_COLS " FROM messages WHERE group_id = $1 "
+		      "AND id < $2 ORDER BY id DESC LIMIT $3) x ORDER BY id";
+	} else {
+		p[1] = "0";
+		sql = "SELECT * FROM (SELECT " STORE_PG_MSG_COLS " FROM messages WHERE group_id = $1 "
+		      "AND $2::bigint = 0 ORDER BY id DESC LIMIT $3) x ORDER BY id";
+	}
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "reading history", &r, sql, 3, p);
+	if (s == STORE_OK) {
+		store_pg_rows(r, cb, NULL, ctx);
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+int store_pg_since_seq(store_pg_t *st, int64_t group_id, int64_t after_seq, int limit,
+                       int (*cb)(void *ctx, const store_msg_t *m, int64_t seq), void *ctx)
+{
+	char g[24], a[24], l[16];
+	const char *p[3] = { g, a, l };
+	PGresult *r;
+	int s;
+
+	snprintf(g, sizeof g, "%lld", (long long)group_id);
+	snprintf(a, sizeof a, "%lld", (long long)after_seq);
+	snprintf(l, sizeof l, "%d", limit);
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "reading missed messages", &r,
+	                 "SELECT " STORE_PG_MSG_COLS " FROM messages WHERE group_id = $1 AND seq > $2 "
+	                 "ORDER BY seq LIMIT $3",
+	                 3, p);
+	if (s == STORE_OK) {
+		store_pg_rows(r, NULL, cb, ctx);
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+/* A query with one bigint parameter (or none) returning one bigint. */
+static int store_pg_scalar(store_pg_t *st, const char *what, const char *sql, const int64_t *p1,
+                           int64_t *out)
+{
+	char a[24];
+	const char *p = a;
+	PGresult *r;
+	int s;
+
+	if (p1)
+		snprintf(a, sizeof a, "%lld", (long long)*p1);
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, what, &r, sql, p1 ? 1 : 0, p1 ? &p : NULL);
+	if (s == STORE_OK) {
+		if (PQntuples(r) == 0)
+			s = STORE_NOTFOUND;
+		else
+			*out = store_pg_int(r, 0, 0);
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq)
+{
+	return store_pg_scalar(st, "reading a group's last seq",
+	                       "SELECT last_seq FROM groups WHERE id = $1", &group_id, seq);
+}
+
+int store_pg_last_message_id(store_pg_t *st, int64_t *id)
+{
+	return store_pg_scalar(st, "reading the last message id",
+	                       "SELECT coalesce(max(id), 0) FROM messages", NULL, id);
+}
+
+int store_pg_dedup_get(store_pg_t *st, int64_t user_id, const char *client_msg_id,
+                       int64_t *message_id, int64_t *group_id)
+{
+	char u[24];
+	const char *p[2] = { u, client_msg_id };
+	PGresult *r;
+	int s;
+
+	snprintf(u, sizeof u, "%lld", (long long)user_id);
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "looking up a client_msg_id", &r,
+	                 "SELECT id, group_id FROM messages WHERE sender_id = $1 AND client_msg_id = $2",
+	                 2, p);
+	if (s == STORE_OK) {
+		if (PQntuples(r) == 0) {
+			s = STORE_NOTFOUND;
+		} else {
+			*message_id = store_pg_int(r, 0, 0);
+			*group_id = store_pg_int(r, 0, 1);
+		}
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+/* ---- accounts and groups --------------------------------------------- */
+
+int store_pg_user_create(store_pg_t *st, const char *username, const char *pwhash, int64_t *id)
+{
+	char ts[64];
+	const char *p[3] = { username, pwhash ? pwhash : "", ts };
+	PGresult *r;
+	int s;
+
+	snprintf(ts, sizeof ts, "%.6f", store_pg_now());
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "creating an account", &r,
+	                 "INSERT INTO users(username, pwhash, banned, created_at) "
+	                 "VALUES ($1, $2, 0, $3) RETURNING id",
+	                 3, p);
+	if (s == STORE_OK) {
+		*id = store_pg_int(r, 0, 0);
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+static void store_pg_copy(char *dst, size_t len, const char *src)
+{
+	snprintf(dst, len, "%s", src);
+}
+
+int store_pg_user_by_name(store_pg_t *st, const char *username, store_user_t *out)
+{
+	PGresult *r;
+	int s;
+
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "reading an account", &r,
+	                 "SELECT id, username, pwhash, banned, created_at FROM users "
+	                 "WHERE username = $1",
+	                 1, &username);
+	if (s == STORE_OK) {
+		if (PQntuples(r) == 0) {
+			s = STORE_NOTFOUND;
+		} else {
+			out->id = store_pg_int(r, 0, 0);
+			store_pg_copy(out->username, sizeof out->username, PQgetvalue(r, 0, 1));
+			store_pg_copy(out->pwhash, sizeof out->pwhash, PQgetvalue(r, 0, 2));
+			out->banned = (int)store_pg_int(r, 0, 3);
+			out->created_at = strtod(PQgetvalue(r, 0, 4), NULL);
+		}
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+int store_pg_group_create_with(store_pg_t *st, const char *name, int is_private,
+                               const int64_t *members, size_t n, int64_t *id)
+{
+	char ts[64], priv[4], gid[24], uid[24];
+	const char *p[3] = { name, priv, ts };
+	const char *mp[2] = { gid, uid };
+	PGresult *r;
+	int s;
+
+	snprintf(ts, sizeof ts, "%.6f", store_pg_now());
+	snprintf(priv, sizeof priv, "%d", is_private ? 1 : 0);
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "starting a transaction", NULL, "BEGIN", 0, NULL);
+	if (s != STORE_OK)
+		goto out;
+	s = store_pg_run(st, "creating a group", &r,
+	                 "INSERT INTO groups(name, is_private, banned, created_at) "
+	                 "VALUES ($1, $2, 0, $3) RETURNING id",
+	                 3, p);
+	if (s != STORE_OK)
+		goto fail;
+	*id = store_pg_int(r, 0, 0);
+	PQclear(r);
+	snprintf(gid, sizeof gid, "%lld", (long long)*id);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(uid, sizeof uid, "%lld", (long long)members[i]);
+		s = store_pg_run(st, "adding a member", NULL,
+		                 "INSERT INTO members(group_id, user_id) VALUES ($1, $2) "
+		                 "ON CONFLICT DO NOTHING",
+		                 2, mp);
+		if (s != STORE_OK)
+			goto fail;
+	}
+	s = store_pg_run(st, "committing a new group", NULL, "COMMIT", 0, NULL);
+	if (s == STORE_OK)
+		goto out;
+fail:
+	store_pg_run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+int store_pg_group_by_name(store_pg_t *st, const char *name, store_group_t *out)
+{
+	PGresult *r;
+	int s;
+
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "reading a group", &r,
+	                 "SELECT id, name, is_private, banned, created_at FROM groups WHERE name = $1",
+	                 1, &name);
+	if (s == STORE_OK) {
+		if (PQntuples(r) == 0) {
+			s = STORE_NOTFOUND;
+		} else {
+			out->id = store_pg_int(r, 0, 0);
+			store_pg_copy(out->name, sizeof out->name, PQgetvalue(r, 0, 1));
+			out->is_private = (int)store_pg_int(r, 0, 2);
+			out->banned = (int)store_pg_int(r, 0, 3);
+			out->created_at = strtod(PQgetvalue(r, 0, 4), NULL);
+		}
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
+int store_pg_member_add(store_pg_t *st, int64_t group_id, int64_t user_id)
+{
+	char g[24], u[24];
+	const char *p[2] = { g, u };
+	int s;
+
+	snprintf(g, sizeof g, "%lld", (long long)group_id);
+	snprintf(u, sizeof u, "%lld", (long long)user_id);
+	pthread_mutex_lock(&st->lock);
+	s = store_pg_run(st, "adding a member", NULL,
+	                 "INSERT INTO members(group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+	                 2, p);
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}

@@ -1,0 +1,280 @@
+/* test_store_pg.c - the PostgreSQL store (server/store_pg.c) against a real
+ * server: CHATROOM_TEST_PG is a libpq connection string to an empty
+ * database. tests/integration/test_cluster.py starts the server, makes the
+ * database and runs this program (it is not run alone by make check). */
+#include "config.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "store_pg.h"
+
+static const char *conninfo;
+
+static void sql(const char *q)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static int64_t group_named(store_pg_t *st, const char *name)
+{
+	store_group_t g;
+	int64_t id;
+	if (store_pg_group_by_name(st, name, &g) == STORE_OK)
+		return g.id;
+	assert_int_equal(store_pg_group_create_with(st, name, 0, NULL, 0, &id), STORE_OK);
+	return id;
+}
+
+static void test_schema_is_created_once_with_admin_and_public(void **state)
+{
+	store_pg_t *a, *b;
+	store_user_t u;
+	store_group_t g;
+	char err[512];
+
+	assert_int_equal(store_pg_open(conninfo, &a, err, sizeof err), STORE_OK);
+	assert_int_equal(store_pg_open(conninfo, &b, err, sizeof err), STORE_OK);
+	assert_int_equal(store_pg_user_by_name(b, "Admin", &u), STORE_OK);
+	assert_int_equal(u.id, STORE_ADMIN_ID);
+	assert_int_equal(store_pg_group_by_name(b, "public", &g), STORE_OK);
+	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
+	store_pg_close(a);
+	store_pg_close(b);
+}
+
+static void test_newer_schema_is_refused_by_open_and_check(void **state)
+{
+	store_pg_t *st = NULL;
+	char err[512];
+
+	sql("UPDATE chatroom_meta SET value = 99 WHERE key = 'schema_version'");
+	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_ERR);
+	assert_non_null(strstr(err, "schema version 99"));
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_ERR);
+	assert_null(st);
+	assert_non_null(strstr(err, "newer than this chatroomd"));
+	sql("UPDATE chatroom_meta SET value = 1 WHERE key = 'schema_version'");
+	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
+}
+
+static void test_unreachable_server_is_named(void **state)
+{
+	char err[512];
+	assert_int_equal(store_pg_check("host=127.0.0.1 port=1 connect_timeout=2", err, sizeof err),
+	                 STORE_ERR);
+	assert_non_null(strstr(err, "cannot connect to PostgreSQL"));
+}
+
+static void test_batch_takes_ids_and_contiguous_seq_per_group(void **state)
+{
+	store_pg_t *st;
+	char err[512];
+	struct store_pg_stored out[4];
+	int64_t last;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g1 = group_named(st, "seq_a"), g2 = group_named(st, "seq_b");
+	store_msg_t m[4] = {
+		{ .group_id = g1, .sender_id = 0, .ts = 1, .sender_name = "Admin", .content = "a1" },
+		{ .group_id = g2, .sender_id = 0, .ts = 2, .sender_name = "Admin", .content = "b1" },
+		{ .group_id = g1, .sender_id = 0, .ts = 3, .sender_name = "Admin", .content = "a2",
+		  .client_msg_id = "k1" },
+		{ .group_id = g1, .sender_id = 0, .ts = 4, .sender_name = "Admin", .content = "a2 again",
+		  .client_msg_id = "k1" },
+	};
+	assert_int_equal(store_pg_messages_append(st, m, 4, out), STORE_OK);
+	assert_int_equal(out[0].seq, 1);
+	assert_int_equal(out[1].seq, 1);
+	assert_int_equal(out[2].seq, 2);
+	assert_true(out[0].id < out[2].id);
+	assert_false(out[2].duplicate);
+	/* a resend in the same batch is the stored message */
+	assert_true(out[3].duplicate);
+	assert_int_equal(out[3].id, out[2].id);
+	assert_int_equal(out[3].seq, 2);
+	/* ... and so is one in a later batch, and nothing is added */
+	assert_int_equal(store_pg_messages_append(st, &m[3], 1, out), STORE_OK);
+	assert_true(out[0].duplicate);
+	assert_int_equal(store_pg_last_seq(st, g1, &last), STORE_OK);
+	assert_int_equal(last, 2);
+	int64_t mid, gid;
+	assert_int_equal(store_pg_dedup_get(st, 0, "k1", &mid, &gid), STORE_OK);
+	assert_int_equal(mid, out[0].id);
+	assert_int_equal(gid, g1);
+	assert_int_equal(store_pg_dedup_get(st, 0, "nope", &mid, &gid), STORE_NOTFOUND);
+	store_pg_close(st);
+}
+
+struct seen {
+	int n;
+	int64_t ids[64];
+	int64_t seqs[64];
+	char text[64][16];
+};
+
+static int seen_seq(void *ctx, const store_msg_t *m, int64_t seq)
+{
+	struct seen *s = ctx;
+	s->ids[s->n] = m->id;
+	s->seqs[s->n] = seq;
+	snprintf(s->text[s->n], sizeof s->text[0], "%s", m->content);
+	s->n++;
+	return 0;
+}
+
+static int seen_hist(void *ctx, const store_msg_t *m)
+{
+	return seen_seq(ctx, m, 0);
+}
+
+static void test_history_and_missed_messages(void **state)
+{
+	store_pg_t *st;
+	char err[512], text[16];
+	struct store_pg_stored out[10];
+	store_msg_t m[10];
+	struct seen s = { 0 };
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g = group_named(st, "hist");
+	for (int i = 0; i < 10; i++) {
+		snprintf(text, sizeof text, "m%d", i);
+		m[i] = (store_msg_t){ .group_id = g, .sender_id = 0, .ts = i, .sender_name = "Admin",
+		                      .content = strdup(text) };
+	}
+	assert_int_equal(store_pg_messages_append(st, m, 10, out), STORE_OK);
+	assert_int_equal(store_pg_since_seq(st, g, 7, 100, seen_seq, &s), STORE_OK);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.seqs[0], 8);
+	assert_string_equal(s.text[2], "m9");
+	s.n = 0;
+	assert_int_equal(store_pg_history(st, g, out[4].id, 0, 2, seen_hist, &s), STORE_OK);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.text[0], "m5");
+	s.n = 0;
+	assert_int_equal(store_pg_history(st, g, 0, 0, 3, seen_hist, &s), STORE_OK);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.text[0], "m7");
+	assert_string_equal(s.text[2], "m9");
+	s.n = 0;
+	assert_int_equal(store_pg_history(st, g, 0, out[2].id, 5, seen_hist, &s), STORE_OK);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.text[1], "m1");
+	for (int i = 0; i < 10; i++)
+		free((char *)m[i].content);
+	store_pg_close(st);
+}
+
+/* Two connections (two nodes' writers) storing into the same two groups at
+ * once, each batch naming the groups in the opposite order. */
+#define RACE_BATCHES 150
+#define RACE_PER 4
+
+struct racer {
+	int64_t g[2];
+	int reverse;
+	int retries;
+	int failed;
+};
+
+static void *race(void *arg)
+{
+	struct racer *r = arg;
+	store_pg_t *st;
+	char err[512];
+	store_msg_t m[RACE_PER];
+	struct store_pg_stored out[RACE_PER];
+
+	if (store_pg_open(conninfo, &st, err, sizeof err) != STORE_OK) {
+		r->failed = 1;
+		return NULL;
+	}
+	for (int b = 0; b < RACE_BATCHES; b++) {
+		for (int i = 0; i < RACE_PER; i++)
+			m[i] = (store_msg_t){ .group_id = r->g[(i + r->reverse) % 2], .sender_id = 0,
+			                      .ts = b, .sender_name = "Admin", .content = "x" };
+		int s;
+		while ((s = store_pg_messages_append(st, m, RACE_PER, out)) == STORE_BUSY)
+			r->retries++;
+		if (s != STORE_OK) {
+			r->failed = 1;
+			break;
+		}
+	}
+	store_pg_close(st);
+	return NULL;
+}
+
+static void test_two_writers_into_one_group_give_one_order(void **state)
+{
+	store_pg_t *st;
+	char err[512], q[256];
+	pthread_t t[2];
+	struct racer r[2];
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g1 = group_named(st, "race_a"), g2 = group_named(st, "race_b");
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct racer){ .g = { g1, g2 }, .reverse = i };
+		assert_int_equal(pthread_create(&t[i], NULL, race, &r[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		assert_false(r[i].failed);
+	}
+	/* every group: seq 1..N with no gap and ids growing with seq */
+	PGconn *c = PQconnectdb(conninfo);
+	for (int k = 0; k < 2; k++) {
+		snprintf(q, sizeof q,
+		         "SELECT count(*), min(seq), max(seq), "
+		         "count(*) FILTER (WHERE id < prev) FROM (SELECT seq, id, lag(id, 1, 0::bigint) "
+		         "OVER (ORDER BY seq) AS prev FROM messages WHERE group_id = %lld) x",
+		         (long long)(k ? g2 : g1));
+		PGresult *res = PQexec(c, q);
+		assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+		assert_int_equal(atoll(PQgetvalue(res, 0, 0)), RACE_BATCHES * RACE_PER);
+		assert_int_equal(atoll(PQgetvalue(res, 0, 1)), 1);
+		assert_int_equal(atoll(PQgetvalue(res, 0, 2)), RACE_BATCHES * RACE_PER);
+		assert_int_equal(atoll(PQgetvalue(res, 0, 3)), 0);
+		PQclear(res);
+	}
+	PQfinish(c);
+	store_pg_close(st);
+}
+
+int main(void)
+{
+	conninfo = getenv("CHATROOM_TEST_PG");
+	if (!conninfo) {
+		fprintf(stderr, "test_store_pg: set CHATROOM_TEST_PG to a libpq connection string "
+		                "(tests/integration/test_cluster.py does)\n");
+		return 2;
+	}
+	log_init("test_store_pg", LOG_LVL_ERROR, 1, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_schema_is_created_once_with_admin_and_public),
+		cmocka_unit_test(test_newer_schema_is_refused_by_open_and_check),
+		cmocka_unit_test(test_unreachable_server_is_named),
+		cmocka_unit_test(test_batch_takes_ids_and_contiguous_seq_per_group),
+		cmocka_unit_test(test_history_and_missed_messages),
+		cmocka_unit_test(test_two_writers_into_one_group_give_one_order),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
