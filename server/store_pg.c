@@ -3,11 +3,9 @@
  * order, de-duplication, history, and the accounts and groups the cluster
  * tests need. Every public function takes st->lock for the whole call. */
 #include "config.h"
-#include "store_pg.h"
+#include "store_pg_private.h"
 
 #include <json-c/json.h>
-#include <libpq-fe.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,12 +13,6 @@
 #include <sys/time.h>
 
 #include "log.h"
-
-struct store_pg {
-	pthread_mutex_t lock; /* guards everything below; a leaf lock */
-	PGconn *conn;
-	int down;             /* the connection was lost; logged once, reconnect on use */
-};
 
 /* The schema, version 1. Admin is user 0 as in the SQLite store; serials
  * start at 1 and never hand an id out twice. messages.group_id has no
@@ -103,7 +95,7 @@ static const char store_pg_schema_v1[] =
 	"  END LOOP;"
 	" END $$;";
 
-static double store_pg_now(void)
+double store_pg__now(void)
 {
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
@@ -169,7 +161,9 @@ static int store_pg_status(store_pg_t *st, PGresult *res, const char *what)
 	if (state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0))
 		return STORE_BUSY; /* serialization failure, deadlock: retry */
 	if (state && strcmp(state, "23505") == 0)
-		return STORE_EXISTS;
+		return STORE_EXISTS; /* expected (a name taken): not logged */
+	if (state && strcmp(state, "23503") == 0)
+		return STORE_NOTFOUND; /* a member's group or user is gone */
 	if (state && strcmp(state, "53100") == 0)
 		return STORE_FULL;
 	if (state && strcmp(state, "25006") == 0)
@@ -180,9 +174,7 @@ static int store_pg_status(store_pg_t *st, PGresult *res, const char *what)
 	return STORE_ERR;
 }
 
-/* Run sql with text parameters; *out gets the result (PQclear it) when it
- * succeeded. Returns a STORE_* status. */
-static int store_pg_run(store_pg_t *st, const char *what, PGresult **out, const char *sql,
+int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *sql,
                         int n, const char *const *params)
 {
 	PGresult *res;
@@ -207,7 +199,41 @@ static int store_pg_run(store_pg_t *st, const char *what, PGresult **out, const 
 	return STORE_OK;
 }
 
-static int64_t store_pg_int(PGresult *r, int row, int col)
+int store_pg__q(store_pg_t *st, const char *what, PGresult **out, int must_change,
+                const char *sql, const char *fmt, ...)
+{
+	char num[STORE_PG_MAX_PARAMS][24];
+	const char *p[STORE_PG_MAX_PARAMS];
+	va_list ap;
+	int n = 0, s;
+
+	va_start(ap, fmt);
+	for (; fmt[n] && n < STORE_PG_MAX_PARAMS; n++) {
+		if (fmt[n] == 'i') {
+			snprintf(num[n], sizeof num[n], "%lld", (long long)va_arg(ap, int64_t));
+			p[n] = num[n];
+		} else if (fmt[n] == 'd') {
+			snprintf(num[n], sizeof num[n], "%.6f", va_arg(ap, double));
+			p[n] = num[n];
+		} else {
+			p[n] = va_arg(ap, const char *);
+		}
+	}
+	va_end(ap);
+	PGresult *r;
+	s = store_pg__run(st, what, &r, sql, n, n ? p : NULL);
+	if (s != STORE_OK)
+		return s;
+	if (must_change && strtoll(PQcmdTuples(r), NULL, 10) == 0 && PQntuples(r) == 0)
+		s = STORE_NOTFOUND;
+	if (out && s == STORE_OK)
+		*out = r;
+	else
+		PQclear(r);
+	return s;
+}
+
+int64_t store_pg__int(PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
 }
@@ -238,24 +264,24 @@ static PGconn *store_pg_connect(const char *conninfo, char *err, size_t errlen)
 static int store_pg_version(store_pg_t *st, int *version)
 {
 	PGresult *r;
-	int s = store_pg_run(st, "reading the schema version", &r,
+	int s = store_pg__run(st, "reading the schema version", &r,
 	                     "SELECT (SELECT count(*) FROM pg_tables WHERE schemaname = "
 	                     "current_schema()), to_regclass('chatroom_meta') IS NOT NULL",
 	                     0, NULL);
 	if (s != STORE_OK)
 		return s;
-	int64_t tables = store_pg_int(r, 0, 0);
+	int64_t tables = store_pg__int(r, 0, 0);
 	int ours = PQgetvalue(r, 0, 1)[0] == 't';
 	PQclear(r);
 	if (!ours) {
 		*version = tables ? -1 : 0;
 		return STORE_OK;
 	}
-	s = store_pg_run(st, "reading the schema version", &r,
+	s = store_pg__run(st, "reading the schema version", &r,
 	                 "SELECT value FROM chatroom_meta WHERE key = 'schema_version'", 0, NULL);
 	if (s != STORE_OK)
 		return s;
-	*version = PQntuples(r) ? (int)store_pg_int(r, 0, 0) : -1;
+	*version = PQntuples(r) ? (int)store_pg__int(r, 0, 0) : -1;
 	PQclear(r);
 	return STORE_OK;
 }
@@ -286,7 +312,7 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 	char sql[1024], ts[64];
 	int version = 0, s;
 
-	s = store_pg_run(st, "starting the schema check", NULL,
+	s = store_pg__run(st, "starting the schema check", NULL,
 	                 "BEGIN; SELECT pg_advisory_xact_lock(7283945001)", 0, NULL);
 	if (s != STORE_OK)
 		goto fail;
@@ -294,15 +320,15 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 	if (s != STORE_OK)
 		goto fail;
 	if (store_pg_version_fits(version, conninfo, err, errlen) != STORE_OK) {
-		store_pg_run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
+		store_pg__run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
 		return STORE_ERR;
 	}
 	if (version == 0) {
 		/* Future versions: a step per version from `version` up, here. */
-		s = store_pg_run(st, "creating the schema", NULL, store_pg_schema_v1, 0, NULL);
+		s = store_pg__run(st, "creating the schema", NULL, store_pg_schema_v1, 0, NULL);
 		if (s != STORE_OK)
 			goto fail;
-		snprintf(ts, sizeof ts, "%.6f", store_pg_now());
+		snprintf(ts, sizeof ts, "%.6f", store_pg__now());
 		snprintf(sql, sizeof sql,
 		         "INSERT INTO users(id, username, pwhash, banned, created_at) "
 		         "VALUES (%d, 'Admin', '', 0, %s);"
@@ -310,20 +336,20 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 		         "INSERT INTO members(group_id, user_id) SELECT id, %d FROM groups WHERE name = 'public';"
 		         "INSERT INTO chatroom_meta(key, value) VALUES ('schema_version', %d);",
 		         STORE_ADMIN_ID, ts, ts, STORE_ADMIN_ID, STORE_PG_SCHEMA_VERSION);
-		s = store_pg_run(st, "creating Admin and public", NULL, sql, 0, NULL);
+		s = store_pg__run(st, "creating Admin and public", NULL, sql, 0, NULL);
 		if (s != STORE_OK)
 			goto fail;
 		log_info("store: created the chatroomd schema (version %d) in PostgreSQL",
 		         STORE_PG_SCHEMA_VERSION);
 	}
-	s = store_pg_run(st, "committing the schema", NULL, "COMMIT", 0, NULL);
+	s = store_pg__run(st, "committing the schema", NULL, "COMMIT", 0, NULL);
 	if (s != STORE_OK)
 		goto fail;
 	return STORE_OK;
 fail:
 	store_pg_errf(err, errlen, "PostgreSQL (%s): cannot create or check the schema: %s",
 	              conninfo, PQerrorMessage(st->conn));
-	store_pg_run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
+	store_pg__run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
 	return STORE_ERR;
 }
 
@@ -405,7 +431,7 @@ int store_pg_messages_append(store_pg_t *st, const store_msg_t *msgs, size_t n,
 
 	pthread_mutex_lock(&st->lock);
 	/* one statement is one transaction: committed when it returns */
-	s = store_pg_run(st, "storing messages", &r,
+	s = store_pg__run(st, "storing messages", &r,
 	                 "SELECT out_id, out_seq, out_dup FROM chatroom_append($1::jsonb)", 1, &param);
 	if (s == STORE_EXISTS)
 		s = STORE_BUSY; /* a resend stored by another node meanwhile: the retry finds it */
@@ -415,8 +441,8 @@ int store_pg_messages_append(store_pg_t *st, const store_msg_t *msgs, size_t n,
 			s = STORE_ERR;
 		} else {
 			for (size_t i = 0; i < n; i++) {
-				out[i].id = store_pg_int(r, (int)i, 0);
-				out[i].seq = store_pg_int(r, (int)i, 1);
+				out[i].id = store_pg__int(r, (int)i, 0);
+				out[i].seq = store_pg__int(r, (int)i, 1);
 				out[i].duplicate = PQgetvalue(r, (int)i, 2)[0] == 't';
 			}
 		}
@@ -435,15 +461,15 @@ static void store_pg_rows(PGresult *r, int (*cb)(void *, const store_msg_t *),
 {
 	for (int i = 0; i < PQntuples(r); i++) {
 		store_msg_t m = {
-			.id = store_pg_int(r, i, 0),
-			.group_id = store_pg_int(r, i, 1),
-			.sender_id = store_pg_int(r, i, 2),
+			.id = store_pg__int(r, i, 0),
+			.group_id = store_pg__int(r, i, 1),
+			.sender_id = store_pg__int(r, i, 2),
 			.ts = strtod(PQgetvalue(r, i, 3), NULL),
 			.sender_name = PQgetvalue(r, i, 4),
 			.content = PQgetvalue(r, i, 5),
 			.client_msg_id = PQgetisnull(r, i, 6) ? NULL : PQgetvalue(r, i, 6),
 		};
-		if (cb ? cb(ctx, &m) : cb_seq(ctx, &m, store_pg_int(r, i, 7)))
+		if (cb ? cb(ctx, &m) : cb_seq(ctx, &m, store_pg__int(r, i, 7)))
 			break;
 	}
 }
@@ -475,7 +501,7 @@ int store_pg_history(store_pg_t *st, int64_t group_id, int64_t after_id, int64_t
 		      "AND $2::bigint = 0 ORDER BY id DESC LIMIT $3) x ORDER BY id";
 	}
 	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "reading history", &r, sql, 3, p);
+	s = store_pg__run(st, "reading history", &r, sql, 3, p);
 	if (s == STORE_OK) {
 		store_pg_rows(r, cb, NULL, ctx);
 		PQclear(r);
@@ -496,7 +522,7 @@ int store_pg_since_seq(store_pg_t *st, int64_t group_id, int64_t after_seq, int 
 	snprintf(a, sizeof a, "%lld", (long long)after_seq);
 	snprintf(l, sizeof l, "%d", limit);
 	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "reading missed messages", &r,
+	s = store_pg__run(st, "reading missed messages", &r,
 	                 "SELECT " STORE_PG_MSG_COLS " FROM messages WHERE group_id = $1 AND seq > $2 "
 	                 "ORDER BY seq LIMIT $3",
 	                 3, p);
@@ -520,12 +546,12 @@ static int store_pg_scalar(store_pg_t *st, const char *what, const char *sql, co
 	if (p1)
 		snprintf(a, sizeof a, "%lld", (long long)*p1);
 	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, what, &r, sql, p1 ? 1 : 0, p1 ? &p : NULL);
+	s = store_pg__run(st, what, &r, sql, p1 ? 1 : 0, p1 ? &p : NULL);
 	if (s == STORE_OK) {
 		if (PQntuples(r) == 0)
 			s = STORE_NOTFOUND;
 		else
-			*out = store_pg_int(r, 0, 0);
+			*out = store_pg__int(r, 0, 0);
 		PQclear(r);
 	}
 	pthread_mutex_unlock(&st->lock);
@@ -540,8 +566,20 @@ int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq)
 
 int store_pg_last_message_id(store_pg_t *st, int64_t *id)
 {
+	/* the sequence, not max(id): ids of deleted groups' messages are
+	 * never handed out again either */
 	return store_pg_scalar(st, "reading the last message id",
-	                       "SELECT coalesce(max(id), 0) FROM messages", NULL, id);
+	                       "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM message_ids",
+	                       NULL, id);
+}
+
+int store_pg_reserve_message_ids(store_pg_t *st, int64_t upto)
+{
+	/* ids come from the sequence in the batch's transaction: nothing is
+	 * handed out ahead of the store, so there is nothing to reserve */
+	(void)st;
+	(void)upto;
+	return STORE_OK;
 }
 
 int store_pg_dedup_get(store_pg_t *st, int64_t user_id, const char *client_msg_id,
@@ -554,15 +592,15 @@ int store_pg_dedup_get(store_pg_t *st, int64_t user_id, const char *client_msg_i
 
 	snprintf(u, sizeof u, "%lld", (long long)user_id);
 	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "looking up a client_msg_id", &r,
+	s = store_pg__run(st, "looking up a client_msg_id", &r,
 	                 "SELECT id, group_id FROM messages WHERE sender_id = $1 AND client_msg_id = $2",
 	                 2, p);
 	if (s == STORE_OK) {
 		if (PQntuples(r) == 0) {
 			s = STORE_NOTFOUND;
 		} else {
-			*message_id = store_pg_int(r, 0, 0);
-			*group_id = store_pg_int(r, 0, 1);
+			*message_id = store_pg__int(r, 0, 0);
+			*group_id = store_pg__int(r, 0, 1);
 		}
 		PQclear(r);
 	}
@@ -570,140 +608,3 @@ int store_pg_dedup_get(store_pg_t *st, int64_t user_id, const char *client_msg_i
 	return s;
 }
 
-/* ---- accounts and groups --------------------------------------------- */
-
-int store_pg_user_create(store_pg_t *st, const char *username, const char *pwhash, int64_t *id)
-{
-	char ts[64];
-	const char *p[3] = { username, pwhash ? pwhash : "", ts };
-	PGresult *r;
-	int s;
-
-	snprintf(ts, sizeof ts, "%.6f", store_pg_now());
-	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "creating an account", &r,
-	                 "INSERT INTO users(username, pwhash, banned, created_at) "
-	                 "VALUES ($1, $2, 0, $3) RETURNING id",
-	                 3, p);
-	if (s == STORE_OK) {
-		*id = store_pg_int(r, 0, 0);
-		PQclear(r);
-	}
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}
-
-static void store_pg_copy(char *dst, size_t len, const char *src)
-{
-	snprintf(dst, len, "%s", src);
-}
-
-int store_pg_user_by_name(store_pg_t *st, const char *username, store_user_t *out)
-{
-	PGresult *r;
-	int s;
-
-	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "reading an account", &r,
-	                 "SELECT id, username, pwhash, banned, created_at FROM users "
-	                 "WHERE username = $1",
-	                 1, &username);
-	if (s == STORE_OK) {
-		if (PQntuples(r) == 0) {
-			s = STORE_NOTFOUND;
-		} else {
-			out->id = store_pg_int(r, 0, 0);
-			store_pg_copy(out->username, sizeof out->username, PQgetvalue(r, 0, 1));
-			store_pg_copy(out->pwhash, sizeof out->pwhash, PQgetvalue(r, 0, 2));
-			out->banned = (int)store_pg_int(r, 0, 3);
-			out->created_at = strtod(PQgetvalue(r, 0, 4), NULL);
-		}
-		PQclear(r);
-	}
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}
-
-int store_pg_group_create_with(store_pg_t *st, const char *name, int is_private,
-                               const int64_t *members, size_t n, int64_t *id)
-{
-	char ts[64], priv[4], gid[24], uid[24];
-	const char *p[3] = { name, priv, ts };
-	const char *mp[2] = { gid, uid };
-	PGresult *r;
-	int s;
-
-	snprintf(ts, sizeof ts, "%.6f", store_pg_now());
-	snprintf(priv, sizeof priv, "%d", is_private ? 1 : 0);
-	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "starting a transaction", NULL, "BEGIN", 0, NULL);
-	if (s != STORE_OK)
-		goto out;
-	s = store_pg_run(st, "creating a group", &r,
-	                 "INSERT INTO groups(name, is_private, banned, created_at) "
-	                 "VALUES ($1, $2, 0, $3) RETURNING id",
-	                 3, p);
-	if (s != STORE_OK)
-		goto fail;
-	*id = store_pg_int(r, 0, 0);
-	PQclear(r);
-	snprintf(gid, sizeof gid, "%lld", (long long)*id);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(uid, sizeof uid, "%lld", (long long)members[i]);
-		s = store_pg_run(st, "adding a member", NULL,
-		                 "INSERT INTO members(group_id, user_id) VALUES ($1, $2) "
-		                 "ON CONFLICT DO NOTHING",
-		                 2, mp);
-		if (s != STORE_OK)
-			goto fail;
-	}
-	s = store_pg_run(st, "committing a new group", NULL, "COMMIT", 0, NULL);
-	if (s == STORE_OK)
-		goto out;
-fail:
-	store_pg_run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}
-
-int store_pg_group_by_name(store_pg_t *st, const char *name, store_group_t *out)
-{
-	PGresult *r;
-	int s;
-
-	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "reading a group", &r,
-	                 "SELECT id, name, is_private, banned, created_at FROM groups WHERE name = $1",
-	                 1, &name);
-	if (s == STORE_OK) {
-		if (PQntuples(r) == 0) {
-			s = STORE_NOTFOUND;
-		} else {
-			out->id = store_pg_int(r, 0, 0);
-			store_pg_copy(out->name, sizeof out->name, PQgetvalue(r, 0, 1));
-			out->is_private = (int)store_pg_int(r, 0, 2);
-			out->banned = (int)store_pg_int(r, 0, 3);
-			out->created_at = strtod(PQgetvalue(r, 0, 4), NULL);
-		}
-		PQclear(r);
-	}
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}
-
-int store_pg_member_add(store_pg_t *st, int64_t group_id, int64_t user_id)
-{
-	char g[24], u[24];
-	const char *p[2] = { g, u };
-	int s;
-
-	snprintf(g, sizeof g, "%lld", (long long)group_id);
-	snprintf(u, sizeof u, "%lld", (long long)user_id);
-	pthread_mutex_lock(&st->lock);
-	s = store_pg_run(st, "adding a member", NULL,
-	                 "INSERT INTO members(group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-	                 2, p);
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}

@@ -93,6 +93,7 @@ class StorePostgres(unittest.TestCase):
                            timeout=120 * SLOW)
         self.assertEqual(r.returncode, 0, "test_store_pg failed:\n%s%s" % (r.stdout, r.stderr))
         self.assertIn("ok 6 - test_two_writers_into_one_group_give_one_order", r.stdout)
+        self.assertNotIn("not ok", r.stdout)
 
 
 if __name__ == "__main__":

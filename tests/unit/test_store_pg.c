@@ -259,6 +259,96 @@ static void test_two_writers_into_one_group_give_one_order(void **state)
 	store_pg_close(st);
 }
 
+static int count_members(void *ctx, int64_t g, int64_t u)
+{
+	int64_t *want = ctx;
+	if (g == want[0])
+		want[1]++;
+	return 0;
+}
+
+static int count_files(void *ctx, const store_file_t *f)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static void test_accounts_groups_and_files_keep_store_h_meanings(void **state)
+{
+	store_pg_t *st;
+	char err[512];
+	int64_t alice, bob, g, n, fid, members[2];
+	store_user_t u;
+	store_group_t gr;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	assert_int_equal(store_pg_user_create(st, "Alice", "h1", &alice), STORE_OK);
+	assert_true(alice > 0);
+	/* one name in any case */
+	assert_int_equal(store_pg_user_create(st, "alice", "h2", &bob), STORE_EXISTS);
+	assert_int_equal(store_pg_user_name_taken(st, "ALICE"), STORE_EXISTS);
+	assert_int_equal(store_pg_user_name_taken(st, "carol"), STORE_OK);
+	assert_int_equal(store_pg_user_create(st, "bob", "h3", &bob), STORE_OK);
+	assert_int_equal(store_pg_user_rename(st, bob, "Alice"), STORE_EXISTS);
+	assert_int_equal(store_pg_user_rename(st, bob, "bobby"), STORE_OK);
+	assert_int_equal(store_pg_user_by_id(st, bob, &u), STORE_OK);
+	assert_string_equal(u.username, "bobby");
+	assert_int_equal(store_pg_user_set_banned(st, bob, 1), STORE_OK);
+	assert_int_equal(store_pg_user_by_name(st, "bobby", &u), STORE_OK);
+	assert_int_equal(u.banned, 1);
+	assert_int_equal(store_pg_user_set_pwhash(st, 999999, "x"), STORE_NOTFOUND);
+
+	members[0] = alice;
+	members[1] = bob;
+	assert_int_equal(store_pg_group_create_with(st, "team", 0, members, 2, &g), STORE_OK);
+	assert_int_equal(store_pg_group_create(st, "team", 0, &n), STORE_EXISTS);
+	/* a member who does not exist: nothing of the group is stored */
+	members[1] = 999999;
+	assert_int_equal(store_pg_group_create_with(st, "ghosts", 0, members, 2, &n),
+	                 STORE_NOTFOUND);
+	assert_int_equal(store_pg_group_by_name(st, "ghosts", &gr), STORE_NOTFOUND);
+	assert_int_equal(store_pg_member_add(st, g, 999999), STORE_NOTFOUND);
+	int64_t cnt[2] = { g, 0 };
+	assert_int_equal(store_pg_members_foreach(st, count_members, cnt), STORE_OK);
+	assert_int_equal(cnt[1], 2);
+
+	store_msg_t m = { .group_id = g, .sender_id = alice, .ts = 1, .sender_name = "Alice",
+	                  .content = "hi" };
+	struct store_pg_stored out;
+	assert_int_equal(store_pg_messages_append(st, &m, 1, &out), STORE_OK);
+	assert_int_equal(store_pg_last_message_id(st, &n), STORE_OK);
+	assert_true(n >= out.id);
+	assert_int_equal(store_pg_message_count(st, g, &n), STORE_OK);
+	assert_int_equal(n, 1);
+
+	store_file_t f = { .group_id = g, .uploader_id = alice, .size = 12, .uploaded_at = 5 };
+	strcpy(f.uploader_name, "Alice");
+	strcpy(f.filename, "notes.txt");
+	strcpy(f.stored_name, "abc123");
+	assert_int_equal(store_pg_file_add(st, &f, &fid), STORE_OK);
+	store_file_t back;
+	assert_int_equal(store_pg_file_get(st, fid, &back), STORE_OK);
+	assert_string_equal(back.filename, "notes.txt");
+	assert_int_equal(back.size, 12);
+	int nf = 0;
+	assert_int_equal(store_pg_files_foreach(st, g, count_files, &nf), STORE_OK);
+	assert_int_equal(nf, 1);
+	assert_int_equal(store_pg_file_delete(st, fid), STORE_OK);
+	assert_int_equal(store_pg_file_delete(st, fid), STORE_NOTFOUND);
+
+	/* a deleted group takes its members and messages with it */
+	assert_int_equal(store_pg_group_delete(st, g), STORE_OK);
+	assert_int_equal(store_pg_group_delete(st, g), STORE_NOTFOUND);
+	assert_int_equal(store_pg_message_count(st, g, &n), STORE_OK);
+	assert_int_equal(n, 0);
+	cnt[1] = 0;
+	assert_int_equal(store_pg_members_foreach(st, count_members, cnt), STORE_OK);
+	assert_int_equal(cnt[1], 0);
+	assert_int_equal(store_pg_user_delete(st, bob), STORE_OK);
+	assert_int_equal(store_pg_user_delete(st, bob), STORE_NOTFOUND);
+	store_pg_close(st);
+}
+
 int main(void)
 {
 	conninfo = getenv("CHATROOM_TEST_PG");
@@ -275,6 +365,7 @@ int main(void)
 		cmocka_unit_test(test_batch_takes_ids_and_contiguous_seq_per_group),
 		cmocka_unit_test(test_history_and_missed_messages),
 		cmocka_unit_test(test_two_writers_into_one_group_give_one_order),
+		cmocka_unit_test(test_accounts_groups_and_files_keep_store_h_meanings),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
