@@ -217,6 +217,22 @@ size_t order_groups(int64_t *gids, int64_t *after, size_t max)
 	return n;
 }
 
+int64_t order_last(int64_t gid)
+{
+	int64_t last = 0;
+	pthread_mutex_lock(&o.lock);
+	if (o.cap) {
+		for (size_t i = order_hash(gid, o.cap); o.g[i].used; i = (i + 1) & (o.cap - 1)) {
+			if (o.g[i].gid == gid) {
+				last = o.g[i].next - 1;
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&o.lock);
+	return last;
+}
+
 size_t order_held(void)
 {
 	pthread_mutex_lock(&o.lock);

@@ -47,6 +47,9 @@ size_t order_gaps(int64_t now_ms, int64_t wait_ms, int64_t *gids, int64_t *after
  * against the store): up to max, returns the count. */
 size_t order_groups(int64_t *gids, int64_t *after, size_t max);
 
+/* The last seq delivered in group gid (0 for a group never seen). */
+int64_t order_last(int64_t gid);
+
 /* Messages held back in all groups. */
 size_t order_held(void);
 

@@ -564,6 +564,23 @@ int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq)
 	                       "SELECT last_seq FROM groups WHERE id = $1", &group_id, seq);
 }
 
+int store_pg_groups_seq(store_pg_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t seq),
+                        void *ctx)
+{
+	PGresult *r;
+	pthread_mutex_lock(&st->lock);
+	int s = store_pg__run(st, "reading the groups' seq", &r,
+	                      "SELECT id, last_seq FROM groups ORDER BY id", 0, NULL);
+	if (s == STORE_OK) {
+		for (int i = 0; i < PQntuples(r); i++)
+			if (cb(ctx, store_pg__int(r, i, 0), store_pg__int(r, i, 1)))
+				break;
+		PQclear(r);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
 int store_pg_last_message_id(store_pg_t *st, int64_t *id)
 {
 	/* the sequence, not max(id): ids of deleted groups' messages are

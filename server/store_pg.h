@@ -61,6 +61,10 @@ int store_pg_since_seq(store_pg_t *st, int64_t group_id, int64_t after_seq, int 
 /* The newest seq of a group (0: none yet). */
 int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq);
 
+/* Every group's newest seq, ordered by id (cb stops early with non-zero). */
+int store_pg_groups_seq(store_pg_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t seq),
+                        void *ctx);
+
 /* As the store.h functions of the same names. */
 int store_pg_history(store_pg_t *st, int64_t group_id, int64_t after_id, int64_t before_id,
                      int limit, int (*cb)(void *ctx, const store_msg_t *m), void *ctx);

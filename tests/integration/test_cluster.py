@@ -80,20 +80,37 @@ class Infrastructure(unittest.TestCase):
         self.assertFalse(os.path.exists(lb.dir))
 
 
-class StorePostgres(unittest.TestCase):
-    """The PostgreSQL store's own tests (tests/unit/test_store_pg.c), run
-    against this module's server on a database of their own."""
+def run_unit_program(test, name, env):
+    """Run the C test program tests/unit/NAME (built by make check) with
+    env added; fail the test unless every one of its tests passed."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(CHATROOMD)))
+    prog = os.path.join(build, "tests", "unit", name)
+    test.assertTrue(os.access(prog, os.X_OK), "%s is not built (make check builds it)" % prog)
+    r = subprocess.run([prog], env=dict(os.environ, CMOCKA_MESSAGE_OUTPUT="TAP", **env),
+                       capture_output=True, text=True, timeout=120 * SLOW)
+    test.assertEqual(r.returncode, 0, "%s failed:\n%s%s" % (name, r.stdout, r.stderr))
+    test.assertNotIn("not ok", r.stdout)
+    test.assertIn("ok 1 - ", r.stdout)
+    return r.stdout
+
+
+class Units(unittest.TestCase):
+    """The C tests of the PostgreSQL store (tests/unit/test_store_pg.c) and
+    of the bus (tests/unit/test_bus.c), against this module's servers, each
+    on a database of its own."""
 
     def test_store_pg_unit_tests_pass(self):
-        build = os.path.dirname(os.path.dirname(os.path.abspath(CHATROOMD)))
-        prog = os.path.join(build, "tests", "unit", "test_store_pg")
-        self.assertTrue(os.access(prog, os.X_OK), "%s is not built (make check builds it)" % prog)
-        env = dict(os.environ, CHATROOM_TEST_PG=PG.new_database(), CMOCKA_MESSAGE_OUTPUT="TAP")
-        r = subprocess.run([prog], env=env, capture_output=True, text=True,
-                           timeout=120 * SLOW)
-        self.assertEqual(r.returncode, 0, "test_store_pg failed:\n%s%s" % (r.stdout, r.stderr))
-        self.assertIn("ok 6 - test_two_writers_into_one_group_give_one_order", r.stdout)
-        self.assertNotIn("not ok", r.stdout)
+        out = run_unit_program(self, "test_store_pg", {"CHATROOM_TEST_PG": PG.new_database()})
+        self.assertIn("ok 6 - test_two_writers_into_one_group_give_one_order", out)
+
+    def test_bus_unit_tests_pass(self):
+        redis = cluster.Redis().start()
+        try:
+            out = run_unit_program(self, "test_bus", {"CHATROOM_TEST_PG": PG.new_database(),
+                                                      "CHATROOM_TEST_REDIS": redis.address})
+        finally:
+            redis.cleanup()
+        self.assertIn("ok 2 - test_a_dropped_publish_is_filled_from_the_store_in_order", out)
 
 
 if __name__ == "__main__":

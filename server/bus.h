@@ -1,0 +1,56 @@
+/* bus.h - the Redis bus between the nodes of a cluster (--redis). After a
+ * batch commits, the writer publishes each message (bus_publish); every
+ * other node receives it and offers it to the delivery order (order.h),
+ * which delivers each group's messages strictly by seq. The bus is a hint,
+ * never the record: a message that is late or lost on the bus is fetched
+ * from PostgreSQL (bus_opts.conninfo) after gap_wait_ms, every sweep_ms
+ * for every group this node knows, and at once when Redis comes back. So a
+ * lost publish delays a message and never loses or reorders it.
+ *
+ * Each node also keeps a key chatroom:node:NAME in Redis, refreshed every
+ * third of heartbeat_s and expiring after heartbeat_s: the nodes alive.
+ *
+ * Threads: one bus thread receives, fills gaps and refreshes the
+ * heartbeat; bus_publish() runs in the caller's (the writer's) thread on a
+ * connection of its own. Losing Redis is logged once, and reconnecting is
+ * tried with backoff; meanwhile a node's own messages still reach its own
+ * clients (the writer offers them to the order itself). Locking: bus.lock
+ * (publishing) is a leaf; the bus thread holds no lock of its own while it
+ * offers messages to the order. */
+#ifndef CHATROOM_BUS_H
+#define CHATROOM_BUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msg.h"
+
+struct bus_opts {
+	const char *redis;     /* HOST:PORT */
+	const char *node;      /* this node's name, unique in the cluster */
+	const char *conninfo;  /* PostgreSQL, to fill gaps */
+	int gap_wait_ms;       /* a message held back this long: fetch the gap */
+	int sweep_ms;          /* compare every known group with the store this often */
+	int heartbeat_s;       /* the node key's lifetime */
+	int drop_every;        /* testing only: drop every Nth publish (0: none) */
+};
+
+/* "HOST:PORT" into host and port; -1 when it is not one. */
+int bus_parse_addr(const char *s, char *host, size_t hostlen, int *port);
+
+/* For chatroomd -t: Redis at addr answers PING. 0, or -1 with err. */
+int bus_check(const char *addr, char *err, size_t errlen);
+
+/* Connect (a Redis that does not answer yet is retried in the
+ * background) and start the bus thread. 0, or -1 with err (bad options,
+ * PostgreSQL unreachable, no thread). */
+int bus_start(const struct bus_opts *o, char *err, size_t errlen);
+
+/* Tell the other nodes about m, stored with seq. Never blocks for long:
+ * with Redis down it returns at once (they will fill the gap). */
+void bus_publish(const msg_t *m, int64_t seq);
+
+/* Stop the thread and close the connections (the node key expires). */
+void bus_stop(void);
+
+#endif
