@@ -8,6 +8,8 @@
 #include "server.h"
 #include "stats.h"
 #include "writer.h"
+#include "bus.h"
+#include "order.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,9 @@ static atomic_llong bcast_reserved;
  * store's lock (table.h). */
 static pthread_mutex_t bcast_reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Cluster mode: set once at start, before any thread reads it. */
+static int bcast_clustered;
+
 void bcast_set_last_id(int64_t id)
 {
 	atomic_store(&bcast_last_id, id);
@@ -34,6 +39,8 @@ void bcast_set_last_id(int64_t id)
 int bcast_reserve_ids(void)
 {
 	int rc = 0;
+	if (bcast_clustered)
+		return 0; /* ids come from PostgreSQL's sequence at commit */
 	if (atomic_load(&bcast_reserved) - atomic_load(&bcast_last_id) > BCAST_ID_BLOCK / 2)
 		return 0;
 	pthread_mutex_lock(&bcast_reserve_lock);
@@ -104,8 +111,9 @@ msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *conten
 	 * writer's queue, and with it the delivery, follows id order within
 	 * the group. Nothing is delivered here: see bcast_stored(). */
 	pthread_mutex_lock(&g->seq_lock);
-	int64_t id = atomic_fetch_add(&bcast_last_id, 1) + 1;
-	if (id > atomic_load(&bcast_reserved)) {
+	/* cluster mode: the id (and seq) come with the commit */
+	int64_t id = bcast_clustered ? 0 : atomic_fetch_add(&bcast_last_id, 1) + 1;
+	if (!bcast_clustered && id > atomic_load(&bcast_reserved)) {
 		/* not recorded as used: refused (a gap in ids, never a reuse) */
 		pthread_mutex_unlock(&g->seq_lock);
 		return NULL;
@@ -135,11 +143,34 @@ void bcast_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, i
 	}
 }
 
+static void bcast_fan(msg_t *m);
+static void bcast_acks(msg_t *m);
+
 /* A stored message: into the group's cache (history), to every client
  * present in the group, and the chat_ack to the sender's current session,
  * which may be a newer connection than the one that sent it (a client
  * that reconnected and resent). Needs the table read lock. */
 static void bcast_deliver(msg_t *m)
+{
+	bcast_fan(m);
+	bcast_acks(m);
+}
+
+/* The chat_acks owed for m to its sender's current session. Needs the
+ * table read lock. */
+static void bcast_acks(msg_t *m)
+{
+	if (!m->client_msg_id)
+		return;
+	int n = atomic_exchange(&m->acks_owed, 0);
+	client_t *c = table_user_client(m->sender_id);
+	for (int i = 0; c && c->protocol == 2 && i < n; i++)
+		bcast_ack(c, m->client_msg_id, m->id, m->group_id, 1);
+}
+
+/* m into its group's cache and to every client present. Needs the table
+ * read lock. */
+static void bcast_fan(msg_t *m)
 {
 	group_t *g = table_group(m->group_id);
 	if (g) { /* a group deleted since has nobody to tell */
@@ -153,12 +184,6 @@ static void bcast_deliver(msg_t *m)
 		outbuf_unref(b);
 		outbuf_unref(b2);
 	}
-	if (!m->client_msg_id)
-		return;
-	int n = atomic_exchange(&m->acks_owed, 0);
-	client_t *c = table_user_client(m->sender_id);
-	for (int i = 0; c && c->protocol == 2 && i < n; i++)
-		bcast_ack(c, m->client_msg_id, m->id, m->group_id, 1);
 }
 
 /* A message the writer could not store: nobody saw it; its sender hears
@@ -182,9 +207,66 @@ static void bcast_lost(msg_t *m)
 	}
 }
 
+/* The order's deliver function (cluster mode), from the writer thread or
+ * the bus thread, under the order lock: m in its group's order. A message
+ * from the bus or the store has no group name: the table's is used. */
+static void bcast_ordered(msg_t *m, int64_t seq, void *ctx)
+{
+	(void)seq;
+	(void)ctx;
+	table_rdlock();
+	if (!m->group_name[0]) {
+		group_t *g = table_group(m->group_id);
+		if (g) {
+			char *name = strdup(g->name);
+			if (name) {
+				free(m->group_name);
+				m->group_name = name;
+			}
+		}
+	}
+	bcast_fan(m);
+	table_unlock();
+}
+
+void bcast_cluster_start(void)
+{
+	bcast_clustered = 1;
+	order_init(bcast_ordered, NULL);
+}
+
+/* bcast_stored() in cluster mode: acknowledge at once (what is committed
+ * is acknowledged, as with SQLite), tell the other nodes, then deliver
+ * through the order, which may hold a message back until one committed
+ * before it by another node has arrived. */
+static void bcast_stored_cluster(msg_t *const *v, const unsigned char *dropped, size_t n)
+{
+	table_rdlock();
+	for (size_t i = 0; i < n; i++) {
+		if (dropped[i] == 1)
+			bcast_lost(v[i]);
+		else
+			bcast_acks(v[i]);
+	}
+	table_unlock();
+	for (size_t i = 0; i < n; i++) {
+		if (dropped[i])
+			continue;
+		bus_publish(v[i], v[i]->seq);
+		order_offer(v[i], v[i]->seq, srv_now_ms());
+	}
+}
+
 void bcast_stored(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx)
 {
 	(void)ctx;
+	if (bcast_clustered) {
+		client_defer_begin(NULL);
+		bcast_stored_cluster(v, dropped, n);
+		client_defer_end();
+		client_defer_free();
+		return;
+	}
 	/* Queue under the locks, write to the sockets after: one wake (or one
 	 * non-blocking write) per recipient for the whole batch, never a
 	 * blocking write, and no socket call under the table lock. */

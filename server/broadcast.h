@@ -34,7 +34,9 @@ msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *conten
  * batch committed: each stored message goes into its group's history
  * cache, to every client whose current group it is (the sender's own
  * session included), in queue order, then its chat_ack to the sender's
- * current session; the sender of a dropped message gets error 1011.
+ * current session; the sender of a dropped message gets error 1011. In
+ * cluster mode the ack comes at once, the delivery through the order, and
+ * a resend stored before (WRITER_DUPLICATE) is acknowledged only.
  * Takes the table read lock and the groups' seq_locks; writes to sockets
  * only without them and without blocking (client_defer_end). */
 void bcast_stored(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx);
@@ -45,6 +47,13 @@ void bcast_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, i
 /* Queue for every client of group g the object o[lang] in its language
  * (catalog.h; a notice with text). Needs the table read lock. */
 void bcast_group(group_t *g, json_object *const o[CAT_NLANGS]);
+
+/* Cluster mode (PostgreSQL and the bus), set once at start before any
+ * message: ids and seqs come from the writer's commit, each stored message
+ * is published on the bus, and every message, this node's or another's, is
+ * delivered through the delivery order (order.h), whose deliver function
+ * this sets. */
+void bcast_cluster_start(void);
 
 /* The highest message id in use; set once at start from the database. */
 void bcast_set_last_id(int64_t id);

@@ -1,6 +1,9 @@
 /* msg.h - a chat message accepted by the server, shared (reference counted)
  * between the worker that accepted it, the writer thread and the history
- * cache. Immutable after msg_new() except for the writer link. */
+ * cache. Immutable after msg_new() except for the writer link and, in
+ * cluster mode, id and seq, which the writer thread sets at commit before
+ * anyone else reads them (on_stored, or a resend that finds the ack owed
+ * already taken). */
 #ifndef CHATROOM_MSG_H
 #define CHATROOM_MSG_H
 
@@ -9,7 +12,10 @@
 
 typedef struct msg {
 	atomic_int refs;
-	int64_t id;            /* message_id: strictly increasing, assigned on accept */
+	int64_t id;            /* message_id: strictly increasing, assigned on accept;
+	                        * in cluster mode 0 until the writer's commit sets it */
+	int64_t seq;           /* cluster mode: its place in its group (1, 2, ...), set
+	                        * by the writer's commit; 0 otherwise */
 	int64_t group_id;
 	int64_t sender_id;
 	double ts;             /* seconds since the epoch */

@@ -114,12 +114,15 @@ static void store_pg_errf(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* libpq's messages end with a newline; logs and err texts do not. */
+/* libpq's messages span lines; a log line or err text is one line. */
 static const char *store_pg_msg(const char *s, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s", s ? s : "");
 	for (size_t n = strlen(buf); n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '); n--)
 		buf[n - 1] = '\0';
+	for (char *p = buf; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
 	return buf;
 }
 

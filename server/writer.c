@@ -24,6 +24,7 @@
 #include "log.h"
 #include "server.h"
 #include "store.h"
+#include "store_pg.h"
 
 /* Retry delays after a failed commit: doubling from the first to the last. */
 #define WRITER_BACKOFF_MIN_MS 50
@@ -35,6 +36,9 @@
  * opened again: a database file that was moved away and back, or a lost
  * -wal/-shm, can only be picked up by a new connection. */
 #define WRITER_REOPEN_AFTER 5
+/* Cluster mode: a batch rolled back by a deadlock or serialization failure
+ * is retried at once this many times, then with the backoff above. */
+#define WRITER_PG_RETRIES_AT_ONCE 20
 
 static struct {
 	pthread_mutex_t lock;
@@ -49,7 +53,9 @@ static struct {
 	int healthy;               /* (L) 0 while commits fail */
 	struct writer_opts o;      /* set before the thread starts, then read-only */
 	char *db_path;             /* copy of o.db_path */
-	store_t *st;               /* writer thread only */
+	store_t *st;               /* writer thread only (SQLite) */
+	store_pg_t *pg;            /* writer thread only (cluster mode: PostgreSQL) */
+	struct store_pg_stored *stored; /* writer thread only: batch_size entries */
 	msg_t **batch;             /* writer thread only: batch_size entries */
 	store_msg_t *sms;          /* writer thread only: batch_size entries */
 	unsigned char *dropped;    /* writer thread only: batch_size flags */
@@ -69,6 +75,8 @@ static int writer_before(const struct timespec *a, const struct timespec *b)
 
 static const char *writer_fault_name(int s)
 {
+	if (w.pg && s == STORE_ERR)
+		return "PostgreSQL unreachable or refusing";
 	switch (s) {
 	case STORE_FULL:
 		return "disk full";
@@ -85,6 +93,8 @@ static const char *writer_fault_name(int s)
 
 static const char *writer_fault_advice(int s)
 {
+	if (w.pg)
+		return "check that PostgreSQL runs and accepts this node's connection";
 	switch (s) {
 	case STORE_FULL:
 		return "free disk space";
@@ -140,6 +150,22 @@ static int writer_store_singly(msg_t **batch, unsigned char *dropped, size_t n, 
 		} else if (s != STORE_OK) {
 			return s;
 		}
+	}
+	return STORE_OK;
+}
+
+/* Cluster mode: store batch[0..n) (in sms) in PostgreSQL, which takes the
+ * ids and seqs; a resend is marked WRITER_DUPLICATE with the stored id. */
+static int writer_append_pg(msg_t **batch, const store_msg_t *sms, size_t n)
+{
+	int s = store_pg_messages_append(w.pg, sms, n, w.stored);
+	if (s != STORE_OK)
+		return s;
+	for (size_t i = 0; i < n; i++) {
+		batch[i]->id = w.stored[i].id;
+		batch[i]->seq = w.stored[i].seq;
+		if (w.stored[i].duplicate)
+			w.dropped[i] = WRITER_DUPLICATE;
 	}
 	return STORE_OK;
 }
@@ -205,7 +231,7 @@ static void writer_reopen(void)
  * are not stored. */
 static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 {
-	int failures = 0, last_fault = STORE_OK, split = 0, s;
+	int failures = 0, last_fault = STORE_OK, split = 0, busy = 0, s;
 	long backoff = WRITER_BACKOFF_MIN_MS;
 	struct timespec first_fail = { 0, 0 }, stop_deadline = { 0, 0 }, now, until;
 	size_t done = 0, step;
@@ -219,10 +245,16 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 		} else {
 			for (size_t i = 0; i < n; i++)
 				writer_fill(&sms[i], batch[i]);
-			s = store_messages_append(w.st, sms, n, w.o.dedup_window);
+			s = w.pg ? writer_append_pg(batch, sms, n)
+			         : store_messages_append(w.st, sms, n, w.o.dedup_window);
 		}
 		if (s == STORE_OK)
 			break;
+		if (s == STORE_BUSY && w.pg && ++busy < WRITER_PG_RETRIES_AT_ONCE) {
+			/* a deadlock or serialization failure rolled the batch
+			 * back; the next attempt meets the other batch committed */
+			continue;
+		}
 		if (s == STORE_EXISTS && !split) {
 			/* sticky: after this, part of the batch may be stored */
 			split = 1;
@@ -242,7 +274,7 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 		}
 		/* a new connection cannot make room on a disk or end another
 		 * process's lock, but it can find a file that was replaced */
-		if (failures % WRITER_REOPEN_AFTER == 0 && s != STORE_FULL && s != STORE_BUSY)
+		if (failures % WRITER_REOPEN_AFTER == 0 && s != STORE_FULL && s != STORE_BUSY && !w.pg)
 			writer_reopen();
 
 		pthread_mutex_lock(&w.lock);
@@ -363,7 +395,8 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 {
 	int rc;
 
-	if (o->batch_size < 1 || o->batch_ms < 0 || o->max_queue < 1 || !o->db_path) {
+	if (o->batch_size < 1 || o->batch_ms < 0 || o->max_queue < 1 ||
+	    (!o->db_path && !o->pg_conninfo)) {
 		snprintf(err, errlen, "writer: batch_size must be >= 1, batch_ms >= 0, max_queue >= 1");
 		return -1;
 	}
@@ -378,7 +411,7 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 	/* w.o and the buffers are written before the thread exists and
 	 * read-only afterwards; submitters see them through w.lock (running) */
 	w.o = *o;
-	w.db_path = strdup(o->db_path);
+	w.db_path = strdup(o->pg_conninfo ? "PostgreSQL" : o->db_path);
 	if (!w.db_path) {
 		snprintf(err, errlen, "writer: out of memory");
 		return -1;
@@ -391,10 +424,19 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 		snprintf(err, errlen, "writer: out of memory for a batch of %d", o->batch_size);
 		goto fail;
 	}
-	/* the server opened (and checked) the database just before: a second
-	 * quick_check would only double the start-up time on a large file */
-	if (store_open_ex(w.db_path, STORE_OPEN_NO_CHECK, &w.st, err, errlen) != STORE_OK)
+	if (o->pg_conninfo) {
+		w.stored = calloc((size_t)o->batch_size, sizeof *w.stored);
+		if (!w.stored) {
+			snprintf(err, errlen, "writer: out of memory for a batch of %d", o->batch_size);
+			goto fail;
+		}
+		if (store_pg_open(o->pg_conninfo, &w.pg, err, errlen) != STORE_OK)
+			goto fail;
+	} else if (store_open_ex(w.db_path, STORE_OPEN_NO_CHECK, &w.st, err, errlen) != STORE_OK) {
+		/* (no quick_check: the server opened and checked the database
+		 * just before; a second one would double the start-up time) */
 		goto fail;
+	}
 
 	/* deadlines are taken on the monotonic clock: a wall-clock step must
 	 * not stall or rush a batch */
@@ -418,12 +460,16 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 		w.running = 0;
 		pthread_mutex_unlock(&w.lock);
 		pthread_cond_destroy(&w.wake);
-		store_close(w.st);
-		w.st = NULL;
 		goto fail;
 	}
 	return 0;
 fail:
+	store_close(w.st);
+	w.st = NULL;
+	store_pg_close(w.pg);
+	w.pg = NULL;
+	free(w.stored);
+	w.stored = NULL;
 	free(w.batch);
 	free(w.sms);
 	free(w.dropped);
@@ -445,8 +491,9 @@ int writer_submit(msg_t *m)
 		return -1;
 	}
 	/* on_stored() promises id order within a group, which holds only if each group's ids are submitted in the
-	 * order they were assigned; the cheap check: against the tail */
-	if (w.tail && w.tail->group_id == m->group_id && m->id <= w.tail->id)
+	 * order they were assigned; the cheap check: against the tail (in
+	 * cluster mode the ids come at commit) */
+	if (!w.pg && w.tail && w.tail->group_id == m->group_id && m->id <= w.tail->id)
 		log_error("writer: message %lld of group %lld submitted after %lld: they will be "
 		          "delivered out of order",
 		          (long long)m->id, (long long)m->group_id, (long long)w.tail->id);
@@ -530,6 +577,10 @@ void writer_stop(void)
 	pthread_join(w.thread, NULL);
 	store_close(w.st);
 	w.st = NULL;
+	store_pg_close(w.pg);
+	w.pg = NULL;
+	free(w.stored);
+	w.stored = NULL;
 	free(w.db_path);
 	w.db_path = NULL;
 	free(w.batch);

@@ -28,15 +28,27 @@
 
 #include "msg.h"
 
+#define WRITER_DUPLICATE 2 /* on_stored's dropped[i]: a resend, stored before */
+
 struct writer_opts {
 	const char *db_path;  /* the writer opens its own connection */
+	/* Cluster mode: a libpq connection string. The writer then stores
+	 * into PostgreSQL (store_pg.h), which takes each message's id and seq
+	 * in the batch's transaction (the writer sets m->id and m->seq), and
+	 * db_path is not used. A lost connection keeps the batch and is
+	 * retried with backoff (logged once); a deadlock or serialization
+	 * failure is retried at once. */
+	const char *pg_conninfo;
 	int batch_size;       /* >= 1 */
 	int batch_ms;         /* >= 0: extra wait for a batch to fill; 0: none */
 	size_t max_queue;     /* messages accepted but not yet stored */
 	int dedup_window;     /* client_msg_ids kept per user */
 	/* v[0..n) in queue order; dropped[i] is 1 for a message that could
 	 * not be stored and never will be (its id taken, or given up on at
-	 * writer_stop()). The messages are referenced until it returns. */
+	 * writer_stop()), WRITER_DUPLICATE (cluster mode) for a resend of a
+	 * message stored before, maybe by another node: nothing was added,
+	 * m->id is the stored message's. The messages are referenced until it
+	 * returns. */
 	void (*on_stored)(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx);
 	void *ctx;
 };

@@ -103,6 +103,10 @@ class Units(unittest.TestCase):
         out = run_unit_program(self, "test_store_pg", {"CHATROOM_TEST_PG": PG.new_database()})
         self.assertIn("ok 6 - test_two_writers_into_one_group_give_one_order", out)
 
+    def test_writer_pg_unit_tests_pass(self):
+        out = run_unit_program(self, "test_writer_pg", {"CHATROOM_TEST_PG": PG.new_database()})
+        self.assertIn("ok 3 - test_a_lost_connection_keeps_the_batch_and_reconnects", out)
+
     def test_bus_unit_tests_pass(self):
         redis = cluster.Redis().start()
         try:
