@@ -23,7 +23,7 @@ static void store_user_row(sqlite3_stmt *s, store_user_t *u)
 
 /* STORE_EXISTS when another account than except_id has username, in any
  * case. Needs st->lock. */
-static int store_name_taken(store_t *st, const char *username, int64_t except_id)
+static int store_name_taken(store_sqlite_t *st, const char *username, int64_t except_id)
 {
 	sqlite3_stmt *s = store__stmt(st, Q_USER_NAME_TAKEN);
 	if (!s)
@@ -39,16 +39,18 @@ static int store_name_taken(store_t *st, const char *username, int64_t except_id
 	return ret;
 }
 
-int store_user_name_taken(store_t *st, const char *username)
+int store_sqlite_user_name_taken(store_t *base, const char *username)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	pthread_mutex_lock(&st->lock);
 	int ret = store_name_taken(st, username, -1);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
 
-int store_user_create(store_t *st, const char *username, const char *pwhash, int64_t *id)
+int store_sqlite_user_create(store_t *base, const char *username, const char *pwhash, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store_name_taken(st, username, -1);
@@ -62,7 +64,7 @@ int store_user_create(store_t *st, const char *username, const char *pwhash, int
 }
 
 /* Look one user up by name (name != NULL) or id. */
-static int store_user_get(store_t *st, enum store_stmt_id id, const char *name, int64_t uid,
+static int store_user_get(store_sqlite_t *st, enum store_stmt_id id, const char *name, int64_t uid,
                           store_user_t *out)
 {
 	sqlite3_stmt *s;
@@ -91,18 +93,21 @@ out:
 	return ret;
 }
 
-int store_user_by_name(store_t *st, const char *username, store_user_t *out)
+int store_sqlite_user_by_name(store_t *base, const char *username, store_user_t *out)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	return store_user_get(st, Q_USER_BY_NAME, username, 0, out);
 }
 
-int store_user_by_id(store_t *st, int64_t id, store_user_t *out)
+int store_sqlite_user_by_id(store_t *base, int64_t id, store_user_t *out)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	return store_user_get(st, Q_USER_BY_ID, NULL, id, out);
 }
 
-int store_user_set_pwhash(store_t *st, int64_t id, const char *pwhash)
+int store_sqlite_user_set_pwhash(store_t *base, int64_t id, const char *pwhash)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_USER_SET_PWHASH, 1, "setting a password", "is", id, pwhash ? pwhash : "");
@@ -110,8 +115,9 @@ int store_user_set_pwhash(store_t *st, int64_t id, const char *pwhash)
 	return ret;
 }
 
-int store_user_set_banned(store_t *st, int64_t id, int banned)
+int store_sqlite_user_set_banned(store_t *base, int64_t id, int banned)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_USER_SET_BANNED, 1, "banning a user", "ii", id, (int64_t)(banned != 0));
@@ -119,8 +125,9 @@ int store_user_set_banned(store_t *st, int64_t id, int banned)
 	return ret;
 }
 
-int store_user_rename(store_t *st, int64_t id, const char *username)
+int store_sqlite_user_rename(store_t *base, int64_t id, const char *username)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store_name_taken(st, username, id);
@@ -130,8 +137,9 @@ int store_user_rename(store_t *st, int64_t id, const char *username)
 	return ret;
 }
 
-int store_user_delete(store_t *st, int64_t id)
+int store_sqlite_user_delete(store_t *base, int64_t id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__txn_begin(st);
@@ -151,8 +159,9 @@ out:
 	return ret;
 }
 
-int store_user_count(store_t *st, int64_t *n)
+int store_sqlite_user_count(store_t *base, int64_t *n)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__scalar(st, Q_USER_COUNT, 0, 0, n, "counting users");
@@ -160,8 +169,9 @@ int store_user_count(store_t *st, int64_t *n)
 	return ret;
 }
 
-int store_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx)
+int store_sqlite_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u), void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	store_user_t u;
 	int rc, ret = STORE_OK;
@@ -197,8 +207,9 @@ static void store_group_row(sqlite3_stmt *s, store_group_t *g)
 	g->created_at = sqlite3_column_double(s, 4);
 }
 
-int store_group_create(store_t *st, const char *name, int is_private, int64_t *id)
+int store_sqlite_group_create(store_t *base, const char *name, int is_private, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_GROUP_INSERT, 0, "creating a group", "sid", name,
@@ -209,9 +220,10 @@ int store_group_create(store_t *st, const char *name, int is_private, int64_t *i
 	return ret;
 }
 
-int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
+int store_sqlite_group_create_with(store_t *base, const char *name, int is_private, const int64_t *members,
                             size_t n, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int64_t gid = 0;
 	pthread_mutex_lock(&st->lock);
 	int ret = store__txn_begin(st);
@@ -235,7 +247,7 @@ int store_group_create_with(store_t *st, const char *name, int is_private, const
 	return ret;
 }
 
-static int store_group_get(store_t *st, enum store_stmt_id id, const char *name, int64_t gid,
+static int store_group_get(store_sqlite_t *st, enum store_stmt_id id, const char *name, int64_t gid,
                            store_group_t *out)
 {
 	sqlite3_stmt *s;
@@ -264,18 +276,21 @@ out:
 	return ret;
 }
 
-int store_group_by_name(store_t *st, const char *name, store_group_t *out)
+int store_sqlite_group_by_name(store_t *base, const char *name, store_group_t *out)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	return store_group_get(st, Q_GROUP_BY_NAME, name, 0, out);
 }
 
-int store_group_by_id(store_t *st, int64_t id, store_group_t *out)
+int store_sqlite_group_by_id(store_t *base, int64_t id, store_group_t *out)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	return store_group_get(st, Q_GROUP_BY_ID, NULL, id, out);
 }
 
-int store_group_set_banned(store_t *st, int64_t id, int banned)
+int store_sqlite_group_set_banned(store_t *base, int64_t id, int banned)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_GROUP_SET_BANNED, 1, "banning a group", "ii", id, (int64_t)(banned != 0));
@@ -283,8 +298,9 @@ int store_group_set_banned(store_t *st, int64_t id, int banned)
 	return ret;
 }
 
-int store_group_rename(store_t *st, int64_t id, const char *name)
+int store_sqlite_group_rename(store_t *base, int64_t id, const char *name)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_GROUP_RENAME, 1, "renaming a group", "is", id, name);
@@ -292,8 +308,9 @@ int store_group_rename(store_t *st, int64_t id, const char *name)
 	return ret;
 }
 
-int store_group_delete(store_t *st, int64_t id)
+int store_sqlite_group_delete(store_t *base, int64_t id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__txn_begin(st);
@@ -315,8 +332,9 @@ out:
 	return ret;
 }
 
-int store_groups_foreach(store_t *st, int (*cb)(void *ctx, const store_group_t *g), void *ctx)
+int store_sqlite_groups_foreach(store_t *base, int (*cb)(void *ctx, const store_group_t *g), void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	store_group_t g;
 	int rc, ret = STORE_OK;
@@ -340,8 +358,9 @@ out:
 	return ret;
 }
 
-int store_member_add(store_t *st, int64_t group_id, int64_t user_id)
+int store_sqlite_member_add(store_t *base, int64_t group_id, int64_t user_id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_MEMBER_ADD, 0, "adding a member", "ii", group_id, user_id);
@@ -352,8 +371,9 @@ int store_member_add(store_t *st, int64_t group_id, int64_t user_id)
 	return ret;
 }
 
-int store_member_remove(store_t *st, int64_t group_id, int64_t user_id)
+int store_sqlite_member_remove(store_t *base, int64_t group_id, int64_t user_id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_MEMBER_REMOVE, 1, "removing a member", "ii", group_id, user_id);
@@ -361,9 +381,10 @@ int store_member_remove(store_t *st, int64_t group_id, int64_t user_id)
 	return ret;
 }
 
-int store_members_foreach(store_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t user_id),
+int store_sqlite_members_foreach(store_t *base, int (*cb)(void *ctx, int64_t group_id, int64_t user_id),
                           void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	int rc, ret = STORE_OK;
 

@@ -22,8 +22,9 @@ static void store_file_row(sqlite3_stmt *s, store_file_t *f)
 	f->uploaded_at = sqlite3_column_double(s, 7);
 }
 
-int store_file_add(store_t *st, const store_file_t *f, int64_t *id)
+int store_sqlite_file_add(store_t *base, const store_file_t *f, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret = STORE_OK, rc;
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = store__stmt(st, Q_FILE_INSERT);
@@ -49,8 +50,9 @@ out:
 	return ret;
 }
 
-int store_file_get(store_t *st, int64_t id, store_file_t *out)
+int store_sqlite_file_get(store_t *base, int64_t id, store_file_t *out)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret = STORE_OK, rc;
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = store__stmt(st, Q_FILE_GET);
@@ -72,8 +74,9 @@ out:
 	return ret;
 }
 
-int store_file_delete(store_t *st, int64_t id)
+int store_sqlite_file_delete(store_t *base, int64_t id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret = STORE_OK, rc;
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = store__stmt(st, Q_FILE_DELETE);
@@ -93,9 +96,10 @@ out:
 	return ret;
 }
 
-int store_files_foreach(store_t *st, int64_t group_id,
+int store_sqlite_files_foreach(store_t *base, int64_t group_id,
                         int (*cb)(void *ctx, const store_file_t *f), void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret = STORE_OK, rc;
 	store_file_t f;
 	pthread_mutex_lock(&st->lock);
