@@ -11,8 +11,9 @@
 
 /* ---- accounts --------------------------------------------------------- */
 
-static void store_user_row(sqlite3_stmt *s, store_user_t *u)
+static void store_user_row(sqlite3_stmt *s, void *out)
 {
+	store_user_t *u = out;
 	memset(u, 0, sizeof *u);
 	u->id = sqlite3_column_int64(s, 0);
 	store__copy(u->username, sizeof u->username, sqlite3_column_text(s, 1));
@@ -63,46 +64,17 @@ int store_sqlite_user_create(store_t *base, const char *username, const char *pw
 	return ret;
 }
 
-/* Look one user up by name (name != NULL) or id. */
-static int store_user_get(store_sqlite_t *st, enum store_stmt_id id, const char *name, int64_t uid,
-                          store_user_t *out)
-{
-	sqlite3_stmt *s;
-	int rc, ret = STORE_OK;
-
-	pthread_mutex_lock(&st->lock);
-	s = store__stmt(st, id);
-	if (!s) {
-		ret = STORE_ERR;
-		goto out;
-	}
-	if (name)
-		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_int64(s, 1, uid);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		store_user_row(s, out);
-	else if (rc == SQLITE_DONE)
-		ret = STORE_NOTFOUND;
-	else
-		ret = store__fail(st, sqlite3_extended_errcode(st->db), "looking up a user");
-	store__stmt_done(s);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return ret;
-}
-
 int store_sqlite_user_by_name(store_t *base, const char *username, store_user_t *out)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
-	return store_user_get(st, Q_USER_BY_NAME, username, 0, out);
+	return store__row_get(st, Q_USER_BY_NAME, username, 0, store_user_row, out,
+	                      "looking up a user");
 }
 
 int store_sqlite_user_by_id(store_t *base, int64_t id, store_user_t *out)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
-	return store_user_get(st, Q_USER_BY_ID, NULL, id, out);
+	return store__row_get(st, Q_USER_BY_ID, NULL, id, store_user_row, out, "looking up a user");
 }
 
 int store_sqlite_user_set_pwhash(store_t *base, int64_t id, const char *pwhash)
@@ -197,8 +169,9 @@ out:
 
 /* ---- groups and memberships ------------------------------------------- */
 
-static void store_group_row(sqlite3_stmt *s, store_group_t *g)
+static void store_group_row(sqlite3_stmt *s, void *out)
 {
+	store_group_t *g = out;
 	memset(g, 0, sizeof *g);
 	g->id = sqlite3_column_int64(s, 0);
 	store__copy(g->name, sizeof g->name, sqlite3_column_text(s, 1));
@@ -247,45 +220,18 @@ int store_sqlite_group_create_with(store_t *base, const char *name, int is_priva
 	return ret;
 }
 
-static int store_group_get(store_sqlite_t *st, enum store_stmt_id id, const char *name, int64_t gid,
-                           store_group_t *out)
-{
-	sqlite3_stmt *s;
-	int rc, ret = STORE_OK;
-
-	pthread_mutex_lock(&st->lock);
-	s = store__stmt(st, id);
-	if (!s) {
-		ret = STORE_ERR;
-		goto out;
-	}
-	if (name)
-		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_int64(s, 1, gid);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		store_group_row(s, out);
-	else if (rc == SQLITE_DONE)
-		ret = STORE_NOTFOUND;
-	else
-		ret = store__fail(st, sqlite3_extended_errcode(st->db), "looking up a group");
-	store__stmt_done(s);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return ret;
-}
-
 int store_sqlite_group_by_name(store_t *base, const char *name, store_group_t *out)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
-	return store_group_get(st, Q_GROUP_BY_NAME, name, 0, out);
+	return store__row_get(st, Q_GROUP_BY_NAME, name, 0, store_group_row, out,
+	                      "looking up a group");
 }
 
 int store_sqlite_group_by_id(store_t *base, int64_t id, store_group_t *out)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
-	return store_group_get(st, Q_GROUP_BY_ID, NULL, id, out);
+	return store__row_get(st, Q_GROUP_BY_ID, NULL, id, store_group_row, out,
+	                      "looking up a group");
 }
 
 int store_sqlite_group_set_banned(store_t *base, int64_t id, int banned)

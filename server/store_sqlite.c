@@ -492,6 +492,36 @@ int store__scalar(store_sqlite_t *st, enum store_stmt_id id, int nparams, int64_
 	return ret;
 }
 
+/* One row by a text key (key != NULL) or an int64 id, decoded into out by
+ * row(); STORE_NOTFOUND when there is none. Takes st->lock. */
+int store__row_get(store_sqlite_t *st, enum store_stmt_id id, const char *key, int64_t n,
+                   void (*row)(sqlite3_stmt *s, void *out), void *out, const char *what)
+{
+	int ret = STORE_OK;
+
+	pthread_mutex_lock(&st->lock);
+	sqlite3_stmt *s = store__stmt(st, id);
+	if (!s) {
+		ret = STORE_ERR;
+		goto out;
+	}
+	if (key)
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_int64(s, 1, n);
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		row(s, out);
+	else if (rc == SQLITE_DONE)
+		ret = STORE_NOTFOUND;
+	else
+		ret = store__fail(st, sqlite3_extended_errcode(st->db), what);
+	store__stmt_done(s);
+out:
+	pthread_mutex_unlock(&st->lock);
+	return ret;
+}
+
 const struct store_backend store_sqlite_backend = {
 	.name = "sqlite",
 	.claims = store_sqlite_claims,

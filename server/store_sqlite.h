@@ -132,6 +132,10 @@ int store__run(store_sqlite_t *st, enum store_stmt_id id, int must_change, const
                const char *fmt, ...);
 int store__scalar(store_sqlite_t *st, enum store_stmt_id id, int nparams, int64_t p1, int64_t *out,
                   const char *what);
+/* One row by a text key (key != NULL) or an int64 id, decoded by row();
+ * STORE_NOTFOUND when there is none. Takes st->lock (an entry point's). */
+int store__row_get(store_sqlite_t *st, enum store_stmt_id id, const char *key, int64_t n,
+                   void (*row)(sqlite3_stmt *s, void *out), void *out, const char *what);
 
 /* Schema (store_schema.c), all on a connection being opened. */
 int store__user_version(store_sqlite_t *st, int *version);
