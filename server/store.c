@@ -8,10 +8,12 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "store_pg.h"
 
 /* Asked in order; the first that claims a name opens it. SQLite claims any
  * name, so it comes last. */
 static const struct store_backend *const store_backends[] = {
+	&store_pg_backend,
 	&store_sqlite_backend,
 };
 

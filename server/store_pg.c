@@ -364,6 +364,7 @@ int store_pg_open(const char *conninfo, store_pg_t **out, char *err, size_t errl
 		store_pg_errf(err, errlen, "PostgreSQL: out of memory");
 		return STORE_ERR;
 	}
+	st->base.be = &store_pg_backend;
 	pthread_mutex_init(&st->lock, NULL);
 	st->conn = store_pg_connect(conninfo, err, errlen);
 	if (!st->conn || store_pg_schema(st, conninfo, err, errlen) != STORE_OK) {
@@ -477,9 +478,10 @@ static void store_pg_rows(PGresult *r, int (*cb)(void *, const store_msg_t *),
 	}
 }
 
-int store_pg_history(store_pg_t *st, int64_t group_id, int64_t after_id, int64_t before_id,
+int store_pg_history(store_t *base, int64_t group_id, int64_t after_id, int64_t before_id,
                      int limit, int (*cb)(void *ctx, const store_msg_t *m), void *ctx)
 {
+	store_pg_t *st = store_pg_of(base);
 	char g[24], a[24], b[24], l[16];
 	const char *p[3] = { g, NULL, l };
 	const char *sql;
@@ -584,8 +586,9 @@ int store_pg_groups_seq(store_pg_t *st, int (*cb)(void *ctx, int64_t group_id, i
 	return s;
 }
 
-int store_pg_last_message_id(store_pg_t *st, int64_t *id)
+int store_pg_last_message_id(store_t *base, int64_t *id)
 {
+	store_pg_t *st = store_pg_of(base);
 	/* the sequence, not max(id): ids of deleted groups' messages are
 	 * never handed out again either */
 	return store_pg_scalar(st, "reading the last message id",
@@ -593,8 +596,9 @@ int store_pg_last_message_id(store_pg_t *st, int64_t *id)
 	                       NULL, id);
 }
 
-int store_pg_reserve_message_ids(store_pg_t *st, int64_t upto)
+int store_pg_reserve_message_ids(store_t *base, int64_t upto)
 {
+	store_pg_t *st = store_pg_of(base);
 	/* ids come from the sequence in the batch's transaction: nothing is
 	 * handed out ahead of the store, so there is nothing to reserve */
 	(void)st;
@@ -602,9 +606,10 @@ int store_pg_reserve_message_ids(store_pg_t *st, int64_t upto)
 	return STORE_OK;
 }
 
-int store_pg_dedup_get(store_pg_t *st, int64_t user_id, const char *client_msg_id,
+int store_pg_dedup_get(store_t *base, int64_t user_id, const char *client_msg_id,
                        int64_t *message_id, int64_t *group_id)
 {
+	store_pg_t *st = store_pg_of(base);
 	char u[24];
 	const char *p[2] = { u, client_msg_id };
 	PGresult *r;
@@ -628,3 +633,84 @@ int store_pg_dedup_get(store_pg_t *st, int64_t user_id, const char *client_msg_i
 	return s;
 }
 
+
+/* ---- the backend of store.h ------------------------------------------ */
+
+store_t *store_pg_store(store_pg_t *st)
+{
+	return &st->base;
+}
+
+static int store_pg_claims(const char *path)
+{
+	return strncmp(path, STORE_PG_PREFIX, strlen(STORE_PG_PREFIX)) == 0 ||
+	       strncmp(path, "postgres://", 11) == 0;
+}
+
+static int store_pg_backend_open(const char *path, unsigned flags, store_t **out, char *err,
+                                 size_t errlen)
+{
+	store_pg_t *st;
+	const char *conninfo = path;
+	(void)flags; /* nothing to integrity-check: the server keeps its own */
+	if (strncmp(path, "postgresql://", 13) != 0 && strncmp(path, "postgres://", 11) != 0)
+		conninfo = path + strlen(STORE_PG_PREFIX);
+	int s = store_pg_open(conninfo, &st, err, errlen);
+	*out = s == STORE_OK ? &st->base : NULL;
+	return s;
+}
+
+static void store_pg_backend_close(store_t *base)
+{
+	store_pg_close(store_pg_of(base));
+}
+
+static int store_pg_append_given_ids(store_t *base, const store_msg_t *msgs, size_t n,
+                                     int dedup_window)
+{
+	(void)base;
+	(void)msgs;
+	(void)dedup_window;
+	log_error("store: %zu message(s) with ids of their own offered to PostgreSQL, which "
+	          "takes the ids itself (the writer's cluster mode); refused",
+	          n);
+	return STORE_ERR;
+}
+
+const struct store_backend store_pg_backend = {
+	.name = "postgresql",
+	.claims = store_pg_claims,
+	.open = store_pg_backend_open,
+	.close = store_pg_backend_close,
+	.user_create = store_pg_user_create,
+	.user_by_name = store_pg_user_by_name,
+	.user_name_taken = store_pg_user_name_taken,
+	.user_by_id = store_pg_user_by_id,
+	.user_set_pwhash = store_pg_user_set_pwhash,
+	.user_set_banned = store_pg_user_set_banned,
+	.user_rename = store_pg_user_rename,
+	.user_delete = store_pg_user_delete,
+	.user_count = store_pg_user_count,
+	.users_foreach = store_pg_users_foreach,
+	.group_create = store_pg_group_create,
+	.group_create_with = store_pg_group_create_with,
+	.group_by_name = store_pg_group_by_name,
+	.group_by_id = store_pg_group_by_id,
+	.group_set_banned = store_pg_group_set_banned,
+	.group_rename = store_pg_group_rename,
+	.group_delete = store_pg_group_delete,
+	.groups_foreach = store_pg_groups_foreach,
+	.member_add = store_pg_member_add,
+	.member_remove = store_pg_member_remove,
+	.members_foreach = store_pg_members_foreach,
+	.messages_append = store_pg_append_given_ids,
+	.history = store_pg_history,
+	.last_message_id = store_pg_last_message_id,
+	.reserve_message_ids = store_pg_reserve_message_ids,
+	.message_count = store_pg_message_count,
+	.dedup_get = store_pg_dedup_get,
+	.file_add = store_pg_file_add,
+	.file_get = store_pg_file_get,
+	.file_delete = store_pg_file_delete,
+	.files_foreach = store_pg_files_foreach,
+};

@@ -65,45 +65,15 @@ int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq);
 int store_pg_groups_seq(store_pg_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t seq),
                         void *ctx);
 
-/* As the store.h functions of the same names. */
-int store_pg_history(store_pg_t *st, int64_t group_id, int64_t after_id, int64_t before_id,
-                     int limit, int (*cb)(void *ctx, const store_msg_t *m), void *ctx);
-int store_pg_last_message_id(store_pg_t *st, int64_t *id);
-int store_pg_reserve_message_ids(store_pg_t *st, int64_t upto);
-int store_pg_message_count(store_pg_t *st, int64_t group_id, int64_t *n);
-int store_pg_dedup_get(store_pg_t *st, int64_t user_id, const char *client_msg_id,
-                       int64_t *message_id, int64_t *group_id);
+/* The store.h handle of st (store_close(it) closes st). */
+store_t *store_pg_store(store_pg_t *st);
 
-int store_pg_user_create(store_pg_t *st, const char *username, const char *pwhash, int64_t *id);
-int store_pg_user_by_name(store_pg_t *st, const char *username, store_user_t *out);
-int store_pg_user_name_taken(store_pg_t *st, const char *username);
-int store_pg_user_by_id(store_pg_t *st, int64_t id, store_user_t *out);
-int store_pg_user_set_pwhash(store_pg_t *st, int64_t id, const char *pwhash);
-int store_pg_user_set_banned(store_pg_t *st, int64_t id, int banned);
-int store_pg_user_rename(store_pg_t *st, int64_t id, const char *username);
-int store_pg_user_delete(store_pg_t *st, int64_t id);
-int store_pg_user_count(store_pg_t *st, int64_t *n);
-int store_pg_users_foreach(store_pg_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx);
-
-int store_pg_group_create(store_pg_t *st, const char *name, int is_private, int64_t *id);
-int store_pg_group_create_with(store_pg_t *st, const char *name, int is_private,
-                               const int64_t *members, size_t n, int64_t *id);
-int store_pg_group_by_name(store_pg_t *st, const char *name, store_group_t *out);
-int store_pg_group_by_id(store_pg_t *st, int64_t id, store_group_t *out);
-int store_pg_group_set_banned(store_pg_t *st, int64_t id, int banned);
-int store_pg_group_rename(store_pg_t *st, int64_t id, const char *name);
-int store_pg_group_delete(store_pg_t *st, int64_t id);
-int store_pg_groups_foreach(store_pg_t *st, int (*cb)(void *ctx, const store_group_t *g),
-                            void *ctx);
-int store_pg_member_add(store_pg_t *st, int64_t group_id, int64_t user_id);
-int store_pg_member_remove(store_pg_t *st, int64_t group_id, int64_t user_id);
-int store_pg_members_foreach(store_pg_t *st,
-                             int (*cb)(void *ctx, int64_t group_id, int64_t user_id), void *ctx);
-
-int store_pg_file_add(store_pg_t *st, const store_file_t *f, int64_t *id);
-int store_pg_file_get(store_pg_t *st, int64_t id, store_file_t *out);
-int store_pg_file_delete(store_pg_t *st, int64_t id);
-int store_pg_files_foreach(store_pg_t *st, int64_t group_id,
-                           int (*cb)(void *ctx, const store_file_t *f), void *ctx);
+/* The backend of store.h (store.c asks it first): it claims the names
+ * STORE_PG_PREFIX + a libpq connection string, and postgresql:// or
+ * postgres:// URIs. Its messages_append() entry refuses (STORE_ERR): in
+ * cluster mode the writer stores through store_pg_messages_append(),
+ * which takes the ids itself. */
+#define STORE_PG_PREFIX "postgresql:"
+extern const struct store_backend store_pg_backend;
 
 #endif

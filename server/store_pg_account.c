@@ -54,8 +54,9 @@ static void store_pg_file_row(PGresult *r, int i, store_file_t *f)
 
 /* ---- accounts --------------------------------------------------------- */
 
-int store_pg_user_create(store_pg_t *st, const char *username, const char *pwhash, int64_t *id)
+int store_pg_user_create(store_t *base, const char *username, const char *pwhash, int64_t *id)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 	int s;
 
@@ -90,20 +91,23 @@ static int store_pg_user_where(store_pg_t *st, const char *sql, const char *fmt,
 	return s;
 }
 
-int store_pg_user_by_name(store_pg_t *st, const char *username, store_user_t *out)
+int store_pg_user_by_name(store_t *base, const char *username, store_user_t *out)
 {
+	store_pg_t *st = store_pg_of(base);
 	return store_pg_user_where(st, "SELECT " STORE_PG_USER_COLS " FROM users WHERE username = $1",
 	                           "s", 0, username, out);
 }
 
-int store_pg_user_by_id(store_pg_t *st, int64_t id, store_user_t *out)
+int store_pg_user_by_id(store_t *base, int64_t id, store_user_t *out)
 {
+	store_pg_t *st = store_pg_of(base);
 	return store_pg_user_where(st, "SELECT " STORE_PG_USER_COLS " FROM users WHERE id = $1", "i",
 	                           id, NULL, out);
 }
 
-int store_pg_user_name_taken(store_pg_t *st, const char *username)
+int store_pg_user_name_taken(store_t *base, const char *username)
 {
+	store_pg_t *st = store_pg_of(base);
 	store_user_t u;
 	int s = store_pg_user_where(st,
 	                            "SELECT " STORE_PG_USER_COLS " FROM users "
@@ -112,27 +116,31 @@ int store_pg_user_name_taken(store_pg_t *st, const char *username)
 	return s == STORE_OK ? STORE_EXISTS : s == STORE_NOTFOUND ? STORE_OK : s;
 }
 
-int store_pg_user_set_pwhash(store_pg_t *st, int64_t id, const char *pwhash)
+int store_pg_user_set_pwhash(store_t *base, int64_t id, const char *pwhash)
 {
+	store_pg_t *st = store_pg_of(base);
 	return STORE_PG_CHANGE(st, "setting a password", 1,
 	                       "UPDATE users SET pwhash = $2 WHERE id = $1", "is", id, pwhash);
 }
 
-int store_pg_user_set_banned(store_pg_t *st, int64_t id, int banned)
+int store_pg_user_set_banned(store_t *base, int64_t id, int banned)
 {
+	store_pg_t *st = store_pg_of(base);
 	return STORE_PG_CHANGE(st, "banning or freeing an account", 1,
 	                       "UPDATE users SET banned = $2 WHERE id = $1", "ii", id,
 	                       (int64_t)(banned != 0));
 }
 
-int store_pg_user_rename(store_pg_t *st, int64_t id, const char *username)
+int store_pg_user_rename(store_t *base, int64_t id, const char *username)
 {
+	store_pg_t *st = store_pg_of(base);
 	return STORE_PG_CHANGE(st, "renaming an account", 1,
 	                       "UPDATE users SET username = $2 WHERE id = $1", "is", id, username);
 }
 
-int store_pg_user_delete(store_pg_t *st, int64_t id)
+int store_pg_user_delete(store_t *base, int64_t id)
 {
+	store_pg_t *st = store_pg_of(base);
 	/* memberships go with it (ON DELETE CASCADE); its messages stay in
 	 * the groups' history and keep their client_msg_ids, which no other
 	 * account can match (ids are never reused) */
@@ -154,13 +162,15 @@ static int store_pg_count(store_pg_t *st, const char *what, const char *sql, con
 	return s;
 }
 
-int store_pg_user_count(store_pg_t *st, int64_t *n)
+int store_pg_user_count(store_t *base, int64_t *n)
 {
+	store_pg_t *st = store_pg_of(base);
 	return store_pg_count(st, "counting accounts", "SELECT count(*) FROM users", "", 0, n);
 }
 
-int store_pg_users_foreach(store_pg_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx)
+int store_pg_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u), void *ctx)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 	store_user_t u;
 
@@ -181,9 +191,10 @@ int store_pg_users_foreach(store_pg_t *st, int (*cb)(void *ctx, const store_user
 
 /* ---- groups and memberships ------------------------------------------ */
 
-int store_pg_group_create_with(store_pg_t *st, const char *name, int is_private,
+int store_pg_group_create_with(store_t *base, const char *name, int is_private,
                                const int64_t *members, size_t n, int64_t *id)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 	int s;
 
@@ -217,9 +228,9 @@ out:
 	return s;
 }
 
-int store_pg_group_create(store_pg_t *st, const char *name, int is_private, int64_t *id)
+int store_pg_group_create(store_t *base, const char *name, int is_private, int64_t *id)
 {
-	return store_pg_group_create_with(st, name, is_private, NULL, 0, id);
+	return store_pg_group_create_with(base, name, is_private, NULL, 0, id);
 }
 
 static int store_pg_group_where(store_pg_t *st, const char *sql, const char *fmt, int64_t id,
@@ -239,33 +250,38 @@ static int store_pg_group_where(store_pg_t *st, const char *sql, const char *fmt
 	return s;
 }
 
-int store_pg_group_by_name(store_pg_t *st, const char *name, store_group_t *out)
+int store_pg_group_by_name(store_t *base, const char *name, store_group_t *out)
 {
+	store_pg_t *st = store_pg_of(base);
 	return store_pg_group_where(st, "SELECT " STORE_PG_GROUP_COLS " FROM groups WHERE name = $1",
 	                            "s", 0, name, out);
 }
 
-int store_pg_group_by_id(store_pg_t *st, int64_t id, store_group_t *out)
+int store_pg_group_by_id(store_t *base, int64_t id, store_group_t *out)
 {
+	store_pg_t *st = store_pg_of(base);
 	return store_pg_group_where(st, "SELECT " STORE_PG_GROUP_COLS " FROM groups WHERE id = $1",
 	                            "i", id, NULL, out);
 }
 
-int store_pg_group_set_banned(store_pg_t *st, int64_t id, int banned)
+int store_pg_group_set_banned(store_t *base, int64_t id, int banned)
 {
+	store_pg_t *st = store_pg_of(base);
 	return STORE_PG_CHANGE(st, "banning or freeing a group", 1,
 	                       "UPDATE groups SET banned = $2 WHERE id = $1", "ii", id,
 	                       (int64_t)(banned != 0));
 }
 
-int store_pg_group_rename(store_pg_t *st, int64_t id, const char *name)
+int store_pg_group_rename(store_t *base, int64_t id, const char *name)
 {
+	store_pg_t *st = store_pg_of(base);
 	return STORE_PG_CHANGE(st, "renaming a group", 1, "UPDATE groups SET name = $2 WHERE id = $1",
 	                       "is", id, name);
 }
 
-int store_pg_group_delete(store_pg_t *st, int64_t id)
+int store_pg_group_delete(store_t *base, int64_t id)
 {
+	store_pg_t *st = store_pg_of(base);
 	/* memberships by cascade; messages (no foreign key) explicitly, in
 	 * the same statement and so the same transaction */
 	return STORE_PG_CHANGE(st, "deleting a group", 1,
@@ -275,9 +291,10 @@ int store_pg_group_delete(store_pg_t *st, int64_t id)
 	                       "i", id);
 }
 
-int store_pg_groups_foreach(store_pg_t *st, int (*cb)(void *ctx, const store_group_t *g),
+int store_pg_groups_foreach(store_t *base, int (*cb)(void *ctx, const store_group_t *g),
                             void *ctx)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 	store_group_t g;
 
@@ -296,8 +313,9 @@ int store_pg_groups_foreach(store_pg_t *st, int (*cb)(void *ctx, const store_gro
 	return s;
 }
 
-int store_pg_member_add(store_pg_t *st, int64_t group_id, int64_t user_id)
+int store_pg_member_add(store_t *base, int64_t group_id, int64_t user_id)
 {
+	store_pg_t *st = store_pg_of(base);
 	/* a missing group or user breaks the foreign key: STORE_NOTFOUND */
 	return STORE_PG_CHANGE(st, "adding a member", 0,
 	                       "INSERT INTO members(group_id, user_id) VALUES ($1, $2) "
@@ -305,16 +323,18 @@ int store_pg_member_add(store_pg_t *st, int64_t group_id, int64_t user_id)
 	                       "ii", group_id, user_id);
 }
 
-int store_pg_member_remove(store_pg_t *st, int64_t group_id, int64_t user_id)
+int store_pg_member_remove(store_t *base, int64_t group_id, int64_t user_id)
 {
+	store_pg_t *st = store_pg_of(base);
 	return STORE_PG_CHANGE(st, "removing a member", 0,
 	                       "DELETE FROM members WHERE group_id = $1 AND user_id = $2", "ii",
 	                       group_id, user_id);
 }
 
-int store_pg_members_foreach(store_pg_t *st,
+int store_pg_members_foreach(store_t *base,
                              int (*cb)(void *ctx, int64_t group_id, int64_t user_id), void *ctx)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 
 	pthread_mutex_lock(&st->lock);
@@ -330,8 +350,9 @@ int store_pg_members_foreach(store_pg_t *st,
 	return s;
 }
 
-int store_pg_message_count(store_pg_t *st, int64_t group_id, int64_t *n)
+int store_pg_message_count(store_t *base, int64_t group_id, int64_t *n)
 {
+	store_pg_t *st = store_pg_of(base);
 	if (group_id == 0)
 		return store_pg_count(st, "counting messages", "SELECT count(*) FROM messages", "", 0, n);
 	return store_pg_count(st, "counting messages",
@@ -340,8 +361,9 @@ int store_pg_message_count(store_pg_t *st, int64_t group_id, int64_t *n)
 
 /* ---- files' metadata -------------------------------------------------- */
 
-int store_pg_file_add(store_pg_t *st, const store_file_t *f, int64_t *id)
+int store_pg_file_add(store_t *base, const store_file_t *f, int64_t *id)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 	char size[24];
 
@@ -361,8 +383,9 @@ int store_pg_file_add(store_pg_t *st, const store_file_t *f, int64_t *id)
 	return s;
 }
 
-int store_pg_file_get(store_pg_t *st, int64_t id, store_file_t *out)
+int store_pg_file_get(store_t *base, int64_t id, store_file_t *out)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 	pthread_mutex_lock(&st->lock);
 	int s = store_pg__q(st, "reading a file's record", &r, 1,
@@ -375,15 +398,17 @@ int store_pg_file_get(store_pg_t *st, int64_t id, store_file_t *out)
 	return s;
 }
 
-int store_pg_file_delete(store_pg_t *st, int64_t id)
+int store_pg_file_delete(store_t *base, int64_t id)
 {
+	store_pg_t *st = store_pg_of(base);
 	return STORE_PG_CHANGE(st, "deleting a file's record", 1, "DELETE FROM files WHERE id = $1",
 	                       "i", id);
 }
 
-int store_pg_files_foreach(store_pg_t *st, int64_t group_id,
+int store_pg_files_foreach(store_t *base, int64_t group_id,
                            int (*cb)(void *ctx, const store_file_t *f), void *ctx)
 {
+	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
 	store_file_t f;
 

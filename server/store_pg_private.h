@@ -17,10 +17,16 @@
 #define STORE_PG_MAX_PARAMS 8
 
 struct store_pg {
+	struct store base;    /* first: a store_t * of this backend is one of these */
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
 	PGconn *conn;
 	int down;             /* the connection was lost: logged once, reconnect on use */
 };
+
+static inline store_pg_t *store_pg_of(store_t *base)
+{
+	return (store_pg_t *)base;
+}
 
 double store_pg__now(void);
 /* Run sql with text parameters (none: several statements may be given);
@@ -37,5 +43,46 @@ int store_pg__q(store_pg_t *st, const char *what, PGresult **out, int must_chang
                 const char *sql, const char *fmt, ...);
 /* Column col of row as an integer (0 when NULL). */
 int64_t store_pg__int(PGresult *r, int row, int col);
+
+/* The backend's entries: the store.h functions of the same names. */
+int store_pg_history(store_t *st, int64_t group_id, int64_t after_id, int64_t before_id,
+                     int limit, int (*cb)(void *ctx, const store_msg_t *m), void *ctx);
+int store_pg_last_message_id(store_t *st, int64_t *id);
+int store_pg_reserve_message_ids(store_t *st, int64_t upto);
+int store_pg_message_count(store_t *st, int64_t group_id, int64_t *n);
+int store_pg_dedup_get(store_t *st, int64_t user_id, const char *client_msg_id,
+                       int64_t *message_id, int64_t *group_id);
+
+int store_pg_user_create(store_t *st, const char *username, const char *pwhash, int64_t *id);
+int store_pg_user_by_name(store_t *st, const char *username, store_user_t *out);
+int store_pg_user_name_taken(store_t *st, const char *username);
+int store_pg_user_by_id(store_t *st, int64_t id, store_user_t *out);
+int store_pg_user_set_pwhash(store_t *st, int64_t id, const char *pwhash);
+int store_pg_user_set_banned(store_t *st, int64_t id, int banned);
+int store_pg_user_rename(store_t *st, int64_t id, const char *username);
+int store_pg_user_delete(store_t *st, int64_t id);
+int store_pg_user_count(store_t *st, int64_t *n);
+int store_pg_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx);
+
+int store_pg_group_create(store_t *st, const char *name, int is_private, int64_t *id);
+int store_pg_group_create_with(store_t *st, const char *name, int is_private,
+                               const int64_t *members, size_t n, int64_t *id);
+int store_pg_group_by_name(store_t *st, const char *name, store_group_t *out);
+int store_pg_group_by_id(store_t *st, int64_t id, store_group_t *out);
+int store_pg_group_set_banned(store_t *st, int64_t id, int banned);
+int store_pg_group_rename(store_t *st, int64_t id, const char *name);
+int store_pg_group_delete(store_t *st, int64_t id);
+int store_pg_groups_foreach(store_t *st, int (*cb)(void *ctx, const store_group_t *g),
+                            void *ctx);
+int store_pg_member_add(store_t *st, int64_t group_id, int64_t user_id);
+int store_pg_member_remove(store_t *st, int64_t group_id, int64_t user_id);
+int store_pg_members_foreach(store_t *st,
+                             int (*cb)(void *ctx, int64_t group_id, int64_t user_id), void *ctx);
+
+int store_pg_file_add(store_t *st, const store_file_t *f, int64_t *id);
+int store_pg_file_get(store_t *st, int64_t id, store_file_t *out);
+int store_pg_file_delete(store_t *st, int64_t id);
+int store_pg_files_foreach(store_t *st, int64_t group_id,
+                           int (*cb)(void *ctx, const store_file_t *f), void *ctx);
 
 #endif

@@ -101,7 +101,7 @@ class Units(unittest.TestCase):
 
     def test_store_pg_unit_tests_pass(self):
         out = run_unit_program(self, "test_store_pg", {"CHATROOM_TEST_PG": PG.new_database()})
-        self.assertIn("ok 6 - test_two_writers_into_one_group_give_one_order", out)
+        self.assertIn("ok 7 - test_two_writers_into_one_group_give_one_order", out)
 
     def test_writer_pg_unit_tests_pass(self):
         out = run_unit_program(self, "test_writer_pg", {"CHATROOM_TEST_PG": PG.new_database()})

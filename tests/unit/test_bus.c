@@ -81,7 +81,7 @@ static int wait_delivered(int64_t gid, int want, char *out, size_t len)
 static int64_t new_group(const char *name)
 {
 	int64_t id;
-	assert_int_equal(store_pg_group_create(other, name, 0, &id), STORE_OK);
+	assert_int_equal(store_group_create(store_pg_store(other), name, 0, &id), STORE_OK);
 	return id;
 }
 

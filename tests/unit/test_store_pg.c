@@ -36,9 +36,9 @@ static int64_t group_named(store_pg_t *st, const char *name)
 {
 	store_group_t g;
 	int64_t id;
-	if (store_pg_group_by_name(st, name, &g) == STORE_OK)
+	if (store_group_by_name(store_pg_store(st), name, &g) == STORE_OK)
 		return g.id;
-	assert_int_equal(store_pg_group_create_with(st, name, 0, NULL, 0, &id), STORE_OK);
+	assert_int_equal(store_group_create_with(store_pg_store(st), name, 0, NULL, 0, &id), STORE_OK);
 	return id;
 }
 
@@ -51,12 +51,29 @@ static void test_schema_is_created_once_with_admin_and_public(void **state)
 
 	assert_int_equal(store_pg_open(conninfo, &a, err, sizeof err), STORE_OK);
 	assert_int_equal(store_pg_open(conninfo, &b, err, sizeof err), STORE_OK);
-	assert_int_equal(store_pg_user_by_name(b, "Admin", &u), STORE_OK);
+	assert_int_equal(store_user_by_name(store_pg_store(b), "Admin", &u), STORE_OK);
 	assert_int_equal(u.id, STORE_ADMIN_ID);
-	assert_int_equal(store_pg_group_by_name(b, "public", &g), STORE_OK);
+	assert_int_equal(store_group_by_name(store_pg_store(b), "public", &g), STORE_OK);
 	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
 	store_pg_close(a);
 	store_pg_close(b);
+}
+
+static void test_store_open_picks_postgresql_by_name(void **state)
+{
+	char name[1024], err[512];
+	store_t *st;
+	store_user_t u;
+
+	snprintf(name, sizeof name, STORE_PG_PREFIX "%s", conninfo);
+	assert_int_equal(store_open(name, &st, err, sizeof err), STORE_OK);
+	assert_ptr_equal(st->be, &store_pg_backend);
+	assert_int_equal(store_user_by_id(st, STORE_ADMIN_ID, &u), STORE_OK);
+	assert_string_equal(u.username, "Admin");
+	store_close(st);
+	/* a name that is not PostgreSQL's is a file for SQLite */
+	assert_int_equal(store_pg_backend.claims("/var/lib/chatroomd/chatroom.db"), 0);
+	assert_int_equal(store_pg_backend.claims("postgres://h/db"), 1);
 }
 
 static void test_newer_schema_is_refused_by_open_and_check(void **state)
@@ -115,10 +132,10 @@ static void test_batch_takes_ids_and_contiguous_seq_per_group(void **state)
 	assert_int_equal(store_pg_last_seq(st, g1, &last), STORE_OK);
 	assert_int_equal(last, 2);
 	int64_t mid, gid;
-	assert_int_equal(store_pg_dedup_get(st, 0, "k1", &mid, &gid), STORE_OK);
+	assert_int_equal(store_dedup_get(store_pg_store(st), 0, "k1", &mid, &gid), STORE_OK);
 	assert_int_equal(mid, out[0].id);
 	assert_int_equal(gid, g1);
-	assert_int_equal(store_pg_dedup_get(st, 0, "nope", &mid, &gid), STORE_NOTFOUND);
+	assert_int_equal(store_dedup_get(store_pg_store(st), 0, "nope", &mid, &gid), STORE_NOTFOUND);
 	store_pg_close(st);
 }
 
@@ -165,16 +182,16 @@ static void test_history_and_missed_messages(void **state)
 	assert_int_equal(s.seqs[0], 8);
 	assert_string_equal(s.text[2], "m9");
 	s.n = 0;
-	assert_int_equal(store_pg_history(st, g, out[4].id, 0, 2, seen_hist, &s), STORE_OK);
+	assert_int_equal(store_history(store_pg_store(st), g, out[4].id, 0, 2, seen_hist, &s), STORE_OK);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.text[0], "m5");
 	s.n = 0;
-	assert_int_equal(store_pg_history(st, g, 0, 0, 3, seen_hist, &s), STORE_OK);
+	assert_int_equal(store_history(store_pg_store(st), g, 0, 0, 3, seen_hist, &s), STORE_OK);
 	assert_int_equal(s.n, 3);
 	assert_string_equal(s.text[0], "m7");
 	assert_string_equal(s.text[2], "m9");
 	s.n = 0;
-	assert_int_equal(store_pg_history(st, g, 0, out[2].id, 5, seen_hist, &s), STORE_OK);
+	assert_int_equal(store_history(store_pg_store(st), g, 0, out[2].id, 5, seen_hist, &s), STORE_OK);
 	assert_int_equal(s.n, 2);
 	assert_string_equal(s.text[1], "m1");
 	for (int i = 0; i < 10; i++)
@@ -282,70 +299,70 @@ static void test_accounts_groups_and_files_keep_store_h_meanings(void **state)
 	store_group_t gr;
 
 	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
-	assert_int_equal(store_pg_user_create(st, "Alice", "h1", &alice), STORE_OK);
+	assert_int_equal(store_user_create(store_pg_store(st), "Alice", "h1", &alice), STORE_OK);
 	assert_true(alice > 0);
 	/* one name in any case */
-	assert_int_equal(store_pg_user_create(st, "alice", "h2", &bob), STORE_EXISTS);
-	assert_int_equal(store_pg_user_name_taken(st, "ALICE"), STORE_EXISTS);
-	assert_int_equal(store_pg_user_name_taken(st, "carol"), STORE_OK);
-	assert_int_equal(store_pg_user_create(st, "bob", "h3", &bob), STORE_OK);
-	assert_int_equal(store_pg_user_rename(st, bob, "Alice"), STORE_EXISTS);
-	assert_int_equal(store_pg_user_rename(st, bob, "bobby"), STORE_OK);
-	assert_int_equal(store_pg_user_by_id(st, bob, &u), STORE_OK);
+	assert_int_equal(store_user_create(store_pg_store(st), "alice", "h2", &bob), STORE_EXISTS);
+	assert_int_equal(store_user_name_taken(store_pg_store(st), "ALICE"), STORE_EXISTS);
+	assert_int_equal(store_user_name_taken(store_pg_store(st), "carol"), STORE_OK);
+	assert_int_equal(store_user_create(store_pg_store(st), "bob", "h3", &bob), STORE_OK);
+	assert_int_equal(store_user_rename(store_pg_store(st), bob, "Alice"), STORE_EXISTS);
+	assert_int_equal(store_user_rename(store_pg_store(st), bob, "bobby"), STORE_OK);
+	assert_int_equal(store_user_by_id(store_pg_store(st), bob, &u), STORE_OK);
 	assert_string_equal(u.username, "bobby");
-	assert_int_equal(store_pg_user_set_banned(st, bob, 1), STORE_OK);
-	assert_int_equal(store_pg_user_by_name(st, "bobby", &u), STORE_OK);
+	assert_int_equal(store_user_set_banned(store_pg_store(st), bob, 1), STORE_OK);
+	assert_int_equal(store_user_by_name(store_pg_store(st), "bobby", &u), STORE_OK);
 	assert_int_equal(u.banned, 1);
-	assert_int_equal(store_pg_user_set_pwhash(st, 999999, "x"), STORE_NOTFOUND);
+	assert_int_equal(store_user_set_pwhash(store_pg_store(st), 999999, "x"), STORE_NOTFOUND);
 
 	members[0] = alice;
 	members[1] = bob;
-	assert_int_equal(store_pg_group_create_with(st, "team", 0, members, 2, &g), STORE_OK);
-	assert_int_equal(store_pg_group_create(st, "team", 0, &n), STORE_EXISTS);
+	assert_int_equal(store_group_create_with(store_pg_store(st), "team", 0, members, 2, &g), STORE_OK);
+	assert_int_equal(store_group_create(store_pg_store(st), "team", 0, &n), STORE_EXISTS);
 	/* a member who does not exist: nothing of the group is stored */
 	members[1] = 999999;
-	assert_int_equal(store_pg_group_create_with(st, "ghosts", 0, members, 2, &n),
+	assert_int_equal(store_group_create_with(store_pg_store(st), "ghosts", 0, members, 2, &n),
 	                 STORE_NOTFOUND);
-	assert_int_equal(store_pg_group_by_name(st, "ghosts", &gr), STORE_NOTFOUND);
-	assert_int_equal(store_pg_member_add(st, g, 999999), STORE_NOTFOUND);
+	assert_int_equal(store_group_by_name(store_pg_store(st), "ghosts", &gr), STORE_NOTFOUND);
+	assert_int_equal(store_member_add(store_pg_store(st), g, 999999), STORE_NOTFOUND);
 	int64_t cnt[2] = { g, 0 };
-	assert_int_equal(store_pg_members_foreach(st, count_members, cnt), STORE_OK);
+	assert_int_equal(store_members_foreach(store_pg_store(st), count_members, cnt), STORE_OK);
 	assert_int_equal(cnt[1], 2);
 
 	store_msg_t m = { .group_id = g, .sender_id = alice, .ts = 1, .sender_name = "Alice",
 	                  .content = "hi" };
 	struct store_pg_stored out;
 	assert_int_equal(store_pg_messages_append(st, &m, 1, &out), STORE_OK);
-	assert_int_equal(store_pg_last_message_id(st, &n), STORE_OK);
+	assert_int_equal(store_last_message_id(store_pg_store(st), &n), STORE_OK);
 	assert_true(n >= out.id);
-	assert_int_equal(store_pg_message_count(st, g, &n), STORE_OK);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
 	assert_int_equal(n, 1);
 
 	store_file_t f = { .group_id = g, .uploader_id = alice, .size = 12, .uploaded_at = 5 };
 	strcpy(f.uploader_name, "Alice");
 	strcpy(f.filename, "notes.txt");
 	strcpy(f.stored_name, "abc123");
-	assert_int_equal(store_pg_file_add(st, &f, &fid), STORE_OK);
+	assert_int_equal(store_file_add(store_pg_store(st), &f, &fid), STORE_OK);
 	store_file_t back;
-	assert_int_equal(store_pg_file_get(st, fid, &back), STORE_OK);
+	assert_int_equal(store_file_get(store_pg_store(st), fid, &back), STORE_OK);
 	assert_string_equal(back.filename, "notes.txt");
 	assert_int_equal(back.size, 12);
 	int nf = 0;
-	assert_int_equal(store_pg_files_foreach(st, g, count_files, &nf), STORE_OK);
+	assert_int_equal(store_files_foreach(store_pg_store(st), g, count_files, &nf), STORE_OK);
 	assert_int_equal(nf, 1);
-	assert_int_equal(store_pg_file_delete(st, fid), STORE_OK);
-	assert_int_equal(store_pg_file_delete(st, fid), STORE_NOTFOUND);
+	assert_int_equal(store_file_delete(store_pg_store(st), fid), STORE_OK);
+	assert_int_equal(store_file_delete(store_pg_store(st), fid), STORE_NOTFOUND);
 
 	/* a deleted group takes its members and messages with it */
-	assert_int_equal(store_pg_group_delete(st, g), STORE_OK);
-	assert_int_equal(store_pg_group_delete(st, g), STORE_NOTFOUND);
-	assert_int_equal(store_pg_message_count(st, g, &n), STORE_OK);
+	assert_int_equal(store_group_delete(store_pg_store(st), g), STORE_OK);
+	assert_int_equal(store_group_delete(store_pg_store(st), g), STORE_NOTFOUND);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
 	assert_int_equal(n, 0);
 	cnt[1] = 0;
-	assert_int_equal(store_pg_members_foreach(st, count_members, cnt), STORE_OK);
+	assert_int_equal(store_members_foreach(store_pg_store(st), count_members, cnt), STORE_OK);
 	assert_int_equal(cnt[1], 0);
-	assert_int_equal(store_pg_user_delete(st, bob), STORE_OK);
-	assert_int_equal(store_pg_user_delete(st, bob), STORE_NOTFOUND);
+	assert_int_equal(store_user_delete(store_pg_store(st), bob), STORE_OK);
+	assert_int_equal(store_user_delete(store_pg_store(st), bob), STORE_NOTFOUND);
 	store_pg_close(st);
 }
 
@@ -361,6 +378,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_schema_is_created_once_with_admin_and_public),
 		cmocka_unit_test(test_newer_schema_is_refused_by_open_and_check),
+		cmocka_unit_test(test_store_open_picks_postgresql_by_name),
 		cmocka_unit_test(test_unreachable_server_is_named),
 		cmocka_unit_test(test_batch_takes_ids_and_contiguous_seq_per_group),
 		cmocka_unit_test(test_history_and_missed_messages),

@@ -79,7 +79,7 @@ static void submit(int64_t gid, const char *text, const char *cmid)
 static void test_commit_gives_ids_and_contiguous_seqs(void **state)
 {
 	int64_t g, base = stored_count();
-	assert_int_equal(store_pg_group_create(st, "w_a", 0, &g), STORE_OK);
+	assert_int_equal(store_group_create(store_pg_store(st), "w_a", 0, &g), STORE_OK);
 	for (int i = 0; i < 20; i++) {
 		char t[16];
 		snprintf(t, sizeof t, "m%d", i);
@@ -97,7 +97,7 @@ static void test_commit_gives_ids_and_contiguous_seqs(void **state)
 static void test_a_resend_is_marked_duplicate_with_the_stored_id(void **state)
 {
 	int64_t g, base = stored_count();
-	assert_int_equal(store_pg_group_create(st, "w_b", 0, &g), STORE_OK);
+	assert_int_equal(store_group_create(store_pg_store(st), "w_b", 0, &g), STORE_OK);
 	submit(g, "once", "cm-9");
 	assert_int_equal(wait_stored(base + 1), base + 1);
 	submit(g, "once", "cm-9");
@@ -106,14 +106,14 @@ static void test_a_resend_is_marked_duplicate_with_the_stored_id(void **state)
 	assert_int_equal(got.dropped[base + 1], WRITER_DUPLICATE);
 	assert_int_equal(got.id[base + 1], got.id[base]);
 	int64_t n;
-	assert_int_equal(store_pg_message_count(st, g, &n), STORE_OK);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
 	assert_int_equal(n, 1);
 }
 
 static void test_a_lost_connection_keeps_the_batch_and_reconnects(void **state)
 {
 	int64_t g, n, base = stored_count();
-	assert_int_equal(store_pg_group_create(st, "w_c", 0, &g), STORE_OK);
+	assert_int_equal(store_group_create(store_pg_store(st), "w_c", 0, &g), STORE_OK);
 	/* end every other session of the database: the writer's too */
 	PGconn *c = PQconnectdb(conninfo);
 	PGresult *r = PQexec(c, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -131,8 +131,8 @@ static void test_a_lost_connection_keeps_the_batch_and_reconnects(void **state)
 	}
 	/* this connection was ended too: its next call says so, the one
 	 * after reconnects */
-	assert_int_equal(store_pg_message_count(st, g, &n), STORE_ERR);
-	assert_int_equal(store_pg_message_count(st, g, &n), STORE_OK);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_ERR);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
 	assert_int_equal(n, 5);
 	assert_true(writer_healthy());
 }
