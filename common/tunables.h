@@ -77,6 +77,15 @@
 /* Presence: groups with more members than this send no status updates. */
 #define CR_DEFAULT_PRESENCE_MAX_GROUP 1000
 
+/* Cluster mode: a message held back behind a missing one waits this long
+ * (ms) for it on the bus before it is fetched from PostgreSQL; every group,
+ * membership and ban is compared with PostgreSQL this often (ms), which
+ * also bounds how late a lost notification is made good; a node's key in
+ * Redis lives this long (seconds) without a refresh. */
+#define CR_DEFAULT_GAP_WAIT        200
+#define CR_DEFAULT_SWEEP_INTERVAL  1000
+#define CR_DEFAULT_NODE_TIMEOUT    10
+
 /* Flood control */
 #define CR_DEFAULT_RATE            50            /* messages per second, per connection */
 #define CR_DEFAULT_BURST           200

@@ -5,7 +5,8 @@
  * A message on the bus is one JSON object on the channel BUS_CHANNEL:
  * {"node", "id", "seq", "g" (group id), "gn" (group name), "s" (sender
  * id), "n" (sender name), "t" (time), "c" (content), "k" (client_msg_id,
- * when given)}. */
+ * when given)}; or {"node", "type": "changed"}: groups, memberships or bans
+ * changed in the store. */
 #include "config.h"
 #include "bus.h"
 
@@ -202,6 +203,25 @@ void bus_publish(const msg_t *m, int64_t seq)
 	json_object_put(o);
 }
 
+void bus_notify_changed(void)
+{
+	char text[400];
+	const char *argv[3] = { "PUBLISH", BUS_CHANNEL, text };
+	size_t len[3];
+
+	if (!atomic_load(&b.running))
+		return;
+	json_object *n = json_object_new_string(b.node);
+	snprintf(text, sizeof text, "{\"node\":%s,\"type\":\"changed\"}",
+	         json_object_to_json_string(n));
+	json_object_put(n);
+	for (int i = 0; i < 3; i++)
+		len[i] = strlen(argv[i]);
+	pthread_mutex_lock(&b.lock);
+	bus_pub_command("publishing a change", 3, argv, len);
+	pthread_mutex_unlock(&b.lock);
+}
+
 /* ---- the bus thread ---------------------------------------------------- */
 
 static int64_t bus_json_int(json_object *o, const char *key)
@@ -233,6 +253,12 @@ static void bus_received(const char *text, size_t len)
 	node = bus_json_str(o, "node");
 	if (node && strcmp(node, b.node) == 0)
 		goto out; /* ours: the writer offered it already */
+	const char *type = bus_json_str(o, "type");
+	if (type && strcmp(type, "changed") == 0) {
+		if (b.o.refresh)
+			b.o.refresh();
+		goto out;
+	}
 	name = bus_json_str(o, "n");
 	content = bus_json_str(o, "c");
 	int64_t seq = bus_json_int(o, "seq"), gid = bus_json_int(o, "g");
@@ -317,6 +343,9 @@ static int bus_group_seq(void *ctx, int64_t gid, int64_t seq)
 static void bus_sweep(void)
 {
 	static struct bus_behind bb; /* the bus thread's only */
+	/* groups first: a message of a group created elsewhere then finds it */
+	if (b.o.refresh)
+		b.o.refresh();
 	bb.n = 0;
 	bb.init = 0;
 	if (store_pg_groups_seq(b.st, bus_group_seq, &bb) != STORE_OK)

@@ -33,6 +33,10 @@ struct bus_opts {
 	int sweep_ms;          /* compare every known group with the store this often */
 	int heartbeat_s;       /* the node key's lifetime */
 	int drop_every;        /* testing only: drop every Nth publish (0: none) */
+	/* Read groups, memberships and bans again (cluster_refresh), in the
+	 * bus thread: when another node says they changed, every sweep_ms,
+	 * and when Redis comes back. NULL: none. */
+	int (*refresh)(void);
 };
 
 /* "HOST:PORT" into host and port; -1 when it is not one. */
@@ -49,6 +53,10 @@ int bus_start(const struct bus_opts *o, char *err, size_t errlen);
 /* Tell the other nodes about m, stored with seq. Never blocks for long:
  * with Redis down it returns at once (they will fill the gap). */
 void bus_publish(const msg_t *m, int64_t seq);
+
+/* Tell the other nodes that groups, memberships or bans changed: they call
+ * their refresh(). Never blocks for long, as bus_publish(). */
+void bus_notify_changed(void);
 
 /* Stop the thread and close the connections (the node key expires). */
 void bus_stop(void);

@@ -163,6 +163,24 @@ static const struct conf_opt conf_opts[] = {
 	{ "Files", "Extensions", "file-extensions", 0, CT_STR, O(file_extensions),
 	  "txt,pdf,doc,docx,xls,xlsx,ppt,pptx,jpg,jpeg,png,gif,bmp,mp3,mp4,avi,zip,rar,7z,tar,gz", 0, 0,
 	  1, "LIST", "file extensions allowed for upload, comma-separated" },
+	{ "Cluster", "Postgres", "postgres", 0, CT_STR, O(postgres), "", 0, 0, 0, "CONNINFO",
+	  "keep everything in PostgreSQL (a libpq connection string) instead of the SQLite "
+	  "Database: the record shared by a cluster's nodes" },
+	{ "Cluster", "Redis", "redis", 0, CT_STR, O(redis), "", 0, 0, 0, "HOST:PORT",
+	  "Redis between the cluster's nodes (needs Postgres)" },
+	{ "Cluster", "NodeName", "node-name", 0, CT_STR, O(node_name), "", 0, 0, 0, "NAME",
+	  "this node's name in the cluster, unique; empty: the host name" },
+	{ "Cluster", "GapWait", "gap-wait", 0, CT_INT, O(gap_wait), STR(CR_DEFAULT_GAP_WAIT), 0,
+	  60000, 0, "MS", "a message held back behind a missing one waits this long before the "
+	  "missing one is fetched from PostgreSQL" },
+	{ "Cluster", "SweepInterval", "sweep-interval", 0, CT_INT, O(sweep_interval),
+	  STR(CR_DEFAULT_SWEEP_INTERVAL), 10, 3600000, 0, "MS",
+	  "how often each group, its members and bans are compared with PostgreSQL" },
+	{ "Cluster", "NodeTimeout", "node-timeout", 0, CT_INT, O(node_timeout),
+	  STR(CR_DEFAULT_NODE_TIMEOUT), 3, 3600, 0, "SECONDS",
+	  "a node that stops refreshing its key in Redis is gone after this long" },
+	{ "Cluster", "DebugDropPublish", "debug-drop-publish", 0, CT_INT, O(debug_drop_publish),
+	  "0", 0, 1000000, 0, "N", "testing only: drop every Nth publish on the bus (0: none)" },
 };
 
 #define CONF_NOPTS (sizeof conf_opts / sizeof conf_opts[0])
@@ -548,6 +566,12 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 		c->workers = conf_auto_workers();
 	if (c->max_connections == 0)
 		c->max_connections = conf_auto_max_connections();
+	if (c->redis[0] && !c->postgres[0]) {
+		conf_err("chatroomd: Redis (%s) is set without Postgres: a cluster's nodes share "
+		         "PostgreSQL; set Postgres too",
+		         c->redis);
+		return -1;
+	}
 	if (c->heartbeat_timeout <= c->heartbeat_interval) {
 		conf_err("chatroomd: HeartbeatTimeout (%d) must be longer than HeartbeatInterval (%d)",
 		        c->heartbeat_timeout, c->heartbeat_interval);

@@ -75,6 +75,14 @@ struct conf {
 	long long max_file_size;
 	long long min_free_space; /* bytes an upload must leave free */
 	char *file_extensions; /* comma-separated allow-list */
+	/* [Cluster] */
+	char *postgres;     /* libpq connection string; "": SQLite (database) */
+	char *redis;        /* HOST:PORT of the bus; "": none */
+	char *node_name;    /* "": the host name */
+	int gap_wait;       /* ms before a gap is fetched from PostgreSQL */
+	int sweep_interval; /* ms between comparisons with PostgreSQL */
+	int node_timeout;   /* seconds a node's key lives without refresh */
+	int debug_drop_publish; /* testing: drop every Nth publish */
 
 	/* not options */
 	char *config_file;  /* the file read, or NULL */

@@ -6,6 +6,8 @@
  * stores messages. */
 #include "config.h"
 #include "broadcast.h"
+#include "bus.h"
+#include "cluster.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "conf.h"
@@ -19,7 +21,9 @@
 #include "session.h"
 #include "stats.h"
 #include "throttle.h"
+#include "order.h"
 #include "store.h"
+#include "store_pg.h"
 #include "table.h"
 #include "valid.h"
 #include "waiter.h"
@@ -167,8 +171,105 @@ static int main_pidfile(const char *path)
 	return 0;
 }
 
+/* The name store_open() is given: the SQLite file, or in cluster mode
+ * PostgreSQL's connection string (which it tells by the prefix). */
+static const char *main_store_name(void)
+{
+	static char name[4200];
+	const char *pg = srv_conf->postgres;
+	if (!pg[0])
+		return srv_conf->database;
+	if (strncmp(pg, "postgresql://", 13) == 0 || strncmp(pg, "postgres://", 11) == 0)
+		return pg;
+	snprintf(name, sizeof name, STORE_PG_PREFIX "%s", pg);
+	return name;
+}
+
+/* The database in log lines: a connection string may hold a password. */
+static const char *main_store_label(void)
+{
+	return srv_conf->postgres[0] ? "PostgreSQL" : srv_conf->database;
+}
+
+/* chatroomd -t in cluster mode: PostgreSQL and Redis answer, and the
+ * schema's version fits. Prints what is wrong; 0 when all is well. */
+static int main_check_cluster(void)
+{
+	char err[512];
+	int bad = 0;
+	if (srv_conf->postgres[0]) {
+		if (store_pg_check(srv_conf->postgres, err, sizeof err) != STORE_OK) {
+			fprintf(stderr, "chatroomd: Postgres: %s\n", err);
+			bad = 1;
+		} else {
+			printf("# PostgreSQL: reachable, schema version fits\n");
+		}
+	}
+	if (srv_conf->redis[0]) {
+		if (bus_check(srv_conf->redis, err, sizeof err) < 0) {
+			fprintf(stderr, "chatroomd: Redis: %s\n", err);
+			bad = 1;
+		} else {
+			printf("# Redis: reachable\n");
+		}
+	}
+	return bad;
+}
+
+/* Where delivery starts in each group: after what is stored (history). */
+static int main_order_group(void *ctx, int64_t gid, int64_t seq)
+{
+	(void)ctx;
+	order_set_last(gid, seq);
+	return 0;
+}
+
+/* Cluster mode from start: ids at commit, delivery through the order, and
+ * with Redis the bus. 0, or -1 (logged). */
+static int main_cluster_start(void)
+{
+	char err[512], host[256];
+	bcast_cluster_start();
+	cluster_enable();
+	if (store_pg_groups_seq(store_pg_from(srv_store), main_order_group, NULL) != STORE_OK) {
+		log_error("cannot read the groups' positions from PostgreSQL");
+		return -1;
+	}
+	if (!srv_conf->redis[0])
+		return 0;
+	if (!srv_conf->node_name[0]) {
+		if (gethostname(host, sizeof host) < 0)
+			snprintf(host, sizeof host, "node-%d", (int)getpid());
+		host[sizeof host - 1] = '\0';
+		free(srv_conf->node_name);
+		srv_conf->node_name = strdup(host);
+		if (!srv_conf->node_name) {
+			log_error("out of memory");
+			return -1;
+		}
+	}
+	struct bus_opts bo = {
+		.redis = srv_conf->redis,
+		.node = srv_conf->node_name,
+		.conninfo = srv_conf->postgres,
+		.gap_wait_ms = srv_conf->gap_wait,
+		.sweep_ms = srv_conf->sweep_interval,
+		.heartbeat_s = srv_conf->node_timeout,
+		.drop_every = srv_conf->debug_drop_publish,
+		.refresh = cluster_refresh,
+	};
+	if (bus_start(&bo, err, sizeof err) < 0) {
+		log_error("cannot start the bus: %s", err);
+		return -1;
+	}
+	log_info("cluster: node %s, Redis at %s", srv_conf->node_name, srv_conf->redis);
+	return 0;
+}
+
 static void main_chown_state(uid_t uid, gid_t gid)
 {
+	if (srv_conf->postgres[0])
+		return; /* nothing of ours on this disk */
 	const char *suffix[] = { "", "-wal", "-shm" };
 	char path[4200];
 	for (int i = 0; i < 3; i++) {
@@ -311,17 +412,17 @@ static int main_set_admin_password(void)
 		return 1;
 	}
 	memset(line, 0, sizeof line); /* do not leave the password in memory */
-	if (store_open(srv_conf->database, &srv_store, err, sizeof err) != STORE_OK) {
+	if (store_open(main_store_name(), &srv_store, err, sizeof err) != STORE_OK) {
 		fprintf(stderr, "chatroomd: %s\n", err);
 		return 1;
 	}
 	int rc = store_user_set_pwhash(srv_store, STORE_ADMIN_ID, hash);
 	store_close(srv_store);
 	if (rc != STORE_OK) {
-		fprintf(stderr, "chatroomd: could not store the password in %s\n", srv_conf->database);
+		fprintf(stderr, "chatroomd: could not store the password in %s\n", main_store_label());
 		return 1;
 	}
-	printf("Admin password set in %s\n", srv_conf->database);
+	printf("Admin password set in %s\n", main_store_label());
 	return 0;
 }
 
@@ -356,6 +457,9 @@ static int main_shutdown(void)
 		log_warn("shutdown: %d connections still being served are left to the exit", busy);
 	}
 	writer_stop();
+	/* after the writer: its last batches are published */
+	bus_stop();
+	order_reset();
 	stats_format(line, sizeof line);
 	log_info("final statistics: %s", line);
 	if (busy == 0) {
@@ -381,6 +485,9 @@ int main(int argc, char **argv)
 		return 2;
 	if (action == CONF_CONFIGTEST) {
 		conf_print(srv_conf, stdout);
+		log_init("chatroomd", LOG_LVL_ERROR, 1, 0);
+		if (main_check_cluster() != 0)
+			return 1;
 		printf("# configuration OK\n");
 		return 0;
 	}
@@ -439,9 +546,9 @@ int main(int argc, char **argv)
 	main_raise_nofile();
 
 
-	int rc = store_open(srv_conf->database, &srv_store, err, sizeof err);
+	int rc = store_open(main_store_name(), &srv_store, err, sizeof err);
 	if (rc != STORE_OK) {
-		log_error("cannot open the database %s: %s", srv_conf->database, err);
+		log_error("cannot open the database %s: %s", main_store_label(), err);
 		return 1;
 	}
 	table_init();
@@ -450,7 +557,7 @@ int main(int argc, char **argv)
 	    store_members_foreach(srv_store, main_load_member, NULL) != STORE_OK ||
 	    store_users_foreach(srv_store, main_load_user, NULL) != STORE_OK ||
 	    store_last_message_id(srv_store, &last_id) != STORE_OK) {
-		log_error("cannot read groups from the database %s", srv_conf->database);
+		log_error("cannot read groups from the database %s", main_store_label());
 		return 1;
 	}
 	bcast_set_last_id(last_id);
@@ -460,12 +567,15 @@ int main(int argc, char **argv)
 
 	struct writer_opts wo = {
 		.db_path = srv_conf->database,
+		.pg_conninfo = srv_conf->postgres[0] ? srv_conf->postgres : NULL,
 		.batch_size = srv_conf->batch_size,
 		.batch_ms = srv_conf->batch_ms,
 		.max_queue = (size_t)srv_conf->writer_queue,
 		.dedup_window = srv_conf->dedup_window,
 		.on_stored = bcast_stored,
 	};
+	if (srv_conf->postgres[0] && main_cluster_start() < 0)
+		return 1;
 	if (writer_start(&wo, err, sizeof err) < 0) {
 		log_error("cannot start the writer: %s", err);
 		return 1;
@@ -480,7 +590,7 @@ int main(int argc, char **argv)
 	}
 	log_info("chatroomd %s started: database %s, %d workers at most, %d connections at most, "
 	         "last message id %lld",
-	         PACKAGE_VERSION, srv_conf->database, srv_conf->workers, CONF(max_connections),
+	         PACKAGE_VERSION, main_store_label(), srv_conf->workers, CONF(max_connections),
 	         (long long)last_id);
 	main_ready();
 

@@ -2,6 +2,7 @@
  * one order with one undo rule; see state.h. */
 #include "config.h"
 #include "state.h"
+#include "cluster.h"
 #include "server.h"
 #include "store.h"
 #include "table.h"
@@ -25,6 +26,7 @@ int state_user_set_banned(int64_t uid, int banned)
 		store_user_set_banned(srv_store, uid, !banned);
 		return STATE_NOMEM;
 	}
+	cluster_changed();
 	return STATE_OK;
 }
 
@@ -37,6 +39,7 @@ int state_group_set_banned(int64_t gid, int banned)
 	if (g)
 		g->banned = banned;
 	table_unlock();
+	cluster_changed();
 	return STATE_OK;
 }
 
@@ -59,6 +62,7 @@ int state_join_public(int64_t uid)
 		store_member_remove(srv_store, pub_id, uid);
 		return STATE_NOMEM;
 	}
+	cluster_changed();
 	return STATE_OK;
 }
 
@@ -76,6 +80,7 @@ int state_join(int64_t gid, int64_t uid)
 		store_member_remove(srv_store, gid, uid);
 		return STATE_NOMEM;
 	}
+	cluster_changed();
 	return STATE_OK;
 }
 
@@ -101,6 +106,7 @@ int state_group_create(const char *name, int is_private, const int64_t *ids, siz
 		store_group_delete(srv_store, *gid);
 		return STATE_NOMEM;
 	}
+	cluster_changed();
 	return STATE_OK;
 }
 
@@ -116,5 +122,6 @@ int state_group_rename(int64_t gid, const char *name)
 	if (g)
 		snprintf(g->name, sizeof g->name, "%s", name);
 	table_unlock();
+	cluster_changed();
 	return STATE_OK;
 }

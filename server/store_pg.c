@@ -641,6 +641,11 @@ store_t *store_pg_store(store_pg_t *st)
 	return &st->base;
 }
 
+store_pg_t *store_pg_from(store_t *st)
+{
+	return st && st->be == &store_pg_backend ? store_pg_of(st) : NULL;
+}
+
 static int store_pg_claims(const char *path)
 {
 	return strncmp(path, STORE_PG_PREFIX, strlen(STORE_PG_PREFIX)) == 0 ||

@@ -65,8 +65,10 @@ int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq);
 int store_pg_groups_seq(store_pg_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t seq),
                         void *ctx);
 
-/* The store.h handle of st (store_close(it) closes st). */
+/* The store.h handle of st (store_close(it) closes st), and back: NULL
+ * when st is not a PostgreSQL connection. */
 store_t *store_pg_store(store_pg_t *st);
+store_pg_t *store_pg_from(store_t *st);
 
 /* The backend of store.h (store.c asks it first): it claims the names
  * STORE_PG_PREFIX + a libpq connection string, and postgresql:// or

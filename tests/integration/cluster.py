@@ -366,3 +366,45 @@ class HAProxy:
             _stop(self.proc, signal.SIGTERM)
             self.proc = None
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Cluster:
+    """n chatroomd nodes on one new PostgreSQL database of pg, a Redis of
+    their own and HAProxy in front. node_args[i] (optional) adds options
+    to node i. finish() stops it all and returns what went wrong (as
+    harness.Server.finish: a node that died, a sanitizer report)."""
+
+    def __init__(self, pg, n=3, node_args=None):
+        self.pg = pg
+        self.conninfo = pg.new_database()
+        self.redis = Redis()
+        self.nodes = []
+        for i in range(n):
+            extra = list((node_args or {}).get(i, []))
+            self.nodes.append(harness.Server(["--postgres", self.conninfo,
+                                              "--redis", self.redis.address,
+                                              "--node-name", "node%d" % i] + extra))
+        self.lb = None
+
+    def start(self):
+        try:
+            self.redis.start()
+            for n in self.nodes:
+                n.start()
+            self.lb = HAProxy([n.port for n in self.nodes]).start()
+            self.lb.wait_up(len(self.nodes))
+        except BaseException:
+            self.finish()
+            raise
+        return self
+
+    def finish(self):
+        problems = []
+        if self.lb:
+            self.lb.cleanup()
+        for i, n in enumerate(self.nodes):
+            p = n.finish()
+            if p:
+                problems.append("node%d:\n%s" % (i, "\n".join(p)))
+        self.redis.cleanup()
+        return problems

@@ -2,10 +2,12 @@
 Redis between the nodes (cluster.py starts them all on this machine)."""
 import os
 import subprocess
+import sys
+import time
 import unittest
 
 import cluster
-from harness import CHATROOMD, SLOW, Server, main, uname
+from harness import CHATROOMD, SLOW, Server, free_port, main, uname
 
 PG = None
 
@@ -115,6 +117,213 @@ class Units(unittest.TestCase):
         finally:
             redis.cleanup()
         self.assertIn("ok 2 - test_a_dropped_publish_is_filled_from_the_store_in_order", out)
+
+
+def login_on(node, name, protocol2=False):
+    """A connection to node (a harness.Server, or HAProxy) logged in as
+    name, registering it first (the record is shared: once is enough)."""
+    c = node.connect()
+    if protocol2:
+        c.hello()
+    c.register(name)
+    r = c.login(name)
+    assert r.get("success"), r
+    return c
+
+
+def chats(conn, want, group_id):
+    """The next `want` chat_messages of group_id conn receives, as
+    (sender, content, message_id); fails on a wait with nothing new."""
+    out = []
+    while len(out) < want:
+        m = conn.recv_where(lambda m: m["message_type"] == "chat_message" and
+                            m.get("chat_group_id") == group_id, timeout=10 * SLOW,
+                            what="chat_message %d of %d" % (len(out) + 1, want))
+        out.append((m["sender_username"], m["content"], m["message_id"]))
+    return out
+
+
+def enter_when_known(conn, name):
+    """enter_chat_request until the node knows the group (created on
+    another node, it learns of it from the bus or its next sweep)."""
+    deadline = time.time() + 10 * SLOW
+    while True:
+        r, hist, _ = conn.enter_chat(name)
+        if hist is not None or time.time() > deadline:
+            return r, hist
+        time.sleep(0.05)
+
+
+def history(conn, name):
+    r, hist = enter_when_known(conn, name)
+    assert hist is not None, r
+    return [(h["sender_username"], h["content"], h["message_id"]) for h in hist]
+
+
+class ClusterTest(unittest.TestCase):
+    """Base: one cluster per test class (node_args as Cluster's)."""
+    nodes = 3
+    node_args = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cl = cluster.Cluster(PG, cls.nodes, cls.node_args).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        problems = cls.cl.finish()
+        if problems:
+            raise AssertionError("\n".join(problems))
+
+    def setUp(self):
+        self.conns = []
+
+    def tearDown(self):
+        for c in self.conns:
+            c.close()
+
+    def on(self, i, name=None, protocol2=False):
+        c = login_on(self.cl.nodes[i], name or uname("c"), protocol2)
+        self.conns.append(c)
+        return c
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            for i, n in enumerate(self.cl.nodes):
+                sys.stderr.write("--- node%d log (tail):\n%s\n" % (i, n.log_tail()))
+        return out
+
+
+class ThreeNodes(ClusterTest):
+
+    def test_public_chat_across_three_nodes_one_order_equal_to_history(self):
+        users = [self.on(i) for i in range(3)]
+        pub = users[0].group["id"]
+        for round_ in range(5):
+            for u in users:
+                u.chat("%s says %d" % (u.username, round_))
+        got = [chats(u, 15, pub) for u in users]
+        self.assertEqual(len(set(g[2] for g in got[0])), 15, "a message twice: %r" % got[0])
+        self.assertEqual(got[0], got[1])
+        self.assertEqual(got[0], got[2])
+        # each sender's own messages in the order it sent them
+        for u in users:
+            mine = [c for s, c, _ in got[0] if s == u.username]
+            self.assertEqual(mine, ["%s says %d" % (u.username, r) for r in range(5)])
+        # and history, read on yet another connection through HAProxy
+        with login_on(self.cl.lb, uname("h")) as h:
+            self.assertEqual(history(h, "public")[-15:], got[0])
+        for u in users:
+            self.assertTrue(u.no_message(0.3, types=("chat_message",)))
+
+    def test_a_group_created_on_one_node_is_used_on_the_others(self):
+        users = [self.on(i) for i in range(3)]
+        name = uname("team")
+        r = users[0].create_chat(name, [users[1].username, users[2].username])
+        self.assertTrue(r.get("success"), r)
+        gid = r["chat_group_id"]
+        for u in users:
+            r, hist = enter_when_known(u, name)
+            self.assertEqual(hist, [], r)
+        for i, u in enumerate(users):
+            u.chat("team %d" % i)
+        got = [chats(u, 3, gid) for u in users]
+        self.assertEqual(got[0], got[1])
+        self.assertEqual(got[0], got[2])
+        self.assertEqual(sorted(c for _, c, _ in got[0]), ["team 0", "team 1", "team 2"])
+        self.assertEqual(history(users[1], name), got[0])
+
+    def test_two_nodes_sending_into_one_group_at_once_give_one_order(self):
+        a, b, c = self.on(0), self.on(1), self.on(2)
+        pub = a.group["id"]
+        # both send their whole burst before reading anything
+        for i in range(40):
+            a.chat("a%02d" % i)
+            b.chat("b%02d" % i)
+        got = [chats(x, 80, pub) for x in (a, b, c)]
+        self.assertEqual(got[0], got[1])
+        self.assertEqual(got[0], got[2])
+        ids = [m[2] for m in got[0]]
+        self.assertEqual(ids, sorted(ids), "delivered out of id order")
+        self.assertEqual([x for _, x, _ in got[0] if x[0] == "a"], ["a%02d" % i for i in range(40)])
+        self.assertEqual([x for _, x, _ in got[0] if x[0] == "b"], ["b%02d" % i for i in range(40)])
+        # history gives the newest HistoryMax (50) of them
+        hist = history(c, "public")
+        self.assertEqual(len(hist), 50)
+        self.assertEqual(hist, got[0][-50:])
+
+    def test_a_resend_to_another_node_is_answered_with_the_stored_id(self):
+        name = uname("rs")
+        a = self.on(0, name, protocol2=True)
+        watcher = self.on(2)
+        pub = a.group["id"]
+        a.chat("only once", client_msg_id="cm-resend-1")
+        ack = a.recv_type("chat_ack")
+        first = chats(watcher, 1, pub)
+        a.close()
+        # the same client, cut off, logs in on another node and resends
+        a2 = self.on(1, name, protocol2=True)
+        a2.chat("only once", client_msg_id="cm-resend-1")
+        ack2 = a2.recv_type("chat_ack")
+        self.assertEqual(ack2["message_id"], ack["message_id"])
+        self.assertEqual(first[0][2], ack["message_id"])
+        a2.chat("after")
+        self.assertEqual([x[1] for x in chats(watcher, 1, pub)], ["after"])
+        self.assertEqual([x for x in history(watcher, "public") if x[1] == "only once"], first)
+
+
+class ConfigTest(unittest.TestCase):
+    """chatroomd -t with cluster options: it says which server does not
+    answer, and whether the schema's version fits."""
+
+    def configtest(self, *args):
+        return subprocess.run([CHATROOMD, "-f", "/dev/null", "-t"] + list(args),
+                              capture_output=True, text=True, timeout=60 * SLOW)
+
+    def test_configtest_checks_postgres_and_redis(self):
+        conninfo = PG.new_database()
+        redis = cluster.Redis().start()
+        try:
+            ok = self.configtest("--postgres", conninfo, "--redis", redis.address)
+            self.assertEqual(ok.returncode, 0, ok.stderr)
+            self.assertIn("# PostgreSQL: reachable, schema version fits", ok.stdout)
+            self.assertIn("# Redis: reachable", ok.stdout)
+            dead = "127.0.0.1:%d" % free_port()
+            bad = self.configtest("--postgres", conninfo, "--redis", dead)
+            self.assertEqual(bad.returncode, 1)
+            self.assertIn("chatroomd: Redis: cannot connect to Redis at 127.0.0.1", bad.stderr)
+            self.assertNotIn("Postgres:", bad.stderr)
+        finally:
+            redis.cleanup()
+        db = conninfo.split("dbname=")[1]
+        PG.psql("CREATE TABLE not_ours (x int)", db=db)
+        foreign = self.configtest("--postgres", conninfo)
+        self.assertEqual(foreign.returncode, 1)
+        self.assertIn("was not made by chatroomd", foreign.stderr)
+
+    def test_redis_without_postgres_is_refused(self):
+        r = self.configtest("--redis", "127.0.0.1:6379")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("set Postgres too", r.stderr)
+
+
+class DroppedPublish(ClusterTest):
+    """node0 drops every third of its publishes on purpose: the others
+    fill the gaps from PostgreSQL."""
+    nodes = 2
+    node_args = {0: ["--debug-drop-publish", "3"]}
+
+    def test_every_message_arrives_in_order_despite_dropped_publishes(self):
+        a, b = self.on(0), self.on(1)
+        pub = a.group["id"]
+        for i in range(12):
+            a.chat("d%02d" % i)
+        got = chats(b, 12, pub)
+        self.assertEqual([x[1] for x in got], ["d%02d" % i for i in range(12)])
+        self.assertEqual(chats(a, 12, pub), got)
+        self.assertIn("dropping the publish", self.cl.nodes[0].log_text())
 
 
 if __name__ == "__main__":
