@@ -86,6 +86,13 @@ SSL_CTX *tls_ctx_load(const char *cert_file, const char *key_file, char *err, si
 		return NULL;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			snprintf(err, errlen, "key %s does not match the certificate %s", key_file,
+			         cert_file);
+			SSL_CTX_free(ctx);
+			return NULL;
+		}
 		tls_last_error(why, sizeof why);
 		snprintf(err, errlen, "key %s: %s", key_file, why);
 		SSL_CTX_free(ctx);
