@@ -379,6 +379,119 @@ class Reload(unittest.TestCase):
         new.recv_chat("still here")
 
 
+def tls_server(test, name="server"):
+    """A started server whose TLS port shows certificate name; (server,
+    TLS port), with the accounts alice and bob."""
+    from harness import free_port
+    port = free_port()
+    srv = started_server(test, tls_args(port, name), admin_password=ADMIN_PASSWORD)
+    TLSServerTest.wait_tls(port)
+    for n in ("alice", "bob"):
+        c = srv.connect()
+        test.assertTrue(c.register(n).get("success"))
+        c.close()
+    return srv, port
+
+
+def pin_of(name):
+    """The --pin-sha256 of a certificate's key, as chatroom(1) makes it."""
+    p = subprocess.run("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der | "
+                       "openssl dgst -sha256 -binary | base64" % cert(name + ".pem"),
+                       shell=True, check=True, capture_output=True, text=True)
+    return p.stdout.strip()
+
+
+class Client(unittest.TestCase):
+    """chatroom --tls: it talks over TLS to a server it can verify, and
+    refuses (exit status 3, the problem named) any other."""
+
+    def run_client(self, port, script, args, env=None):
+        from clientlib import run_client
+        return run_client(port, script, args=args, user="alice", env=env)
+
+    def test_chat_over_tls_by_host_name_and_by_address(self):
+        srv, port = tls_server(self)
+        bob = user_conn(srv, "bob")
+        for host in ("localhost", "127.0.0.1"):
+            rc, out, err = self.run_client(port, ["hello from %s" % host],
+                                           ["--tls", "--cafile", cert("ca.pem"), "--host", host])
+            self.assertEqual(rc, 0, (out, err))
+            self.assertEqual(bob.recv_chat("hello from %s" % host)["sender_username"], "alice")
+        self.assertGreaterEqual(stats(srv)["tls_handshakes"], 2)
+
+    def test_settings_from_the_environment_and_the_configuration_file(self):
+        srv, port = tls_server(self)
+        bob = user_conn(srv, "bob")
+        rc, out, err = self.run_client(port, ["from the environment"], ["--host", "localhost"],
+                                       env={"CHATROOM_TLS": "yes",
+                                            "CHATROOM_CAFILE": cert("ca.pem")})
+        self.assertEqual(rc, 0, (out, err))
+        bob.recv_chat("from the environment")
+        conf = os.path.join(CERTS, "client.conf")
+        with open(conf, "w") as f:
+            f.write("tls = yes\ncafile = %s\n" % cert("ca.pem"))
+        rc, out, err = self.run_client(port, ["from the file"], ["--host", "localhost", "-c", conf])
+        self.assertEqual(rc, 0, (out, err))
+        bob.recv_chat("from the file")
+
+    def test_certificate_of_an_unknown_authority_is_refused(self):
+        srv, port = tls_server(self, "stranger")
+        for args in (["--cafile", cert("ca.pem")], []):  # the test's authority; the system's
+            rc, out, err = self.run_client(port, ["must not be sent"],
+                                           ["--tls", "--host", "localhost"] + args)
+            self.assertEqual(rc, 3, (out, err))
+            text = "\n".join(out) + err
+            self.assertIn("certificate is not valid for localhost", text)
+            self.assertIn("unable to get local issuer certificate", text)
+        self.assertNotIn("must not be sent", srv.log_text())
+        self.assertEqual(stats(srv)["tls_handshakes"], 0)
+
+    def test_certificate_for_another_host_is_refused(self):
+        srv, port = tls_server(self, "wronghost")
+        rc, out, err = self.run_client(port, ["x"], ["--tls", "--cafile", cert("ca.pem"),
+                                                     "--host", "localhost"])
+        self.assertEqual(rc, 3, (out, err))
+        self.assertIn("hostname mismatch", ("\n".join(out) + err).lower())
+        rc, out, err = self.run_client(port, ["x"], ["--tls", "--cafile", cert("ca.pem"),
+                                                     "--host", "127.0.0.1"])
+        self.assertEqual(rc, 3, (out, err))
+        self.assertIn("ip address mismatch", ("\n".join(out) + err).lower())
+
+    def test_pinned_key(self):
+        srv, port = tls_server(self, "stranger")
+        bob = user_conn(srv, "bob")
+        rc, out, err = self.run_client(port, ["pinned"], ["--tls", "--pin-sha256",
+                                                          pin_of("stranger")])
+        self.assertEqual(rc, 0, (out, err))
+        bob.recv_chat("pinned")
+        rc, out, err = self.run_client(port, ["x"], ["--tls", "--pin-sha256", pin_of("server")])
+        self.assertEqual(rc, 3, (out, err))
+        self.assertIn("does not match --pin-sha256 (its pin is %s)" % pin_of("stranger"),
+                      "\n".join(out) + err)
+
+    def test_plain_port_with_tls_and_bad_options(self):
+        srv, port = tls_server(self)
+        rc, out, err = self.run_client(srv.port, ["x"], ["--tls", "--cafile", cert("ca.pem")])
+        self.assertEqual(rc, 3, (out, err))
+        self.assertIn("TLS handshake", "\n".join(out) + err)
+        rc, out, err = self.run_client(port, ["x"], ["--cafile", cert("ca.pem")])
+        self.assertEqual(rc, 2)
+        self.assertIn("need --tls", err)
+        rc, out, err = self.run_client(port, ["x"], ["--tls", "--cafile", "/nonexistent.pem"])
+        self.assertEqual(rc, 2)
+        self.assertIn("/nonexistent.pem: No such file or directory", err)
+        rc, out, err = self.run_client(port, ["x"], ["--tls", "--pin-sha256", "short"])
+        self.assertEqual(rc, 2)
+        self.assertIn("--pin-sha256 takes", err)
+
+
+def user_conn(srv, name):
+    c = srv.connect()
+    r = c.login(name)
+    assert r.get("success"), r
+    return c
+
+
 class Options(unittest.TestCase):
     def run_daemon(self, *args):
         from harness import CHATROOMD
