@@ -84,6 +84,11 @@ struct conf {
 	int node_timeout;   /* seconds a node's key lives without refresh */
 	int debug_drop_publish; /* testing: drop every Nth publish */
 
+	/* [TLS] */
+	int tls_port;          /* 0: no TLS port */
+	char *tls_cert;        /* PEM: the certificate, then its chain */
+	char *tls_key;         /* PEM: its private key */
+
 	/* not options */
 	char *config_file;  /* the file read, or NULL */
 };
