@@ -9,11 +9,16 @@
  *   1. table lock          (rwlock, here: table_rdlock/table_wrlock)
  *   2. group->seq_lock     (mutex per group: orders message ids and fan-out)
  *   3. client->out_lock    (mutex per client: its output queue)
- * Apart from these three, one lock is held while taking another:
+ * One lock comes before all three: the order lock (order.c, cluster mode),
+ * held while a message is delivered in its group's order, which takes 1,
+ * 2 and 3 as bcast_stored does; nobody takes it holding 1, 2 or 3.
+ * Apart from these, one lock is held while taking another:
  *   bcast_reserve_lock (broadcast.c) -> the store's lock, to record a block
  *   of message ids; it is taken with none of 1-3 held.
- * Leaves, never held while taking any other lock: the writer lock
- * (writer.c), each store connection's lock (the backend's: store_sqlite.c), the pool lock (pool.c), the
+ * Leaves, never held while taking any other lock: the bus lock (bus.c:
+ * the publishing connection), the writer lock
+ * (writer.c), each store connection's lock (the backend's: store_sqlite.c,
+ * store_pg.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
  * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
  * and the hashing semaphore (passwd.c). No socket write
