@@ -5,8 +5,9 @@
  * A message on the bus is one JSON object on the channel BUS_CHANNEL:
  * {"node", "id", "seq", "g" (group id), "gn" (group name), "s" (sender
  * id), "n" (sender name), "t" (time), "c" (content), "k" (client_msg_id,
- * when given)}; or {"node", "type": "changed"}: groups, memberships or bans
- * changed in the store. */
+ * when given)}; or a notice {"node", "type"}: "changed" (groups,
+ * memberships or bans changed in the store) or "login" with "user" (that
+ * user logged in on that node). */
 #include "config.h"
 #include "bus.h"
 
@@ -203,7 +204,8 @@ void bus_publish(const msg_t *m, int64_t seq)
 	json_object_put(o);
 }
 
-void bus_notify_changed(void)
+/* Publish a notice {"node", "type", and "user" when uid >= 0}. */
+static void bus_notice(const char *type, int64_t uid)
 {
 	char text[400];
 	const char *argv[3] = { "PUBLISH", BUS_CHANNEL, text };
@@ -212,14 +214,27 @@ void bus_notify_changed(void)
 	if (!atomic_load(&b.running))
 		return;
 	json_object *n = json_object_new_string(b.node);
-	snprintf(text, sizeof text, "{\"node\":%s,\"type\":\"changed\"}",
-	         json_object_to_json_string(n));
+	int k = snprintf(text, sizeof text, "{\"node\":%s,\"type\":\"%s\"",
+	                 json_object_to_json_string(n), type);
 	json_object_put(n);
+	if (uid >= 0)
+		k += snprintf(text + k, sizeof text - (size_t)k, ",\"user\":%lld", (long long)uid);
+	snprintf(text + k, sizeof text - (size_t)k, "}");
 	for (int i = 0; i < 3; i++)
 		len[i] = strlen(argv[i]);
 	pthread_mutex_lock(&b.lock);
-	bus_pub_command("publishing a change", 3, argv, len);
+	bus_pub_command("publishing a notice", 3, argv, len);
 	pthread_mutex_unlock(&b.lock);
+}
+
+void bus_notify_changed(void)
+{
+	bus_notice("changed", -1);
+}
+
+void bus_notify_login(int64_t uid)
+{
+	bus_notice("login", uid);
 }
 
 /* ---- the bus thread ---------------------------------------------------- */
@@ -257,6 +272,11 @@ static void bus_received(const char *text, size_t len)
 	if (type && strcmp(type, "changed") == 0) {
 		if (b.o.refresh)
 			b.o.refresh();
+		goto out;
+	}
+	if (type && strcmp(type, "login") == 0) {
+		if (b.o.login_elsewhere && node)
+			b.o.login_elsewhere(bus_json_int(o, "user"), node);
 		goto out;
 	}
 	name = bus_json_str(o, "n");

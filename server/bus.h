@@ -37,6 +37,9 @@ struct bus_opts {
 	 * bus thread: when another node says they changed, every sweep_ms,
 	 * and when Redis comes back. NULL: none. */
 	int (*refresh)(void);
+	/* User uid logged in on another node (node): end its session here
+	 * (cluster_login_elsewhere), in the bus thread. NULL: none. */
+	void (*login_elsewhere)(int64_t uid, const char *node);
 };
 
 /* "HOST:PORT" into host and port; -1 when it is not one. */
@@ -57,6 +60,10 @@ void bus_publish(const msg_t *m, int64_t seq);
 /* Tell the other nodes that groups, memberships or bans changed: they call
  * their refresh(). Never blocks for long, as bus_publish(). */
 void bus_notify_changed(void);
+
+/* Tell the other nodes that user uid logged in here (they end its session
+ * there). Never blocks for long, as bus_publish(). */
+void bus_notify_login(int64_t uid);
 
 /* Stop the thread and close the connections (the node key expires). */
 void bus_stop(void);

@@ -4,12 +4,15 @@
 #include "config.h"
 #include "cluster.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bus.h"
+#include "catalog.h"
 #include "log.h"
 #include "server.h"
+#include "session.h"
 #include "store.h"
 #include "table.h"
 
@@ -78,6 +81,23 @@ void cluster_changed(void)
 {
 	if (cluster_on)
 		bus_notify_changed();
+}
+
+void cluster_logged_in(int64_t uid)
+{
+	if (cluster_on)
+		bus_notify_login(uid);
+}
+
+void cluster_login_elsewhere(int64_t uid, const char *node)
+{
+	char reason[200];
+	snprintf(reason, sizeof reason, "logged in again on node %s", node);
+	table_wrlock();
+	client_t *c = table_user_client(uid);
+	if (c)
+		session_kick(c, CAT_LOGGED_IN_ELSEWHERE, NULL, reason);
+	table_unlock();
 }
 
 int cluster_refresh(void)

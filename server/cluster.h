@@ -5,10 +5,16 @@
  * store (cluster_refresh()) on that notice and every SweepInterval, so a
  * lost notice delays a change and never loses it.
  *
+ * A login on one node ends the user's session on any other
+ * (cluster_logged_in(), cluster_login_elsewhere()), as a second login on
+ * one node ends the first.
+ *
  * Not yet carried across nodes: deleted groups and accounts, removed
- * memberships, renamed accounts, presence, login takeover. */
+ * memberships, renamed accounts, presence. */
 #ifndef CHATROOM_CLUSTER_H
 #define CHATROOM_CLUSTER_H
+
+#include <stdint.h>
 
 /* Cluster mode on (at start, before any thread uses the table). */
 void cluster_enable(void);
@@ -17,6 +23,14 @@ void cluster_enable(void);
  * store took the change). Nothing outside cluster mode. Takes no lock of
  * the table's. */
 void cluster_changed(void);
+
+/* User uid logged in here: tell the other nodes (nothing outside cluster
+ * mode). Takes no lock of the table's. */
+void cluster_logged_in(int64_t uid);
+
+/* User uid logged in on node `node`: end its session here, if any, as a
+ * second login does (the bus thread calls it). Takes the table write lock. */
+void cluster_login_elsewhere(int64_t uid, const char *node);
 
 /* Read groups, memberships and banned accounts from the store and add to
  * the table what it lacks (and the groups' names and bans). Takes the table

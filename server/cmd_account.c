@@ -3,6 +3,7 @@
 #include "config.h"
 #include "presence.h"
 #include "cmd.h"
+#include "cluster.h"
 #include "catalog.h"
 #include "text.h"
 #include "tunables.h"
@@ -356,6 +357,7 @@ void cmd_login(struct session *s, json_object *req)
 	snprintf(s->username, sizeof s->username, "%s", u.username);
 	STATS_INC(logins);
 	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
+	cluster_logged_in(u.id); /* a session of it on another node ends */
 
 	if (!old)
 		presence_announce(u.id, u.username, 1);

@@ -258,6 +258,7 @@ static int main_cluster_start(void)
 		.heartbeat_s = srv_conf->node_timeout,
 		.drop_every = srv_conf->debug_drop_publish,
 		.refresh = cluster_refresh,
+		.login_elsewhere = cluster_login_elsewhere,
 	};
 	if (bus_start(&bo, err, sizeof err) < 0) {
 		log_error("cannot start the bus: %s", err);

@@ -309,6 +309,23 @@ class ConfigTest(unittest.TestCase):
         self.assertIn("set Postgres too", r.stderr)
 
 
+class Takeover(ClusterTest):
+    nodes = 2
+
+    def test_a_login_on_another_node_ends_the_first_session(self):
+        name = uname("t")
+        first = self.on(0, name)
+        second = self.on(1, name)
+        m = first.recv_type("system_message")
+        self.assertTrue(m.get("content") or m.get("message"), m)
+        self.assertTrue(first.expect_closed())
+        # the new session works, and chats reach it
+        other = self.on(0)
+        other.chat("still here?")
+        self.assertEqual(chats(second, 1, second.group["id"])[0][1], "still here?")
+        self.assertIn("logged in again on node node1", self.cl.nodes[0].log_text())
+
+
 class DroppedPublish(ClusterTest):
     """node0 drops every third of its publishes on purpose: the others
     fill the gaps from PostgreSQL."""
