@@ -94,7 +94,11 @@ int state_group_create(const char *name, int is_private, const int64_t *ids, siz
 		return STATE_DB;
 	int bad = 0;
 	table_wrlock();
-	group_t *g = table_group_add(*gid, name, is_private, 0, proto_now());
+	/* in cluster mode the bus thread may have loaded it from the store
+	 * already (cluster_refresh): one group_t per id */
+	group_t *g = table_group(*gid);
+	if (!g)
+		g = table_group_add(*gid, name, is_private, 0, proto_now());
 	for (size_t k = 0; g && k < n && !bad; k++)
 		bad = table_member_add(g, ids[k]) < 0;
 	if (!g || bad) {
