@@ -79,7 +79,7 @@ int cmd_check(const struct cmd_spec *spec, int64_t user_id, json_object *req, in
 		*id = CAT_LOGIN_FIRST;
 		return -1;
 	}
-	if (spec->access == CMD_ADMIN && user_id != STORE_ADMIN_ID) {
+	if (spec->access == CMD_ADMIN && user_id != STATE_ADMIN_ID) {
 		*code = PROTO_E_PERMISSION;
 		*id = CAT_ADMIN_ONLY;
 		return -1;

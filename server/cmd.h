@@ -12,7 +12,7 @@
 
 #include "msg.h"
 #include "session.h"
-#include "store.h"
+#include "state.h"
 
 typedef void (*cmd_fn)(struct session *s, json_object *req);
 
@@ -79,8 +79,9 @@ void cmd_file_upload(struct session *s, json_object *req);
 void cmd_file_download(struct session *s, json_object *req);
 void cmd_file_list(struct session *s, json_object *req);
 /* Delete a file: from the data directory and from the store. */
-int cmd_file_remove(const store_file_t *f);
-/* Delete every file of group gid, and the group's folder. */
+int cmd_file_remove(const state_file_t *f);
+/* Delete every file of group gid, and the group's folder: STATE_OK, or
+ * STATE_DB when the database failed (some may be left). */
 int cmd_file_remove_group(int64_t gid);
 /* A ban refuses every action that writes: chat_message, file_upload,
  * create_chat and join_chat (see chatroom-protocol(7)). For the last two:

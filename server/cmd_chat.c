@@ -71,7 +71,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 			return;
 		}
 		int64_t mid, mgid;
-		if (store_dedup_get(srv_store, s->user_id, cmid, &mid, &mgid) == STORE_OK) {
+		if (state_message_sent(s->user_id, cmid, &mid, &mgid) == STATE_OK) {
 			free(clean);
 			bcast_ack(s->c, cmid, mid, mgid, 0);
 			return;
@@ -189,16 +189,16 @@ void cmd_create_chat(struct session *s, json_object *req)
 	ids[nids++] = s->user_id;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(list, i);
-		store_user_t u;
+		state_user_t u;
 		if (!json_object_is_type(e, json_type_string)) {
 			free(ids);
 			session_error(s, PROTO_E_INVALID, CAT_MEMBERS_LIST);
 			return;
 		}
-		int rc = store_user_by_name(srv_store, json_object_get_string(e), &u);
-		if (rc != STORE_OK) {
+		int rc = state_user_by_name(json_object_get_string(e), &u);
+		if (rc != STATE_OK) {
 			free(ids);
-			if (rc == STORE_NOTFOUND)
+			if (rc == STATE_NOTFOUND)
 				session_error(s, PROTO_E_USER_NOT_FOUND, CAT_USER_NOT_FOUND_NAME,
 				              json_object_get_string(e));
 			else

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "table.h"
 #include "tunables.h"
 
@@ -256,7 +257,7 @@ static json_object *cmd_upload_response(const char *message, int64_t file_id)
 
 /* The file_notification: a chat_message with the reference's fields, its
  * content in each recipient's language. */
-static void cmd_file_notify(const store_file_t *f)
+static void cmd_file_notify(const state_file_t *f)
 {
 	json_object *o[CAT_NLANGS];
 	for (int l = 0; l < CAT_NLANGS; l++) {
@@ -285,7 +286,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 	const char *name = NULL;
 	int64_t size = 0, gid = 0;
 	char dir[CMD_FILE_PATH_MAX], path[CMD_FILE_PATH_MAX];
-	store_file_t f;
+	state_file_t f;
 	int why;
 
 	/* types checked by cmd.c */
@@ -404,7 +405,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 	}
 	int64_t id = 0;
 	f.uploaded_at = proto_now();
-	if (store_file_add(srv_store, &f, &id) != STORE_OK) {
+	if (state_file_add(&f, &id) != STATE_OK) {
 		unlink(path);
 		session_error(s, PROTO_E_DATABASE, CAT_FILE_RECORD_FAILED);
 		return;
@@ -469,7 +470,7 @@ static int cmd_file_id(json_object *req, int64_t *id)
 void cmd_file_download(struct session *s, json_object *req)
 {
 	int64_t id;
-	store_file_t f;
+	state_file_t f;
 	char path[CMD_FILE_PATH_MAX];
 	struct stat sb;
 
@@ -477,12 +478,12 @@ void cmd_file_download(struct session *s, json_object *req)
 		session_error(s, PROTO_E_INVALID, CAT_DOWNLOAD_ARGS);
 		return;
 	}
-	int rc = store_file_get(srv_store, id, &f);
-	if (rc == STORE_NOTFOUND) {
+	int rc = state_file_get(id, &f);
+	if (rc == STATE_NOTFOUND) {
 		session_error(s, PROTO_E_FILE_NOT_FOUND, CAT_FILE_NOT_FOUND);
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
@@ -550,7 +551,7 @@ void cmd_file_download(struct session *s, json_object *req)
 
 /* list -------------------------------------------------------------------- */
 
-static int cmd_file_list_one(void *ctx, const store_file_t *f)
+static int cmd_file_list_one(void *ctx, const state_file_t *f)
 {
 	char when[32], name[sizeof f->filename];
 	snprintf(name, sizeof name, "%s", f->filename);
@@ -576,7 +577,7 @@ void cmd_file_list(struct session *s, json_object *req)
 	if (!cmd_file_group_ok(s, gid, &g))
 		return;
 	json_object *files = json_object_new_array();
-	if (store_files_foreach(srv_store, g.id, cmd_file_list_one, files) != STORE_OK) {
+	if (state_files_foreach(g.id, cmd_file_list_one, files) != STATE_OK) {
 		json_object_put(files);
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
@@ -589,27 +590,27 @@ void cmd_file_list(struct session *s, json_object *req)
 
 /* used by the admin commands ---------------------------------------------- */
 
-int cmd_file_remove(const store_file_t *f)
+int cmd_file_remove(const state_file_t *f)
 {
 	char path[CMD_FILE_PATH_MAX];
 	cmd_file_path(f->group_id, f->stored_name, path, sizeof path);
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("files: cannot remove %s: %s", path, strerror(errno));
-	return store_file_delete(srv_store, f->id);
+	return state_file_delete(f->id);
 }
 
 struct cmd_file_vec {
-	store_file_t *v;
+	state_file_t *v;
 	size_t n, cap;
 	int oom;
 };
 
-static int cmd_file_collect(void *ctx, const store_file_t *f)
+static int cmd_file_collect(void *ctx, const state_file_t *f)
 {
 	struct cmd_file_vec *fv = ctx;
 	if (fv->n == fv->cap) {
 		size_t cap = fv->cap ? 2 * fv->cap : 16;
-		store_file_t *v = realloc(fv->v, cap * sizeof *v);
+		state_file_t *v = realloc(fv->v, cap * sizeof *v);
 		if (!v) {
 			fv->oom = 1;
 			return 1;
@@ -626,17 +627,17 @@ int cmd_file_remove_group(int64_t gid)
 	struct cmd_file_vec fv = { 0 };
 	char dir[CMD_FILE_PATH_MAX];
 	/* collect first: the store's callbacks run under its lock */
-	int rc = store_files_foreach(srv_store, gid, cmd_file_collect, &fv);
-	if (rc == STORE_OK && fv.oom)
-		rc = STORE_ERR;
-	for (size_t i = 0; rc == STORE_OK && i < fv.n; i++) {
+	int rc = state_files_foreach(gid, cmd_file_collect, &fv);
+	if (rc == STATE_OK && fv.oom)
+		rc = STATE_NOMEM;
+	for (size_t i = 0; rc == STATE_OK && i < fv.n; i++) {
 		int r = cmd_file_remove(&fv.v[i]);
-		if (r != STORE_OK && r != STORE_NOTFOUND)
+		if (r != STATE_OK && r != STATE_NOTFOUND)
 			rc = r;
 	}
 	free(fv.v);
 	cmd_file_dir(gid, dir, sizeof dir);
-	if (rc == STORE_OK && rmdir(dir) < 0 && errno != ENOENT)
+	if (rc == STATE_OK && rmdir(dir) < 0 && errno != ENOENT)
 		log_warn("files: cannot remove %s: %s", dir, strerror(errno));
 	return rc;
 }

@@ -17,7 +17,7 @@
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
  * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
  * and the hashing semaphore (passwd.c). No socket write
- * and no SQLite call happens while holding 1 or 2: queues are appended to,
+ * and no database call happens while holding 1 or 2: queues are appended to,
  * never flushed, under them (the flush happens at client_defer_end or in
  * the waiter). Under 3 a thread may re-arm the connection in the waiter's
  * epoll (a system call, no lock) and give the waiter a deadline for its
