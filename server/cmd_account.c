@@ -46,7 +46,6 @@ void cmd_hello(struct session *s, json_object *req)
 		return;
 	}
 	atomic_store_explicit(&s->c->lang, lang, memory_order_relaxed);
-	s->protocol = 2;
 	s->reply_due_ns = 0; /* a protocol-2 client: no legacy reply floor */
 	table_wrlock();
 	s->c->protocol = 2;
@@ -161,7 +160,7 @@ void cmd_register(struct session *s, json_object *req)
 int cmd_refuse_banned(struct session *s, int id)
 {
 	table_rdlock();
-	int banned = table_user_banned(s->user_id);
+	int banned = table_user_banned(s->c->user_id);
 	table_unlock();
 	if (banned)
 		session_error(s, PROTO_E_PERMISSION, id);
@@ -318,19 +317,15 @@ void cmd_login(struct session *s, json_object *req)
 		return;
 	}
 	throttle_clear(THROTTLE_SOURCE, pkey);
-	s->user_id = u.id;
-	snprintf(s->username, sizeof s->username, "%s", u.username);
 	STATS_INC(logins);
-	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
+	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->c->protocol);
 }
 
 void cmd_logout(struct session *s, json_object *req)
 {
 	(void)req;
+	log_info("%s: %s logged out", s->c->addr, s->c->username);
 	state_logout(s->c);
-	log_info("%s: %s logged out", s->c->addr, s->username);
-	s->user_id = -1;
-	s->username[0] = '\0';
 	char text[128];
 	session_reply(s, proto_system_message(session_text(s, text, sizeof text, CAT_LOGGED_OUT),
 	                                      "info"));
@@ -361,11 +356,11 @@ void cmd_user_info(struct session *s, json_object *req)
 	(void)req;
 	state_user_t u;
 	int64_t total_users = 0;
-	if (state_user_by_id(s->user_id, &u) != STATE_OK || state_user_count(&total_users) != STATE_OK) {
+	if (state_user_by_id(s->c->user_id, &u) != STATE_OK || state_user_count(&total_users) != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
-	struct cmd_counts k = { .uid = s->user_id };
+	struct cmd_counts k = { .uid = s->c->user_id };
 	table_rdlock();
 	table_groups_foreach(cmd_count_group, &k);
 	size_t online = table_count_online();
@@ -417,7 +412,7 @@ static int cmd_idcmp(const void *a, const void *b)
 static void cmd_collect_online(void *ctx, client_t *c)
 {
 	struct cmd_users *u = ctx;
-	if (c->user_id >= 0)
+	if (c->logged_in)
 		u->online[u->nonline++] = c->user_id;
 }
 
@@ -486,7 +481,7 @@ void cmd_list_users(struct session *s, json_object *req)
 		table_clients_foreach(cmd_collect_online, &u);
 	if (current) {
 		group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
-		if (!g || !table_is_member(g, s->user_id)) {
+		if (!g || !table_is_member(g, s->c->user_id)) {
 			table_unlock();
 			free(u.online);
 			json_object_put(u.arr);

@@ -261,7 +261,7 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 		/* a reset must evict a session that knew the old password; Admin
 		 * changing its own keeps the session it does that from */
 		if (passwd_hash(value, hash, sizeof hash) < 0 ||
-		    state_user_set_pwhash(u.id, hash, u.id == r->s->user_id, CAT_ADMIN_PASSWORD_NOTICE,
+		    state_user_set_pwhash(u.id, hash, u.id == r->s->c->user_id, CAT_ADMIN_PASSWORD_NOTICE,
 		                          "password changed by Admin") != STATE_OK) {
 			cmd_admin_fail(r, CAT_ADMIN_PASSWORD_FAILED);
 			return;
@@ -525,20 +525,20 @@ static void cmd_admin_notify_one(void *ctx, client_t *c)
 {
 	struct cmd_admin_notice *n = ctx;
 	outbuf_t *b = n->b[atomic_load_explicit(&c->lang, memory_order_relaxed)];
-	if (b && c->user_id >= 0 && c->user_id != n->operator_id)
+	if (b && c->logged_in && c->user_id != n->operator_id)
 		client_push(c, b, 1, (size_t)CONF(max_output));
 }
 
 static void cmd_admin_notify(struct cmd_admin_req *r)
 {
 	char op[64];
-	struct cmd_admin_notice n = { .operator_id = r->s->user_id };
+	struct cmd_admin_notice n = { .operator_id = r->s->c->user_id };
 	snprintf(op, sizeof op, "%s_%s", r->command, r->action ? r->action : "");
 	for (int l = 0; l < CAT_NLANGS; l++) {
 		json_object *o = proto_new("admin_operation_notification");
 		proto_set_string(o, "operation", op);
-		proto_set_int(o, "operator_id", r->s->user_id);
-		proto_set_string(o, "operator_name", r->s->username);
+		proto_set_int(o, "operator_id", r->s->c->user_id);
+		proto_set_string(o, "operator_name", r->s->c->username);
 		proto_set_string(o, "target_type", r->target_type);
 		proto_set_int(o, "target_id", r->target_id);
 		proto_set_string(o, "target_name", r->target_name);
@@ -620,7 +620,7 @@ void cmd_admin(struct session *s, json_object *req)
 	/* every admin action is logged with who did it; the arguments are
 	 * left out, as they may hold a password */
 	char cbuf[TEXT_LOG_FIELD], abuf[TEXT_LOG_FIELD], mbuf[2 * TEXT_LOG_FIELD];
-	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->username, (long long)s->user_id,
+	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->c->username, (long long)s->c->user_id,
 	         s->c->addr, text_escape(cbuf, sizeof cbuf, r.command),
 	         text_escape(abuf, sizeof abuf, r.action ? r.action : ""), r.ok ? "done" : "refused",
 	         text_escape(mbuf, sizeof mbuf, r.message[CAT_EN]));

@@ -60,7 +60,7 @@ static int cmd_file_slot(struct session *s)
 	if (atomic_fetch_add(&cmd_file_active, 1) >= max) {
 		atomic_fetch_sub(&cmd_file_active, 1);
 		log_info("%s (%s): file transfer refused: %d already in progress", s->c->addr,
-		         s->username, max);
+		         s->c->username, max);
 		session_error(s, PROTO_E_SERVER, CAT_TRANSFERS_BUSY);
 		return 0;
 	}
@@ -212,12 +212,12 @@ static void cmd_file_group_get(struct session *s, int64_t gid, struct cmd_file_g
 	memset(out, 0, sizeof *out);
 	table_rdlock();
 	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
-	out->user_banned = table_user_banned(s->user_id);
+	out->user_banned = table_user_banned(s->c->user_id);
 	if (g) {
 		out->found = 1;
 		out->id = g->id;
 		snprintf(out->name, sizeof out->name, "%s", g->name);
-		out->member = table_is_member(g, s->user_id);
+		out->member = table_is_member(g, s->c->user_id);
 		out->banned = g->banned;
 	}
 	table_unlock();
@@ -332,16 +332,16 @@ void cmd_file_upload(struct session *s, json_object *req)
 
 	if (!cmd_file_space_ok(size)) {
 		log_warn("%s (%s): upload of %lld bytes refused: the data folder's file system is low "
-		         "on space (MinFreeSpace)", s->c->addr, s->username, (long long)size);
+		         "on space (MinFreeSpace)", s->c->addr, s->c->username, (long long)size);
 		session_error(s, PROTO_E_SERVER, CAT_FILE_LOW_SPACE);
 		return;
 	}
 
 	memset(&f, 0, sizeof f);
 	f.group_id = g.id;
-	f.uploader_id = s->user_id;
+	f.uploader_id = s->c->user_id;
 	f.size = size;
-	snprintf(f.uploader_name, sizeof f.uploader_name, "%s", s->username);
+	snprintf(f.uploader_name, sizeof f.uploader_name, "%s", s->c->username);
 	snprintf(f.filename, sizeof f.filename, "%s", name);
 	cmd_file_basename(f.filename);
 	if (!f.filename[0]) {
@@ -366,7 +366,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 		return;
 	}
 
-	log_info("%s: %s uploads %s (%lld bytes) to chat %s as %s", s->c->addr, s->username, f.filename,
+	log_info("%s: %s uploads %s (%lld bytes) to chat %s as %s", s->c->addr, s->c->username, f.filename,
 	         (long long)size, g.name, path);
 	char text[1400];
 	session_reply(s, cmd_upload_response(session_text(s, text, sizeof text, CAT_UPLOAD_READY), 0));
@@ -383,13 +383,13 @@ void cmd_file_upload(struct session *s, json_object *req)
 			break;
 		case SESSION_RAW_STALLED:
 			log_warn("%s (%s): upload of %s stalled; partial file removed", s->c->addr,
-			         s->username, f.filename);
+			         s->c->username, f.filename);
 			session_error(s, PROTO_E_NETWORK, CAT_UPLOAD_STALLED, CONF(transfer_timeout));
 			client_close(s->c, "file upload stalled");
 			break;
 		default:
 			log_warn("%s (%s): connection lost during the upload of %s; partial file removed",
-			         s->c->addr, s->username, f.filename);
+			         s->c->addr, s->c->username, f.filename);
 			client_close(s->c, "connection lost during a file upload");
 			break;
 		}
@@ -411,7 +411,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 		return;
 	}
 	f.id = id;
-	log_info("%s: %s uploaded %s to chat %s (file %lld)", s->c->addr, s->username, f.filename,
+	log_info("%s: %s uploaded %s to chat %s (file %lld)", s->c->addr, s->c->username, f.filename,
 	         g.name, (long long)id);
 	cmd_file_notify(&f);
 	session_reply(s, cmd_upload_response(session_text(s, text, sizeof text, CAT_UPLOADED, f.filename),
@@ -515,7 +515,7 @@ void cmd_file_download(struct session *s, json_object *req)
 	}
 	int64_t size = (int64_t)sb.st_size;
 	int timeout = cmd_file_timeout_ms();
-	log_info("%s: %s downloads %s (file %lld, %lld bytes)", s->c->addr, s->username, f.filename,
+	log_info("%s: %s downloads %s (file %lld, %lld bytes)", s->c->addr, s->c->username, f.filename,
 	         (long long)id, (long long)size);
 
 	char text[1400];
@@ -523,7 +523,7 @@ void cmd_file_download(struct session *s, json_object *req)
 	                                       f.filename, size));
 	/* nothing queued from now on may land inside the raw bytes */
 	rc = session_hold(s, timeout);
-	if (rc == SESSION_RAW_OK && s->protocol == 1)
+	if (rc == SESSION_RAW_OK && s->c->protocol == 1)
 		cmd_file_pause(s->c, CMD_FILE_LEGACY_START_MS);
 	if (rc == SESSION_RAW_OK)
 		rc = session_write_raw(s, cmd_file_start_marker, sizeof cmd_file_start_marker - 1, timeout);
@@ -531,14 +531,14 @@ void cmd_file_download(struct session *s, json_object *req)
 		rc = session_write_raw_fd(s, fd, (size_t)size, timeout);
 	if (rc == SESSION_RAW_OK)
 		rc = session_write_raw(s, cmd_file_end_marker, sizeof cmd_file_end_marker - 1, timeout);
-	if (rc == SESSION_RAW_OK && s->protocol == 1)
+	if (rc == SESSION_RAW_OK && s->c->protocol == 1)
 		cmd_file_pause(s->c, CMD_FILE_LEGACY_END_MS);
 	close(fd);
 	session_release(s);
 	cmd_file_slot_free();
 	if (rc != SESSION_RAW_OK) {
 		/* the byte stream is broken mid-file: the client cannot resync */
-		log_warn("%s (%s): download of %s failed (%s)", s->c->addr, s->username, f.filename,
+		log_warn("%s (%s): download of %s failed (%s)", s->c->addr, s->c->username, f.filename,
 		         rc == SESSION_RAW_STALLED ? "stalled" : rc == SESSION_RAW_LOCAL ? "read error"
 		                                                                           : "connection lost");
 		client_close(s->c, rc == SESSION_RAW_STALLED ? "file download stalled"

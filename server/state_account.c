@@ -205,9 +205,12 @@ int state_login(client_t *c, const struct state_login *l, int kick, const char *
 	int64_t prev_id = -1;
 	char prev_name[96] = "";
 	if (c->user_id >= 0 && c->user_id != l->id) {
-		/* switching accounts on one connection: the old one goes offline */
-		prev_id = c->user_id;
-		snprintf(prev_name, sizeof prev_name, "%s", c->username);
+		/* switching accounts on one connection: the old one goes offline
+		 * (unless another connection took it over already) */
+		if (c->logged_in) {
+			prev_id = c->user_id;
+			snprintf(prev_name, sizeof prev_name, "%s", c->username);
+		}
 		table_clear_user(c);
 	}
 	group_t *pub = pub_id >= 0 ? table_group(pub_id) : NULL;
@@ -237,7 +240,7 @@ void state_logout(client_t *c)
 {
 	char name[96];
 	table_wrlock();
-	int64_t uid = c->user_id;
+	int64_t uid = c->logged_in ? c->user_id : -1;
 	snprintf(name, sizeof name, "%s", c->username);
 	table_clear_user(c);
 	table_unlock();
