@@ -3,8 +3,9 @@
  * cmd_chat.c (chat messages, groups, history), cmd_admin.c (Admin's
  * commands), cmd_file.c (file transfer), and the dispatcher that calls
  * them (cmd.c). Each handler receives the parsed request, already checked
- * against its entry in the dispatcher's table, and answers through
- * session_reply/session_error. */
+ * against its entry in the dispatcher's table, reads and changes chat
+ * state through the state layer (state.h; never the database itself), and
+ * answers through session_reply/session_error. */
 #ifndef CHATROOM_CMD_H
 #define CHATROOM_CMD_H
 

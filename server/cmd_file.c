@@ -7,8 +7,10 @@
  *   download: request -> file_download_response -> "===FILE_DATA_START===\n"
  *             + bytes + "\n===FILE_DATA_END===\n" -> file_download_response
  *
- * Files live in <DataDir>/<group id>/<generated name>; the name the client
- * gave is only ever stored as text, so no client can choose a path. A
+ * Files live in <DataDir>/<group id>/<generated name>, which this file
+ * owns; what describes them is the state layer's (state_file_*). The name
+ * the client gave is only ever stored as text, so no client can choose a
+ * path. A
  * transfer runs in the worker serving the connection, holding that worker
  * (not the table lock nor a group lock) while bytes move; MaxTransfers
  * bounds how many run at once, so workers stay free for everybody's chat. */
@@ -626,7 +628,7 @@ int cmd_file_remove_group(int64_t gid)
 {
 	struct cmd_file_vec fv = { 0 };
 	char dir[CMD_FILE_PATH_MAX];
-	/* collect first: the store's callbacks run under its lock */
+	/* collect first: the callbacks run under the database's lock */
 	int rc = state_files_foreach(gid, cmd_file_collect, &fv);
 	if (rc == STATE_OK && fv.oom)
 		rc = STATE_NOMEM;
