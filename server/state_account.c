@@ -189,7 +189,8 @@ int state_login(client_t *c, const struct state_login *l, int kick, const char *
 {
 	int member;
 	int64_t pub_id = state_public(l->id, &member);
-	if (pub_id >= 0 && !member) {
+	int joined = pub_id >= 0 && !member;
+	if (joined) {
 		/* the store first; a deleted account fails here (no such user) */
 		int rc = store_member_add(srv_store, pub_id, l->id);
 		if (rc != STORE_OK)
@@ -197,6 +198,8 @@ int state_login(client_t *c, const struct state_login *l, int kick, const char *
 	}
 	int rc = state_login_lock(l);
 	if (rc != STATE_OK) {
+		if (joined) /* undone: nobody logged in */
+			store_member_remove(srv_store, pub_id, l->id);
 		if (rc == STATE_NOTFOUND)
 			log_info("%s: login as %s refused: the account was deleted, renamed or given a "
 			         "new password meanwhile", c->addr, l->username);

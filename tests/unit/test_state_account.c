@@ -261,6 +261,27 @@ static void test_login_of_an_account_renamed_or_given_a_password_after_its_read_
 	assert_false(logged_in_as(f, 0, f->alice));
 }
 
+/* carol is in no group: the login makes her a member of public in the
+ * store first, and undoes it when the login is refused afterwards. */
+static void test_login_refused_after_joining_public_leaves_no_membership(void **state)
+{
+	struct fixture *f = *state;
+	int64_t carol;
+	assert_int_equal(store_user_create(srv_store, "carol", "", &carol), STORE_OK);
+	struct state_login l;
+	assert_int_equal(state_login_read("carol", &l), STATE_OK);
+	hook_calls = 0;
+	hook_change = new_password;
+	hook_uid = carol;
+	state_login_test_hook = login_hook;
+	int rc = state_login(f->c[0], &l, CAT_LOGGED_IN_ELSEWHERE, "test", count_reply, NULL);
+	state_login_test_hook = NULL;
+	assert_int_equal(rc, STATE_NOTFOUND);
+	assert_false(stored_member(f->public_id, carol));
+	assert_false(table_member(f->public_id, carol));
+	assert_false(logged_in_as(f, 0, carol));
+}
+
 static void test_login_overtaken_by_a_change_to_another_account_goes_on(void **state)
 {
 	struct fixture *f = *state;
@@ -550,6 +571,7 @@ int main(void)
 		T(test_logout_forgets_the_identity),
 		T(test_login_of_an_account_deleted_after_its_read_is_refused),
 		T(test_login_of_an_account_renamed_or_given_a_password_after_its_read_is_refused),
+		T(test_login_refused_after_joining_public_leaves_no_membership),
 		T(test_login_overtaken_by_a_change_to_another_account_goes_on),
 		T(test_delete_user_removes_everything_of_it_and_ends_its_session),
 		T(test_delete_user_refused_by_the_database_changes_nothing),
