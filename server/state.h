@@ -4,8 +4,11 @@
  * table (table.h) telling the same story, with one rule for every change:
  *
  *   the store first, then memory; no database call under the table lock.
- *   If the store refuses, nothing changed. If memory then fails (out of
- *   memory), the store write is undone, so both tell the same story. A
+ *   If the store refuses, nothing changed. If memory or a later check then
+ *   fails (out of memory, a login overtaken), the store write is undone,
+ *   so both tell the same story. (Two memberships of public are left
+ *   rather than undone, as every login makes one again: a registration's
+ *   and an out-of-memory at login, both logged.) A
  *   change that ends sessions (deleting, renaming an account, a new
  *   password) ends them after the store write, under the table write lock,
  *   and bumps the accounts' generation there (table_accounts_changed), so
@@ -111,11 +114,13 @@ int state_register(const char *name, const char *pwhash, int64_t *uid);
  * changed accounts meanwhile, and refuses (STATE_NOTFOUND) when it was
  * deleted, renamed or given a new password. Otherwise, under that lock, an
  * older session of the user is ended (kick, a catalog entry, and reason
- * for the log), c becomes the user's session, a member of public (the
- * store first) and enters public, and reply(ctx, public's id or -1) runs
- * before the lock is let go, so that the reply is queued before any chat
- * of public reaches c. Who went offline (c's previous account) and came
- * online is announced (presence.h). */
+ * for the log), c becomes the user's session, a member of public and
+ * enters public, and reply(ctx, public's id or -1) runs before the lock is
+ * let go, so that the reply is queued before any chat of public reaches c.
+ * A user not yet a member of public becomes one in the store before the
+ * lock is taken; a refusal after that undoes it. Who went offline (c's
+ * previous account) and came online is announced (presence.h).
+ * STATE_OK, STATE_NOTFOUND, or STATE_DB (nobody logged in). */
 struct state_login {
 	int64_t id;
 	char username[96];
