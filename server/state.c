@@ -73,14 +73,13 @@ static int state_load_user(void *ctx, const store_user_t *u)
 int state_load(int64_t *last_id)
 {
 	int oom = 0, rc;
-	/* nobody else runs yet; the lock keeps the table's rule */
-	table_wrlock();
+	/* At start, before any other thread: the table needs no lock yet, and
+	 * taking it here would make a database call under it. */
 	rc = store_groups_foreach(srv_store, state_load_group, NULL);
 	if (rc == STORE_OK)
 		rc = store_members_foreach(srv_store, state_load_member, &oom);
 	if (rc == STORE_OK && !oom)
 		rc = store_users_foreach(srv_store, state_load_user, &oom);
-	table_unlock();
 	if (rc == STORE_OK && !oom)
 		rc = store_last_message_id(srv_store, last_id);
 	return rc == STORE_OK && !oom ? 0 : -1;
