@@ -114,10 +114,11 @@ int state_register(const char *name, const char *pwhash, int64_t *uid);
  * reads the account again once it holds the table write lock if anything
  * changed accounts meanwhile, and refuses (STATE_NOTFOUND) when it was
  * deleted, renamed or given a new password. Otherwise, under that lock, an
- * older session of the user is ended (kick, a catalog entry, and reason
- * for the log), c becomes the user's session, a member of public and
- * enters public, and reply(ctx, public's id or -1) runs before the lock is
- * let go, so that the reply is queued before any chat of public reaches c.
+ * older session of the user is ended (told catalog entry notice, closed
+ * with reason for the log), c becomes the user's session, a member of
+ * public and enters public, and reply(ctx, public's id or -1) runs before
+ * the lock is let go, so that the reply is queued before any chat of
+ * public reaches c.
  * A user not yet a member of public becomes one in the store before the
  * lock is taken; a refusal after that undoes it. Who went offline (c's
  * previous account) and came online is announced (presence.h).
@@ -132,7 +133,7 @@ int state_login_read(const char *name, struct state_login *l);
 /* Store a new hash of the account's password (a raised cost), keeping l
  * in step. */
 int state_login_rehash(struct state_login *l, const char *hash);
-int state_login(struct client *c, const struct state_login *l, int kick, const char *reason,
+int state_login(struct client *c, const struct state_login *l, int notice, const char *reason,
                 void (*reply)(void *ctx, int64_t public_id), void *ctx);
 /* c logs out: no longer its user's session; announced. */
 void state_logout(struct client *c);

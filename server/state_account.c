@@ -184,7 +184,7 @@ static int state_login_lock(const struct state_login *l)
 	}
 }
 
-int state_login(client_t *c, const struct state_login *l, int kick, const char *reason,
+int state_login(client_t *c, const struct state_login *l, int notice, const char *reason,
                 void (*reply)(void *ctx, int64_t public_id), void *ctx)
 {
 	int member;
@@ -219,7 +219,7 @@ int state_login(client_t *c, const struct state_login *l, int kick, const char *
 	group_t *pub = pub_id >= 0 ? table_group(pub_id) : NULL;
 	client_t *old = table_user_client(l->id);
 	if (old && old != c)
-		session_kick(old, kick, NULL, reason); /* a second login ends the older session */
+		session_kick(old, notice, NULL, reason); /* a second login ends the older session */
 	if (old != c)
 		table_set_user(c, l->id, l->username);
 	int oom = 0;
