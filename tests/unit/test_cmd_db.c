@@ -2,7 +2,8 @@
  * user is answered error 1011 with the text the manual gives, nothing is
  * lost, and the same request works once the database does. The reads are
  * made to fail at the store interface (store_faults.h); each request goes
- * through the dispatcher (cmd_dispatch) as a session would send it. */
+ * through the dispatcher (cmd_dispatch) as a session would send it. And a
+ * session whose login another connection took over is refused. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -196,6 +197,37 @@ static void test_admin_lookups_answer_the_database_error(void **state)
 	table_unlock();
 }
 
+static void ignore_reply(void *ctx, int64_t public_id)
+{
+	(void)ctx;
+	(void)public_id;
+}
+
+/* The identity is the client's alone: a session whose user logged in again
+ * elsewhere still knows who it was, is no longer the user's, and enters
+ * nothing (it is closing: nothing more is sent to it). */
+static void test_session_taken_over_enters_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct state_login l;
+	int64_t gid;
+	log_in(f, "alice");
+	assert_int_equal(state_group_create("team", 0, &f->alice, 1, &gid), STATE_OK);
+	send_req(f, "{\"message_type\":\"enter_chat_request\",\"chat_name\":\"team\"}");
+	assert_int_equal(f->c[0]->cur->id, gid);
+	assert_int_equal(state_login_read("alice", &l), STATE_OK);
+	assert_int_equal(state_login(f->c[1], &l, CAT_LOGGED_IN_ELSEWHERE, "test", ignore_reply, NULL),
+	                 STATE_OK);
+	assert_null(f->c[0]->cur);
+	send_req(f, "{\"message_type\":\"enter_chat_request\",\"chat_name\":\"team\"}");
+	assert_null(f->c[0]->cur);
+	assert_false(f->c[0]->logged_in);
+	assert_int_equal(f->c[0]->user_id, f->alice);
+	table_rdlock();
+	assert_ptr_equal(table_user_client(f->alice), f->c[1]);
+	table_unlock();
+}
+
 int main(void)
 {
 	/* the cheapest hash: logins are checked, not timed */
@@ -210,6 +242,7 @@ int main(void)
 		T(test_login_answers_1011_when_the_account_cannot_be_read),
 		T(test_create_chat_answers_1011_when_a_member_cannot_be_read),
 		T(test_admin_lookups_answer_the_database_error),
+		T(test_session_taken_over_enters_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
