@@ -16,7 +16,8 @@
  * (writer.c), each store's lock (store.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
  * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
- * and the hashing semaphore (passwd.c). No socket write
+ * and the hashing semaphore (passwd.c), tls_lock (tls.c: the TLS context
+ * for new connections). No socket write
  * and no SQLite call happens while holding 1 or 2: queues are appended to,
  * never flushed, under them (the flush happens at client_defer_end or in
  * the waiter). Under 3 a thread may re-arm the connection in the waiter's
