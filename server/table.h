@@ -13,7 +13,7 @@
  *   bcast_reserve_lock (broadcast.c) -> the store's lock, to record a block
  *   of message ids; it is taken with none of 1-3 held.
  * Leaves, never held while taking any other lock: the writer lock
- * (writer.c), each store's lock (store.c), the pool lock (pool.c), the
+ * (writer.c), each store connection's lock (the backend's: store_sqlite.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
  * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
  * and the hashing semaphore (passwd.c), tls_lock (tls.c: the TLS context
