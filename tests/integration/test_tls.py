@@ -303,6 +303,37 @@ class SlowTLSReader(TLSServerTest):
         plain.recv_chat("after the slow one")
 
 
+class LimitsOverTLS(TLSServerTest):
+    """Flood control and the transfer stall deadline hold over TLS."""
+    extra_args = ["--rate", "5", "--burst", "5", "--transfer-timeout", "1"]
+
+    def test_flood_gets_1014_and_the_connection_stays_usable(self):
+        a = self.tls_user()
+        b = self.login_user()
+        for i in range(30):
+            a.chat("flood %d" % i)
+        got = [a.recv_type(("error_message", "chat_message")) for _ in range(30)]
+        errors = [m for m in got if m["message_type"] == "error_message"]
+        self.assertTrue(errors, "no error for 30 messages at once with --burst 5")
+        self.assertTrue(all(e["error_code"] == 1014 for e in errors), errors)
+        time.sleep(1.2)
+        a.chat("after the flood")
+        b.recv_chat("after the flood")
+
+    def test_stalled_upload_gets_1010_and_is_closed(self):
+        c = self.tls_user(protocol2=True)
+        c.send("file_upload_request", filename="half.txt", file_data="", file_size=100000,
+               chat_group_id=c.group["id"])
+        self.assertTrue(c.recv_type("file_upload_response")["success"])
+        c.send_raw(b"h" * 100)
+        e = c.expect_error(1010, timeout=10 * SLOW)
+        self.assertEqual(e["error_message"], "upload stalled: no data for 1 seconds")
+        self.assertTrue(c.expect_closed(timeout=5 * SLOW))
+        other = self.tls_user()
+        other.send("heartbeat")
+        other.recv_type("heartbeat")
+
+
 class HandshakeTimeout(unittest.TestCase):
     def test_handshake_never_started_or_never_finished_is_closed_and_counted(self):
         from harness import free_port
