@@ -450,6 +450,24 @@ class Client(unittest.TestCase):
             self.assertEqual(bob.recv_chat("hello from %s" % host)["sender_username"], "alice")
         self.assertGreaterEqual(stats(srv)["tls_handshakes"], 2)
 
+    def test_reconnects_over_tls_after_a_restart(self):
+        from clientlib import Client as ScriptClient
+        srv, port = tls_server(self)
+        args = ["--tls", "--cafile", cert("ca.pem"), "--host", "localhost",
+                "--reconnect-min", "0.2", "--reconnect-max", "1"]
+        a = ScriptClient(port, args, user="alice")
+        self.addCleanup(a.kill)
+        a.wait_for(r"^\*\*\* logged in as alice")
+        a.send("before restart")
+        a.wait_for(r"<alice> before restart$")
+        srv.stop()
+        a.wait_for(r"^\*\*\* connection lost")
+        a.send("typed while down")
+        srv.start()
+        a.wait_for(r"^\*\*\* reconnected; logged in again as alice")
+        a.wait_for(r"<alice> typed while down$")
+        self.assertEqual(a.finish(), 0, a.lines)
+
     def test_settings_from_the_environment_and_the_configuration_file(self):
         srv, port = tls_server(self)
         bob = user_conn(srv, "bob")
