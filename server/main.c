@@ -204,6 +204,19 @@ static int main_load_group(void *ctx, const store_group_t *g)
 	return table_group_add(g->id, g->name, g->is_private, g->banned, g->created_at) ? 0 : 1;
 }
 
+static int main_load_chat_meta(void *ctx, const store_chat_meta_t *m)
+{
+	(void)ctx;
+	group_t *g = table_group(m->group_id);
+	if (g) {
+		g->invite_only = m->invite_only;
+		g->creator_id = m->creator_id;
+		g->direct[0] = m->direct[0];
+		g->direct[1] = m->direct[1];
+	}
+	return 0;
+}
+
 static int main_load_member(void *ctx, int64_t gid, int64_t uid)
 {
 	(void)ctx;
@@ -448,6 +461,7 @@ int main(int argc, char **argv)
 	int64_t last_id = 0;
 	if (store_groups_foreach(srv_store, main_load_group, NULL) != STORE_OK ||
 	    store_members_foreach(srv_store, main_load_member, NULL) != STORE_OK ||
+	    store_chat_meta_foreach(srv_store, main_load_chat_meta, NULL) != STORE_OK ||
 	    store_users_foreach(srv_store, main_load_user, NULL) != STORE_OK ||
 	    store_last_message_id(srv_store, &last_id) != STORE_OK) {
 		log_error("cannot read groups from the database %s", srv_conf->database);

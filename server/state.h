@@ -45,4 +45,35 @@ int state_group_create(const char *name, int is_private, const int64_t *ids, siz
 /* Rename group gid: the store (which refuses a name taken), then the table. */
 int state_group_rename(int64_t gid, const char *name);
 
+/* Direct chats, invite-only groups, removing members (state_chat.c). */
+
+#define STATE_DIRECT_NAME_TRIES 20 /* "a_b", "a_b_2", ... before giving up */
+
+/* The direct chat of users a and b (a != b), named aname_bname when made:
+ * the pair's existing chat (either order), with whichever of the two had
+ * left it made a member again, or a new private chat whose members are
+ * exactly a and b. Its id in *gid, its name in name (namelen bytes), and
+ * *created 1 when it is new. A taken name gets a suffix (_2, _3, ...).
+ * Openings are serialized (state_direct_lock, taken with no other lock
+ * held), so two at once for one pair make one chat. */
+int state_direct_open(int64_t a, const char *aname, int64_t b, const char *bname, int64_t *gid,
+                      char *name, size_t namelen, int *created);
+
+/* The id of the direct chat of users a and b (either order), or -1. */
+int64_t state_direct_find(int64_t a, int64_t b);
+
+/* Create a group whose kind the store records: invite_only, made by
+ * creator (who may remove members), with its first members (ids, n of
+ * them: the creator among them). As state_group_create(). */
+int state_chat_create(const char *name, int invite_only, int64_t creator, const int64_t *ids,
+                      size_t n, int64_t *gid);
+
+/* Adding a member (an invitation) is state_join(). */
+
+/* User uid is no longer a member of group gid (leaving, or removed): the
+ * store, then the table; a session of uid whose current group it was is
+ * moved to public (*moved 1). The group and its history stay, also when
+ * it has no member left. */
+int state_member_remove(int64_t gid, int64_t uid, int *moved);
+
 #endif

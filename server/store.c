@@ -95,6 +95,10 @@ static const char *const store_sql[Q_COUNT] = {
 	[Q_FILE_DELETE] = "DELETE FROM files WHERE id = ?1",
 	[Q_FILES_GROUP] = "SELECT " STORE_FILE_COLS " FROM files WHERE group_id = ?1 ORDER BY id",
 	[Q_FILES_ALL] = "SELECT " STORE_FILE_COLS " FROM files ORDER BY id",
+	[Q_CHAT_META_INSERT] = "INSERT INTO chat_meta(group_id, invite_only, creator_id, direct_lo, direct_hi)"
+	                       " VALUES(?1, ?2, nullif(?3, -1), nullif(?4, -1), nullif(?5, -1))",
+	[Q_CHAT_META_ALL] = "SELECT group_id, invite_only, coalesce(creator_id, -1),"
+	                    " coalesce(direct_lo, -1), coalesce(direct_hi, -1) FROM chat_meta ORDER BY group_id",
 };
 
 double store__now(void)

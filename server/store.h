@@ -156,4 +156,24 @@ int store_file_delete(store_t *st, int64_t id); /* STORE_NOTFOUND if absent */
 int store_files_foreach(store_t *st, int64_t group_id,
                         int (*cb)(void *ctx, const store_file_t *f), void *ctx);
 
+/* Direct chats and invite-only groups (store_chat.c). What a group is
+ * besides its name and members; groups without such a row are plain. */
+typedef struct store_chat_meta {
+	int64_t group_id;
+	int invite_only;      /* join_chat refused to non-members */
+	int64_t creator_id;   /* -1: none recorded */
+	int64_t direct[2];    /* a direct chat's two users, lower id first; -1, -1 otherwise */
+} store_chat_meta_t;
+
+/* A group (is_private when meta->direct[0] >= 0), its n members and its
+ * meta row in one transaction; meta->group_id is ignored, the new id is in
+ * *id. STORE_EXISTS when the name is taken or the pair already has a
+ * direct chat, STORE_NOTFOUND when a member does not exist. */
+int store_chat_create(store_t *st, const char *name, const store_chat_meta_t *meta,
+                      const int64_t *members, size_t n, int64_t *id);
+/* Calls cb for every meta row, ordered by group id; stops early when cb
+ * returns non-zero. */
+int store_chat_meta_foreach(store_t *st, int (*cb)(void *ctx, const store_chat_meta_t *m),
+                            void *ctx);
+
 #endif

@@ -1,7 +1,7 @@
 /* store_sqlite.h - the SQLite backend of store.h, private to its files:
  * store.c (the connection, its statements and the helpers), store_schema.c
  * (schema and migrations), store_account.c (accounts, groups, memberships,
- * bans), store_message.c (message batches, history, de-duplication rows),
+ * bans), store_chat.c (direct chats, invite-only groups), store_message.c (message batches, history, de-duplication rows),
  * store_file.c (files' metadata). Nothing else includes it, and nothing
  * outside these files speaks SQL.
  *
@@ -20,7 +20,7 @@
 
 /* Bump when the schema changes, and add the step from the previous version
  * where store_schema_init() meets an older version. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 #define STORE_FILE_COLS "id, group_id, uploader_id, uploader_name, filename, stored_name, size, uploaded_at"
 
@@ -73,6 +73,8 @@ enum store_stmt_id {
 	Q_FILE_DELETE,
 	Q_FILES_GROUP,
 	Q_FILES_ALL,
+	Q_CHAT_META_INSERT,
+	Q_CHAT_META_ALL,
 	Q_COUNT
 };
 
@@ -122,6 +124,12 @@ int store__run(store_t *st, enum store_stmt_id id, int must_change, const char *
                const char *fmt, ...);
 int store__scalar(store_t *st, enum store_stmt_id id, int nparams, int64_t p1, int64_t *out,
                   const char *what);
+
+/* Insert a group and its n members (store_account.c), inside a
+ * transaction the caller holds; its id in *gid. STORE_NOTFOUND when a
+ * member does not exist. */
+int store__group_insert(store_t *st, const char *name, int is_private, const int64_t *members,
+                        size_t n, int64_t *gid);
 
 /* Schema (store_schema.c), all on a connection being opened. */
 int store__user_version(store_t *st, int *version);
