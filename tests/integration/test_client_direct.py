@@ -3,10 +3,11 @@
 --invite-only, /invite, /kick, /leave and /list -c, what each side prints,
 and that refused commands fail (status 1) and change nothing."""
 import re
+import subprocess
 import unittest
 
-from harness import started_server, user
-from clientlib import CHAT_RE, Client, chat_lines, run_client
+from harness import CHATROOM, started_server, user
+from clientlib import Client, chat_lines, client_env, run_client
 import tap
 
 DIRECT_RE = re.compile(r"^\[direct\] \[\d\d:\d\d:\d\d\] #(\S+) <([^>]*)> (.*)$")
@@ -122,6 +123,13 @@ class DirectScript(unittest.TestCase):
         listed = [l for l in out if re.match(r"^\*\*\*   \S+ \(id", l)]
         self.assertEqual(len(listed), 1, listed)
         self.assertTrue(listed[0].startswith("***   public "), listed)
+
+
+class Help(unittest.TestCase):
+    def test_help_names_the_direct_commands(self):
+        p = subprocess.run([CHATROOM, "--help"], capture_output=True, env=client_env())
+        self.assertEqual(p.returncode, 0)
+        self.assertIn(b"/msg USER [TEXT]", p.stdout)
 
 
 if __name__ == "__main__":
