@@ -126,7 +126,9 @@ static int cmd_file_name_bad(const char *name, size_t len)
 /* The extension of name as the reference names it in its refusal
  * (Python's os.path.splitext(name)[1]: from the last '.' of the last path
  * element, not a leading one; "" when none); points into name. */
-static const char *cmd_file_ext(const char *name)
+/* The last path element of name (after the last '/' or '\\'), without its
+ * leading dots: what a file is known by, whatever path the client sent. */
+static const char *cmd_file_last_element(const char *name)
 {
 	const char *base = name;
 	for (const char *p = name; *p; p++)
@@ -134,7 +136,12 @@ static const char *cmd_file_ext(const char *name)
 			base = p + 1;
 	while (*base == '.')
 		base++;
-	const char *dot = strrchr(base, '.');
+	return base;
+}
+
+static const char *cmd_file_ext(const char *name)
+{
+	const char *dot = strrchr(cmd_file_last_element(name), '.');
 	return dot ? dot : "";
 }
 
@@ -159,12 +166,7 @@ static int cmd_file_space_ok(int64_t size)
  * left. */
 static void cmd_file_basename(char *name)
 {
-	char *base = name;
-	for (char *p = name; *p; p++)
-		if (*p == '/' || *p == '\\')
-			base = p + 1;
-	while (*base == '.')
-		base++;
+	const char *base = cmd_file_last_element(name);
 	memmove(name, base, strlen(base) + 1);
 	for (unsigned char *p = (unsigned char *)name; *p; p++)
 		if (*p < 0x20 || *p == 0x7f)
@@ -175,14 +177,8 @@ static void cmd_file_basename(char *name)
  * the last '.' of the last path element, not a leading one) is allowed. */
 static int cmd_file_ext_ok(const char *name)
 {
-	const char *base = name;
-	for (const char *p = name; *p; p++)
-		if (*p == '/' || *p == '\\')
-			base = p + 1;
-	while (*base == '.')
-		base++;
-	const char *dot = strrchr(base, '.');
-	if (!dot || !dot[1])
+	const char *dot = cmd_file_ext(name);
+	if (!dot[0] || !dot[1])
 		return 0;
 	const char *conf = __atomic_load_n(&srv_conf->file_extensions, __ATOMIC_ACQUIRE);
 	char *list = strdup(conf ? conf : ""), *save = NULL;

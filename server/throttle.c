@@ -136,18 +136,26 @@ int throttle_count(enum throttle_table t, const char *key, int window_s)
 	return n;
 }
 
+/* The live entry of key, found or made (a window that has ended starts
+ * again at now); NULL when the table has no room. Needs throttle_lock. */
+static struct throttle_entry *throttle_live_slot(enum throttle_table t, const char *key,
+                                                 long long now, int window_s)
+{
+	struct throttle_entry *e = throttle_slot(t, key, 1, now, window_s);
+	if (e && !throttle_live(e, now, window_s)) {
+		e->failures = 0;
+		e->first_ms = now;
+	}
+	return e;
+}
+
 void throttle_fail(enum throttle_table t, const char *key, int window_s)
 {
 	long long now = srv_now_ms();
 	pthread_mutex_lock(&throttle_lock);
-	struct throttle_entry *e = throttle_slot(t, key, 1, now, window_s);
-	if (e) {
-		if (!throttle_live(e, now, window_s)) {
-			e->failures = 0;
-			e->first_ms = now;
-		}
+	struct throttle_entry *e = throttle_live_slot(t, key, now, window_s);
+	if (e)
 		e->failures++;
-	}
 	pthread_mutex_unlock(&throttle_lock);
 }
 
@@ -156,12 +164,8 @@ int throttle_take(enum throttle_table t, const char *key, int max, int window_s)
 	long long now = srv_now_ms();
 	int wait = 0;
 	pthread_mutex_lock(&throttle_lock);
-	struct throttle_entry *e = throttle_slot(t, key, 1, now, window_s);
+	struct throttle_entry *e = throttle_live_slot(t, key, now, window_s);
 	if (e) {
-		if (!throttle_live(e, now, window_s)) {
-			e->failures = 0;
-			e->first_ms = now;
-		}
 		if (e->failures >= max)
 			wait = (int)((e->first_ms + (long long)window_s * 1000 - now + 999) / 1000);
 		else

@@ -20,8 +20,41 @@ from harness import Server, Conn, Closed, SLOW, PASSWORD, check_finish
 FAST_HASH = ["--hash-opslimit", "1", "--hash-memlimit", "8"]
 
 
+class SourceConn(Conn):
+    """A Conn from a chosen loopback source address (127.0.0.0/8 is all
+    loopback on Linux), for the limits counted per address."""
+
+    def __init__(self, port, source):
+        real = socket.create_connection
+
+        def from_source(address, timeout=None, *args, **kw):
+            return real(address, timeout=timeout, source_address=(source, 0))
+        socket.create_connection = from_source  # the tests are single-threaded
+        try:
+            super().__init__(port, timeout=5 * SLOW)
+        finally:
+            socket.create_connection = real
+
+
 class RobustCase(unittest.TestCase):
     """A TestCase whose servers are checked for sanitizer reports."""
+
+    def conn(self, source):
+        """A connection to self.srv from the loopback address source."""
+        try:
+            return SourceConn(self.srv.port, source)
+        except OSError as e:
+            self.skipTest("cannot use %s as a source address: %s" % (source, e))
+
+    def admin_stats(self):
+        """The data of Admin's stats command on self.srv, asked from 127.0.0.1."""
+        a = self.conn("127.0.0.1")
+        self.assertTrue(a.login("Admin", "Admin12345")["success"])
+        a.send("admin_command_request", command="stats", action="", target_id=None,
+               target_name="", new_value="")
+        r = a.recv_type("admin_command_response")
+        a.close()
+        return r["data"]
 
     def start_server(self, args=(), start=True, **kw):
         """A Server (started unless start=False) checked when the test ends

@@ -5,11 +5,9 @@ that address (or for that account from it) are answered login_response
 success false with "too many failed logins" for a while, even with the right
 password; other addresses are not affected. Failures for one account from
 many addresses slow its logins down but never refuse the right password."""
-import socket
 import time
 import unittest
 
-from harness import Conn, PASSWORD, SLOW
 from robust import RobustCase, p2_user
 import tap
 
@@ -17,20 +15,6 @@ FAILS = 5
 # these logins are legacy connections: the legacy language (zh)
 BLOCKED = "登录失败次数过多"
 
-
-class SourceConn(Conn):
-    """A Conn from a chosen loopback source address."""
-
-    def __init__(self, port, source):
-        real = socket.create_connection
-
-        def from_source(address, timeout=None, *args, **kw):
-            return real(address, timeout=timeout, source_address=(source, 0))
-        socket.create_connection = from_source  # the tests are single-threaded
-        try:
-            super().__init__(port, timeout=5 * SLOW)
-        finally:
-            socket.create_connection = real
 
 
 class LoginThrottle(RobustCase):
@@ -44,12 +28,6 @@ class LoginThrottle(RobustCase):
         for name in ("victim", "bystander", "other"):
             c, _ = p2_user(self.srv, name)
             c.close()
-
-    def conn(self, source):
-        try:
-            return SourceConn(self.srv.port, source)
-        except OSError as e:
-            self.skipTest("cannot use %s as a source address: %s" % (source, e))
 
     def fail_logins(self, user, sources):
         for src in sources:
@@ -74,13 +52,7 @@ class LoginThrottle(RobustCase):
         self.assertTrue(r["success"], r)
 
     def login_delays(self):
-        a = self.conn("127.0.0.1")
-        self.assertTrue(a.login("Admin", "Admin12345")["success"])
-        a.send("admin_command_request", command="stats", action="", target_id=None,
-               target_name="", new_value="")
-        r = a.recv_type("admin_command_response")
-        a.close()
-        return r["data"]["login_delays"]
+        return self.admin_stats()["login_delays"]
 
     def test_wrong_passwords_from_other_addresses_never_refuse_the_right_one(self):
         self.fail_logins("victim", ["127.0.0.%d" % (10 + i) for i in range(FAILS)])

@@ -4,7 +4,6 @@
 may create RegisterMaxAddress accounts per RegisterWindow (refusals answered
 "too many new accounts from your address", logged and counted), and other
 addresses are not affected."""
-import socket
 import unittest
 
 from harness import Conn, PASSWORD, SLOW
@@ -15,20 +14,6 @@ LIMIT = 3
 REFUSED = "too many new accounts from your address"
 
 
-class SourceConn(Conn):
-    """A Conn from a chosen loopback source address."""
-
-    def __init__(self, port, source):
-        real = socket.create_connection
-
-        def from_source(address, timeout=None, *args, **kw):
-            return real(address, timeout=timeout, source_address=(source, 0))
-        socket.create_connection = from_source  # the tests are single-threaded
-        try:
-            super().__init__(port, timeout=5 * SLOW)
-        finally:
-            socket.create_connection = real
-
 
 class Registration(RobustCase):
     ARGS = ["--language", "en", "--register-max-address", str(LIMIT), "--register-window", "600"]
@@ -36,20 +21,8 @@ class Registration(RobustCase):
     def setUp(self):
         self.srv = self.start_server(self.ARGS)
 
-    def conn(self, source):
-        try:
-            return SourceConn(self.srv.port, source)
-        except OSError as e:
-            self.skipTest("cannot use %s as a source address: %s" % (source, e))
-
     def stats(self):
-        a = self.conn("127.0.0.1")
-        self.assertTrue(a.login("Admin", "Admin12345")["success"])
-        a.send("admin_command_request", command="stats", action="", target_id=None,
-               target_name="", new_value="")
-        r = a.recv_type("admin_command_response")
-        a.close()
-        return r["data"]
+        return self.admin_stats()
 
     def test_registering_a_taken_name_costs_no_hash(self):
         c = self.conn("127.0.0.2")
