@@ -337,6 +337,8 @@ static const struct cat_entry catalog_table[CAT_COUNT] = {
 	  "无法更改聊天成员，请稍后再试"),
 	E(CAT_INVITED_NOTICE, "ss", OURS, "%s added you to chat %s", "%s 邀请您加入了聊天组 '%s'"),
 	E(CAT_REMOVED_NOTICE, "ss", OURS, "%s removed you from chat %s", "%s 将您移出了聊天组 '%s'"),
+	E(CAT_TOO_MANY_CHATS_USER, "sd", OURS, "%.64s is in too many chats: at most %d",
+	  "%.64s 加入的聊天过多：最多 %d 个"),
 };
 
 const struct cat_entry *catalog_entry(int id)

@@ -96,5 +96,7 @@ int cmd_refuse_banned(struct session *s, int id);
 /* A user in MaxChatsPerUser chats may create, join or open no more:
  * answers 1005 and returns 1 (cmd_chat.c). */
 int cmd_chat_too_many(struct session *s);
+/* 1 when user uid is in MaxChatsPerUser chats (cmd_chat.c). */
+int cmd_chat_full(int64_t uid);
 
 #endif

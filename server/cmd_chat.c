@@ -141,16 +141,20 @@ static void cmd_chat_count_one(void *ctx, group_t *g)
 	k->n += table_is_member(g, k->uid);
 }
 
-int cmd_chat_too_many(struct session *s)
+int cmd_chat_full(int64_t uid)
 {
-	struct cmd_chat_count k = { .uid = s->user_id };
-	int max = CONF(max_chats_per_user);
+	struct cmd_chat_count k = { .uid = uid };
 	table_rdlock();
 	table_groups_foreach(cmd_chat_count_one, &k);
 	table_unlock();
-	if (k.n < max)
+	return k.n >= CONF(max_chats_per_user);
+}
+
+int cmd_chat_too_many(struct session *s)
+{
+	if (!cmd_chat_full(s->user_id))
 		return 0;
-	session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS, max);
+	session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS, CONF(max_chats_per_user));
 	return 1;
 }
 

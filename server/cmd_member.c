@@ -151,9 +151,17 @@ void cmd_open_direct(struct session *s, json_object *req)
 	}
 	if (cmd_refuse_banned(s, CAT_BANNED_DIRECT))
 		return;
-	/* the limit holds back new chats, not the way back into one's own */
-	if (state_direct_find(s->user_id, u.id) < 0 && cmd_chat_too_many(s))
-		return;
+	/* the limit holds back new chats, for either user, not the way back
+	 * into one's own */
+	if (state_direct_find(s->user_id, u.id) < 0) {
+		if (cmd_chat_too_many(s))
+			return;
+		if (cmd_chat_full(u.id)) {
+			session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS_USER, u.username,
+			              CONF(max_chats_per_user));
+			return;
+		}
+	}
 	struct cmd_member_chat k = { 0 };
 	int created;
 	int rc = state_direct_open(s->user_id, s->username, u.id, u.username, &k.id, k.name,
@@ -193,6 +201,11 @@ void cmd_invite_member(struct session *s, json_object *req)
 		return;
 	if (k.target) {
 		session_error(s, PROTO_E_INVALID, CAT_ALREADY_MEMBER_USER, u.username, k.name);
+		return;
+	}
+	if (cmd_chat_full(u.id)) {
+		session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS_USER, u.username,
+		              CONF(max_chats_per_user));
 		return;
 	}
 	int rc = state_join(k.id, u.id);

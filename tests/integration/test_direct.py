@@ -3,7 +3,7 @@
 may join, read, list and download, what a legacy client sees, and that
 every refused request changes nothing."""
 
-from adminlib import AdminServerTest, admin, admin_cmd, download, upload
+from adminlib import FAST_HASH, AdminServerTest, admin, admin_cmd, download, upload
 from harness import user
 
 
@@ -423,6 +423,34 @@ class Leave(Base):
         r2 = self.open_direct(b, a.username)
         self.assertIs(r2["created"], True, r2)
         self.assertNotEqual(r2["chat_group_id"], r["chat_group_id"])
+
+
+class ChatLimit(Base):
+    """MaxChatsPerUser 2: public and one more."""
+    server_args = FAST_HASH + ["--max-chats-per-user", "2"]
+
+    def test_invitation_refused_to_a_user_in_too_many_chats(self):
+        a, b = self.p2("al"), self.p2("bo")
+        g1 = a.create_chat(self.name("g"), [])["chat_group_id"]
+        self.assertIs(self.request(a, "invite_member", username=b.username,
+                                   chat_group_id=g1).get("success"), True)
+        d = self.p2("do")
+        g2 = d.create_chat(self.name("g"), [])["chat_group_id"]
+        e = self.refused(d, "invite_member", 1005, username=b.username, chat_group_id=g2)
+        self.assertIn("too many chats", e["error_message"])
+        self.assertEqual(self.members(d, g2), [d.username])
+
+    def test_direct_chat_counts_against_the_limit_of_both(self):
+        a, b, c = self.p2("al"), self.p2("bo"), self.p2("ca")
+        r = self.open_direct(a, b.username)
+        self.assertIs(r.get("success"), True, r)
+        # a and b are full: a opens no new chat, nobody opens one with b
+        self.refused(a, "open_direct_chat", 1005, username=c.username)
+        e = self.refused(c, "open_direct_chat", 1005, username=b.username)
+        self.assertIn(b.username, e["error_message"])
+        self.assertEqual(sorted(self.chats(c, "joined")), ["public"])
+        # the way back into their own chat stays open
+        self.assertEqual(self.open_direct(b, a.username)["chat_group_id"], r["chat_group_id"])
 
 
 if __name__ == "__main__":
