@@ -453,6 +453,33 @@ class ChatLimit(Base):
         self.assertEqual(self.open_direct(b, a.username)["chat_group_id"], r["chat_group_id"])
 
 
+class Restart(Base):
+
+    def test_kinds_of_chats_survive_a_restart(self):
+        a, b, c = self.p2("al"), self.p2("bo"), self.p2("ca")
+        anames = (a.username, b.username, c.username)
+        dm = self.open_direct(a, b.username)
+        club = self.name("club")
+        a.send("create_chat_request", chat_name=club, member_usernames=[b.username], invite_only=True)
+        cid = a.recv_type("create_chat_response")["chat_group_id"]
+        for x in (a, b, c):
+            x.close()
+        self.conns = []
+        self.assertEqual(self.srv.restart(), 0)
+        a, b, c = (user(self.srv, n, protocol2=True) for n in anames)
+        self.conns += [a, b, c]
+        # the pair's chat is the same one, private, for its two only
+        self.assertEqual(self.open_direct(b, a.username)["chat_group_id"], dm["chat_group_id"])
+        self.assertIs(self.chats(a, "joined")[dm["chat_name"]]["is_private_chat"], True)
+        self.refused(c, "join_chat", 1005, chat_name=dm["chat_name"])
+        # the group is still invite-only, and its creator still may remove
+        self.refused(c, "join_chat", 1005, chat_name=club)
+        self.assertNotIn(club, self.chats(c, "all"))
+        self.refused(b, "remove_member", 1005, username=a.username, chat_group_id=cid)
+        r = self.request(a, "remove_member", username=b.username, chat_group_id=cid)
+        self.assertIs(r.get("success"), True, r)
+
+
 if __name__ == "__main__":
     from harness import main
     main()
