@@ -453,6 +453,27 @@ class ChatLimit(Base):
         self.assertEqual(self.open_direct(b, a.username)["chat_group_id"], r["chat_group_id"])
 
 
+class Presence(Base):
+    """Presence only in groups of at most 2: public is left out, a direct
+    chat is not."""
+    server_args = FAST_HASH + ["--presence-max-group", "2"]
+
+    def test_presence_in_a_direct_chat_reaches_only_its_members(self):
+        a, third = self.p2("al"), self.p2("th")
+        bname = self.name("bo")
+        b = user(self.srv, bname, protocol2=True)
+        self.open_direct(a, bname)
+        b.close()
+        m = a.recv_where(lambda m: m["message_type"] == "user_status_update" and
+                         m["username"] == bname and m["is_online"] is False)
+        self.assertIs(m["is_online"], False)
+        b = user(self.srv, bname, protocol2=True)
+        self.conns.append(b)
+        a.recv_where(lambda m: m["message_type"] == "user_status_update" and
+                     m["username"] == bname and m["is_online"] is True)
+        self.assertTrue(third.no_message(0.5, types=("user_status_update",)))
+
+
 class Restart(Base):
 
     def test_kinds_of_chats_survive_a_restart(self):
