@@ -40,6 +40,7 @@
 enum cl_conn_state {
 	CONN_DOWN = 0,   /* no socket; a reconnect may be scheduled */
 	CONN_CONNECTING, /* non-blocking connect() in progress */
+	CONN_TLS,        /* connected, TLS handshake in progress (--tls) */
 	CONN_HELLO,      /* connected, hello sent, waiting for the reply */
 	CONN_UP,         /* protocol negotiated; requests may be sent */
 };
@@ -60,6 +61,10 @@ struct cl_opts {
 	char *download_dir;  /* where /recv_files saves; NULL: the current directory */
 	char *lang;          /* "zh" or "en": language asked of the server in hello;
 	                      * NULL: none asked (the server's texts are English) */
+	int tls;             /* connect with TLS */
+	char *cafile;        /* trusted authorities for TLS; NULL: the system's */
+	char *pin;           /* --pin-sha256: the server's key (SHA-256 of its
+	                      * SubjectPublicKeyInfo, base64); NULL: none */
 };
 
 /* A chat line accepted from the user and not yet acknowledged. */
@@ -177,6 +182,20 @@ void net_close(void);
  * them. The hold ends by itself once xfer_raw_fill has given the last byte. */
 void net_hold(void);
 void net_unhold(void);
+
+/* tls.c: TLS on the connection (--tls); see its top comment */
+int tls_setup(char *err, size_t errlen); /* the context, at start: 0 or -1 */
+int tls_begin(int fd, const char *host, char *err, size_t errlen); /* 0 or -1 */
+/* One handshake step: 1 done, 0 again (tls_poll_events), -1 failed; *fatal:
+ * the server's certificate or key was refused (never retried). */
+int tls_step(char *err, size_t errlen, int *fatal);
+int tls_active(void);
+ssize_t tls_read(void *buf, size_t n);        /* like recv() */
+ssize_t tls_write(const void *buf, size_t n); /* like send(); same bytes again after EAGAIN */
+int tls_pending(void);                        /* decrypted bytes poll() cannot see */
+short tls_poll_events(int want_in, int want_out);
+void tls_end(void);  /* the connection's TLS state goes (close_notify if up) */
+void tls_free(void); /* at exit */
 
 /* sess.c: protocol state, incoming messages, outbox and catch-up */
 void sess_init(void);

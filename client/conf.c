@@ -26,6 +26,9 @@ enum {
 	OPT_NO_PRESENCE,
 	OPT_DOWNLOAD_DIR,
 	OPT_LANG,
+	OPT_TLS,
+	OPT_CAFILE,
+	OPT_PIN,
 };
 
 static const struct option conf_longopts[] = {
@@ -43,6 +46,9 @@ static const struct option conf_longopts[] = {
 	{ "no-presence", no_argument, NULL, OPT_NO_PRESENCE },
 	{ "download-dir", required_argument, NULL, OPT_DOWNLOAD_DIR },
 	{ "lang", required_argument, NULL, OPT_LANG },
+	{ "tls", no_argument, NULL, OPT_TLS },
+	{ "cafile", required_argument, NULL, OPT_CAFILE },
+	{ "pin-sha256", required_argument, NULL, OPT_PIN },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -72,13 +78,20 @@ static void conf_usage(FILE *f)
 	        "                           directory)\n"
 	        "      --lang LANG          language of the server's texts: en (default) or zh\n"
 	        "                           ($CHATROOM_LANG)\n"
+	        "      --tls                connect with TLS, verifying the server's certificate\n"
+	        "                           and host name ($CHATROOM_TLS=yes)\n"
+	        "      --cafile FILE        trust the authorities in FILE (PEM) instead of the\n"
+	        "                           system's ($CHATROOM_CAFILE)\n"
+	        "      --pin-sha256 BASE64  accept only the server key with this SHA-256 pin\n"
+	        "                           (a self-signed server; $CHATROOM_PIN_SHA256)\n"
 	        "  -h, --help               show this help and exit\n"
 	        "  -V, --version            show the version and exit\n"
 	        "\n"
 	        "Type /help in the client for its commands (among them /msg USER [TEXT] to\n"
 	        "talk to one user, /invite, /kick and /leave). When standard input is not a\n"
 	        "terminal, lines and commands are read from it (script mode); see chatroom(1).\n"
-	        "Exit status: 0 success, 1 a command failed, 2 usage error, 3 connection failed.\n",
+	        "Exit status: 0 success, 1 a command failed, 2 usage error, 3 connection failed\n"
+	        "(also a server certificate that is not trusted).\n",
 	        CR_DEFAULT_PORT, CL_DEFAULT_RECONNECT_MIN, CL_DEFAULT_RECONNECT_MAX,
 	        CL_DEFAULT_EXIT_WAIT);
 }
@@ -162,6 +175,28 @@ static int conf_lang_ok(const char *val)
 	return !strcmp(val, "zh") || !strcmp(val, "en");
 }
 
+/* yes/no: 1, 0, or -1 when neither. */
+static int conf_bool(const char *val)
+{
+	if (!strcasecmp(val, "yes") || !strcmp(val, "1") || !strcasecmp(val, "true"))
+		return 1;
+	if (!strcasecmp(val, "no") || !strcmp(val, "0") || !strcasecmp(val, "false"))
+		return 0;
+	return -1;
+}
+
+/* A --pin-sha256 value: the base64 of 32 bytes (44 characters, one '='). */
+static int conf_pin_ok(const char *val)
+{
+	size_t n = strlen(val);
+	if (n != 44 || val[43] != '=')
+		return 0;
+	for (size_t i = 0; i < 43; i++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", val[i]))
+			return 0;
+	return 1;
+}
+
 /* One "key = value" setting from the configuration file. */
 static int conf_apply(const char *key, const char *val)
 {
@@ -205,12 +240,23 @@ static int conf_apply(const char *key, const char *val)
 			return -1;
 		conf_set(&cl.o.lang, val);
 	} else if (!strcmp(k, "presence")) {
-		if (!strcasecmp(val, "yes") || !strcmp(val, "1") || !strcasecmp(val, "true"))
-			cl.o.presence = 1;
-		else if (!strcasecmp(val, "no") || !strcmp(val, "0") || !strcasecmp(val, "false"))
-			cl.o.presence = 0;
-		else
+		int b = conf_bool(val);
+		if (b < 0)
 			return -1;
+		cl.o.presence = b;
+	} else if (!strcmp(k, "tls")) {
+		int b = conf_bool(val);
+		if (b < 0)
+			return -1;
+		cl.o.tls = b;
+	} else if (!strcmp(k, "cafile")) {
+		if (!*val)
+			return -1;
+		conf_set_dir(&cl.o.cafile, val);
+	} else if (!strcmp(k, "pin-sha256")) {
+		if (!conf_pin_ok(val))
+			return -1;
+		conf_set(&cl.o.pin, val);
 	} else
 		return -2;
 	return 0;
@@ -304,6 +350,24 @@ static int conf_env(void)
 		conf_set(&cl.o.user, v);
 	if ((v = getenv("CHATROOM_PASSWORD")) && *v)
 		conf_set(&cl.o.password, v);
+	if ((v = getenv("CHATROOM_TLS")) && *v) {
+		int b = conf_bool(v);
+		if (b < 0) {
+			fprintf(stderr, "chatroom: CHATROOM_TLS: '%s' is not yes or no\n", v);
+			return -1;
+		}
+		cl.o.tls = b;
+	}
+	if ((v = getenv("CHATROOM_CAFILE")) && *v)
+		conf_set(&cl.o.cafile, v);
+	if ((v = getenv("CHATROOM_PIN_SHA256")) && *v) {
+		if (!conf_pin_ok(v)) {
+			fprintf(stderr, "chatroom: CHATROOM_PIN_SHA256: '%s' is not the base64 of a "
+			                "SHA-256 digest\n", v);
+			return -1;
+		}
+		conf_set(&cl.o.pin, v);
+	}
 	if ((v = getenv("CHATROOM_LANG")) && *v) {
 		if (!conf_lang_ok(v)) {
 			fprintf(stderr, "chatroom: CHATROOM_LANG: '%s' is not zh or en\n", v);
@@ -412,6 +476,24 @@ int conf_parse(int argc, char **argv)
 			}
 			conf_set(&cl.o.lang, optarg);
 			break;
+		case OPT_TLS:
+			cl.o.tls = 1;
+			break;
+		case OPT_CAFILE:
+			if (!*optarg) {
+				fprintf(stderr, "chatroom: --cafile needs a file\n");
+				return CL_EXIT_USAGE;
+			}
+			conf_set(&cl.o.cafile, optarg);
+			break;
+		case OPT_PIN:
+			if (!conf_pin_ok(optarg)) {
+				fprintf(stderr, "chatroom: --pin-sha256 takes the base64 of a SHA-256 "
+				                "digest (44 characters), as chatroom(1) shows how to make\n");
+				return CL_EXIT_USAGE;
+			}
+			conf_set(&cl.o.pin, optarg);
+			break;
 		case 'h':
 			conf_usage(stdout);
 			return CL_EXIT_OK;
@@ -430,6 +512,18 @@ int conf_parse(int argc, char **argv)
 	}
 	if (cl.o.reconnect_max < cl.o.reconnect_min)
 		cl.o.reconnect_max = cl.o.reconnect_min;
+	if ((cl.o.cafile || cl.o.pin) && !cl.o.tls) {
+		/* never a silent plain connection for someone who meant TLS */
+		fprintf(stderr, "chatroom: --cafile and --pin-sha256 need --tls\n");
+		return CL_EXIT_USAGE;
+	}
+	if (cl.o.tls) {
+		char err[512];
+		if (tls_setup(err, sizeof err) < 0) {
+			fprintf(stderr, "chatroom: %s\n", err);
+			return CL_EXIT_USAGE;
+		}
+	}
 	return -1;
 }
 

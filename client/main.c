@@ -176,6 +176,7 @@ int main(int argc, char **argv)
 		ui_finish();
 		sess_free();
 		net_close();
+		tls_free();
 		return CL_EXIT_CONNECT;
 	}
 	main_loop();
@@ -188,6 +189,7 @@ int main(int argc, char **argv)
 	}
 	xfer_free();
 	net_close();
+	tls_free();
 	sess_free();
 	free(cl.held_cmd);
 	return rc;

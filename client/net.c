@@ -50,6 +50,7 @@ static void net_set_state(enum cl_conn_state s)
 
 static void net_close_fd(void)
 {
+	tls_end();
 	if (cl.fd >= 0)
 		close(cl.fd);
 	cl.fd = -1;
@@ -143,6 +144,44 @@ static void net_send_hello(void)
 	net_send(m);
 }
 
+/* The connection is up (TCP, and TLS with --tls): say hello. */
+static void net_up(void)
+{
+	cl.gen++;
+	cl.ever_connected = 1;
+	cl.last_rx = cl.last_tx = cl_now();
+	frame_init(&net_fr, CL_MAX_LINE);
+	net_send_hello();
+}
+
+/* A TLS failure: a refused certificate or key ends the client (exit
+ * status 3) however often it connected before; anything else is a
+ * connection that failed. */
+static void net_tls_failed(const char *why, int fatal)
+{
+	if (fatal) {
+		net_close_fd();
+		ui_err("cannot connect to %s port %s over TLS: %s", cl.o.host, cl.o.port, why);
+		cl.exit_code = CL_EXIT_CONNECT;
+		cl.quit = 1;
+		net_set_state(CONN_DOWN);
+		return;
+	}
+	net_drop(why);
+}
+
+/* One step of the TLS handshake. */
+static void net_tls_step(void)
+{
+	char err[512];
+	int fatal;
+	int r = tls_step(err, sizeof err, &fatal);
+	if (r == 1)
+		net_up();
+	else if (r < 0)
+		net_tls_failed(err, fatal);
+}
+
 /* The socket became writable while connecting: did it work? */
 static void net_connect_done(void)
 {
@@ -150,12 +189,18 @@ static void net_connect_done(void)
 	socklen_t sl = sizeof soerr;
 	if (getsockopt(cl.fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
 		soerr = errno;
+	if (soerr == 0 && cl.o.tls) {
+		char err[512];
+		if (tls_begin(cl.fd, cl.o.host, err, sizeof err) < 0) {
+			net_tls_failed(err, 1);
+			return;
+		}
+		net_set_state(CONN_TLS);
+		net_tls_step();
+		return;
+	}
 	if (soerr == 0) {
-		cl.gen++;
-		cl.ever_connected = 1;
-		cl.last_rx = cl.last_tx = cl_now();
-		frame_init(&net_fr, CL_MAX_LINE);
-		net_send_hello();
+		net_up();
 		return;
 	}
 	close(cl.fd);
@@ -310,7 +355,8 @@ static int net_flush(void)
 			if (r <= 0)
 				return r;
 		}
-		ssize_t w = send(cl.fd, net_wbuf, net_wlen, MSG_NOSIGNAL);
+		ssize_t w = tls_active() ? tls_write(net_wbuf, net_wlen)
+		                         : send(cl.fd, net_wbuf, net_wlen, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -328,7 +374,8 @@ void net_send(json_object *msg)
 {
 	size_t len;
 	char *line;
-	if (cl.fd < 0 || cl.state == CONN_CONNECTING || cl.state == CONN_DOWN) {
+	if (cl.fd < 0 || cl.state == CONN_CONNECTING || cl.state == CONN_TLS ||
+	    cl.state == CONN_DOWN) {
 		json_object_put(msg);
 		return;
 	}
@@ -366,8 +413,10 @@ void net_poll_setup(short *events)
 		return;
 	if (cl.state == CONN_CONNECTING)
 		*events = POLLOUT;
+	else if (cl.state == CONN_TLS)
+		*events = tls_poll_events(1, 0);
 	else
-		*events = (short)(POLLIN | (net_wlen || xfer_uploading() ? POLLOUT : 0));
+		*events = tls_poll_events(1, net_wlen || xfer_uploading());
 }
 
 static void net_on_line(char *line, size_t len)
@@ -418,7 +467,24 @@ static void net_raw_drain(void)
 	}
 }
 
-static void net_read(void)
+static ssize_t net_recv(void *buf, size_t n)
+{
+	ssize_t r;
+	if (tls_active())
+		return tls_read(buf, n);
+	do
+		r = recv(cl.fd, buf, n, 0);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
+static ssize_t net_read_fn(void *ctx, void *buf, size_t n)
+{
+	(void)ctx;
+	return net_recv(buf, n);
+}
+
+static void net_read_once(void)
 {
 	ssize_t r;
 	size_t need = xfer_raw_need();
@@ -426,9 +492,7 @@ static void net_read(void)
 		/* a download's bytes: read no further than its end, so the
 		 * lines after it go through the framing again */
 		static char raw[CL_XFER_CHUNK];
-		do
-			r = recv(cl.fd, raw, need < sizeof raw ? need : sizeof raw, 0);
-		while (r < 0 && errno == EINTR);
+		r = net_recv(raw, need < sizeof raw ? need : sizeof raw);
 		if (r > 0) {
 			cl.last_rx = cl_now();
 			xfer_raw_in(raw, (size_t)r);
@@ -444,7 +508,7 @@ static void net_read(void)
 			return;
 		}
 	}
-	r = frame_read_fd(&net_fr, cl.fd);
+	r = frame_read_with(&net_fr, net_read_fn, NULL);
 	if (r == 0) {
 		net_drop("closed by the server");
 		return;
@@ -480,12 +544,34 @@ static void net_read(void)
 	}
 }
 
+/* Read what is there; over TLS, also what OpenSSL decrypted beyond the
+ * buffer, which poll() would never report. */
+static void net_read(void)
+{
+	unsigned gen = cl.gen;
+	do
+		net_read_once();
+	while (cl.fd >= 0 && cl.gen == gen && cl.state != CONN_DOWN && tls_pending());
+}
+
 void net_on_events(short revents)
 {
 	if (cl.fd < 0 || !revents)
 		return;
 	if (cl.state == CONN_CONNECTING) {
 		net_connect_done();
+		return;
+	}
+	if (cl.state == CONN_TLS) {
+		net_tls_step();
+		return;
+	}
+	if (tls_active()) {
+		/* either direction may be what the other waits for */
+		if (revents & (POLLIN | POLLOUT | POLLHUP | POLLERR))
+			net_read();
+		if (cl.fd >= 0 && net_wlen + xfer_uploading() > 0)
+			net_flush();
 		return;
 	}
 	if (revents & (POLLIN | POLLHUP | POLLERR))
@@ -524,6 +610,10 @@ void net_tick(double now)
 			}
 		}
 		break;
+	case CONN_TLS:
+		if (now - cl.state_since > CL_CONNECT_TIMEOUT)
+			net_drop("TLS handshake timed out");
+		break;
 	case CONN_HELLO:
 		if (now - cl.state_since > CL_CONNECT_TIMEOUT)
 			net_drop("no answer to hello");
@@ -554,6 +644,7 @@ double net_next_timer(double now)
 			t = cl.next_attempt - now;
 		break;
 	case CONN_CONNECTING:
+	case CONN_TLS:
 	case CONN_HELLO:
 		t = cl.state_since + CL_CONNECT_TIMEOUT - now;
 		break;

@@ -114,7 +114,21 @@ size_t frame_take(frame_reader_t *fr, void *dst, size_t n)
 	return n;
 }
 
+static ssize_t frame_read_plain(void *ctx, void *buf, size_t n)
+{
+	ssize_t r;
+	do
+		r = read(*(int *)ctx, buf, n);
+	while (r < 0 && errno == EINTR);
+	return r;
+}
+
 ssize_t frame_read_fd(frame_reader_t *fr, int fd)
+{
+	return frame_read_with(fr, frame_read_plain, &fd);
+}
+
+ssize_t frame_read_with(frame_reader_t *fr, frame_read_fn rd, void *ctx)
 {
 	ssize_t n;
 	if (fr->buf && fr->start == fr->len)
@@ -124,9 +138,7 @@ ssize_t frame_read_fd(frame_reader_t *fr, int fd)
 		 * nothing (how a server's turn on a connection ends) leaves no
 		 * buffer behind, and what did arrive takes a buffer its size. */
 		char tmp[FRAME_READ_CHUNK];
-		do
-			n = read(fd, tmp, sizeof tmp);
-		while (n < 0 && errno == EINTR);
+		n = rd(ctx, tmp, sizeof tmp);
 		if (n > 0 && frame_feed(fr, tmp, (size_t)n) < 0) {
 			errno = ENOMEM;
 			return -1;
@@ -137,9 +149,7 @@ ssize_t frame_read_fd(frame_reader_t *fr, int fd)
 		errno = ENOMEM;
 		return -1;
 	}
-	do
-		n = read(fd, fr->buf + fr->len, fr->cap - fr->len - 1);
-	while (n < 0 && errno == EINTR);
+	n = rd(ctx, fr->buf + fr->len, fr->cap - fr->len - 1);
 	if (n > 0)
 		fr->len += (size_t)n;
 	return n;

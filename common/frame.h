@@ -46,4 +46,9 @@ size_t frame_take(frame_reader_t *fr, void *dst, size_t n);
  * Returns bytes read, 0 at EOF, -1 on error (errno set; EAGAIN possible). */
 ssize_t frame_read_fd(frame_reader_t *fr, int fd);
 
+/* The same through a read function of the caller's (a TLS connection):
+ * rd(ctx, buf, n) returns like read(2). */
+typedef ssize_t (*frame_read_fn)(void *ctx, void *buf, size_t n);
+ssize_t frame_read_with(frame_reader_t *fr, frame_read_fn rd, void *ctx);
+
 #endif

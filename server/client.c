@@ -5,9 +5,11 @@
 #include "pool.h"
 #include "proto.h"
 #include "server.h"
+#include "tls.h"
 #include "waiter.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdio.h>
@@ -86,6 +88,8 @@ void client_unref(client_t *c)
 		outbuf_unref(c->q[(c->qhead + i) % c->qcap]);
 	free(c->q);
 	pthread_mutex_destroy(&c->out_lock);
+	if (c->tls)
+		tls_conn_free(c->tls);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c);
@@ -244,6 +248,108 @@ static long long client_now_ns(void)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The connection's I/O ----------------------------------------------------- */
+
+ssize_t client_read(client_t *c, void *buf, size_t n)
+{
+	ssize_t r;
+	if (!c->tls) {
+		do
+			r = read(c->fd, buf, n);
+		while (r < 0 && errno == EINTR);
+		return r;
+	}
+	int want;
+	r = tls_read(c->tls, buf, n, &want);
+	c->io_rd_wants_out = r < 0 && errno == EAGAIN && want == TLS_WANT_OUT;
+	return r;
+}
+
+ssize_t client_write(client_t *c, const void *buf, size_t n)
+{
+	ssize_t w;
+	if (!c->tls) {
+		do
+			w = write(c->fd, buf, n);
+		while (w < 0 && errno == EINTR);
+		return w;
+	}
+	int want;
+	w = tls_write(c->tls, buf, n, &want);
+	c->io_wr_wants_in = w < 0 && errno == EAGAIN && want == TLS_WANT_IN;
+	return w;
+}
+
+/* Several buffers at once: one writev() on a plain socket; over TLS, as
+ * many as fill one record, copied together so that a burst of small
+ * messages becomes one record rather than one each. A write that could not
+ * finish is retried from the same queue position, so the same bytes come
+ * first again (tls.h). */
+static ssize_t client_writev(client_t *c, const struct iovec *iov, int n)
+{
+	if (!c->tls) {
+		ssize_t w;
+		do
+			w = writev(c->fd, iov, n);
+		while (w < 0 && errno == EINTR);
+		return w;
+	}
+	if (n == 1)
+		return client_write(c, iov[0].iov_base, iov[0].iov_len);
+	char rec[TLS_RECORD_MAX];
+	size_t len = 0;
+	for (int i = 0; i < n && len < sizeof rec; i++) {
+		size_t k = iov[i].iov_len < sizeof rec - len ? iov[i].iov_len : sizeof rec - len;
+		memcpy(rec + len, iov[i].iov_base, k);
+		len += k;
+	}
+	return client_write(c, rec, len);
+}
+
+short client_poll_events(const client_t *c, int in, int out)
+{
+	short ev = 0;
+	if (in)
+		ev |= c->io_rd_wants_out ? POLLOUT : POLLIN;
+	if (out)
+		ev |= c->io_wr_wants_in ? POLLIN : POLLOUT;
+	return ev;
+}
+
+int client_tls_step(client_t *c, char *why, size_t whylen)
+{
+	if (!c->tls) {
+		c->tls = tls_conn_new(c->fd);
+		if (!c->tls) {
+			snprintf(why, whylen, "out of memory for its TLS state");
+			return -1;
+		}
+	}
+	int want;
+	int r = tls_handshake(c->tls, &want, why, whylen);
+	c->io_rd_wants_out = r == 0 && want == TLS_WANT_OUT;
+	if (r == 1) {
+		/* under out_lock: client_flush_other() reads it */
+		pthread_mutex_lock(&c->out_lock);
+		c->tls_ready = 1;
+		pthread_mutex_unlock(&c->out_lock);
+	}
+	return r;
+}
+
+void client_tls_bye(client_t *c)
+{
+	if (c->tls && c->tls_ready)
+		tls_bye(c->tls);
+}
+
+/* Whether queued output may be written now: not before the TLS handshake
+ * is done, nor during a raw transfer. Needs out_lock (hold). */
+static int client_can_write(const client_t *c)
+{
+	return !c->hold && (!c->tls_port || c->tls_ready);
+}
+
 /* Write the queue until it is empty or the socket is full; the caller
  * holds c. Returns 0 (empty), 1 (socket full, or output held back by a
  * raw transfer or a delay), -1 (socket error). */
@@ -256,7 +362,7 @@ static int client_write_queue(client_t *c)
 		size_t total = 0;
 		if (c->due_ns && client_now_ns() >= c->due_ns)
 			c->due_ns = 0;
-		if (c->qlen == 0 || c->hold || c->due_ns) {
+		if (c->qlen == 0 || !client_can_write(c) || c->due_ns) {
 			int empty = c->qlen == 0;
 			if (empty && c->qcap > CLIENT_QINIT) {
 				free(c->q);
@@ -278,10 +384,7 @@ static int client_write_queue(client_t *c)
 		}
 		pthread_mutex_unlock(&c->out_lock);
 
-		ssize_t w;
-		do
-			w = writev(c->fd, iov, n);
-		while (w < 0 && errno == EINTR);
+		ssize_t w = client_writev(c, iov, n);
 
 		pthread_mutex_lock(&c->out_lock);
 		if (w < 0) {
@@ -304,8 +407,9 @@ static int client_write_queue(client_t *c)
 			c->qlen--;
 			outbuf_unref(b);
 		}
-		if ((size_t)w < total && c->qlen > 0) {
-			/* a short write means the socket buffer is full */
+		if (!c->tls && (size_t)w < total && c->qlen > 0) {
+			/* a short write means the socket buffer is full (over TLS,
+			 * one record went out: the next write finds out) */
 			pthread_mutex_unlock(&c->out_lock);
 			return 1;
 		}
@@ -343,6 +447,25 @@ void client_wait_delay(client_t *c)
  * whose turn writes it (and waits for room, or reads again, as usual). */
 static int client_arm(client_t *c, int want_in, int want_out)
 {
+	/* TLS: a read that must write first waits for room (not for input,
+	 * which is there already and would wake it again at once), a write
+	 * that must read first waits for input */
+	if (want_in && c->io_rd_wants_out) {
+		want_in = 0;
+		want_out = 1;
+	}
+	if (want_out && c->io_wr_wants_in) {
+		want_out = 0;
+		want_in = 1;
+	}
+	/* decrypted input inside OpenSSL: epoll would never report it, so
+	 * have the waiter hand the connection back now */
+	if (want_in && c->tls && tls_pending(c->tls)) {
+		if (waiter_arm(c, want_in, want_out) < 0)
+			return -1;
+		waiter_at(c, 0);
+		return 0;
+	}
 	if (!c->due_ns || c->qlen == 0 || c->hold)
 		return waiter_arm(c, want_in, want_out);
 	if (waiter_arm(c, want_in, 0) < 0)
@@ -374,8 +497,10 @@ int client_flush_other(client_t *c)
 {
 	pthread_mutex_lock(&c->out_lock);
 	c->flush_pending = 0;
-	if (c->owned || c->gone || atomic_load_explicit(&c->closing, memory_order_relaxed)) {
-		/* its holder (or the worker a close wakes) writes it */
+	if (c->owned || c->gone || atomic_load_explicit(&c->closing, memory_order_relaxed) ||
+	    (c->tls_port && !c->tls_ready)) {
+		/* its holder (or the worker a close wakes, or the turn that
+		 * finishes the TLS handshake) writes it */
 		int left = c->qlen > 0;
 		pthread_mutex_unlock(&c->out_lock);
 		return left;
@@ -397,7 +522,7 @@ int client_park(client_t *c, int want_in, int want_out)
 		c->kick = 0;
 	} else if (atomic_load_explicit(&c->closing, memory_order_acquire)) {
 		/* serve on: the session ends it */
-	} else if (c->qlen > 0 && !want_out && !c->hold) {
+	} else if (c->qlen > 0 && !want_out && client_can_write(c)) {
 		/* queued while we were busy and not written yet */
 	} else if (client_arm(c, want_in, want_out) == 0) {
 		c->owned = 0;

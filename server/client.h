@@ -8,6 +8,16 @@
  * (waiter.c), which hands it back to the pool when it becomes readable, or
  * writable with output pending, or is asked to close.
  *
+ * TLS: a connection accepted on the TLS port reads and writes through its
+ * SSL object (tls.h), made and driven through the handshake by the worker
+ * of its first turns; client_read() and client_write() are the one place
+ * a socket is read or written, plain or TLS. Whoever holds the connection
+ * uses its SSL object, so it is never used by two threads at once; the
+ * waiter is asked for what the TLS layer waits for (a read may wait for
+ * room to write, a write for input), and a connection whose decrypted
+ * input is still inside OpenSSL is handed back at once, not left for an
+ * epoll event that would never come.
+ *
  * Output: any thread may queue bytes for a client (client_push) and never
  * blocks on a socket doing so. A broadcast serializes a message once into
  * an outbuf_t that every recipient's queue references. Queued output past
@@ -24,6 +34,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include <json-c/json.h>
@@ -49,6 +60,13 @@ typedef struct client {
 	long long pool_since_ms;    /* [pool lock] when it joined that queue */
 	char addr[64];              /* "ip:port", for logs */
 	char ip[48];                /* the peer's address alone (per-address limit) */
+	int tls_port;               /* accepted on the TLS port: set before its first turn */
+	struct ssl_st *tls;         /* [owner] its TLS connection (tls.h), made at its first
+	                             * turn; NULL on a plain connection */
+	int tls_ready;              /* [owner] the TLS handshake is done */
+	int io_rd_wants_out;        /* [owner] the last TLS read or handshake step waits for
+	                             * room to write */
+	int io_wr_wants_in;         /* [owner] the last TLS write waits for input */
 	long long anon_since_ms;    /* [table] monotonic ms since which it is not logged in:
 	                             * the accept, or the last logout */
 	atomic_llong last_rx_ms;    /* [atomic] monotonic ms of the last received line */
@@ -164,5 +182,25 @@ void client_hold(client_t *c, int on);
 void client_close(client_t *c, const char *reason);
 
 size_t client_queued(client_t *c); /* unsent bytes */
+
+/* Holder only: the connection's I/O, plain or TLS, like read(2) and
+ * write(2) on a non-blocking socket (-1 with errno EAGAIN when it must
+ * wait: client_poll_events() says for what). A TLS read reads until
+ * OpenSSL wants more input or buf is full. */
+ssize_t client_read(client_t *c, void *buf, size_t n);
+ssize_t client_write(client_t *c, const void *buf, size_t n);
+
+/* Holder only: the poll(2) events to wait for before reading again (in)
+ * or writing again (out), as the TLS layer needs them. */
+short client_poll_events(const client_t *c, int in, int out);
+
+/* Holder only: one step of the TLS handshake of a connection accepted on
+ * the TLS port. 1 done (tls_ready), 0 park it (client_park(c, 1, 0)) and
+ * call again, -1 failed (why). */
+int client_tls_step(client_t *c, char *why, size_t whylen);
+
+/* Holder only: a TLS connection whose handshake is done sends its
+ * close_notify, without waiting. */
+void client_tls_bye(client_t *c);
 
 #endif

@@ -163,6 +163,12 @@ static const struct conf_opt conf_opts[] = {
 	{ "Files", "Extensions", "file-extensions", 0, CT_STR, O(file_extensions),
 	  "txt,pdf,doc,docx,xls,xlsx,ppt,pptx,jpg,jpeg,png,gif,bmp,mp3,mp4,avi,zip,rar,7z,tar,gz", 0, 0,
 	  1, "LIST", "file extensions allowed for upload, comma-separated" },
+	{ "TLS", "Port", "tls-port", 0, CT_INT, O(tls_port), "0", 0, 65535, 0, "PORT",
+	  "TLS-only port on the Listen addresses beside Port; 0: none" },
+	{ "TLS", "Certificate", "tls-cert", 0, CT_STR, O(tls_cert), "", 0, 0, 1, "FILE",
+	  "PEM certificate of the TLS port, then its chain (SIGHUP reloads the file)" },
+	{ "TLS", "Key", "tls-key", 0, CT_STR, O(tls_key), "", 0, 0, 1, "FILE",
+	  "PEM private key of that certificate (SIGHUP reloads the file)" },
 };
 
 #define CONF_NOPTS (sizeof conf_opts / sizeof conf_opts[0])
@@ -548,6 +554,15 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 		c->workers = conf_auto_workers();
 	if (c->max_connections == 0)
 		c->max_connections = conf_auto_max_connections();
+	if (c->tls_port && (!c->tls_cert[0] || !c->tls_key[0])) {
+		conf_err("chatroomd: the TLS port needs a certificate and a key (--tls-cert, "
+		         "--tls-key; [TLS] Certificate, Key)");
+		return -1;
+	}
+	if (c->tls_port && c->tls_port == c->port) {
+		conf_err("chatroomd: the TLS port (%d) must differ from the plain port", c->tls_port);
+		return -1;
+	}
 	if (c->heartbeat_timeout <= c->heartbeat_interval) {
 		conf_err("chatroomd: HeartbeatTimeout (%d) must be longer than HeartbeatInterval (%d)",
 		        c->heartbeat_timeout, c->heartbeat_interval);

@@ -76,6 +76,11 @@ struct conf {
 	long long min_free_space; /* bytes an upload must leave free */
 	char *file_extensions; /* comma-separated allow-list */
 
+	/* [TLS] */
+	int tls_port;          /* 0: no TLS port */
+	char *tls_cert;        /* PEM: the certificate, then its chain */
+	char *tls_key;         /* PEM: its private key */
+
 	/* not options */
 	char *config_file;  /* the file read, or NULL */
 };

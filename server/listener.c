@@ -32,7 +32,9 @@
 #define LISTENER_FD_BACKOFF_MS 100
 #define LISTENER_ADDR_BUCKETS 4096
 
-static int listener_fds[CONF_MAX_LISTEN];
+/* the plain port's sockets and the TLS port's, on every Listen address */
+static int listener_fds[2 * CONF_MAX_LISTEN];
+static int listener_tls[2 * CONF_MAX_LISTEN]; /* 1: that socket is the TLS port's */
 static int listener_nfds;
 static int listener_wake[2] = { -1, -1 };
 static pthread_t listener_thread;
@@ -105,7 +107,7 @@ void listener_release(const char *ip)
 	pthread_mutex_unlock(&addr_lock);
 }
 
-static int listener_bind_one(const char *addr, int port)
+static int listener_bind_one(const char *addr, int port, int tls)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICHOST, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res;
@@ -141,15 +143,18 @@ static int listener_bind_one(const char *addr, int port)
 		return -1;
 	}
 	freeaddrinfo(res);
+	listener_tls[listener_nfds] = tls;
 	listener_fds[listener_nfds++] = fd;
-	log_info("listening on %s port %d", addr, port);
+	log_info("listening on %s port %d%s", addr, port, tls ? " (TLS)" : "");
 	return 0;
 }
 
 int listener_bind(void)
 {
 	for (int i = 0; i < srv_conf->n_listen; i++)
-		if (listener_bind_one(srv_conf->listen[i], srv_conf->port) < 0)
+		if (listener_bind_one(srv_conf->listen[i], srv_conf->port, 0) < 0 ||
+		    (srv_conf->tls_port &&
+		     listener_bind_one(srv_conf->listen[i], srv_conf->tls_port, 1) < 0))
 			return -1;
 	if (listener_nfds == 0) {
 		log_error("no address to listen on");
@@ -159,9 +164,15 @@ int listener_bind(void)
 }
 
 /* Answer 1013 without a worker: the message is tiny, so a non-blocking
- * send into an empty socket buffer cannot block or fail short. */
-static void listener_refuse(int fd, const char *addr, int code, int id)
+ * send into an empty socket buffer cannot block or fail short. On the TLS
+ * port nothing can be said before a handshake (never made in this
+ * thread): the connection is only closed. */
+static void listener_refuse(int fd, int tls, const char *addr, int code, int id)
 {
+	if (tls) {
+		close(fd);
+		return;
+	}
 	/* no hello yet: a legacy client, in the legacy language */
 	char text[256];
 	json_object *e = proto_error(code, catalog_format(text, sizeof text, CONF(language), id));
@@ -174,7 +185,7 @@ static void listener_refuse(int fd, const char *addr, int code, int id)
 	close(fd);
 }
 
-static void listener_accept(int lfd)
+static void listener_accept(int lfd, int tls)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
@@ -213,7 +224,7 @@ static void listener_accept(int lfd)
 	if (listener_admit(ip, &why) < 0) {
 		STATS_INC(connections_rejected);
 		log_warn("%s: connection refused: %s", addr, catalog_entry(why)->text[CAT_EN]);
-		listener_refuse(fd, addr, PROTO_E_BUSY, why);
+		listener_refuse(fd, tls, addr, PROTO_E_BUSY, why);
 		return;
 	}
 	int one = 1, idle = LISTENER_KEEPIDLE, intvl = LISTENER_KEEPINTVL, cnt = LISTENER_KEEPCNT;
@@ -228,10 +239,11 @@ static void listener_accept(int lfd)
 		log_error("%s: out of memory for a new connection", addr);
 		listener_release(ip);
 		STATS_INC(connections_rejected);
-		listener_refuse(fd, addr, PROTO_E_BUSY, CAT_SERVER_BUSY);
+		listener_refuse(fd, tls, addr, PROTO_E_BUSY, CAT_SERVER_BUSY);
 		return;
 	}
 	snprintf(c->ip, sizeof c->ip, "%s", ip);
+	c->tls_port = tls; /* its worker makes the handshake */
 	atomic_store_explicit(&c->lang, CONF(language), memory_order_relaxed);
 	if (pool_submit(c) < 0) {
 		STATS_INC(connections_rejected);
@@ -240,7 +252,7 @@ static void listener_accept(int lfd)
 		c->fd = -1;
 		client_unref(c);
 		listener_release(ip);
-		listener_refuse(fd, addr, PROTO_E_BUSY, CAT_SERVER_BUSY);
+		listener_refuse(fd, tls, addr, PROTO_E_BUSY, CAT_SERVER_BUSY);
 		return;
 	}
 	log_debug("%s: connected", addr);
@@ -249,7 +261,7 @@ static void listener_accept(int lfd)
 static void *listener_main(void *arg)
 {
 	(void)arg;
-	struct pollfd pfd[CONF_MAX_LISTEN + 1];
+	struct pollfd pfd[2 * CONF_MAX_LISTEN + 1];
 	for (;;) {
 		for (int i = 0; i < listener_nfds; i++)
 			pfd[i] = (struct pollfd){ .fd = listener_fds[i], .events = POLLIN };
@@ -265,7 +277,7 @@ static void *listener_main(void *arg)
 			break;
 		for (int i = 0; i < listener_nfds; i++)
 			if (pfd[i].revents & POLLIN)
-				listener_accept(listener_fds[i]);
+				listener_accept(listener_fds[i], listener_tls[i]);
 	}
 	return NULL;
 }

@@ -19,6 +19,7 @@
 #include "session.h"
 #include "stats.h"
 #include "throttle.h"
+#include "tls.h"
 #include "store.h"
 #include "table.h"
 #include "valid.h"
@@ -338,6 +339,55 @@ static int main_set_admin_password(void)
 	return 0;
 }
 
+/* -t: the TLS port's certificate and key load and match; when the
+ * certificate expires. 0, or -1 (said on stderr). */
+static int main_tls_check(void)
+{
+	char err[512], subject[256] = "", when[64];
+	time_t not_after;
+	if (!srv_conf->tls_port)
+		return 0;
+	struct ssl_ctx_st *ctx = tls_ctx_load(srv_conf->tls_cert, srv_conf->tls_key, err, sizeof err);
+	if (!ctx) {
+		fprintf(stderr, "chatroomd: TLS: %s\n", err);
+		return -1;
+	}
+	tls_ctx_free(ctx);
+	if (tls_cert_info(srv_conf->tls_cert, &not_after, subject, sizeof subject, err,
+	                  sizeof err) < 0) {
+		fprintf(stderr, "chatroomd: TLS: %s\n", err);
+		return -1;
+	}
+	struct tm tm;
+	gmtime_r(&not_after, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm);
+	long long days = ((long long)not_after - (long long)time(NULL)) / 86400;
+	printf("# TLS certificate %s (%s) and key %s: OK; %s %s (%lld days)\n", srv_conf->tls_cert,
+	       subject, srv_conf->tls_key, not_after < time(NULL) ? "EXPIRED on" : "expires",
+	       when, days);
+	return 0;
+}
+
+/* SIGHUP: the TLS port's certificate and key again, for new connections. */
+static void main_tls_reload(void)
+{
+	char err[512], subject[256] = "";
+	time_t not_after;
+	if (!srv_conf->tls_port)
+		return;
+	if (tls_reload(srv_conf->tls_cert, srv_conf->tls_key, err, sizeof err) < 0) {
+		log_error("TLS certificate reload failed, keeping the one in use: %s", err);
+		return;
+	}
+	if (tls_cert_info(srv_conf->tls_cert, &not_after, subject, sizeof subject, err,
+	                  sizeof err) == 0)
+		log_info("TLS certificate reloaded for new connections: %s (%s), expires in %lld days",
+		         srv_conf->tls_cert, subject,
+		         ((long long)not_after - (long long)time(NULL)) / 86400);
+	else
+		log_info("TLS certificate reloaded for new connections: %s", srv_conf->tls_cert);
+}
+
 /* Returns 0, or the worker threads still busy: then nothing they may use
  * (the store, the table) is freed. */
 static int main_shutdown(void)
@@ -394,6 +444,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (action == CONF_CONFIGTEST) {
 		conf_print(srv_conf, stdout);
+		if (main_tls_check() < 0)
+			return 1;
 		printf("# configuration OK\n");
 		return 0;
 	}
@@ -430,6 +482,10 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (srv_conf->tls_port && tls_init(srv_conf->tls_cert, srv_conf->tls_key, err, sizeof err) < 0) {
+		fprintf(stderr, "chatroomd: TLS: %s\n", err);
+		return 1;
+	}
 	if (main_mkdir_p(srv_conf->data_dir) < 0) {
 		fprintf(stderr, "chatroomd: cannot create data directory %s: %s\n", srv_conf->data_dir,
 		        strerror(errno));
@@ -441,6 +497,8 @@ int main(int argc, char **argv)
 		main_absolute(&srv_conf->database);
 		main_absolute(&srv_conf->data_dir);
 		main_absolute(&srv_conf->pidfile);
+		main_absolute(&srv_conf->tls_cert); /* read again on SIGHUP */
+		main_absolute(&srv_conf->tls_key);
 		if (main_daemonize() < 0) {
 			fprintf(stderr, "chatroomd: cannot become a daemon: %s\n", strerror(errno));
 			return 1;
@@ -509,14 +567,17 @@ int main(int argc, char **argv)
 		if (sig == SIGHUP) {
 			log_info("SIGHUP: reloading the configuration");
 			conf_reload(srv_conf, argc, argv);
+			main_tls_reload();
 		} else if (sig == SIGUSR1) {
 			char line[1024];
 			stats_format(line, sizeof line);
 			log_info("statistics: %s", line);
 		}
 	}
-	if (main_shutdown() == 0)
+	if (main_shutdown() == 0) {
 		table_destroy();
+		tls_shutdown();
+	}
 	conf_free(srv_conf);
 	return 0;
 }

@@ -171,7 +171,7 @@ static void session_linger(client_t *c)
 		long long left = end - srv_now_ms();
 		if (left <= 0)
 			return;
-		struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+		struct pollfd p = { .fd = c->fd, .events = client_poll_events(c, 0, 1) };
 		if (poll(&p, 1, (int)left) <= 0)
 			return;
 	}
@@ -206,10 +206,16 @@ static void session_end(client_t *c, struct session *s, const char *reason)
 		reason = "closed";
 	/* from now on nobody queues for it or takes it */
 	client_close(c, reason);
-	if (strncmp(reason, "slow consumer", 13) == 0)
+	if (c->tls_port && !c->tls_ready) {
+		/* nothing can be said to it: no TLS yet */
+		STATS_INC(tls_handshake_failures);
+		log_info("%s: TLS handshake not finished: %s", c->addr, reason);
+	} else if (strncmp(reason, "slow consumer", 13) == 0) {
 		STATS_INC(slow_consumer_closes);
-	else
+	} else {
 		session_linger(c);
+		client_tls_bye(c);
+	}
 
 	int64_t uid = -1;
 	char uname[96] = "";
@@ -236,6 +242,27 @@ static void session_end(client_t *c, struct session *s, const char *reason)
 
 /* Whether the peer has closed its side: a worker that reads nothing while
  * the client's replies are backed up still notices a hang-up. */
+static ssize_t session_read_fn(void *ctx, void *buf, size_t n)
+{
+	return client_read(ctx, buf, n);
+}
+
+/* A connection on the TLS port: one step of its handshake. 1 done, 0 it
+ * waits (parked, or to be served again), -1 failed (reason set). */
+static int session_tls_step(client_t *c, const char **reason)
+{
+	char why[256];
+	int r = client_tls_step(c, why, sizeof why);
+	if (r < 0) {
+		log_info("%s: TLS handshake failed: %s", c->addr, why);
+		*reason = "TLS handshake failed";
+	} else if (r == 1) {
+		STATS_INC(tls_handshakes);
+		log_debug("%s: TLS handshake done", c->addr);
+	}
+	return r;
+}
+
 static int session_peer_gone(client_t *c)
 {
 	char b;
@@ -260,12 +287,25 @@ void session_serve(client_t *c)
 	for (int round = 1;; round++) {
 		if (atomic_load_explicit(&c->closing, memory_order_acquire))
 			break; /* asked to close: the reason is in close_reason */
+		if (c->tls_port && !c->tls_ready) {
+			/* under the login timeout: the watchdog closes a peer that
+			 * never finishes it */
+			int hs = session_tls_step(c, &reason);
+			if (hs < 0)
+				break;
+			if (hs == 0) {
+				if (client_park(c, 1, 0))
+					return;
+				round = 0;
+				continue;
+			}
+		}
 		/* replies still backed up past MaxOutput: read no more requests
 		 * until the client has taken them */
 		int reading = client_queued(c) <= max_out;
 		ssize_t n = -1;
 		if (reading) {
-			n = frame_read_fd(&s->fr, c->fd);
+			n = frame_read_with(&s->fr, session_read_fn, c);
 			s->rx_ns = session_now_ns();
 			if (n == 0) {
 				reason = "closed by the client";
@@ -442,7 +482,7 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 			ret = SESSION_RAW_CLOSED;
 			break;
 		}
-		ssize_t r = read(c->fd, buf, n < SESSION_RAW_CHUNK ? n : SESSION_RAW_CHUNK);
+		ssize_t r = client_read(c, buf, n < SESSION_RAW_CHUNK ? n : SESSION_RAW_CHUNK);
 		if (r > 0) {
 			/* after a local failure keep consuming, so that the stream
 			 * stays in step and the connection remains usable */
@@ -476,7 +516,7 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 		}
 		/* a close (shutdown of the read side) makes the socket readable;
 		 * wake now and then to write what others queued meanwhile */
-		struct pollfd p = { .fd = c->fd, .events = (short)(POLLIN | (fl == 1 ? POLLOUT : 0)) };
+		struct pollfd p = { .fd = c->fd, .events = client_poll_events(c, 1, fl == 1) };
 		int pr = poll(&p, 1, left < SESSION_RAW_FLUSH_MS ? left : SESSION_RAW_FLUSH_MS);
 		if (pr < 0 && errno != EINTR) {
 			ret = SESSION_RAW_CLOSED;
@@ -495,7 +535,9 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
  * half-closed its side is waited for on POLLOUT alone. */
 static int session_raw_wait_out(client_t *c, long long last, int timeout_ms)
 {
-	short events = POLLOUT | POLLRDHUP;
+	/* POLLIN instead when a TLS write waits for input */
+	short out = client_poll_events(c, 0, 1);
+	short events = out | POLLRDHUP;
 	for (;;) {
 		if (session_raw_closing(c))
 			return SESSION_RAW_CLOSED;
@@ -509,12 +551,12 @@ static int session_raw_wait_out(client_t *c, long long last, int timeout_ms)
 		if (pr > 0) {
 			if (p.revents & (POLLERR | POLLHUP | POLLNVAL))
 				return SESSION_RAW_CLOSED;
-			if (p.revents & POLLOUT)
+			if (p.revents & out)
 				return SESSION_RAW_OK;
 			if (p.revents & POLLRDHUP) {
 				if (session_raw_closing(c))
 					return SESSION_RAW_CLOSED;
-				events = POLLOUT;
+				events = out;
 			}
 		}
 	}
@@ -575,7 +617,7 @@ int session_write_raw(struct session *s, const void *buf, size_t n, int timeout_
 	while (n > 0) {
 		if (session_raw_closing(c))
 			return SESSION_RAW_CLOSED;
-		ssize_t w = write(c->fd, p, n);
+		ssize_t w = client_write(c, p, n);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;

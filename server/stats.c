@@ -24,7 +24,8 @@ void stats_format(char *buf, size_t len)
 	         "messages_in=%llu "
 	         "deliveries_out=%llu messages_persisted=%llu writer_queue=%zu "
 	         "slow_consumer_closes=%llu heartbeat_timeouts=%llu login_timeouts=%llu "
-	         "rate_limit_hits=%llu bad_input=%llu workers=%d workers_busy=%d "
+	         "rate_limit_hits=%llu bad_input=%llu tls_handshakes=%llu "
+	         "tls_handshake_failures=%llu workers=%d workers_busy=%d "
 	         "connections_parked=%ld pool_queue=%d pool_queue_most=%d pool_waits=%llu "
 	         "pool_wait_longest_ms=%lld",
 	         STATS_GET(connections_total), active, online, STATS_GET(connections_rejected),
@@ -34,5 +35,6 @@ void stats_format(char *buf, size_t len)
 	         STATS_GET(deliveries_out), (unsigned long long)writer_stored_total(), writer_depth(),
 	         STATS_GET(slow_consumer_closes), STATS_GET(heartbeat_timeouts),
 	         STATS_GET(login_timeouts), STATS_GET(rate_limit_hits), STATS_GET(bad_input),
+	         STATS_GET(tls_handshakes), STATS_GET(tls_handshake_failures),
 	         pool_threads(), pool_busy(), waiter_count(), q.now, q.most, q.waited, q.longest_ms);
 }

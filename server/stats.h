@@ -21,6 +21,10 @@ struct stats {
 	atomic_ullong login_timeouts;
 	atomic_ullong rate_limit_hits;
 	atomic_ullong bad_input;
+	atomic_ullong tls_handshakes;         /* finished */
+	atomic_ullong tls_handshake_failures; /* closed before the handshake finished:
+	                                       * it failed, the peer left, or the login
+	                                       * timeout ended it */
 };
 
 extern struct stats stats;

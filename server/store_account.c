@@ -11,8 +11,9 @@
 
 /* ---- accounts --------------------------------------------------------- */
 
-static void store_user_row(sqlite3_stmt *s, store_user_t *u)
+static void store_user_row(sqlite3_stmt *s, void *out)
 {
+	store_user_t *u = out;
 	memset(u, 0, sizeof *u);
 	u->id = sqlite3_column_int64(s, 0);
 	store__copy(u->username, sizeof u->username, sqlite3_column_text(s, 1));
@@ -23,7 +24,7 @@ static void store_user_row(sqlite3_stmt *s, store_user_t *u)
 
 /* STORE_EXISTS when another account than except_id has username, in any
  * case. Needs st->lock. */
-static int store_name_taken(store_t *st, const char *username, int64_t except_id)
+static int store_name_taken(store_sqlite_t *st, const char *username, int64_t except_id)
 {
 	sqlite3_stmt *s = store__stmt(st, Q_USER_NAME_TAKEN);
 	if (!s)
@@ -39,16 +40,18 @@ static int store_name_taken(store_t *st, const char *username, int64_t except_id
 	return ret;
 }
 
-int store_user_name_taken(store_t *st, const char *username)
+int store_sqlite_user_name_taken(store_t *base, const char *username)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	pthread_mutex_lock(&st->lock);
 	int ret = store_name_taken(st, username, -1);
 	pthread_mutex_unlock(&st->lock);
 	return ret;
 }
 
-int store_user_create(store_t *st, const char *username, const char *pwhash, int64_t *id)
+int store_sqlite_user_create(store_t *base, const char *username, const char *pwhash, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store_name_taken(st, username, -1);
@@ -61,48 +64,22 @@ int store_user_create(store_t *st, const char *username, const char *pwhash, int
 	return ret;
 }
 
-/* Look one user up by name (name != NULL) or id. */
-static int store_user_get(store_t *st, enum store_stmt_id id, const char *name, int64_t uid,
-                          store_user_t *out)
+int store_sqlite_user_by_name(store_t *base, const char *username, store_user_t *out)
 {
-	sqlite3_stmt *s;
-	int rc, ret = STORE_OK;
-
-	pthread_mutex_lock(&st->lock);
-	s = store__stmt(st, id);
-	if (!s) {
-		ret = STORE_ERR;
-		goto out;
-	}
-	if (name)
-		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_int64(s, 1, uid);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		store_user_row(s, out);
-	else if (rc == SQLITE_DONE)
-		ret = STORE_NOTFOUND;
-	else
-		ret = store__fail(st, sqlite3_extended_errcode(st->db), "looking up a user");
-	store__stmt_done(s);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	store_sqlite_t *st = store_sqlite_of(base);
+	return store__row_get(st, Q_USER_BY_NAME, username, 0, store_user_row, out,
+	                      "looking up a user");
 }
 
-int store_user_by_name(store_t *st, const char *username, store_user_t *out)
+int store_sqlite_user_by_id(store_t *base, int64_t id, store_user_t *out)
 {
-	return store_user_get(st, Q_USER_BY_NAME, username, 0, out);
+	store_sqlite_t *st = store_sqlite_of(base);
+	return store__row_get(st, Q_USER_BY_ID, NULL, id, store_user_row, out, "looking up a user");
 }
 
-int store_user_by_id(store_t *st, int64_t id, store_user_t *out)
+int store_sqlite_user_set_pwhash(store_t *base, int64_t id, const char *pwhash)
 {
-	return store_user_get(st, Q_USER_BY_ID, NULL, id, out);
-}
-
-int store_user_set_pwhash(store_t *st, int64_t id, const char *pwhash)
-{
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_USER_SET_PWHASH, 1, "setting a password", "is", id, pwhash ? pwhash : "");
@@ -110,8 +87,9 @@ int store_user_set_pwhash(store_t *st, int64_t id, const char *pwhash)
 	return ret;
 }
 
-int store_user_set_banned(store_t *st, int64_t id, int banned)
+int store_sqlite_user_set_banned(store_t *base, int64_t id, int banned)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_USER_SET_BANNED, 1, "banning a user", "ii", id, (int64_t)(banned != 0));
@@ -119,8 +97,9 @@ int store_user_set_banned(store_t *st, int64_t id, int banned)
 	return ret;
 }
 
-int store_user_rename(store_t *st, int64_t id, const char *username)
+int store_sqlite_user_rename(store_t *base, int64_t id, const char *username)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store_name_taken(st, username, id);
@@ -130,8 +109,9 @@ int store_user_rename(store_t *st, int64_t id, const char *username)
 	return ret;
 }
 
-int store_user_delete(store_t *st, int64_t id)
+int store_sqlite_user_delete(store_t *base, int64_t id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__txn_begin(st);
@@ -151,8 +131,9 @@ out:
 	return ret;
 }
 
-int store_user_count(store_t *st, int64_t *n)
+int store_sqlite_user_count(store_t *base, int64_t *n)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__scalar(st, Q_USER_COUNT, 0, 0, n, "counting users");
@@ -160,8 +141,9 @@ int store_user_count(store_t *st, int64_t *n)
 	return ret;
 }
 
-int store_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx)
+int store_sqlite_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u), void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	store_user_t u;
 	int rc, ret = STORE_OK;
@@ -187,8 +169,9 @@ out:
 
 /* ---- groups and memberships ------------------------------------------- */
 
-static void store_group_row(sqlite3_stmt *s, store_group_t *g)
+static void store_group_row(sqlite3_stmt *s, void *out)
 {
+	store_group_t *g = out;
 	memset(g, 0, sizeof *g);
 	g->id = sqlite3_column_int64(s, 0);
 	store__copy(g->name, sizeof g->name, sqlite3_column_text(s, 1));
@@ -197,8 +180,9 @@ static void store_group_row(sqlite3_stmt *s, store_group_t *g)
 	g->created_at = sqlite3_column_double(s, 4);
 }
 
-int store_group_create(store_t *st, const char *name, int is_private, int64_t *id)
+int store_sqlite_group_create(store_t *base, const char *name, int is_private, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_GROUP_INSERT, 0, "creating a group", "sid", name,
@@ -209,8 +193,8 @@ int store_group_create(store_t *st, const char *name, int is_private, int64_t *i
 	return ret;
 }
 
-int store__group_insert(store_t *st, const char *name, int is_private, const int64_t *members,
-                        size_t n, int64_t *gid)
+int store__group_insert(store_sqlite_t *st, const char *name, int is_private,
+                        const int64_t *members, size_t n, int64_t *gid)
 {
 	int ret = store__run(st, Q_GROUP_INSERT, 0, "creating a group", "sid", name,
 	                     (int64_t)(is_private != 0), store__now());
@@ -224,9 +208,10 @@ int store__group_insert(store_t *st, const char *name, int is_private, const int
 	return ret;
 }
 
-int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
+int store_sqlite_group_create_with(store_t *base, const char *name, int is_private, const int64_t *members,
                             size_t n, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int64_t gid = 0;
 	pthread_mutex_lock(&st->lock);
 	int ret = store__txn_begin(st);
@@ -242,47 +227,23 @@ int store_group_create_with(store_t *st, const char *name, int is_private, const
 	return ret;
 }
 
-static int store_group_get(store_t *st, enum store_stmt_id id, const char *name, int64_t gid,
-                           store_group_t *out)
+int store_sqlite_group_by_name(store_t *base, const char *name, store_group_t *out)
 {
-	sqlite3_stmt *s;
-	int rc, ret = STORE_OK;
-
-	pthread_mutex_lock(&st->lock);
-	s = store__stmt(st, id);
-	if (!s) {
-		ret = STORE_ERR;
-		goto out;
-	}
-	if (name)
-		sqlite3_bind_text(s, 1, name, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_int64(s, 1, gid);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		store_group_row(s, out);
-	else if (rc == SQLITE_DONE)
-		ret = STORE_NOTFOUND;
-	else
-		ret = store__fail(st, sqlite3_extended_errcode(st->db), "looking up a group");
-	store__stmt_done(s);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	store_sqlite_t *st = store_sqlite_of(base);
+	return store__row_get(st, Q_GROUP_BY_NAME, name, 0, store_group_row, out,
+	                      "looking up a group");
 }
 
-int store_group_by_name(store_t *st, const char *name, store_group_t *out)
+int store_sqlite_group_by_id(store_t *base, int64_t id, store_group_t *out)
 {
-	return store_group_get(st, Q_GROUP_BY_NAME, name, 0, out);
+	store_sqlite_t *st = store_sqlite_of(base);
+	return store__row_get(st, Q_GROUP_BY_ID, NULL, id, store_group_row, out,
+	                      "looking up a group");
 }
 
-int store_group_by_id(store_t *st, int64_t id, store_group_t *out)
+int store_sqlite_group_set_banned(store_t *base, int64_t id, int banned)
 {
-	return store_group_get(st, Q_GROUP_BY_ID, NULL, id, out);
-}
-
-int store_group_set_banned(store_t *st, int64_t id, int banned)
-{
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_GROUP_SET_BANNED, 1, "banning a group", "ii", id, (int64_t)(banned != 0));
@@ -290,8 +251,9 @@ int store_group_set_banned(store_t *st, int64_t id, int banned)
 	return ret;
 }
 
-int store_group_rename(store_t *st, int64_t id, const char *name)
+int store_sqlite_group_rename(store_t *base, int64_t id, const char *name)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_GROUP_RENAME, 1, "renaming a group", "is", id, name);
@@ -299,8 +261,9 @@ int store_group_rename(store_t *st, int64_t id, const char *name)
 	return ret;
 }
 
-int store_group_delete(store_t *st, int64_t id)
+int store_sqlite_group_delete(store_t *base, int64_t id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__txn_begin(st);
@@ -322,8 +285,9 @@ out:
 	return ret;
 }
 
-int store_groups_foreach(store_t *st, int (*cb)(void *ctx, const store_group_t *g), void *ctx)
+int store_sqlite_groups_foreach(store_t *base, int (*cb)(void *ctx, const store_group_t *g), void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	store_group_t g;
 	int rc, ret = STORE_OK;
@@ -347,8 +311,9 @@ out:
 	return ret;
 }
 
-int store_member_add(store_t *st, int64_t group_id, int64_t user_id)
+int store_sqlite_member_add(store_t *base, int64_t group_id, int64_t user_id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_MEMBER_ADD, 0, "adding a member", "ii", group_id, user_id);
@@ -359,8 +324,9 @@ int store_member_add(store_t *st, int64_t group_id, int64_t user_id)
 	return ret;
 }
 
-int store_member_remove(store_t *st, int64_t group_id, int64_t user_id)
+int store_sqlite_member_remove(store_t *base, int64_t group_id, int64_t user_id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_MEMBER_REMOVE, 1, "removing a member", "ii", group_id, user_id);
@@ -368,9 +334,10 @@ int store_member_remove(store_t *st, int64_t group_id, int64_t user_id)
 	return ret;
 }
 
-int store_members_foreach(store_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t user_id),
+int store_sqlite_members_foreach(store_t *base, int (*cb)(void *ctx, int64_t group_id, int64_t user_id),
                           void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	int rc, ret = STORE_OK;
 

@@ -3,9 +3,10 @@
 #include "config.h"
 #include "store_sqlite.h"
 
-int store_chat_create(store_t *st, const char *name, const store_chat_meta_t *meta,
-                      const int64_t *members, size_t n, int64_t *id)
+int store_sqlite_chat_create(store_t *base, const char *name, const store_chat_meta_t *meta,
+                             const int64_t *members, size_t n, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int64_t gid = 0;
 	int is_private = meta->direct[0] >= 0;
 	pthread_mutex_lock(&st->lock);
@@ -27,8 +28,10 @@ int store_chat_create(store_t *st, const char *name, const store_chat_meta_t *me
 	return ret;
 }
 
-int store_chat_meta_foreach(store_t *st, int (*cb)(void *ctx, const store_chat_meta_t *m), void *ctx)
+int store_sqlite_chat_meta_foreach(store_t *base, int (*cb)(void *ctx, const store_chat_meta_t *m),
+                                   void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	int rc, ret = STORE_OK;
 

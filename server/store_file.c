@@ -9,8 +9,9 @@
 
 #include "log.h"
 
-static void store_file_row(sqlite3_stmt *s, store_file_t *f)
+static void store_file_row(sqlite3_stmt *s, void *out)
 {
+	store_file_t *f = out;
 	memset(f, 0, sizeof *f);
 	f->id = sqlite3_column_int64(s, 0);
 	f->group_id = sqlite3_column_int64(s, 1);
@@ -22,8 +23,9 @@ static void store_file_row(sqlite3_stmt *s, store_file_t *f)
 	f->uploaded_at = sqlite3_column_double(s, 7);
 }
 
-int store_file_add(store_t *st, const store_file_t *f, int64_t *id)
+int store_sqlite_file_add(store_t *base, const store_file_t *f, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret = STORE_OK, rc;
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = store__stmt(st, Q_FILE_INSERT);
@@ -49,31 +51,15 @@ out:
 	return ret;
 }
 
-int store_file_get(store_t *st, int64_t id, store_file_t *out)
+int store_sqlite_file_get(store_t *base, int64_t id, store_file_t *out)
 {
-	int ret = STORE_OK, rc;
-	pthread_mutex_lock(&st->lock);
-	sqlite3_stmt *s = store__stmt(st, Q_FILE_GET);
-	if (!s) {
-		ret = STORE_ERR;
-		goto out;
-	}
-	sqlite3_bind_int64(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		store_file_row(s, out);
-	else if (rc == SQLITE_DONE)
-		ret = STORE_NOTFOUND;
-	else
-		ret = store__fail(st, sqlite3_extended_errcode(st->db), "looking up a file");
-	store__stmt_done(s);
-out:
-	pthread_mutex_unlock(&st->lock);
-	return ret;
+	return store__row_get(store_sqlite_of(base), Q_FILE_GET, NULL, id, store_file_row, out,
+	                      "looking up a file");
 }
 
-int store_file_delete(store_t *st, int64_t id)
+int store_sqlite_file_delete(store_t *base, int64_t id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret = STORE_OK, rc;
 	pthread_mutex_lock(&st->lock);
 	sqlite3_stmt *s = store__stmt(st, Q_FILE_DELETE);
@@ -93,9 +79,10 @@ out:
 	return ret;
 }
 
-int store_files_foreach(store_t *st, int64_t group_id,
+int store_sqlite_files_foreach(store_t *base, int64_t group_id,
                         int (*cb)(void *ctx, const store_file_t *f), void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret = STORE_OK, rc;
 	store_file_t f;
 	pthread_mutex_lock(&st->lock);

@@ -29,7 +29,7 @@ static size_t store_trim_hash(int64_t user, size_t cap)
 
 /* The slot of user, created when create is set; NULL if absent or out of
  * memory (then the sender is simply trimmed every time). */
-static struct store_trim_slot *store_trim_find(store_t *st, int64_t user, int create)
+static struct store_trim_slot *store_trim_find(store_sqlite_t *st, int64_t user, int create)
 {
 	struct store_trim_slot *t;
 	size_t i;
@@ -76,7 +76,7 @@ static struct store_trim_slot *store_trim_find(store_t *st, int64_t user, int cr
 }
 
 /* After a batch: commit the counters (committed) or forget the batch. */
-static void store_trim_settle(store_t *st, const store_msg_t *msgs, size_t n, int committed)
+static void store_trim_settle(store_sqlite_t *st, const store_msg_t *msgs, size_t n, int committed)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct store_trim_slot *t;
@@ -99,7 +99,7 @@ static void store_trim_settle(store_t *st, const store_msg_t *msgs, size_t n, in
 /* Trim the client_msg_id rows of the senders in msgs[0..n) that are due:
  * each sender once per batch, and only when its rows may exceed window by
  * the slack (or when this connection has not trimmed it yet). */
-static int store_trim_senders(store_t *st, const store_msg_t *msgs, size_t n, int window)
+static int store_trim_senders(store_sqlite_t *st, const store_msg_t *msgs, size_t n, int window)
 {
 	uint32_t slack = (uint32_t)window / STORE_DEDUP_SLACK_DIV;
 	int ret;
@@ -139,8 +139,9 @@ static int store_trim_senders(store_t *st, const store_msg_t *msgs, size_t n, in
 	return STORE_OK;
 }
 
-int store_messages_append(store_t *st, const store_msg_t *msgs, size_t n, int dedup_window)
+int store_sqlite_messages_append(store_t *base, const store_msg_t *msgs, size_t n, int dedup_window)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	int64_t max_id = 0;
 	int rc, ret;
@@ -211,9 +212,10 @@ fail:
 	return ret;
 }
 
-int store_history(store_t *st, int64_t group_id, int64_t after_id, int64_t before_id, int limit,
+int store_sqlite_history(store_t *base, int64_t group_id, int64_t after_id, int64_t before_id, int limit,
                   int (*cb)(void *ctx, const store_msg_t *m), void *ctx)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	store_msg_t m;
 	int rc, ret = STORE_OK;
@@ -276,8 +278,9 @@ out:
 	return ret;
 }
 
-int store_last_message_id(store_t *st, int64_t *id)
+int store_sqlite_last_message_id(store_t *base, int64_t *id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int64_t meta = 0, max = 0;
 	int ret;
 
@@ -295,8 +298,9 @@ int store_last_message_id(store_t *st, int64_t *id)
 	return ret;
 }
 
-int store_reserve_message_ids(store_t *st, int64_t upto)
+int store_sqlite_reserve_message_ids(store_t *base, int64_t upto)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	ret = store__run(st, Q_META_LAST_ID_RAISE, 0, "reserving message ids", "i", upto);
@@ -304,8 +308,9 @@ int store_reserve_message_ids(store_t *st, int64_t upto)
 	return ret;
 }
 
-int store_message_count(store_t *st, int64_t group_id, int64_t *n)
+int store_sqlite_message_count(store_t *base, int64_t group_id, int64_t *n)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	int ret;
 	pthread_mutex_lock(&st->lock);
 	if (group_id)
@@ -316,9 +321,10 @@ int store_message_count(store_t *st, int64_t group_id, int64_t *n)
 	return ret;
 }
 
-int store_dedup_get(store_t *st, int64_t user_id, const char *client_msg_id, int64_t *message_id,
+int store_sqlite_dedup_get(store_t *base, int64_t user_id, const char *client_msg_id, int64_t *message_id,
                     int64_t *group_id)
 {
+	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
 	int rc, ret = STORE_OK;
 

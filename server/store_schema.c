@@ -74,7 +74,7 @@ static const char store_schema_v2_step[] =
 	" WHERE direct_lo IS NOT NULL;"
 	"PRAGMA user_version = 2;";
 
-int store__user_version(store_t *st, int *version)
+int store__user_version(store_sqlite_t *st, int *version)
 {
 	char res[32];
 	int rc = store__pragma_text(st, "PRAGMA user_version", res, sizeof res);
@@ -87,7 +87,7 @@ int store__user_version(store_t *st, int *version)
  * database. Inside one IMMEDIATE transaction, re-checking the version, so
  * that two connections opening a new file at once (the server and its
  * writer) do not both create it. */
-int store__schema_init(store_t *st, char *err, size_t errlen)
+int store__schema_init(store_sqlite_t *st, char *err, size_t errlen)
 {
 	int version = 0, rc;
 	char sql[1024];
@@ -171,7 +171,7 @@ fail:
  * (Q_USER_NAME_TAKEN, helped by an index). A database from before that
  * rule may hold such accounts: both keep working (a login gives the exact
  * name), and each clash is reported at start so that Admin can rename one. */
-void store__names_check(store_t *st)
+void store__names_check(store_sqlite_t *st)
 {
 	sqlite3_stmt *s = NULL;
 	int rc = store__exec(st, "CREATE INDEX IF NOT EXISTS users_by_name_nocase ON "
@@ -208,7 +208,7 @@ static const char store_files_schema[] =
 	" uploaded_at REAL NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS files_by_group ON files(group_id, id);";
 
-int store__files_init(store_t *st, char *err, size_t errlen)
+int store__files_init(store_sqlite_t *st, char *err, size_t errlen)
 {
 	int rc = store__exec(st, store_files_schema);
 	return rc == SQLITE_OK ? STORE_OK : store__open_fail(st, rc, "creating the files table", err, errlen);

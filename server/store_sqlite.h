@@ -1,12 +1,15 @@
 /* store_sqlite.h - the SQLite backend of store.h, private to its files:
- * store.c (the connection, its statements and the helpers), store_schema.c
+ * store_sqlite.c (the connection, its statements, the helpers and the
+ * table of entry points, store_sqlite_backend), store_schema.c
  * (schema and migrations), store_account.c (accounts, groups, memberships,
- * bans), store_chat.c (direct chats, invite-only groups), store_message.c (message batches, history, de-duplication rows),
+ * bans), store_chat.c (direct chats, invite-only groups), store_message.c
+ * (message batches, history, de-duplication rows),
  * store_file.c (files' metadata). Nothing else includes it, and nothing
  * outside these files speaks SQL.
  *
- * Functions named store__*() are the backend's own helpers. Every public
- * function takes st->lock for the whole call (see store.c). */
+ * Functions named store__*() are the backend's own helpers. Every entry
+ * point (store_sqlite_*()) takes st->lock for the whole call (see
+ * store_sqlite.c). */
 #ifndef CHATROOM_STORE_SQLITE_H
 #define CHATROOM_STORE_SQLITE_H
 
@@ -90,51 +93,110 @@ struct store_trim_slot {
 	uint8_t trim_now;  /* ... and it was: trim */
 };
 
-struct store {
+/* A connection: store.h's store_t first, so that a store_t * the interface
+ * passes in is one of these (store_sqlite_of()). */
+typedef struct store_sqlite {
+	struct store base;    /* base.be is &store_sqlite_backend */
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[Q_COUNT];
 	char *path;
 	struct store_trim_slot *trim; /* trim counters, trim_cap slots */
 	size_t trim_cap, trim_len;
-};
+} store_sqlite_t;
 
-/* Helpers (store.c). */
+static inline store_sqlite_t *store_sqlite_of(store_t *base)
+{
+	return (store_sqlite_t *)base;
+}
+
+/* Helpers (store_sqlite.c). */
 double store__now(void);
 int store__status_of(int rc);
 /* Log a failure of what; returns the STORE_* status for rc. */
-int store__fail(store_t *st, int rc, const char *what);
+int store__fail(store_sqlite_t *st, int rc, const char *what);
 /* The prepared statement id (compiled once), or NULL (logged). */
-sqlite3_stmt *store__stmt(store_t *st, enum store_stmt_id id);
+sqlite3_stmt *store__stmt(store_sqlite_t *st, enum store_stmt_id id);
 /* Reset and unbind a statement after use. */
 void store__stmt_done(sqlite3_stmt *s);
 /* Step a statement that returns no rows, then reset it; the SQLite code. */
 int store__step_done(sqlite3_stmt *s);
 void store__copy(char *dst, size_t dstlen, const unsigned char *src);
-int store__txn_begin(store_t *st);
-int store__txn_commit(store_t *st);
-void store__txn_rollback(store_t *st);
+int store__txn_begin(store_sqlite_t *st);
+int store__txn_commit(store_sqlite_t *st);
+void store__txn_rollback(store_sqlite_t *st);
 void store__errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-int store__open_fail(store_t *st, int rc, const char *what, char *err, size_t errlen);
-int store__exec(store_t *st, const char *sql);
-int store__pragma_text(store_t *st, const char *sql, char *out, size_t outlen);
+int store__open_fail(store_sqlite_t *st, int rc, const char *what, char *err, size_t errlen);
+int store__exec(store_sqlite_t *st, const char *sql);
+int store__pragma_text(store_sqlite_t *st, const char *sql, char *out, size_t outlen);
 /* Run a statement that returns no rows; fmt says the parameters' types
- * (see store.c). */
-int store__run(store_t *st, enum store_stmt_id id, int must_change, const char *what,
+ * (see store_sqlite.c). */
+int store__run(store_sqlite_t *st, enum store_stmt_id id, int must_change, const char *what,
                const char *fmt, ...);
-int store__scalar(store_t *st, enum store_stmt_id id, int nparams, int64_t p1, int64_t *out,
+int store__scalar(store_sqlite_t *st, enum store_stmt_id id, int nparams, int64_t p1, int64_t *out,
                   const char *what);
+/* One row by a text key (key != NULL) or an int64 id, decoded by row();
+ * STORE_NOTFOUND when there is none. Takes st->lock (an entry point's). */
+int store__row_get(store_sqlite_t *st, enum store_stmt_id id, const char *key, int64_t n,
+                   void (*row)(sqlite3_stmt *s, void *out), void *out, const char *what);
 
 /* Insert a group and its n members (store_account.c), inside a
  * transaction the caller holds; its id in *gid. STORE_NOTFOUND when a
  * member does not exist. */
-int store__group_insert(store_t *st, const char *name, int is_private, const int64_t *members,
-                        size_t n, int64_t *gid);
+int store__group_insert(store_sqlite_t *st, const char *name, int is_private,
+                        const int64_t *members, size_t n, int64_t *gid);
 
 /* Schema (store_schema.c), all on a connection being opened. */
-int store__user_version(store_t *st, int *version);
-int store__schema_init(store_t *st, char *err, size_t errlen);
-int store__files_init(store_t *st, char *err, size_t errlen);
-void store__names_check(store_t *st);
+int store__user_version(store_sqlite_t *st, int *version);
+int store__schema_init(store_sqlite_t *st, char *err, size_t errlen);
+int store__files_init(store_sqlite_t *st, char *err, size_t errlen);
+void store__names_check(store_sqlite_t *st);
+
+
+/* The backend's entry points (store_backend's entries, store.h). */
+int store_sqlite_user_create(store_t *base, const char *username, const char *pwhash, int64_t *id);
+int store_sqlite_user_by_name(store_t *base, const char *username, store_user_t *out);
+int store_sqlite_user_name_taken(store_t *base, const char *username);
+int store_sqlite_user_by_id(store_t *base, int64_t id, store_user_t *out);
+int store_sqlite_user_set_pwhash(store_t *base, int64_t id, const char *pwhash);
+int store_sqlite_user_set_banned(store_t *base, int64_t id, int banned);
+int store_sqlite_user_rename(store_t *base, int64_t id, const char *username);
+int store_sqlite_user_delete(store_t *base, int64_t id);
+int store_sqlite_user_count(store_t *base, int64_t *n);
+int store_sqlite_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u),
+                               void *ctx);
+int store_sqlite_group_create(store_t *base, const char *name, int is_private, int64_t *id);
+int store_sqlite_group_create_with(store_t *base, const char *name, int is_private,
+                                   const int64_t *members, size_t n, int64_t *id);
+int store_sqlite_group_by_name(store_t *base, const char *name, store_group_t *out);
+int store_sqlite_group_by_id(store_t *base, int64_t id, store_group_t *out);
+int store_sqlite_group_set_banned(store_t *base, int64_t id, int banned);
+int store_sqlite_group_rename(store_t *base, int64_t id, const char *name);
+int store_sqlite_group_delete(store_t *base, int64_t id);
+int store_sqlite_groups_foreach(store_t *base, int (*cb)(void *ctx, const store_group_t *g),
+                                void *ctx);
+int store_sqlite_member_add(store_t *base, int64_t group_id, int64_t user_id);
+int store_sqlite_member_remove(store_t *base, int64_t group_id, int64_t user_id);
+int store_sqlite_members_foreach(store_t *base, int (*cb)(void *ctx, int64_t group_id,
+                                 int64_t user_id), void *ctx);
+int store_sqlite_messages_append(store_t *base, const store_msg_t *msgs, size_t n,
+                                 int dedup_window);
+int store_sqlite_history(store_t *base, int64_t group_id, int64_t after_id, int64_t before_id,
+                         int limit, int (*cb)(void *ctx, const store_msg_t *m), void *ctx);
+int store_sqlite_last_message_id(store_t *base, int64_t *id);
+int store_sqlite_reserve_message_ids(store_t *base, int64_t upto);
+int store_sqlite_message_count(store_t *base, int64_t group_id, int64_t *n);
+int store_sqlite_dedup_get(store_t *base, int64_t user_id, const char *client_msg_id,
+                           int64_t *message_id, int64_t *group_id);
+int store_sqlite_file_add(store_t *base, const store_file_t *f, int64_t *id);
+int store_sqlite_file_get(store_t *base, int64_t id, store_file_t *out);
+int store_sqlite_file_delete(store_t *base, int64_t id);
+int store_sqlite_files_foreach(store_t *base, int64_t group_id, int (*cb)(void *ctx,
+                               const store_file_t *f), void *ctx);
+int store_sqlite_chat_create(store_t *base, const char *name, const store_chat_meta_t *meta,
+                             const int64_t *members, size_t n, int64_t *id);
+int store_sqlite_chat_meta_foreach(store_t *base, int (*cb)(void *ctx, const store_chat_meta_t *m),
+                                   void *ctx);
+void store_sqlite_close(store_t *base);
 
 #endif

@@ -16,7 +16,7 @@
  *   it go) the store's lock, then the table lock again: the opening of a
  *   direct chat, taken with no other lock held.
  * Leaves, never held while taking any other lock: the writer lock
- * (writer.c), each store's lock (store.c), the pool lock (pool.c), the
+ * (writer.c), each store connection's lock (the backend's: store_sqlite.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
  * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
  * and the hashing semaphore (passwd.c). No socket write

@@ -27,7 +27,7 @@ atexit.register(shutil.rmtree, HOME, True)
 def client_env(password=PASSWORD, extra=None):
     e = dict(os.environ)
     for k in ("CHATROOM_PASSWORD", "CHATROOM_HOST", "CHATROOM_PORT", "CHATROOM_USER", "CHATROOM_LANG",
-              "XDG_CONFIG_HOME"):
+              "CHATROOM_TLS", "CHATROOM_CAFILE", "CHATROOM_PIN_SHA256", "XDG_CONFIG_HOME"):
         e.pop(k, None)
     e["HOME"] = HOME
     if password is not None:

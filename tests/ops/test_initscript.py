@@ -108,7 +108,10 @@ class InitScript(unittest.TestCase):
             text = f.read()
         for name, value in (("Listen", "127.0.0.1"), ("Port", str(self.port)),
                             ("HeartbeatInterval", str(heartbeat_interval))):
-            text, n = re.subn(r"(?m)^#\s*%s\s*=.*$" % name, "%s = %s" % (name, value), text)
+            # the first one: [Server]'s (later sections, such as [TLS], may
+            # have an option of the same name)
+            text, n = re.subn(r"(?m)^#\s*%s\s*=.*$" % name, "%s = %s" % (name, value), text,
+                              count=1)
             self.assertEqual(n, 1, "the sample has no commented %s line" % name)
         with open(self.conf, "w") as f:
             f.write(text + extra)
