@@ -412,6 +412,22 @@ class Leave(Base):
         self.assertEqual(r2["chat_group_id"], gid)
         self.assertEqual(self.members(a, gid), sorted([a.username, b.username]))
 
+    def test_admin_bans_and_frees_a_direct_chat(self):
+        a, b = self.p2("al"), self.p2("bo")
+        r = self.open_direct(a, b.username)
+        gid = r["chat_group_id"]
+        adm = admin(self.srv)
+        self.conns.append(adm)
+        d = admin_cmd(adm, "ban", "-g", target_name=r["chat_name"])
+        self.assertIs(d.get("success"), True, d)
+        a.chat("banned?", group_id=gid)
+        a.expect_error(1005)
+        self.assertTrue(b.no_message(0.3, types=("direct_message_notice",)))
+        d = admin_cmd(adm, "free", "-g", target_name=r["chat_name"])
+        self.assertIs(d.get("success"), True, d)
+        a.chat("free again", group_id=gid)
+        self.assertEqual(b.recv_type("direct_message_notice")["content"], "free again")
+
     def test_admin_deletes_a_direct_chat(self):
         a, b = self.p2("al"), self.p2("bo")
         r = self.open_direct(a, b.username)
