@@ -123,7 +123,8 @@ class DirectChats(Base):
         b = user(self.srv, bname, protocol2=True)
         b.close()
         r = self.open_direct(a, bname)
-        a.chat("while you were away", group_id=r["chat_group_id"])
+        a.chat("while you were away", group_id=r["chat_group_id"], client_msg_id="away-1")
+        a.recv_type("chat_ack")  # stored: its history has it
         b = user(self.srv, bname, protocol2=True)
         self.conns.append(b)
         self.assertIn(r["chat_name"], self.chats(b, "joined"))
