@@ -6,6 +6,7 @@
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "stats.h"
 #include "writer.h"
 
@@ -20,9 +21,9 @@ static atomic_llong bcast_last_id;
 /* Ids up to bcast_reserved are recorded in the database as possibly used. */
 #define BCAST_ID_BLOCK 10000
 static atomic_llong bcast_reserved;
-/* Held while the store records the block, so it is not a leaf: it is
- * taken with no table, group or client lock held and takes only the
- * store's lock (table.h). */
+/* Held while the store records the block (state_reserve_message_ids), so
+ * it is not a leaf: it is taken with no table, group or client lock held
+ * and takes only the store's lock (table.h). */
 static pthread_mutex_t bcast_reserve_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void bcast_set_last_id(int64_t id)
@@ -40,7 +41,7 @@ int bcast_reserve_ids(void)
 	int64_t cur = atomic_load(&bcast_last_id), res = atomic_load(&bcast_reserved);
 	if (res - cur <= BCAST_ID_BLOCK / 2) {
 		int64_t upto = (cur > res ? cur : res) + BCAST_ID_BLOCK;
-		if (store_reserve_message_ids(srv_store, upto) == STORE_OK) {
+		if (state_reserve_message_ids(upto) == 0) {
 			atomic_store(&bcast_reserved, upto);
 		} else {
 			log_error("cannot record message ids in the database: messages are refused "

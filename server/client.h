@@ -73,10 +73,18 @@ typedef struct client {
 	atomic_int lang;            /* [atomic] catalog language (CAT_EN, CAT_ZH) of the
 	                             * texts sent to it: set at accept, changed by hello */
 
-	/* [table] identity and place */
-	int64_t user_id;            /* -1 until logged in */
+	/* [table+holder] identity, kept here only (the session reads it from
+	 * here): changed only by the connection's holder (login, logout, the
+	 * end of the session), under the table write lock; so the holder reads
+	 * it without a lock, every other thread under the table lock. */
+	int64_t user_id;            /* who it logged in as; -1 before login, after logout */
 	char username[96];
 	int protocol;               /* 1: legacy, 2: asked for protocol 2 */
+	/* [table] place */
+	int logged_in;              /* 1 while it is user_id's session (in the table's users);
+	                             * a newer login elsewhere or Admin ends that
+	                             * (session_kick) from another thread, leaving the
+	                             * identity to the holder */
 	struct chatgroup *cur;          /* current group, NULL before login */
 	struct client *next, *prev; /* list of all connections */
 	struct client *gnext, *gprev; /* list of the clients whose current group is cur */

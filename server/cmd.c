@@ -90,7 +90,7 @@ int cmd_check(const struct cmd_spec *spec, int64_t user_id, json_object *req, in
 		*id = CAT_LOGIN_FIRST;
 		return -1;
 	}
-	if (spec->access == CMD_ADMIN && user_id != STORE_ADMIN_ID) {
+	if (spec->access == CMD_ADMIN && user_id != STATE_ADMIN_ID) {
 		*code = PROTO_E_PERMISSION;
 		*id = CAT_ADMIN_ONLY;
 		return -1;
@@ -123,16 +123,16 @@ void cmd_dispatch(struct session *s, const char *type, json_object *req)
 	}
 	/* "log in first" does not echo client_msg_id; every later answer,
 	 * the dispatcher's own included, does */
-	if (spec->access != CMD_ANYONE && s->user_id < 0) {
+	if (spec->access != CMD_ANYONE && s->c->user_id < 0) {
 		session_error(s, PROTO_E_CREDENTIALS, CAT_LOGIN_FIRST);
 		return;
 	}
 	const char *cmid = NULL;
 	if (proto_get_string(req, "client_msg_id", &cmid) == 0 && strlen(cmid) <= CR_CLIENT_MSG_ID_MAX)
 		s->req_cmid = cmid;
-	if (cmd_check(spec, s->user_id, req, &code, &id) < 0) {
+	if (cmd_check(spec, s->c->user_id, req, &code, &id) < 0) {
 		if (id == CAT_ADMIN_ONLY)
-			log_warn("%s (%s): admin command refused: not Admin", s->c->addr, s->username);
+			log_warn("%s (%s): admin command refused: not Admin", s->c->addr, s->c->username);
 		session_error(s, code, id, type); /* entries take no argument or %s, the type */
 	} else {
 		spec->fn(s, req);

@@ -4,8 +4,9 @@
  * chats, adding and removing members, leaving), cmd_admin.c (Admin's
  * commands), cmd_file.c (file transfer), and the dispatcher that calls
  * them (cmd.c). Each handler receives the parsed request, already checked
- * against its entry in the dispatcher's table, and answers through
- * session_reply/session_error. */
+ * against its entry in the dispatcher's table, reads and changes chat
+ * state through the state layer (state.h; never the database itself), and
+ * answers through session_reply/session_error. */
 #ifndef CHATROOM_CMD_H
 #define CHATROOM_CMD_H
 
@@ -13,7 +14,7 @@
 
 #include "msg.h"
 #include "session.h"
-#include "store.h"
+#include "state.h"
 
 typedef void (*cmd_fn)(struct session *s, json_object *req);
 
@@ -86,8 +87,9 @@ void cmd_file_upload(struct session *s, json_object *req);
 void cmd_file_download(struct session *s, json_object *req);
 void cmd_file_list(struct session *s, json_object *req);
 /* Delete a file: from the data directory and from the store. */
-int cmd_file_remove(const store_file_t *f);
-/* Delete every file of group gid, and the group's folder. */
+int cmd_file_remove(const state_file_t *f);
+/* Delete every file of group gid, and the group's folder: STATE_OK, or
+ * STATE_DB when the database failed (some may be left). */
 int cmd_file_remove_group(int64_t gid);
 /* A ban refuses every action that writes: chat_message, file_upload,
  * create_chat and join_chat (see chatroom-protocol(7)). For the last two:

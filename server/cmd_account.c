@@ -46,7 +46,6 @@ void cmd_hello(struct session *s, json_object *req)
 		return;
 	}
 	atomic_store_explicit(&s->c->lang, lang, memory_order_relaxed);
-	s->protocol = 2;
 	s->reply_due_ns = 0; /* a protocol-2 client: no legacy reply floor */
 	table_wrlock();
 	s->c->protocol = 2;
@@ -113,13 +112,13 @@ void cmd_register(struct session *s, json_object *req)
 		                                      session_text(s, text, sizeof text, id)));
 		return;
 	}
-	int rc = store_user_name_taken(srv_store, user);
-	if (rc == STORE_EXISTS) {
+	int rc = state_user_name_taken(user);
+	if (rc == STATE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
 		                                      session_text(s, text, sizeof text, CAT_USER_EXISTS, user)));
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
@@ -144,17 +143,16 @@ void cmd_register(struct session *s, json_object *req)
 		session_error(s, PROTO_E_SERVER, CAT_HASH_FAILED);
 		return;
 	}
-	rc = store_user_create(srv_store, user, hash, &uid);
-	if (rc == STORE_EXISTS) {
+	rc = state_register(user, hash, &uid);
+	if (rc == STATE_EXISTS) {
 		session_reply(s, cmd_account_response("register_response", 0, 0, NULL,
 		                                      session_text(s, text, sizeof text, CAT_USER_EXISTS, user)));
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_REGISTER_FAILED);
 		return;
 	}
-	state_join_public(uid);
 	log_info("%s: registered user %s (id %lld)", s->c->addr, user, (long long)uid);
 	session_reply(s, cmd_account_response("register_response", 1, uid, user, NULL));
 }
@@ -162,7 +160,7 @@ void cmd_register(struct session *s, json_object *req)
 int cmd_refuse_banned(struct session *s, int id)
 {
 	table_rdlock();
-	int banned = table_user_banned(s->user_id);
+	int banned = table_user_banned(s->c->user_id);
 	table_unlock();
 	if (banned)
 		session_error(s, PROTO_E_PERMISSION, id);
@@ -198,10 +196,31 @@ static void cmd_login_refused(struct session *s, const char *text)
  *    well, but is never refused, so wrong passwords from elsewhere cannot
  *    lock its owner out; an address with failures on it waits for the end
  *    of its window. */
+/* The login_response, queued by state_login() under the table lock. */
+struct cmd_login_reply {
+	struct session *s;
+	const struct state_login *l;
+};
+
+static void cmd_login_reply(void *ctx, int64_t pub_id)
+{
+	struct cmd_login_reply *r = ctx;
+	json_object *o = cmd_account_response("login_response", 1, r->l->id, r->l->username, NULL);
+	if (pub_id >= 0) {
+		json_object *g = json_object_new_object();
+		proto_set_int(g, "id", pub_id);
+		proto_set_string(g, "name", CR_PUBLIC_GROUP);
+		json_object_object_add(o, "current_chat_group", g);
+	} else {
+		proto_set_null(o, "current_chat_group");
+	}
+	session_reply(r->s, o);
+}
+
 void cmd_login(struct session *s, json_object *req)
 {
 	const char *user, *pw;
-	store_user_t u;
+	struct state_login u;
 	char src[64], akey[80], pkey[192], ukey[112];
 	cmd_credentials(req, &user, &pw);
 	/* Throttle guessing before spending a hash on it. */
@@ -221,14 +240,12 @@ void cmd_login(struct session *s, json_object *req)
 		cmd_login_refused(s, text);
 		return;
 	}
-	/* taken before the account is read: see table_accounts_gen() */
-	uint64_t gen = table_accounts_gen();
-	int rc = store_user_by_name(srv_store, user, &u);
-	if (rc != STORE_OK && rc != STORE_NOTFOUND) {
+	int rc = state_login_read(user, &u);
+	if (rc != STATE_OK && rc != STATE_NOTFOUND) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
-	if (rc == STORE_OK &&
+	if (rc == STATE_OK &&
 	    throttle_count(THROTTLE_ACCOUNT, ukey, fwin) >= CONF(login_fail_max_account)) {
 		/* The account is under attack. An address that has itself failed
 		 * on it waits for its window (answered at once: the delay holds a
@@ -251,19 +268,19 @@ void cmd_login(struct session *s, json_object *req)
 	/* an unknown user is verified against a dummy hash at the same cost,
 	 * so that timing does not tell which names exist */
 	passwd_source_enter(src);
-	int ok = passwd_verify(rc == STORE_OK ? u.pwhash : "", pw) && rc == STORE_OK;
+	int ok = passwd_verify(rc == STATE_OK ? u.pwhash : "", pw) && rc == STATE_OK;
 	passwd_source_leave(src);
 	if (!ok) {
 		STATS_INC(login_failures);
 		s->login_failures++;
 		throttle_fail(THROTTLE_SOURCE, akey, fwin);
 		throttle_fail(THROTTLE_SOURCE, pkey, fwin);
-		if (rc == STORE_OK)
+		if (rc == STATE_OK)
 			throttle_fail(THROTTLE_ACCOUNT, ukey, fwin);
 		/* a name that does not exist is often a password typed into the
 		 * user field: it is logged at debug level only */
 		char ubuf[TEXT_LOG_FIELD];
-		if (rc == STORE_OK)
+		if (rc == STATE_OK)
 			log_info("%s: failed login as %s", s->c->addr, u.username);
 		else
 			log_info("%s: failed login for a name that does not exist", s->c->addr);
@@ -279,98 +296,36 @@ void cmd_login(struct session *s, json_object *req)
 		passwd_source_enter(src);
 		int hrc = passwd_hash(pw, hash, sizeof hash);
 		passwd_source_leave(src);
-		if (hrc == 0 && store_user_set_pwhash(srv_store, u.id, hash) == STORE_OK) {
+		if (hrc == 0 && state_login_rehash(&u, hash) == STATE_OK)
 			log_info("%s: password hash of %s upgraded to the current cost", s->c->addr,
 			         u.username);
-			snprintf(u.pwhash, sizeof u.pwhash, "%s", hash); /* for the check below */
-		}
 	}
 
-	/* The account is checked again once the lock is held: an account
+	/* The account is checked again once the table lock is held: one
 	 * deleted, renamed or given a new password by Admin since it was read
 	 * is not logged in. */
-	for (;;) {
-		table_wrlock();
-		if (table_accounts_gen() == gen)
-			break;
-		table_unlock();
-		gen = table_accounts_gen();
-		store_user_t now;
-		rc = store_user_by_id(srv_store, u.id, &now);
-		if (rc != STORE_OK && rc != STORE_NOTFOUND) {
-			session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
-			return;
-		}
-		if (rc == STORE_NOTFOUND || strcmp(now.username, u.username) != 0 ||
-		    strcmp(now.pwhash, u.pwhash) != 0) {
-			log_info("%s: login as %s refused: the account was deleted, renamed or given a "
-			         "new password meanwhile",
-			         s->c->addr, u.username);
-			char text[128];
-			cmd_login_refused(s, session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
-			return;
-		}
+	struct cmd_login_reply reply = { s, &u };
+	rc = state_login(s->c, &u, CAT_LOGGED_IN_ELSEWHERE, "logged in again from another connection",
+	                 cmd_login_reply, &reply);
+	if (rc == STATE_NOTFOUND) {
+		char text[128];
+		cmd_login_refused(s, session_text(s, text, sizeof text, CAT_BAD_CREDENTIALS));
+		return;
 	}
-	int64_t prev_id = -1;
-	if (s->user_id >= 0 && s->user_id != u.id) {
-		/* switching accounts on one connection: the old one goes offline */
-		prev_id = s->user_id;
-		table_clear_user(s->c);
+	if (rc != STATE_OK) {
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
+		return;
 	}
-	group_t *pub = table_group_by_name(CR_PUBLIC_GROUP);
-	client_t *old = table_user_client(u.id);
-	if (old && old != s->c) {
-		/* a second login ends the older session */
-		session_kick(old, CAT_LOGGED_IN_ELSEWHERE, NULL,
-		             "logged in again from another connection");
-	}
-	if (old != s->c)
-		table_set_user(s->c, u.id, u.username);
-	if (pub) {
-		table_member_add(pub, u.id);
-		table_enter(s->c, pub);
-	}
-	int64_t pub_id = pub ? pub->id : 0;
-	/* Queued before the table lock is let go, so before any chat of
-	 * public that the writer thread delivers to this client from now on:
-	 * a client that catches up after a reconnect learns it is logged in
-	 * before it sees a live message. */
-	json_object *o = cmd_account_response("login_response", 1, u.id, u.username, NULL);
-	if (pub) {
-		json_object *g = json_object_new_object();
-		proto_set_int(g, "id", pub_id);
-		proto_set_string(g, "name", CR_PUBLIC_GROUP);
-		json_object_object_add(o, "current_chat_group", g);
-	} else {
-		proto_set_null(o, "current_chat_group");
-	}
-	session_reply(s, o);
-	table_unlock();
-	if (prev_id >= 0)
-		presence_announce(prev_id, s->username, 0);
-	if (pub)
-		store_member_add(srv_store, pub_id, u.id); /* no-op when already a member */
-
 	throttle_clear(THROTTLE_SOURCE, pkey);
-	s->user_id = u.id;
-	snprintf(s->username, sizeof s->username, "%s", u.username);
 	STATS_INC(logins);
-	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->protocol);
-
-	if (!old)
-		presence_announce(u.id, u.username, 1);
+	log_info("%s: %s logged in (protocol %d)", s->c->addr, u.username, s->c->protocol);
 }
 
 void cmd_logout(struct session *s, json_object *req)
 {
 	(void)req;
-	table_wrlock();
-	table_clear_user(s->c);
-	table_unlock();
-	log_info("%s: %s logged out", s->c->addr, s->username);
-	presence_announce(s->user_id, s->username, 0);
-	s->user_id = -1;
-	s->username[0] = '\0';
+	log_info("%s: %s logged out", s->c->addr, s->c->username);
+	state_logout(s->c);
 	char text[128];
 	session_reply(s, proto_system_message(session_text(s, text, sizeof text, CAT_LOGGED_OUT),
 	                                      "info"));
@@ -399,14 +354,13 @@ static void cmd_count_group(void *ctx, group_t *g)
 void cmd_user_info(struct session *s, json_object *req)
 {
 	(void)req;
-	store_user_t u;
+	state_user_t u;
 	int64_t total_users = 0;
-	if (store_user_by_id(srv_store, s->user_id, &u) != STORE_OK ||
-	    store_user_count(srv_store, &total_users) != STORE_OK) {
+	if (state_user_by_id(s->c->user_id, &u) != STATE_OK || state_user_count(&total_users) != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
-	struct cmd_counts k = { .uid = s->user_id };
+	struct cmd_counts k = { .uid = s->c->user_id };
 	table_rdlock();
 	table_groups_foreach(cmd_count_group, &k);
 	size_t online = table_count_online();
@@ -458,7 +412,7 @@ static int cmd_idcmp(const void *a, const void *b)
 static void cmd_collect_online(void *ctx, client_t *c)
 {
 	struct cmd_users *u = ctx;
-	if (c->user_id >= 0)
+	if (c->logged_in)
 		u->online[u->nonline++] = c->user_id;
 }
 
@@ -473,10 +427,10 @@ static void cmd_add_row(struct cmd_users *u, int64_t id, const char *name)
 }
 
 /* Users copied out of the store, so that the JSON is built after the store
- * lock is released (store_users_foreach calls back under it). */
+ * lock is released (state_users_foreach calls back under it). */
 struct cmd_user_row {
 	int64_t id;
-	char username[sizeof ((store_user_t *)0)->username];
+	char username[sizeof ((state_user_t *)0)->username];
 };
 
 struct cmd_user_rows {
@@ -485,7 +439,7 @@ struct cmd_user_rows {
 	int oom;
 };
 
-static int cmd_copy_user(void *ctx, const store_user_t *su)
+static int cmd_copy_user(void *ctx, const state_user_t *su)
 {
 	struct cmd_user_rows *r = ctx;
 	if (r->n == r->cap) {
@@ -527,7 +481,7 @@ void cmd_list_users(struct session *s, json_object *req)
 		table_clients_foreach(cmd_collect_online, &u);
 	if (current) {
 		group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
-		if (!g || !table_is_member(g, s->user_id)) {
+		if (!g || !table_is_member(g, s->c->user_id)) {
 			table_unlock();
 			free(u.online);
 			json_object_put(u.arr);
@@ -553,25 +507,25 @@ void cmd_list_users(struct session *s, json_object *req)
 	}
 	qsort(u.online, u.nonline, sizeof *u.online, cmd_idcmp);
 
-	int rc = STORE_OK;
+	int rc = STATE_OK;
 	if (current) {
-		for (size_t i = 0; i < nmembers && rc == STORE_OK; i++) {
-			store_user_t su;
-			if (store_user_by_id(srv_store, members[i], &su) == STORE_OK)
+		for (size_t i = 0; i < nmembers && rc == STATE_OK; i++) {
+			state_user_t su;
+			if (state_user_by_id(members[i], &su) == STATE_OK)
 				cmd_add_row(&u, su.id, su.username);
 		}
 	} else {
 		struct cmd_user_rows rows = { 0 };
-		rc = store_users_foreach(srv_store, cmd_copy_user, &rows);
+		rc = state_users_foreach(cmd_copy_user, &rows);
 		if (rows.oom)
-			rc = STORE_ERR;
-		for (size_t i = 0; rc == STORE_OK && i < rows.n; i++)
+			rc = STATE_NOMEM;
+		for (size_t i = 0; rc == STATE_OK && i < rows.n; i++)
 			cmd_add_row(&u, rows.row[i].id, rows.row[i].username);
 		free(rows.row);
 	}
 	free(members);
 	free(u.online);
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		json_object_put(u.arr);
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;

@@ -20,14 +20,13 @@
  * every successful change is announced to the other online users with
  * admin_operation_notification and logged with who did it.
  *
- * Each change goes to the store first, then to the client table (never a
- * store call under the table lock; see table.h). */
+ * Each change is made by the state layer (state.h), which keeps the
+ * database and the client table in step and ends the sessions it must. */
 #include "config.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "log.h"
 #include "passwd.h"
-#include "presence.h"
 #include "proto.h"
 #include "server.h"
 #include "state.h"
@@ -110,42 +109,31 @@ static int cmd_admin_is_number(const char *s)
 /* A user by id or name: answers the failure and returns -1 when not found.
  * by_id: the command names its target by id in the reference (del,
  * modify), whose refusal says so. */
-static int cmd_admin_user(struct cmd_admin_req *r, const char *arg, store_user_t *u, int by_id)
+static int cmd_admin_user(struct cmd_admin_req *r, const char *arg, state_user_t *u, int by_id)
 {
-	int rc = cmd_admin_is_number(arg) ? store_user_by_id(srv_store, strtoll(arg, NULL, 10), u)
-	                                  : store_user_by_name(srv_store, arg, u);
-	if (rc == STORE_NOTFOUND)
+	int rc = cmd_admin_is_number(arg) ? state_user_by_id(strtoll(arg, NULL, 10), u)
+	                                  : state_user_by_name(arg, u);
+	if (rc == STATE_NOTFOUND)
 		cmd_admin_fail(r, by_id ? CAT_ADMIN_USER_ID_NOT_FOUND : CAT_ADMIN_USER_NOT_FOUND, arg);
-	else if (rc != STORE_OK)
+	else if (rc != STATE_OK)
 		cmd_admin_fail(r, CAT_DATABASE_ERROR);
-	return rc == STORE_OK ? 0 : -1;
+	return rc == STATE_OK ? 0 : -1;
 }
 
 /* A group by id or name (a name may look like a number, so an id that is
  * not found is tried as a name). */
-static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, store_group_t *g, int by_id)
+static int cmd_admin_group(struct cmd_admin_req *r, const char *arg, state_group_t *g, int by_id)
 {
-	int rc = STORE_NOTFOUND;
+	int rc = STATE_NOTFOUND;
 	if (cmd_admin_is_number(arg))
-		rc = store_group_by_id(srv_store, strtoll(arg, NULL, 10), g);
-	if (rc == STORE_NOTFOUND)
-		rc = store_group_by_name(srv_store, arg, g);
-	if (rc == STORE_NOTFOUND)
+		rc = state_group_by_id(strtoll(arg, NULL, 10), g);
+	if (rc == STATE_NOTFOUND)
+		rc = state_group_by_name(arg, g);
+	if (rc == STATE_NOTFOUND)
 		cmd_admin_fail(r, by_id ? CAT_ADMIN_CHAT_ID_NOT_FOUND : CAT_ADMIN_CHAT_NOT_FOUND, arg);
-	else if (rc != STORE_OK)
+	else if (rc != STATE_OK)
 		cmd_admin_fail(r, CAT_DATABASE_ERROR);
-	return rc == STORE_OK ? 0 : -1;
-}
-
-/* Needs the table write lock: end the session of uid, if it is online,
- * telling it why (session_kick). Returns 1 when uid was online. */
-static int cmd_admin_end_session(int64_t uid, int id, const char *arg, const char *reason)
-{
-	client_t *c = table_user_client(uid);
-	if (!c)
-		return 0;
-	session_kick(c, id, arg, reason);
-	return 1;
+	return rc == STATE_OK ? 0 : -1;
 }
 
 /* add -u NAME PASSWORD ----------------------------------------------------- */
@@ -163,67 +151,45 @@ static void cmd_admin_add_user(struct cmd_admin_req *r)
 		cmd_admin_fail(r, CAT_HASH_FAILED);
 		return;
 	}
-	int rc = store_user_create(srv_store, name, hash, &uid);
-	if (rc == STORE_EXISTS) {
+	int rc = state_register(name, hash, &uid); /* like a registration */
+	if (rc == STATE_EXISTS) {
 		cmd_admin_fail(r, CAT_ADMIN_USER_EXISTS, name);
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		cmd_admin_fail(r, CAT_ADMIN_ADD_FAILED);
 		return;
 	}
-	state_join_public(uid); /* like a registration */
 	cmd_admin_done(r, "user", uid, name, CAT_ADMIN_USER_ADDED, name, (long long)uid);
 }
 
 /* del -u / -g / -f --------------------------------------------------------- */
 
-static void cmd_admin_forget_member(void *ctx, group_t *g)
-{
-	table_member_remove(g, *(const int64_t *)ctx);
-}
-
 static void cmd_admin_del_user(struct cmd_admin_req *r)
 {
-	store_user_t u;
+	state_user_t u;
 	if (cmd_admin_user(r, r->argv[0], &u, 1) < 0)
 		return;
-	if (u.id == STORE_ADMIN_ID) {
+	if (u.id == STATE_ADMIN_ID) {
 		cmd_admin_fail(r, CAT_ADMIN_NO_DELETE_ADMIN);
 		return;
 	}
-	if (store_user_delete(srv_store, u.id) != STORE_OK) {
+	if (state_user_delete(u.id, CAT_ADMIN_ACCOUNT_DELETED, "account deleted by Admin") != STATE_OK) {
 		cmd_admin_fail(r, CAT_ADMIN_DELETE_USER_FAILED);
 		return;
 	}
-	table_wrlock();
-	table_accounts_changed(); /* a login that read the account reads it again */
-	table_groups_foreach(cmd_admin_forget_member, &u.id);
-	table_set_user_banned(u.id, 0);
-	int online = cmd_admin_end_session(u.id, CAT_ADMIN_ACCOUNT_DELETED, NULL,
-	                                   "account deleted by Admin");
-	table_unlock();
-	if (online)
-		presence_announce(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_USER_DELETED, u.username, (long long)u.id);
 }
 
 static void cmd_admin_del_group(struct cmd_admin_req *r)
 {
-	store_group_t sg;
+	state_group_t sg;
 	if (cmd_admin_group(r, r->argv[0], &sg, 1) < 0)
 		return;
 	if (strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
 		cmd_admin_fail(r, CAT_ADMIN_NO_DELETE_PUBLIC);
 		return;
 	}
-	if (store_group_delete(srv_store, sg.id) != STORE_OK) {
-		cmd_admin_fail(r, CAT_ADMIN_DELETE_CHAT_FAILED);
-		return;
-	}
-	if (cmd_file_remove_group(sg.id) != STORE_OK)
-		log_error("admin: the files of deleted chat %s (id %lld) could not all be removed",
-		          sg.name, (long long)sg.id);
 
 	/* Whoever is in the chat now goes back to public, and is told so. */
 	outbuf_t *b[CAT_NLANGS];
@@ -234,56 +200,38 @@ static void cmd_admin_del_group(struct cmd_admin_req *r)
 		b[l] = outbuf_json(o);
 		json_object_put(o);
 	}
-	int64_t *moved = NULL, pub_id = -1;
-	size_t nmoved = 0;
-
-	table_wrlock();
-	group_t *g = table_group(sg.id), *pub = table_group_by_name(CR_PUBLIC_GROUP);
-	if (g) {
-		moved = malloc((g->npresent + 1) * sizeof *moved);
-		client_t *c;
-		while ((c = g->present)) {
-			outbuf_t *cb = b[atomic_load_explicit(&c->lang, memory_order_relaxed)];
-			if (cb)
-				client_push(c, cb, 1, (size_t)CONF(max_output));
-			if (!pub)
-				break; /* table_group_remove() takes them out */
-			if (moved)
-				moved[nmoved++] = c->user_id;
-			table_member_add(pub, c->user_id);
-			table_enter(c, pub);
-		}
-		pub_id = pub ? pub->id : -1;
-		table_group_remove(g);
-	}
-	table_unlock();
+	int rc = state_group_delete(sg.id, b);
 	for (int l = 0; l < CAT_NLANGS; l++)
 		outbuf_unref(b[l]);
-	for (size_t i = 0; i < nmoved && pub_id >= 0; i++)
-		store_member_add(srv_store, pub_id, moved[i]); /* no-op for members */
-	free(moved);
+	if (rc != STATE_OK) {
+		cmd_admin_fail(r, CAT_ADMIN_DELETE_CHAT_FAILED);
+		return;
+	}
+	if (cmd_file_remove_group(sg.id) != STATE_OK)
+		log_error("admin: the files of deleted chat %s (id %lld) could not all be removed",
+		          sg.name, (long long)sg.id);
 	cmd_admin_done(r, "group", sg.id, sg.name, CAT_ADMIN_CHAT_DELETED, sg.name, (long long)sg.id);
 }
 
 static void cmd_admin_del_file(struct cmd_admin_req *r)
 {
-	store_file_t f;
-	store_group_t sg = { 0 };
+	state_file_t f;
+	state_group_t sg = { 0 };
 	if (!cmd_admin_is_number(r->argv[0])) {
 		cmd_admin_fail(r, CAT_ADMIN_FILE_ID_NUMBER);
 		return;
 	}
-	int rc = store_file_get(srv_store, strtoll(r->argv[0], NULL, 10), &f);
+	int rc = state_file_get(strtoll(r->argv[0], NULL, 10), &f);
 	/* the reference's answer names the file's chat */
-	if (rc == STORE_OK && store_group_by_id(srv_store, f.group_id, &sg) != STORE_OK)
+	if (rc == STATE_OK && state_group_by_id(f.group_id, &sg) != STATE_OK)
 		snprintf(sg.name, sizeof sg.name, "%lld", (long long)f.group_id);
-	if (rc == STORE_OK)
+	if (rc == STATE_OK)
 		rc = cmd_file_remove(&f);
-	if (rc == STORE_NOTFOUND) {
+	if (rc == STATE_NOTFOUND) {
 		cmd_admin_fail(r, CAT_ADMIN_FILE_NOT_FOUND, r->argv[0]);
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		cmd_admin_fail(r, CAT_ADMIN_DELETE_FILE_FAILED);
 		return;
 	}
@@ -295,7 +243,7 @@ static void cmd_admin_del_file(struct cmd_admin_req *r)
 
 static void cmd_admin_modify_user(struct cmd_admin_req *r)
 {
-	store_user_t u;
+	state_user_t u;
 	const char *field = r->argv[1], *value = r->argv[2], *why;
 	int username = strcmp(field, "username") == 0;
 	if (!username && strcmp(field, "password") != 0) {
@@ -310,26 +258,18 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 			cmd_admin_fail(r, catalog_for_reason(why, value));
 			return;
 		}
-		if (passwd_hash(value, hash, sizeof hash) < 0 ||
-		    store_user_set_pwhash(srv_store, u.id, hash) != STORE_OK) {
-			cmd_admin_fail(r, CAT_ADMIN_PASSWORD_FAILED);
-			return;
-		}
 		/* a reset must evict a session that knew the old password; Admin
 		 * changing its own keeps the session it does that from */
-		if (u.id != r->s->user_id) {
-			table_wrlock();
-			table_accounts_changed(); /* a login that read the old hash reads it again */
-			int online = cmd_admin_end_session(u.id, CAT_ADMIN_PASSWORD_NOTICE, NULL,
-			                                   "password changed by Admin");
-			table_unlock();
-			if (online)
-				presence_announce(u.id, u.username, 0);
+		if (passwd_hash(value, hash, sizeof hash) < 0 ||
+		    state_user_set_pwhash(u.id, hash, u.id == r->s->c->user_id, CAT_ADMIN_PASSWORD_NOTICE,
+		                          "password changed by Admin") != STATE_OK) {
+			cmd_admin_fail(r, CAT_ADMIN_PASSWORD_FAILED);
+			return;
 		}
 		cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_PASSWORD_CHANGED, u.username);
 		return;
 	}
-	if (u.id == STORE_ADMIN_ID) {
+	if (u.id == STATE_ADMIN_ID) {
 		cmd_admin_fail(r, CAT_ADMIN_NO_RENAME_ADMIN);
 		return;
 	}
@@ -337,30 +277,21 @@ static void cmd_admin_modify_user(struct cmd_admin_req *r)
 		cmd_admin_fail(r, catalog_for_reason(why, value));
 		return;
 	}
-	int rc = store_user_rename(srv_store, u.id, value);
-	if (rc == STORE_EXISTS) {
+	int rc = state_user_rename(u.id, value, CAT_ADMIN_RENAMED_NOTICE, "account renamed by Admin");
+	if (rc == STATE_EXISTS) {
 		cmd_admin_fail(r, CAT_ADMIN_USER_EXISTS, value);
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		cmd_admin_fail(r, CAT_ADMIN_RENAME_USER_FAILED);
 		return;
 	}
-	/* A session keeps the name it logged in with; the user logs in again
-	 * under the new one. */
-	table_wrlock();
-	table_accounts_changed(); /* a login that read the account reads it again */
-	int online = cmd_admin_end_session(u.id, CAT_ADMIN_RENAMED_NOTICE, value,
-	                                   "account renamed by Admin");
-	table_unlock();
-	if (online)
-		presence_announce(u.id, u.username, 0);
 	cmd_admin_done(r, "user", u.id, value, CAT_ADMIN_USER_RENAMED, u.username, value);
 }
 
 static void cmd_admin_modify_group(struct cmd_admin_req *r)
 {
-	store_group_t sg;
+	state_group_t sg;
 	const char *value = r->argv[2], *why;
 	if (strcmp(r->argv[1], "name") != 0) {
 		cmd_admin_fail(r, CAT_ADMIN_MODIFY_CHAT_FIELD, r->argv[1]);
@@ -392,10 +323,10 @@ static void cmd_admin_modify_group(struct cmd_admin_req *r)
 
 static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
 {
-	store_user_t u;
+	state_user_t u;
 	if (cmd_admin_user(r, r->argv[0], &u, 0) < 0)
 		return;
-	if (u.id == STORE_ADMIN_ID) {
+	if (u.id == STATE_ADMIN_ID) {
 		cmd_admin_fail(r, CAT_ADMIN_NO_BAN_ADMIN);
 		return;
 	}
@@ -415,7 +346,7 @@ static void cmd_admin_ban_user_to(struct cmd_admin_req *r, int banned)
 
 static void cmd_admin_ban_group_to(struct cmd_admin_req *r, int banned)
 {
-	store_group_t sg;
+	state_group_t sg;
 	if (cmd_admin_group(r, r->argv[0], &sg, 0) < 0)
 		return;
 	if (banned && strcmp(sg.name, CR_PUBLIC_GROUP) == 0) {
@@ -464,7 +395,7 @@ static void cmd_admin_banned_text(struct cmd_admin_banned *b, const char *name, 
 	}
 }
 
-static int cmd_admin_banned_user(void *ctx, const store_user_t *u)
+static int cmd_admin_banned_user(void *ctx, const state_user_t *u)
 {
 	struct cmd_admin_banned *b = ctx;
 	if (!u->banned)
@@ -478,7 +409,7 @@ static int cmd_admin_banned_user(void *ctx, const store_user_t *u)
 	return 0;
 }
 
-static int cmd_admin_banned_group(void *ctx, const store_group_t *g)
+static int cmd_admin_banned_group(void *ctx, const state_group_t *g)
 {
 	struct cmd_admin_banned *b = ctx;
 	if (!g->banned)
@@ -496,8 +427,8 @@ static void cmd_admin_list_banned(struct cmd_admin_req *r)
 {
 	struct cmd_admin_banned users = { .arr = json_object_new_array() };
 	struct cmd_admin_banned groups = { .arr = json_object_new_array() };
-	if (store_users_foreach(srv_store, cmd_admin_banned_user, &users) != STORE_OK ||
-	    store_groups_foreach(srv_store, cmd_admin_banned_group, &groups) != STORE_OK) {
+	if (state_users_foreach(cmd_admin_banned_user, &users) != STATE_OK ||
+	    state_groups_foreach(cmd_admin_banned_group, &groups) != STATE_OK) {
 		json_object_put(users.arr);
 		json_object_put(groups.arr);
 		cmd_admin_fail(r, CAT_DATABASE_ERROR);
@@ -594,20 +525,20 @@ static void cmd_admin_notify_one(void *ctx, client_t *c)
 {
 	struct cmd_admin_notice *n = ctx;
 	outbuf_t *b = n->b[atomic_load_explicit(&c->lang, memory_order_relaxed)];
-	if (b && c->user_id >= 0 && c->user_id != n->operator_id)
+	if (b && c->logged_in && c->user_id != n->operator_id)
 		client_push(c, b, 1, (size_t)CONF(max_output));
 }
 
 static void cmd_admin_notify(struct cmd_admin_req *r)
 {
 	char op[64];
-	struct cmd_admin_notice n = { .operator_id = r->s->user_id };
+	struct cmd_admin_notice n = { .operator_id = r->s->c->user_id };
 	snprintf(op, sizeof op, "%s_%s", r->command, r->action ? r->action : "");
 	for (int l = 0; l < CAT_NLANGS; l++) {
 		json_object *o = proto_new("admin_operation_notification");
 		proto_set_string(o, "operation", op);
-		proto_set_int(o, "operator_id", r->s->user_id);
-		proto_set_string(o, "operator_name", r->s->username);
+		proto_set_int(o, "operator_id", r->s->c->user_id);
+		proto_set_string(o, "operator_name", r->s->c->username);
 		proto_set_string(o, "target_type", r->target_type);
 		proto_set_int(o, "target_id", r->target_id);
 		proto_set_string(o, "target_name", r->target_name);
@@ -689,7 +620,7 @@ void cmd_admin(struct session *s, json_object *req)
 	/* every admin action is logged with who did it; the arguments are
 	 * left out, as they may hold a password */
 	char cbuf[TEXT_LOG_FIELD], abuf[TEXT_LOG_FIELD], mbuf[2 * TEXT_LOG_FIELD];
-	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->username, (long long)s->user_id,
+	log_info("admin: %s (id %lld) from %s: %s %s: %s: %s", s->c->username, (long long)s->c->user_id,
 	         s->c->addr, text_escape(cbuf, sizeof cbuf, r.command),
 	         text_escape(abuf, sizeof abuf, r.action ? r.action : ""), r.ok ? "done" : "refused",
 	         text_escape(mbuf, sizeof mbuf, r.message[CAT_EN]));

@@ -60,7 +60,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 
 	/* A resend of a message already accepted: acknowledge, deliver nothing. */
 	if (cmid) {
-		msg_t *p = writer_pending_find(s->user_id, cmid);
+		msg_t *p = writer_pending_find(s->c->user_id, cmid);
 		if (p) {
 			/* Not stored yet: one more ack is owed when it is. If the
 			 * writer took the count already, it is stored: ack now. */
@@ -71,7 +71,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 			return;
 		}
 		int64_t mid, mgid;
-		if (store_dedup_get(srv_store, s->user_id, cmid, &mid, &mgid) == STORE_OK) {
+		if (state_message_sent(s->c->user_id, cmid, &mid, &mgid) == STATE_OK) {
 			free(clean);
 			bcast_ack(s->c, cmid, mid, mgid, 0);
 			return;
@@ -80,14 +80,14 @@ void cmd_chat_message(struct session *s, json_object *req)
 
 	bcast_reserve_ids(); /* a failure shows as a refused message below */
 	table_rdlock();
-	int banned = table_user_banned(s->user_id);
+	int banned = table_user_banned(s->c->user_id);
 	group_t *g = gid_rc == 0 ? table_group(gid) : s->c->cur;
 	int err = -1;
 	int code = 0;
 	if (!g) {
 		code = gid_rc == 0 ? PROTO_E_CHAT_NOT_FOUND : PROTO_E_INVALID;
 		err = gid_rc == 0 ? CAT_CHAT_NOT_FOUND : CAT_NO_CURRENT_CHAT;
-	} else if (!table_is_member(g, s->user_id)) {
+	} else if (!table_is_member(g, s->c->user_id)) {
 		code = PROTO_E_PERMISSION;
 		err = CAT_NOT_MEMBER;
 	} else if (banned) {
@@ -99,7 +99,7 @@ void cmd_chat_message(struct session *s, json_object *req)
 	}
 	msg_t *m = NULL;
 	if (err < 0) {
-		m = bcast_chat(g, s->user_id, s->username, clean, cmid);
+		m = bcast_chat(g, s->c->user_id, s->c->username, clean, cmid);
 		if (!m) {
 			code = PROTO_E_DATABASE;
 			err = CAT_STORE_FULL;
@@ -141,20 +141,27 @@ static void cmd_chat_count_one(void *ctx, group_t *g)
 	k->n += table_is_member(g, k->uid);
 }
 
-int cmd_chat_full(int64_t uid)
+/* How many groups user uid is a member of. */
+static int cmd_chat_count(int64_t uid)
 {
 	struct cmd_chat_count k = { .uid = uid };
 	table_rdlock();
 	table_groups_foreach(cmd_chat_count_one, &k);
 	table_unlock();
-	return k.n >= CONF(max_chats_per_user);
+	return k.n;
+}
+
+int cmd_chat_full(int64_t uid)
+{
+	return cmd_chat_count(uid) >= CONF(max_chats_per_user);
 }
 
 int cmd_chat_too_many(struct session *s)
 {
-	if (!cmd_chat_full(s->user_id))
+	int max = CONF(max_chats_per_user); /* read once: a reload may change it */
+	if (cmd_chat_count(s->c->user_id) < max)
 		return 0;
-	session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS, CONF(max_chats_per_user));
+	session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS, max);
 	return 1;
 }
 
@@ -188,19 +195,19 @@ void cmd_create_chat(struct session *s, json_object *req)
 		session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
 		return;
 	}
-	ids[nids++] = s->user_id;
+	ids[nids++] = s->c->user_id;
 	for (size_t i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(list, i);
-		store_user_t u;
+		state_user_t u;
 		if (!json_object_is_type(e, json_type_string)) {
 			free(ids);
 			session_error(s, PROTO_E_INVALID, CAT_MEMBERS_LIST);
 			return;
 		}
-		int rc = store_user_by_name(srv_store, json_object_get_string(e), &u);
-		if (rc != STORE_OK) {
+		int rc = state_user_by_name(json_object_get_string(e), &u);
+		if (rc != STATE_OK) {
 			free(ids);
-			if (rc == STORE_NOTFOUND)
+			if (rc == STATE_NOTFOUND)
 				session_error(s, PROTO_E_USER_NOT_FOUND, CAT_USER_NOT_FOUND_NAME,
 				              json_object_get_string(e));
 			else
@@ -220,7 +227,7 @@ void cmd_create_chat(struct session *s, json_object *req)
 	int invite_only = 0;
 	proto_get_bool(req, "invite_only", &invite_only); /* a boolean or absent: cmd.c checked */
 	int64_t gid;
-	int rc = state_chat_create(name, invite_only, s->user_id, ids, nids, &gid);
+	int rc = state_group_create(name, invite_only, s->c->user_id, ids, nids, &gid);
 	free(ids);
 	if (rc == STATE_EXISTS) {
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
@@ -235,7 +242,7 @@ void cmd_create_chat(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, CAT_CREATE_FAILED);
 		return;
 	}
-	log_info("%s: %s created %schat %s (id %lld, %zu members)", s->c->addr, s->username,
+	log_info("%s: %s created %schat %s (id %lld, %zu members)", s->c->addr, s->c->username,
 	         invite_only ? "invite-only " : "", name, (long long)gid, nids);
 	session_reply(s, cmd_chat_response("create_chat_response", 1, gid, name, NULL));
 }
@@ -247,7 +254,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 	table_rdlock();
 	group_t *g = table_group_by_name(name);
 	int64_t gid = g ? g->id : 0;
-	int priv = g ? g->is_private : 0, member = g ? table_is_member(g, s->user_id) : 0;
+	int priv = g ? g->is_private : 0, member = g ? table_is_member(g, s->c->user_id) : 0;
 	int invite_only = g ? g->invite_only : 0;
 	table_unlock();
 	if (!g) {
@@ -265,7 +272,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 	if (!member && (cmd_refuse_banned(s, CAT_BANNED_JOIN) || cmd_chat_too_many(s)))
 		return;
 	if (!member) {
-		int rc = state_join(gid, s->user_id);
+		int rc = state_join(gid, s->c->user_id);
 		if (rc == STATE_NOMEM) {
 			session_error(s, PROTO_E_SERVER, CAT_OUT_OF_MEMORY);
 			return;
@@ -274,9 +281,9 @@ void cmd_join_chat(struct session *s, json_object *req)
 			session_error(s, PROTO_E_DATABASE, CAT_JOIN_FAILED);
 			return;
 		}
-		log_info("%s: %s joined chat %s", s->c->addr, s->username, name);
+		log_info("%s: %s joined chat %s", s->c->addr, s->c->username, name);
 	}
-	if (s->protocol == 2) {
+	if (s->c->protocol == 2) {
 		session_reply(s, cmd_chat_response("join_chat_response", 1, gid, name, NULL));
 	} else {
 		/* the reference client waits for a system_message here */
@@ -296,7 +303,7 @@ static void cmd_send_history(struct session *s, int64_t gid, int64_t after, int6
 		return;
 	}
 	for (size_t i = 0; i < n; i++)
-		session_reply(s, bcast_chat_json(v[i], 1, s->protocol));
+		session_reply(s, bcast_chat_json(v[i], 1, s->c->protocol));
 	history_free(v, n);
 	json_object *o = proto_new("chat_history_complete");
 	proto_set_int(o, "chat_group_id", gid);
@@ -309,11 +316,12 @@ void cmd_enter_chat(struct session *s, json_object *req)
 	const char *name;
 	proto_get_string(req, "chat_name", &name); /* a string: cmd.c checked */
 	table_wrlock();
-	/* a session whose login was taken over by another connection is
-	 * logged out in the table and about to close: it enters nothing */
-	int current = s->c->user_id == s->user_id;
+	/* a session whose login was taken over by another connection (or
+	 * ended by Admin) is no longer its user's and is about to close: it
+	 * enters nothing */
+	int current = s->c->logged_in;
 	group_t *g = table_group_by_name(name);
-	int member = g && table_is_member(g, s->user_id);
+	int member = g && table_is_member(g, s->c->user_id);
 	int64_t gid = g ? g->id : 0;
 	if (member && current)
 		table_enter(s->c, g);
@@ -352,7 +360,7 @@ void cmd_history(struct session *s, json_object *req)
 		limit = CONF(history_max); /* a larger page is lowered, not refused */
 	table_rdlock();
 	group_t *g = table_group(gid);
-	int member = g && table_is_member(g, s->user_id);
+	int member = g && table_is_member(g, s->c->user_id);
 	table_unlock();
 	if (!g) {
 		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND);
@@ -414,8 +422,8 @@ void cmd_list_chats(struct session *s, json_object *req)
 		session_error(s, PROTO_E_INVALID, CAT_LIST_CHATS_TYPE);
 		return;
 	}
-	struct cmd_chats k = { json_object_new_array(), s->user_id, strcmp(type, "joined") == 0,
-	                       s->protocol };
+	struct cmd_chats k = { json_object_new_array(), s->c->user_id, strcmp(type, "joined") == 0,
+	                       s->c->protocol };
 	table_rdlock();
 	table_groups_foreach(cmd_add_chat, &k);
 	table_unlock();

@@ -7,8 +7,10 @@
  *   download: request -> file_download_response -> "===FILE_DATA_START===\n"
  *             + bytes + "\n===FILE_DATA_END===\n" -> file_download_response
  *
- * Files live in <DataDir>/<group id>/<generated name>; the name the client
- * gave is only ever stored as text, so no client can choose a path. A
+ * Files live in <DataDir>/<group id>/<generated name>, which this file
+ * owns; what describes them is the state layer's (state_file_*). The name
+ * the client gave is only ever stored as text, so no client can choose a
+ * path. A
  * transfer runs in the worker serving the connection, holding that worker
  * (not the table lock nor a group lock) while bytes move; MaxTransfers
  * bounds how many run at once, so workers stay free for everybody's chat. */
@@ -19,6 +21,7 @@
 #include "log.h"
 #include "proto.h"
 #include "server.h"
+#include "state.h"
 #include "table.h"
 #include "tunables.h"
 
@@ -59,7 +62,7 @@ static int cmd_file_slot(struct session *s)
 	if (atomic_fetch_add(&cmd_file_active, 1) >= max) {
 		atomic_fetch_sub(&cmd_file_active, 1);
 		log_info("%s (%s): file transfer refused: %d already in progress", s->c->addr,
-		         s->username, max);
+		         s->c->username, max);
 		session_error(s, PROTO_E_SERVER, CAT_TRANSFERS_BUSY);
 		return 0;
 	}
@@ -207,12 +210,12 @@ static void cmd_file_group_get(struct session *s, int64_t gid, struct cmd_file_g
 	memset(out, 0, sizeof *out);
 	table_rdlock();
 	group_t *g = gid > 0 ? table_group(gid) : s->c->cur;
-	out->user_banned = table_user_banned(s->user_id);
+	out->user_banned = table_user_banned(s->c->user_id);
 	if (g) {
 		out->found = 1;
 		out->id = g->id;
 		snprintf(out->name, sizeof out->name, "%s", g->name);
-		out->member = table_is_member(g, s->user_id);
+		out->member = table_is_member(g, s->c->user_id);
 		out->banned = g->banned;
 	}
 	table_unlock();
@@ -252,7 +255,7 @@ static json_object *cmd_upload_response(const char *message, int64_t file_id)
 
 /* The file_notification: a chat_message with the reference's fields, its
  * content in each recipient's language. */
-static void cmd_file_notify(const store_file_t *f)
+static void cmd_file_notify(const state_file_t *f)
 {
 	json_object *o[CAT_NLANGS];
 	for (int l = 0; l < CAT_NLANGS; l++) {
@@ -281,7 +284,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 	const char *name = NULL;
 	int64_t size = 0, gid = 0;
 	char dir[CMD_FILE_PATH_MAX], path[CMD_FILE_PATH_MAX];
-	store_file_t f;
+	state_file_t f;
 	int why;
 
 	/* types checked by cmd.c */
@@ -327,16 +330,16 @@ void cmd_file_upload(struct session *s, json_object *req)
 
 	if (!cmd_file_space_ok(size)) {
 		log_warn("%s (%s): upload of %lld bytes refused: the data folder's file system is low "
-		         "on space (MinFreeSpace)", s->c->addr, s->username, (long long)size);
+		         "on space (MinFreeSpace)", s->c->addr, s->c->username, (long long)size);
 		session_error(s, PROTO_E_SERVER, CAT_FILE_LOW_SPACE);
 		return;
 	}
 
 	memset(&f, 0, sizeof f);
 	f.group_id = g.id;
-	f.uploader_id = s->user_id;
+	f.uploader_id = s->c->user_id;
 	f.size = size;
-	snprintf(f.uploader_name, sizeof f.uploader_name, "%s", s->username);
+	snprintf(f.uploader_name, sizeof f.uploader_name, "%s", s->c->username);
 	snprintf(f.filename, sizeof f.filename, "%s", name);
 	cmd_file_basename(f.filename);
 	if (!f.filename[0]) {
@@ -361,7 +364,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 		return;
 	}
 
-	log_info("%s: %s uploads %s (%lld bytes) to chat %s as %s", s->c->addr, s->username, f.filename,
+	log_info("%s: %s uploads %s (%lld bytes) to chat %s as %s", s->c->addr, s->c->username, f.filename,
 	         (long long)size, g.name, path);
 	char text[1400];
 	session_reply(s, cmd_upload_response(session_text(s, text, sizeof text, CAT_UPLOAD_READY), 0));
@@ -378,13 +381,13 @@ void cmd_file_upload(struct session *s, json_object *req)
 			break;
 		case SESSION_RAW_STALLED:
 			log_warn("%s (%s): upload of %s stalled; partial file removed", s->c->addr,
-			         s->username, f.filename);
+			         s->c->username, f.filename);
 			session_error(s, PROTO_E_NETWORK, CAT_UPLOAD_STALLED, CONF(transfer_timeout));
 			client_close(s->c, "file upload stalled");
 			break;
 		default:
 			log_warn("%s (%s): connection lost during the upload of %s; partial file removed",
-			         s->c->addr, s->username, f.filename);
+			         s->c->addr, s->c->username, f.filename);
 			client_close(s->c, "connection lost during a file upload");
 			break;
 		}
@@ -400,13 +403,13 @@ void cmd_file_upload(struct session *s, json_object *req)
 	}
 	int64_t id = 0;
 	f.uploaded_at = proto_now();
-	if (store_file_add(srv_store, &f, &id) != STORE_OK) {
+	if (state_file_add(&f, &id) != STATE_OK) {
 		unlink(path);
 		session_error(s, PROTO_E_DATABASE, CAT_FILE_RECORD_FAILED);
 		return;
 	}
 	f.id = id;
-	log_info("%s: %s uploaded %s to chat %s (file %lld)", s->c->addr, s->username, f.filename,
+	log_info("%s: %s uploaded %s to chat %s (file %lld)", s->c->addr, s->c->username, f.filename,
 	         g.name, (long long)id);
 	cmd_file_notify(&f);
 	session_reply(s, cmd_upload_response(session_text(s, text, sizeof text, CAT_UPLOADED, f.filename),
@@ -465,7 +468,7 @@ static int cmd_file_id(json_object *req, int64_t *id)
 void cmd_file_download(struct session *s, json_object *req)
 {
 	int64_t id;
-	store_file_t f;
+	state_file_t f;
 	char path[CMD_FILE_PATH_MAX];
 	struct stat sb;
 
@@ -473,12 +476,12 @@ void cmd_file_download(struct session *s, json_object *req)
 		session_error(s, PROTO_E_INVALID, CAT_DOWNLOAD_ARGS);
 		return;
 	}
-	int rc = store_file_get(srv_store, id, &f);
-	if (rc == STORE_NOTFOUND) {
+	int rc = state_file_get(id, &f);
+	if (rc == STATE_NOTFOUND) {
 		session_error(s, PROTO_E_FILE_NOT_FOUND, CAT_FILE_NOT_FOUND);
 		return;
 	}
-	if (rc != STORE_OK) {
+	if (rc != STATE_OK) {
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
 	}
@@ -510,7 +513,7 @@ void cmd_file_download(struct session *s, json_object *req)
 	}
 	int64_t size = (int64_t)sb.st_size;
 	int timeout = cmd_file_timeout_ms();
-	log_info("%s: %s downloads %s (file %lld, %lld bytes)", s->c->addr, s->username, f.filename,
+	log_info("%s: %s downloads %s (file %lld, %lld bytes)", s->c->addr, s->c->username, f.filename,
 	         (long long)id, (long long)size);
 
 	char text[1400];
@@ -518,7 +521,7 @@ void cmd_file_download(struct session *s, json_object *req)
 	                                       f.filename, size));
 	/* nothing queued from now on may land inside the raw bytes */
 	rc = session_hold(s, timeout);
-	if (rc == SESSION_RAW_OK && s->protocol == 1)
+	if (rc == SESSION_RAW_OK && s->c->protocol == 1)
 		cmd_file_pause(s->c, CMD_FILE_LEGACY_START_MS);
 	if (rc == SESSION_RAW_OK)
 		rc = session_write_raw(s, cmd_file_start_marker, sizeof cmd_file_start_marker - 1, timeout);
@@ -526,14 +529,14 @@ void cmd_file_download(struct session *s, json_object *req)
 		rc = session_write_raw_fd(s, fd, (size_t)size, timeout);
 	if (rc == SESSION_RAW_OK)
 		rc = session_write_raw(s, cmd_file_end_marker, sizeof cmd_file_end_marker - 1, timeout);
-	if (rc == SESSION_RAW_OK && s->protocol == 1)
+	if (rc == SESSION_RAW_OK && s->c->protocol == 1)
 		cmd_file_pause(s->c, CMD_FILE_LEGACY_END_MS);
 	close(fd);
 	session_release(s);
 	cmd_file_slot_free();
 	if (rc != SESSION_RAW_OK) {
 		/* the byte stream is broken mid-file: the client cannot resync */
-		log_warn("%s (%s): download of %s failed (%s)", s->c->addr, s->username, f.filename,
+		log_warn("%s (%s): download of %s failed (%s)", s->c->addr, s->c->username, f.filename,
 		         rc == SESSION_RAW_STALLED ? "stalled" : rc == SESSION_RAW_LOCAL ? "read error"
 		                                                                           : "connection lost");
 		client_close(s->c, rc == SESSION_RAW_STALLED ? "file download stalled"
@@ -546,7 +549,7 @@ void cmd_file_download(struct session *s, json_object *req)
 
 /* list -------------------------------------------------------------------- */
 
-static int cmd_file_list_one(void *ctx, const store_file_t *f)
+static int cmd_file_list_one(void *ctx, const state_file_t *f)
 {
 	char when[32], name[sizeof f->filename];
 	snprintf(name, sizeof name, "%s", f->filename);
@@ -572,7 +575,7 @@ void cmd_file_list(struct session *s, json_object *req)
 	if (!cmd_file_group_ok(s, gid, &g))
 		return;
 	json_object *files = json_object_new_array();
-	if (store_files_foreach(srv_store, g.id, cmd_file_list_one, files) != STORE_OK) {
+	if (state_files_foreach(g.id, cmd_file_list_one, files) != STATE_OK) {
 		json_object_put(files);
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
 		return;
@@ -585,27 +588,27 @@ void cmd_file_list(struct session *s, json_object *req)
 
 /* used by the admin commands ---------------------------------------------- */
 
-int cmd_file_remove(const store_file_t *f)
+int cmd_file_remove(const state_file_t *f)
 {
 	char path[CMD_FILE_PATH_MAX];
 	cmd_file_path(f->group_id, f->stored_name, path, sizeof path);
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("files: cannot remove %s: %s", path, strerror(errno));
-	return store_file_delete(srv_store, f->id);
+	return state_file_delete(f->id);
 }
 
 struct cmd_file_vec {
-	store_file_t *v;
+	state_file_t *v;
 	size_t n, cap;
 	int oom;
 };
 
-static int cmd_file_collect(void *ctx, const store_file_t *f)
+static int cmd_file_collect(void *ctx, const state_file_t *f)
 {
 	struct cmd_file_vec *fv = ctx;
 	if (fv->n == fv->cap) {
 		size_t cap = fv->cap ? 2 * fv->cap : 16;
-		store_file_t *v = realloc(fv->v, cap * sizeof *v);
+		state_file_t *v = realloc(fv->v, cap * sizeof *v);
 		if (!v) {
 			fv->oom = 1;
 			return 1;
@@ -621,18 +624,18 @@ int cmd_file_remove_group(int64_t gid)
 {
 	struct cmd_file_vec fv = { 0 };
 	char dir[CMD_FILE_PATH_MAX];
-	/* collect first: the store's callbacks run under its lock */
-	int rc = store_files_foreach(srv_store, gid, cmd_file_collect, &fv);
-	if (rc == STORE_OK && fv.oom)
-		rc = STORE_ERR;
-	for (size_t i = 0; rc == STORE_OK && i < fv.n; i++) {
+	/* collect first: the callbacks run under the database's lock */
+	int rc = state_files_foreach(gid, cmd_file_collect, &fv);
+	if (rc == STATE_OK && fv.oom)
+		rc = STATE_NOMEM;
+	for (size_t i = 0; rc == STATE_OK && i < fv.n; i++) {
 		int r = cmd_file_remove(&fv.v[i]);
-		if (r != STORE_OK && r != STORE_NOTFOUND)
+		if (r != STATE_OK && r != STATE_NOTFOUND)
 			rc = r;
 	}
 	free(fv.v);
 	cmd_file_dir(gid, dir, sizeof dir);
-	if (rc == STORE_OK && rmdir(dir) < 0 && errno != ENOENT)
+	if (rc == STATE_OK && rmdir(dir) < 0 && errno != ENOENT)
 		log_warn("files: cannot remove %s: %s", dir, strerror(errno));
 	return rc;
 }

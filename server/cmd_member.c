@@ -43,7 +43,7 @@ static int cmd_member_chat(struct session *s, json_object *req, int64_t target,
 		out->is_public = strcmp(g->name, CR_PUBLIC_GROUP) == 0;
 		out->invite_only = g->invite_only;
 		out->creator_id = g->creator_id;
-		out->me = table_is_member(g, s->user_id);
+		out->me = table_is_member(g, s->c->user_id);
 		out->target = target >= 0 && table_is_member(g, target);
 	}
 	table_unlock();
@@ -59,14 +59,14 @@ static int cmd_member_chat(struct session *s, json_object *req, int64_t target,
 
 /* The account named by the request's username: answers 1003 (or 1011)
  * and returns -1 when there is none. */
-static int cmd_member_user(struct session *s, json_object *req, store_user_t *u)
+static int cmd_member_user(struct session *s, json_object *req, state_user_t *u)
 {
 	const char *name;
 	proto_get_string(req, "username", &name); /* a string: cmd.c checked */
-	int rc = store_user_by_name(srv_store, name, u);
-	if (rc == STORE_OK)
+	int rc = state_user_by_name(name, u);
+	if (rc == STATE_OK)
 		return 0;
-	if (rc == STORE_NOTFOUND)
+	if (rc == STATE_NOTFOUND)
 		session_error(s, PROTO_E_USER_NOT_FOUND, CAT_USER_NOT_FOUND_NAME, name);
 	else
 		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
@@ -142,10 +142,10 @@ static json_object *cmd_member_response(const char *type, const struct cmd_membe
 
 void cmd_open_direct(struct session *s, json_object *req)
 {
-	store_user_t u;
+	state_user_t u;
 	if (cmd_member_user(s, req, &u) < 0)
 		return;
-	if (u.id == s->user_id) {
+	if (u.id == s->c->user_id) {
 		session_error(s, PROTO_E_INVALID, CAT_DIRECT_SELF);
 		return;
 	}
@@ -153,7 +153,7 @@ void cmd_open_direct(struct session *s, json_object *req)
 		return;
 	/* the limit holds back new chats, for either user, not the way back
 	 * into one's own */
-	if (state_direct_find(s->user_id, u.id) < 0) {
+	if (state_direct_find(s->c->user_id, u.id) < 0) {
 		if (cmd_chat_too_many(s))
 			return;
 		if (cmd_chat_full(u.id)) {
@@ -164,14 +164,14 @@ void cmd_open_direct(struct session *s, json_object *req)
 	}
 	struct cmd_member_chat k = { 0 };
 	int created;
-	int rc = state_direct_open(s->user_id, s->username, u.id, u.username, &k.id, k.name,
+	int rc = state_direct_open(s->c->user_id, s->c->username, u.id, u.username, &k.id, k.name,
 	                           sizeof k.name, &created);
 	if (rc != STATE_OK) {
 		cmd_member_state_error(s, rc, CAT_DIRECT_FAILED);
 		return;
 	}
 	if (created)
-		log_info("%s: %s opened direct chat %s (id %lld) with %s", s->c->addr, s->username, k.name,
+		log_info("%s: %s opened direct chat %s (id %lld) with %s", s->c->addr, s->c->username, k.name,
 		         (long long)k.id, u.username);
 	json_object *o = cmd_member_response("open_direct_chat_response", &k, u.username);
 	proto_set_bool(o, "created", created);
@@ -180,7 +180,7 @@ void cmd_open_direct(struct session *s, json_object *req)
 
 void cmd_invite_member(struct session *s, json_object *req)
 {
-	store_user_t u;
+	state_user_t u;
 	struct cmd_member_chat k = { 0 };
 	if (cmd_member_user(s, req, &u) < 0 || cmd_member_chat(s, req, u.id, &k) < 0)
 		return;
@@ -213,14 +213,14 @@ void cmd_invite_member(struct session *s, json_object *req)
 		cmd_member_state_error(s, rc, CAT_MEMBERS_FAILED);
 		return;
 	}
-	log_info("%s: %s added %s to chat %s", s->c->addr, s->username, u.username, k.name);
+	log_info("%s: %s added %s to chat %s", s->c->addr, s->c->username, u.username, k.name);
 	session_reply(s, cmd_member_response("invite_member_response", &k, u.username));
-	cmd_member_tell(u.id, "member_added", CAT_INVITED_NOTICE, &k, s->username);
+	cmd_member_tell(u.id, "member_added", CAT_INVITED_NOTICE, &k, s->c->username);
 }
 
 void cmd_remove_member(struct session *s, json_object *req)
 {
-	store_user_t u;
+	state_user_t u;
 	struct cmd_member_chat k = { 0 };
 	if (cmd_member_user(s, req, &u) < 0 || cmd_member_chat(s, req, u.id, &k) < 0)
 		return;
@@ -232,13 +232,13 @@ void cmd_remove_member(struct session *s, json_object *req)
 		session_error(s, PROTO_E_PERMISSION, CAT_DIRECT_MEMBERS_FIXED);
 		return;
 	}
-	if (u.id == s->user_id) {
+	if (u.id == s->c->user_id) {
 		session_error(s, PROTO_E_INVALID, CAT_REMOVE_SELF);
 		return;
 	}
 	/* the creator (while a member) or Admin: groups from before creators
 	 * were recorded, Admin alone */
-	if (s->user_id != STORE_ADMIN_ID && !(k.creator_id == s->user_id && k.me)) {
+	if (s->c->user_id != STATE_ADMIN_ID && !(k.creator_id == s->c->user_id && k.me)) {
 		session_error(s, PROTO_E_PERMISSION, CAT_REMOVE_NOT_ALLOWED);
 		return;
 	}
@@ -252,9 +252,9 @@ void cmd_remove_member(struct session *s, json_object *req)
 		cmd_member_state_error(s, rc, CAT_MEMBERS_FAILED);
 		return;
 	}
-	log_info("%s: %s removed %s from chat %s", s->c->addr, s->username, u.username, k.name);
+	log_info("%s: %s removed %s from chat %s", s->c->addr, s->c->username, u.username, k.name);
 	session_reply(s, cmd_member_response("remove_member_response", &k, u.username));
-	cmd_member_tell(u.id, "member_removed", CAT_REMOVED_NOTICE, &k, s->username);
+	cmd_member_tell(u.id, "member_removed", CAT_REMOVED_NOTICE, &k, s->c->username);
 }
 
 void cmd_leave_chat(struct session *s, json_object *req)
@@ -271,12 +271,12 @@ void cmd_leave_chat(struct session *s, json_object *req)
 		return;
 	}
 	int moved;
-	int rc = state_member_remove(k.id, s->user_id, &moved);
+	int rc = state_member_remove(k.id, s->c->user_id, &moved);
 	if (rc != STATE_OK) {
 		cmd_member_state_error(s, rc, CAT_MEMBERS_FAILED);
 		return;
 	}
-	log_info("%s: %s left chat %s", s->c->addr, s->username, k.name);
+	log_info("%s: %s left chat %s", s->c->addr, s->c->username, k.name);
 	json_object *o = cmd_member_response("leave_chat_response", &k, NULL);
 	table_rdlock();
 	cmd_member_current(o, s->c);

@@ -1,9 +1,11 @@
 /* history.c - a group's chat history for history_request and for entering
  * a group: the group's cache of its newest stored messages when it covers
- * the request, the database otherwise; see history.h. */
+ * the request, the database otherwise (read through the state layer,
+ * state_messages_read). See history.h. */
 #include "config.h"
 #include "history.h"
 #include "server.h"
+#include "state.h"
 #include "table.h"
 
 #include <stdio.h>
@@ -13,7 +15,6 @@
 struct history_vec {
 	msg_t **v;
 	size_t n, cap;
-	const char *group_name;
 };
 
 static int history_vec_push(struct history_vec *vec, msg_t *m)
@@ -30,12 +31,9 @@ static int history_vec_push(struct history_vec *vec, msg_t *m)
 	return 0;
 }
 
-static int history_store_cb(void *ctx, const store_msg_t *sm)
+static int history_stored_cb(void *ctx, msg_t *m)
 {
-	struct history_vec *vec = ctx;
-	msg_t *m = msg_new(sm->id, sm->group_id, sm->sender_id, sm->ts, sm->sender_name,
-	                   vec->group_name, sm->content, sm->client_msg_id);
-	if (!m || history_vec_push(vec, m) < 0) {
+	if (history_vec_push(ctx, m) < 0) {
 		msg_unref(m);
 		return 1;
 	}
@@ -115,9 +113,8 @@ int history_get(int64_t gid, int64_t after, int64_t before, int limit, msg_t ***
 	table_unlock();
 
 	if (!from_cache) {
-		vec.group_name = gname;
-		int64_t from = after > 0 ? after : after == 0 ? STORE_FROM_START : 0;
-		if (store_history(srv_store, gid, from, before, limit, history_store_cb, &vec) != STORE_OK) {
+		if (state_messages_read(gid, gname, after, before, limit, history_stored_cb, &vec) !=
+		    STATE_OK) {
 			history_free(vec.v, vec.n);
 			return -1;
 		}

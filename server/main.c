@@ -19,8 +19,8 @@
 #include "session.h"
 #include "stats.h"
 #include "throttle.h"
+#include "state.h"
 #include "tls.h"
-#include "store.h"
 #include "table.h"
 #include "valid.h"
 #include "waiter.h"
@@ -199,50 +199,16 @@ static int main_drop_privileges(const char *user)
 	return 0;
 }
 
-static int main_load_group(void *ctx, const store_group_t *g)
-{
-	(void)ctx;
-	return table_group_add(g->id, g->name, g->is_private, g->banned, g->created_at) ? 0 : 1;
-}
-
-static int main_load_chat_meta(void *ctx, const store_chat_meta_t *m)
-{
-	(void)ctx;
-	group_t *g = table_group(m->group_id);
-	if (g) {
-		g->invite_only = m->invite_only;
-		g->creator_id = m->creator_id;
-		g->direct[0] = m->direct[0];
-		g->direct[1] = m->direct[1];
-	}
-	return 0;
-}
-
-static int main_load_member(void *ctx, int64_t gid, int64_t uid)
-{
-	(void)ctx;
-	group_t *grp = table_group(gid);
-	if (grp)
-		table_member_add(grp, uid);
-	return 0;
-}
-
-static int main_load_user(void *ctx, const store_user_t *u)
-{
-	(void)ctx;
-	return u->banned && table_set_user_banned(u->id, 1) < 0;
-}
-
 /* Give Admin the configured password when it has none. */
 static int main_admin_password(const char *pw)
 {
-	store_user_t admin;
 	char hash[256];
-	if (store_user_by_id(srv_store, STORE_ADMIN_ID, &admin) != STORE_OK) {
+	int has = state_admin_has_password();
+	if (has < 0) {
 		log_error("the database has no Admin account");
 		return -1;
 	}
-	if (admin.pwhash[0])
+	if (has)
 		return 0;
 	if (!pw || !*pw) {
 		log_warn("Admin has no password yet, so nobody can administer this server: set one "
@@ -255,7 +221,7 @@ static int main_admin_password(const char *pw)
 		return -1;
 	}
 	if (passwd_hash(pw, hash, sizeof hash) < 0 ||
-	    store_user_set_pwhash(srv_store, STORE_ADMIN_ID, hash) != STORE_OK) {
+	    state_admin_set_pwhash(hash) != STATE_OK) {
 		log_error("could not store the Admin password");
 		return -1;
 	}
@@ -325,13 +291,13 @@ static int main_set_admin_password(void)
 		return 1;
 	}
 	memset(line, 0, sizeof line); /* do not leave the password in memory */
-	if (store_open(srv_conf->database, &srv_store, err, sizeof err) != STORE_OK) {
+	if (state_open(srv_conf->database, err, sizeof err) < 0) {
 		fprintf(stderr, "chatroomd: %s\n", err);
 		return 1;
 	}
-	int rc = store_user_set_pwhash(srv_store, STORE_ADMIN_ID, hash);
-	store_close(srv_store);
-	if (rc != STORE_OK) {
+	int rc = state_admin_set_pwhash(hash);
+	state_close();
+	if (rc != STATE_OK) {
 		fprintf(stderr, "chatroomd: could not store the password in %s\n", srv_conf->database);
 		return 1;
 	}
@@ -422,8 +388,7 @@ static int main_shutdown(void)
 	stats_format(line, sizeof line);
 	log_info("final statistics: %s", line);
 	if (busy == 0) {
-		store_close(srv_store);
-		srv_store = NULL;
+		state_close();
 	}
 	if (main_pidfd >= 0 && srv_conf->pidfile[0]) {
 		unlink(srv_conf->pidfile);
@@ -510,18 +475,13 @@ int main(int argc, char **argv)
 	main_raise_nofile();
 
 
-	int rc = store_open(srv_conf->database, &srv_store, err, sizeof err);
-	if (rc != STORE_OK) {
+	if (state_open(srv_conf->database, err, sizeof err) < 0) {
 		log_error("cannot open the database %s: %s", srv_conf->database, err);
 		return 1;
 	}
 	table_init();
 	int64_t last_id = 0;
-	if (store_groups_foreach(srv_store, main_load_group, NULL) != STORE_OK ||
-	    store_members_foreach(srv_store, main_load_member, NULL) != STORE_OK ||
-	    store_chat_meta_foreach(srv_store, main_load_chat_meta, NULL) != STORE_OK ||
-	    store_users_foreach(srv_store, main_load_user, NULL) != STORE_OK ||
-	    store_last_message_id(srv_store, &last_id) != STORE_OK) {
+	if (state_load(&last_id) < 0) {
 		log_error("cannot read groups from the database %s", srv_conf->database);
 		return 1;
 	}

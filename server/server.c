@@ -8,7 +8,6 @@
 #define SRV_NS_PER_S 1000000000L
 
 struct conf *srv_conf;
-store_t *srv_store;
 atomic_int srv_stopping;
 
 long long srv_now_ms(void)

@@ -8,10 +8,8 @@
 #include <time.h>
 
 #include "conf.h"
-#include "store.h"
 
 extern struct conf *srv_conf;   /* the live configuration (see conf.h) */
-extern store_t *srv_store;      /* the workers' database connection */
 extern atomic_int srv_stopping; /* set when shutdown starts */
 
 /* Read an option that SIGHUP may change. */

@@ -1,10 +1,12 @@
 /* session.c - one turn of a worker on one connection; see session.h.
  *
  * A worker takes a connection from the pool when it has work, reads what is
- * there, handles every complete line (blocking calls into SQLite or the
- * password hash are fine here), writes what the socket takes, and parks the
+ * there, handles every complete line (blocking calls into the database or
+ * the password hash are fine here), writes what the socket takes, and parks the
  * connection in the waiter instead of waiting on it. While it serves the
- * connection it alone reads and writes the socket (client.h). */
+ * connection it alone reads and writes the socket (client.h). Who the
+ * connection is logged in as is the client's (client_t.user_id, username,
+ * protocol), which only its holder changes; the session reads it there. */
 #include "config.h"
 #include "session.h"
 #include "presence.h"
@@ -90,7 +92,7 @@ void session_error(struct session *s, int code, int id, ...)
 	va_end(ap);
 	log_debug("%s: error %d: %s", s->c->addr, code, text);
 	json_object *o = proto_error(code, text);
-	if (o && s->protocol == 2 && s->req_cmid)
+	if (o && s->c->protocol == 2 && s->req_cmid)
 		proto_set_string(o, "client_msg_id", s->req_cmid);
 	session_reply(s, o);
 }
@@ -129,20 +131,20 @@ static void session_line(struct session *s, char *line, size_t len)
 		STATS_INC(rate_limit_hits);
 		if (++s->strikes >= SESSION_MAX_STRIKES) {
 			log_warn("%s (%s): closed for flooding past the rate limit", s->c->addr,
-			         s->username[0] ? s->username : "-");
+			         s->c->username[0] ? s->c->username : "-");
 			session_error(s, PROTO_E_RATE, CAT_RATE_DISCONNECT);
 			client_close(s->c, "flooding: kept sending past the rate limit");
 			return;
 		}
 		if (s->strikes == 1)
-			log_info("%s (%s): rate limited", s->c->addr, s->username[0] ? s->username : "-");
+			log_info("%s (%s): rate limited", s->c->addr, s->c->username[0] ? s->c->username : "-");
 		session_error(s, PROTO_E_RATE, CAT_RATE_LIMITED, CONF(rate));
 		return;
 	}
 	/* a legacy request: its first reply waits for the floor, counted from
 	 * when the line was read (lines read together share it, so requests
 	 * sent back to back are not slowed one after the other) */
-	int floor_ms = s->protocol == 2 ? 0 : CONF(legacy_reply_delay);
+	int floor_ms = s->c->protocol == 2 ? 0 : CONF(legacy_reply_delay);
 	s->reply_due_ns = floor_ms > 0 ? s->rx_ns + floor_ms * 1000000LL : 0;
 	if (proto_parse(line, len, &req, &type, &why) < 0) {
 		STATS_INC(bad_input);
@@ -183,8 +185,6 @@ static struct session *session_new(client_t *c)
 	if (!s)
 		return NULL;
 	s->c = c;
-	s->user_id = -1;
-	s->protocol = 1;
 	frame_init(&s->fr, (size_t)srv_conf->max_line);
 	s->tokens = CONF(burst);
 	s->tokens_ms = srv_now_ms();
@@ -221,7 +221,8 @@ static void session_end(client_t *c, struct session *s, const char *reason)
 	char uname[96] = "";
 	if (s) {
 		table_wrlock();
-		uid = c->user_id;
+		/* a session ended by another (session_kick) was announced by it */
+		uid = c->logged_in ? c->user_id : -1;
 		snprintf(uname, sizeof uname, "%s", c->username);
 		table_remove_client(c);
 		table_unlock();
@@ -400,7 +401,7 @@ void session_kick(client_t *c, int id, const char *arg, const char *reason)
 		client_push(c, b, 1, (size_t)CONF(max_output));
 		outbuf_unref(b);
 	}
-	table_clear_user(c);
+	table_unlink_user(c);
 	client_close(c, reason);
 }
 

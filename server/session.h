@@ -20,10 +20,7 @@ struct session {
 	int strikes;            /* messages refused in a row by the rate limit */
 	int lines;              /* lines received so far */
 	int login_failures;     /* on this connection */
-	/* mirror of the table's view of this client, for the worker's own use */
-	int64_t user_id;        /* -1 until logged in */
-	char username[96];
-	int protocol;
+	/* who it is logged in as, and its protocol: c's (client.h) */
 	long long rx_ns;        /* monotonic ns of the last read from the socket */
 	long long reply_due_ns; /* legacy: the reply to the line being handled leaves
 	                         * no sooner than this (monotonic ns); 0: no floor */
@@ -76,8 +73,10 @@ int session_write_raw_fd(struct session *s, int in_fd, size_t n, int timeout_ms)
 void session_close_all(int id);
 
 /* End another client's session: queue a warning system_message (catalog
- * entry id with the argument arg, in c's language), log it out and close it
- * with reason for the log. Needs the table write lock (table.h). */
+ * entry id with the argument arg, in c's language), make it no longer its
+ * user's session (table_unlink_user: its identity stays, for its own
+ * worker, until the session ends) and close it with reason for the log.
+ * Needs the table write lock (table.h). */
 void session_kick(client_t *c, int id, const char *arg, const char *reason);
 
 #endif

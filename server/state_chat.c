@@ -1,9 +1,10 @@
-/* state_chat.c - direct chats, invite-only groups and the removal of
- * members, in the store and the client table in one order (state.h). */
+/* state_chat.c - creating groups (with their kind: plain, invite-only or
+ * direct), direct chats and the removal of members, in the store and the
+ * client table in one order (state.h). */
 #include "config.h"
 #include "state.h"
 #include "server.h"
-#include "store.h"
+#include "state_store.h"
 #include "table.h"
 #include "tunables.h"
 
@@ -60,7 +61,7 @@ static int state_chat_make(const char *name, const store_chat_meta_t *meta, cons
 	return STATE_OK;
 }
 
-int state_chat_create(const char *name, int invite_only, int64_t creator, const int64_t *ids,
+int state_group_create(const char *name, int invite_only, int64_t creator, const int64_t *ids,
                       size_t n, int64_t *gid)
 {
 	store_chat_meta_t meta = { .invite_only = invite_only != 0, .creator_id = creator,

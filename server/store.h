@@ -274,6 +274,10 @@ struct store_backend {
 	                         void *ctx);
 };
 
+/* The workers' connection, opened at start by the state layer (state.c),
+ * which alone uses it with history.c; the writer thread has its own. */
+extern store_t *srv_store;
+
 /* The backends store_open() knows, asked in this order (store.c). */
 extern const struct store_backend store_sqlite_backend; /* store_sqlite.c: any file name */
 

@@ -141,7 +141,8 @@ int store_sqlite_user_count(store_t *base, int64_t *n)
 	return ret;
 }
 
-int store_sqlite_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u), void *ctx)
+int store_sqlite_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u),
+                               void *ctx)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
@@ -208,8 +209,8 @@ int store__group_insert(store_sqlite_t *st, const char *name, int is_private,
 	return ret;
 }
 
-int store_sqlite_group_create_with(store_t *base, const char *name, int is_private, const int64_t *members,
-                            size_t n, int64_t *id)
+int store_sqlite_group_create_with(store_t *base, const char *name, int is_private,
+                                   const int64_t *members, size_t n, int64_t *id)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
 	int64_t gid = 0;
@@ -285,7 +286,8 @@ out:
 	return ret;
 }
 
-int store_sqlite_groups_foreach(store_t *base, int (*cb)(void *ctx, const store_group_t *g), void *ctx)
+int store_sqlite_groups_foreach(store_t *base, int (*cb)(void *ctx, const store_group_t *g),
+                                void *ctx)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
@@ -334,8 +336,9 @@ int store_sqlite_member_remove(store_t *base, int64_t group_id, int64_t user_id)
 	return ret;
 }
 
-int store_sqlite_members_foreach(store_t *base, int (*cb)(void *ctx, int64_t group_id, int64_t user_id),
-                          void *ctx)
+int store_sqlite_members_foreach(store_t *base,
+                                 int (*cb)(void *ctx, int64_t group_id, int64_t user_id),
+                                 void *ctx)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;

@@ -212,8 +212,8 @@ fail:
 	return ret;
 }
 
-int store_sqlite_history(store_t *base, int64_t group_id, int64_t after_id, int64_t before_id, int limit,
-                  int (*cb)(void *ctx, const store_msg_t *m), void *ctx)
+int store_sqlite_history(store_t *base, int64_t group_id, int64_t after_id, int64_t before_id,
+                         int limit, int (*cb)(void *ctx, const store_msg_t *m), void *ctx)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;
@@ -321,8 +321,8 @@ int store_sqlite_message_count(store_t *base, int64_t group_id, int64_t *n)
 	return ret;
 }
 
-int store_sqlite_dedup_get(store_t *base, int64_t user_id, const char *client_msg_id, int64_t *message_id,
-                    int64_t *group_id)
+int store_sqlite_dedup_get(store_t *base, int64_t user_id, const char *client_msg_id,
+                           int64_t *message_id, int64_t *group_id)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
 	sqlite3_stmt *s;

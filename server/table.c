@@ -109,34 +109,36 @@ void table_set_user(client_t *c, int64_t user_id, const char *username)
 	unsigned h = table_uhash(user_id);
 	c->unext = table_users[h];
 	table_users[h] = c;
+	c->logged_in = 1;
 	table_nonline++;
 }
 
-void table_clear_user(client_t *c)
+void table_unlink_user(client_t *c)
 {
-	if (c->user_id < 0)
-		return;
 	table_leave(c);
+	if (!c->logged_in)
+		return;
 	client_t **pp = &table_users[table_uhash(c->user_id)];
 	while (*pp && *pp != c)
 		pp = &(*pp)->unext;
 	if (*pp)
 		*pp = c->unext;
 	c->unext = NULL;
-	c->user_id = -1;
-	c->username[0] = '\0';
+	c->logged_in = 0;
 	c->anon_since_ms = srv_now_ms(); /* a new login timeout starts */
 	table_nonline--;
 }
 
+void table_clear_user(client_t *c)
+{
+	table_unlink_user(c);
+	c->user_id = -1;
+	c->username[0] = '\0';
+}
+
 void table_remove_client(client_t *c)
 {
-	table_clear_user(c);
-	/* Also when not logged in: a session whose user was taken over by a
-	 * newer login still has the user id in its own mirror and may have
-	 * entered a group since (enter_chat racing the takeover). Left in the
-	 * broadcast list, it would be freed while fan-out still reaches it. */
-	table_leave(c);
+	table_clear_user(c); /* also out of its group when no longer logged in */
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (table_all == c)

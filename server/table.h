@@ -20,7 +20,7 @@
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
  * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
  * and the hashing semaphore (passwd.c). No socket write
- * and no SQLite call happens while holding 1 or 2: queues are appended to,
+ * and no database call happens while holding 1 or 2: queues are appended to,
  * never flushed, under them (the flush happens at client_defer_end or in
  * the waiter). Under 3 a thread may re-arm the connection in the waiter's
  * epoll (a system call, no lock) and give the waiter a deadline for its
@@ -74,8 +74,12 @@ void table_unlock(void);
 void table_add_client(client_t *c);     /* write */
 void table_remove_client(client_t *c);  /* write: logs out, leaves the group */
 client_t *table_user_client(int64_t user_id); /* read: the session of a user or NULL */
+/* c's identity (client.h) changes: only its holder calls these. */
 void table_set_user(client_t *c, int64_t user_id, const char *username); /* write */
 void table_clear_user(client_t *c);     /* write: logout */
+/* c is no longer its user's session (logged_in 0, out of its group), its
+ * identity unchanged: another thread ending c's session (session_kick). */
+void table_unlink_user(client_t *c);    /* write */
 void table_enter(client_t *c, group_t *g); /* write: move c to g's broadcast list */
 
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned,

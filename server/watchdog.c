@@ -29,7 +29,7 @@ static void watchdog_check(void *ctx, client_t *c)
 {
 	struct watchdog_scan *s = ctx;
 	long long idle = s->now - atomic_load_explicit(&c->last_rx_ms, memory_order_relaxed);
-	if (c->user_id < 0 && s->now - c->anon_since_ms > s->login_timeout_ms) {
+	if (!c->logged_in && s->now - c->anon_since_ms > s->login_timeout_ms) {
 		{
 			if (!atomic_load(&c->closing))
 				STATS_INC(login_timeouts);

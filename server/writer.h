@@ -43,7 +43,7 @@ struct writer_opts {
 
 /* Opens the database and starts the thread. 0, or -1 with a reason in err.
  * The database is not integrity-checked again (STORE_OPEN_NO_CHECK): open
- * it with store_open() first. */
+ * it with store_open() (state_open) first. */
 int writer_start(const struct writer_opts *o, char *err, size_t errlen);
 
 /* Queue m for storing; the writer takes its own reference. Returns 0, or -1
@@ -58,7 +58,7 @@ int writer_submit(msg_t *m);
  * NULL. A resend that arrives before the commit is dropped: on_stored()
  * acknowledges it to the sender's current session. A message is unlinked
  * from the queue after its commit and before on_stored(): in between it
- * is found in the database (store_dedup_get). */
+ * is found in the database (state_message_sent). */
 msg_t *writer_pending_find(int64_t sender_id, const char *client_msg_id);
 
 size_t writer_depth(void);           /* messages waiting */

@@ -207,7 +207,7 @@ static void test_taken_direct_name_gets_a_suffix(void **state)
 	int64_t squat, gid;
 	char name[160];
 	int created;
-	assert_int_equal(state_chat_create("alice_bob", 0, f->alice, &f->alice, 1, &squat), STATE_OK);
+	assert_int_equal(state_group_create("alice_bob", 0, f->alice, &f->alice, 1, &squat), STATE_OK);
 	assert_int_equal(state_direct_open(f->alice, "alice", f->bob, "bob", &gid, name, sizeof name,
 	                                   &created), STATE_OK);
 	assert_string_equal(name, "alice_bob_2");
@@ -268,7 +268,7 @@ static void test_invite_only_group_is_recorded_in_store_and_table(void **state)
 {
 	struct fixture *f = *state;
 	int64_t gid;
-	assert_int_equal(state_chat_create("club", 1, f->alice, &f->alice, 1, &gid), STATE_OK);
+	assert_int_equal(state_group_create("club", 1, f->alice, &f->alice, 1, &gid), STATE_OK);
 	table_rdlock();
 	group_t *g = table_group(gid);
 	assert_non_null(g);
@@ -291,7 +291,7 @@ static void test_invite_only_group_refused_by_the_database_leaves_nothing(void *
 	int64_t gid = -1;
 	store_group_t sg;
 	break_the_disk();
-	assert_int_equal(state_chat_create("club", 1, f->alice, &f->alice, 1, &gid), STATE_DB);
+	assert_int_equal(state_group_create("club", 1, f->alice, &f->alice, 1, &gid), STATE_DB);
 	mend_the_disk();
 	assert_int_equal(store_group_by_name(srv_store, "club", &sg), STORE_NOTFOUND);
 	assert_int_equal(stored_groups(), 0);
@@ -299,7 +299,7 @@ static void test_invite_only_group_refused_by_the_database_leaves_nothing(void *
 	assert_null(table_group_by_name("club"));
 	table_unlock();
 	/* a taken name changes nothing either */
-	assert_int_equal(state_chat_create("public", 1, f->alice, &f->alice, 1, &gid), STATE_EXISTS);
+	assert_int_equal(state_group_create("public", 1, f->alice, &f->alice, 1, &gid), STATE_EXISTS);
 	assert_int_equal(stored_groups(), 0);
 }
 
@@ -308,7 +308,7 @@ static void test_removing_the_current_chat_moves_the_session_to_public(void **st
 	struct fixture *f = *state;
 	int64_t ids[2] = { f->alice, f->bob }, gid;
 	int moved;
-	assert_int_equal(state_chat_create("club", 1, f->alice, ids, 2, &gid), STATE_OK);
+	assert_int_equal(state_group_create("club", 1, f->alice, ids, 2, &gid), STATE_OK);
 	table_wrlock();
 	table_enter(f->c, table_group(gid));
 	table_unlock();
@@ -336,7 +336,7 @@ static void test_removal_refused_by_the_database_changes_nothing(void **state)
 	struct fixture *f = *state;
 	int64_t ids[2] = { f->alice, f->bob }, gid;
 	int moved = 1;
-	assert_int_equal(state_chat_create("club", 1, f->alice, ids, 2, &gid), STATE_OK);
+	assert_int_equal(state_group_create("club", 1, f->alice, ids, 2, &gid), STATE_OK);
 	table_wrlock();
 	table_enter(f->c, table_group(gid));
 	table_unlock();
