@@ -93,12 +93,6 @@ int store_group_create(store_t *st, const char *name, int is_private, int64_t *i
 	return st->be->group_create(st, name, is_private, id);
 }
 
-int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
-                            size_t n, int64_t *id)
-{
-	return st->be->group_create_with(st, name, is_private, members, n, id);
-}
-
 int store_group_by_name(store_t *st, const char *name, store_group_t *out)
 {
 	return st->be->group_by_name(st, name, out);

@@ -17,8 +17,8 @@
  *   but STORE_NOTFOUND and STORE_EXISTS is logged by the backend with its
  *   own error text.
  * - Atomicity. Each call is one transaction: it is stored entirely or not
- *   at all (store_messages_append()'s batch, store_group_create_with()'s
- *   group and members, store_user_delete()'s and store_group_delete()'s
+ *   at all (store_messages_append()'s batch, store_chat_create()'s
+ *   group, members and kind, store_user_delete()'s and store_group_delete()'s
  *   dependent rows). A failed call changed nothing.
  * - Durability. A call that returned STORE_OK is on disk: the writer sends
  *   chat_ack after store_messages_append() returns.
@@ -134,11 +134,6 @@ int store_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u)
 
 /* Groups and memberships */
 int store_group_create(store_t *st, const char *name, int is_private, int64_t *id);
-/* A group and its n members in one transaction (one commit, not one per
- * member): all of it is stored or nothing. STORE_EXISTS when the name is
- * taken, STORE_NOTFOUND when a member does not exist. */
-int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
-                            size_t n, int64_t *id);
 int store_group_by_name(store_t *st, const char *name, store_group_t *out);
 int store_group_by_id(store_t *st, int64_t id, store_group_t *out);
 int store_group_set_banned(store_t *st, int64_t id, int banned);
@@ -240,8 +235,6 @@ struct store_backend {
 	int (*users_foreach)(store_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx);
 
 	int (*group_create)(store_t *st, const char *name, int is_private, int64_t *id);
-	int (*group_create_with)(store_t *st, const char *name, int is_private,
-	                         const int64_t *members, size_t n, int64_t *id);
 	int (*group_by_name)(store_t *st, const char *name, store_group_t *out);
 	int (*group_by_id)(store_t *st, int64_t id, store_group_t *out);
 	int (*group_set_banned)(store_t *st, int64_t id, int banned);

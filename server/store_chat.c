@@ -1,7 +1,25 @@
-/* store_chat.c - the SQLite backend's part of direct chats and invite-only
- * groups: the chat_meta row made with its group, and read back at start. */
+/* store_chat.c - the SQLite backend's creation of groups: the group, its
+ * members and its chat_meta row (direct chats, invite-only groups) in one
+ * transaction, and the rows read back at start. */
 #include "config.h"
 #include "store_sqlite.h"
+
+/* Insert a group and its n members inside the caller's transaction; its
+ * id in *gid. STORE_NOTFOUND when a member does not exist. */
+static int store_chat_group_insert(store_sqlite_t *st, const char *name, int is_private,
+                                   const int64_t *members, size_t n, int64_t *gid)
+{
+	int ret = store__run(st, Q_GROUP_INSERT, 0, "creating a group", "sid", name,
+	                     (int64_t)(is_private != 0), store__now());
+	if (ret == STORE_OK)
+		*gid = sqlite3_last_insert_rowid(st->db);
+	for (size_t i = 0; ret == STORE_OK && i < n; i++) {
+		ret = store__run(st, Q_MEMBER_ADD, 0, "adding a member", "ii", *gid, members[i]);
+		if (ret == STORE_ERR && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+			ret = STORE_NOTFOUND;
+	}
+	return ret;
+}
 
 int store_sqlite_chat_create(store_t *base, const char *name, const store_chat_meta_t *meta,
                              const int64_t *members, size_t n, int64_t *id)
@@ -12,7 +30,7 @@ int store_sqlite_chat_create(store_t *base, const char *name, const store_chat_m
 	pthread_mutex_lock(&st->lock);
 	int ret = store__txn_begin(st);
 	if (ret == STORE_OK)
-		ret = store__group_insert(st, name, is_private, members, n, &gid);
+		ret = store_chat_group_insert(st, name, is_private, members, n, &gid);
 	/* the unique index on the pair answers STORE_EXISTS like a taken name */
 	if (ret == STORE_OK)
 		ret = store__run(st, Q_CHAT_META_INSERT, 0, "recording a chat's kind", "iiiii", gid,

@@ -542,7 +542,6 @@ const struct store_backend store_sqlite_backend = {
 	.user_count = store_sqlite_user_count,
 	.users_foreach = store_sqlite_users_foreach,
 	.group_create = store_sqlite_group_create,
-	.group_create_with = store_sqlite_group_create_with,
 	.group_by_name = store_sqlite_group_by_name,
 	.group_by_id = store_sqlite_group_by_id,
 	.group_set_banned = store_sqlite_group_set_banned,

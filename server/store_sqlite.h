@@ -140,12 +140,6 @@ int store__scalar(store_sqlite_t *st, enum store_stmt_id id, int nparams, int64_
 int store__row_get(store_sqlite_t *st, enum store_stmt_id id, const char *key, int64_t n,
                    void (*row)(sqlite3_stmt *s, void *out), void *out, const char *what);
 
-/* Insert a group and its n members (store_account.c), inside a
- * transaction the caller holds; its id in *gid. STORE_NOTFOUND when a
- * member does not exist. */
-int store__group_insert(store_sqlite_t *st, const char *name, int is_private,
-                        const int64_t *members, size_t n, int64_t *gid);
-
 /* Schema (store_schema.c), all on a connection being opened. */
 int store__user_version(store_sqlite_t *st, int *version);
 int store__schema_init(store_sqlite_t *st, char *err, size_t errlen);
@@ -166,8 +160,6 @@ int store_sqlite_user_count(store_t *base, int64_t *n);
 int store_sqlite_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u),
                                void *ctx);
 int store_sqlite_group_create(store_t *base, const char *name, int is_private, int64_t *id);
-int store_sqlite_group_create_with(store_t *base, const char *name, int is_private,
-                                   const int64_t *members, size_t n, int64_t *id);
 int store_sqlite_group_by_name(store_t *base, const char *name, store_group_t *out);
 int store_sqlite_group_by_id(store_t *base, int64_t id, store_group_t *out);
 int store_sqlite_group_set_banned(store_t *base, int64_t id, int banned);

@@ -82,7 +82,6 @@ typedef int (*faults_meta_cb)(void *ctx, const store_chat_meta_t *m);
 	X(user_count, (store_t *st, int64_t *n), (st, n)) \
 	X(users_foreach, (store_t *st, faults_user_cb cb, void *ctx), (st, cb, ctx)) \
 	X(group_create, (store_t *st, const char *name, int is_private, int64_t *id), (st, name, is_private, id)) \
-	X(group_create_with, (store_t *st, const char *name, int is_private, const int64_t *members, size_t n, int64_t *id), (st, name, is_private, members, n, id)) \
 	X(group_by_name, (store_t *st, const char *name, store_group_t *out), (st, name, out)) \
 	X(group_by_id, (store_t *st, int64_t id, store_group_t *out), (st, id, out)) \
 	X(group_set_banned, (store_t *st, int64_t id, int banned), (st, id, banned)) \

@@ -401,22 +401,23 @@ static void test_create_chat_with_many_members_is_one_transaction(void **state)
 	int64_t ids[1001], gid = 0;
 	char name[32];
 	store_group_t g;
+	const store_chat_meta_t plain = { .creator_id = -1, .direct = { -1, -1 } };
 
 	for (int i = 0; i < 1000; i++) {
 		snprintf(name, sizeof name, "m%d", i);
 		ids[i] = make_user(f->st, name);
 	}
-	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1000, &gid), STORE_OK);
+	assert_int_equal(store_chat_create(f->st, "crowd", &plain, ids, 1000, &gid), STORE_OK);
 	int64_t k[2] = { gid, 0 };
 	assert_int_equal(store_members_foreach(f->st, count_members, k), STORE_OK);
 	assert_int_equal(k[1], 1000);
 
 	ids[1000] = 987654; /* no such user: the last insert fails */
-	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 1001, &gid), STORE_NOTFOUND);
+	assert_int_equal(store_chat_create(f->st, "broken", &plain, ids, 1001, &gid), STORE_NOTFOUND);
 	assert_int_equal(store_group_by_name(f->st, "broken", &g), STORE_NOTFOUND);
-	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1, &gid), STORE_EXISTS);
+	assert_int_equal(store_chat_create(f->st, "crowd", &plain, ids, 1, &gid), STORE_EXISTS);
 	/* and the store goes on */
-	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 2, &gid), STORE_OK);
+	assert_int_equal(store_chat_create(f->st, "broken", &plain, ids, 2, &gid), STORE_OK);
 }
 
 static void test_group_create_lookup_and_flags(void **state)
