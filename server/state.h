@@ -104,9 +104,9 @@ typedef struct state_group {
 	int banned;
 } state_group_t;
 
-/* Open the database (srv_store); load the groups, memberships, groups' kinds and banned
- * users into the table (table_init() first; at start, before any other
- * thread uses the table) and give the highest message id stored or
+/* Open the database (srv_store); load the groups with their kinds,
+ * memberships and banned users into the table (table_init() first; at
+ * start, before any other thread uses the table) and give the highest message id stored or
  * reserved in *last_id. 0, or -1 (state_open: with what to do in err). */
 int state_open(const char *path, char *err, size_t errlen);
 int state_load(int64_t *last_id);
