@@ -9,9 +9,12 @@
  *   1. table lock          (rwlock, here: table_rdlock/table_wrlock)
  *   2. group->seq_lock     (mutex per group: orders message ids and fan-out)
  *   3. client->out_lock    (mutex per client: its output queue)
- * Apart from these three, one lock is held while taking another:
+ * Apart from these three, two locks are held while taking others:
  *   bcast_reserve_lock (broadcast.c) -> the store's lock, to record a block
  *   of message ids; it is taken with none of 1-3 held.
+ *   state_direct_lock (state_chat.c) -> the table lock, then (after letting
+ *   it go) the store's lock, then the table lock again: the opening of a
+ *   direct chat, taken with no other lock held.
  * Leaves, never held while taking any other lock: the writer lock
  * (writer.c), each store connection's lock (the backend's: store_sqlite.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
@@ -42,7 +45,11 @@
 typedef struct chatgroup {
 	int64_t id;                 /* [table] */
 	char name[160];             /* [table] */
-	int is_private;             /* [table] */
+	int is_private;             /* [table] a direct chat (direct[] says whose) */
+	int invite_only;            /* [table] join_chat refused to non-members */
+	int64_t creator_id;         /* [table] -1: none recorded */
+	int64_t direct[2];          /* [table] a direct chat's two users, lower id
+	                             * first; -1, -1 for other groups */
 	int banned;                 /* [table] */
 	double created_at;          /* [table] */
 	int64_t *members;           /* [table] sorted user ids */
