@@ -130,6 +130,8 @@ struct client {
 	json_object *held;       /* live chat messages held back during a resync (array) */
 	struct cl_shown shown[CL_SHOWN_KEYS]; /* ring of the last messages shown with a client_msg_id */
 	unsigned shown_next, shown_len;
+	char *direct_text;       /* /msg's text, sent once its chat is entered */
+	char *direct_chat;       /* ... the name of that chat */
 	struct cl_outmsg *outbox, **outbox_tail;
 	size_t outbox_len;
 	char cmid_prefix[20];
@@ -203,6 +205,9 @@ void sess_handle(json_object *msg, const char *type);
 void sess_login(const char *user, const char *password, int initial);
 void sess_logout(void);
 void sess_enter(const char *name); /* /enter_chat */
+/* /msg: open the direct chat with user, enter it, then send text (NULL:
+ * none). */
+void sess_open_direct(const char *user, const char *text);
 void sess_say(const char *content);
 int sess_ready(void); /* connected, logged in state settled, not catching up */
 int sess_settled(void); /* nothing in flight that exit must wait for */
@@ -214,6 +219,9 @@ void cmd_line(const char *line); /* a line typed or read from standard input */
 int cmd_is_command(const char *line);
 int cmd_runs_offline(const char *line);
 void cmd_answered(const char *type, int ok); /* a response arrived */
+/* The command goes on into entering a chat (/msg): wait for its answer
+ * and history. */
+void cmd_wait_enter(void);
 void cmd_connection_lost(void);
 void cmd_pump(void); /* run a command held until the connection is back */
 void cmd_tick(double now);
@@ -260,6 +268,9 @@ void ui_prompt_update(void);
 void ui_resize(void);
 void ui_interrupt(void);
 void ui_chat(json_object *msg, int history);
+/* A direct message of a chat that is not the current one: shown marked,
+ * with its sender and chat. */
+void ui_direct(json_object *msg);
 void ui_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ui_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ui_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

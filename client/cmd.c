@@ -17,6 +17,7 @@
 /* cmd_def flags */
 #define CMD_ADMIN  1 /* listed by /help only for Admin */
 #define CMD_QUOTED 2 /* arguments may be quoted (file names with spaces) */
+#define CMD_REST   4 /* after min_args words, the rest of the line as typed is one argument */
 
 struct cmd_def {
 	const char *name;
@@ -223,22 +224,93 @@ static void cmd_list(int argc, char **argv)
 	}
 }
 
+/* The commands that only a protocol-2 server understands: 1 when the
+ * server does; otherwise says so and fails the command. */
+static int cmd_need_proto2(const char *what)
+{
+	if (cl.proto2)
+		return 1;
+	ui_err("%s needs a server that speaks protocol 2", what);
+	cl.failed = 1;
+	return 0;
+}
+
 static void cmd_create_chat(int argc, char **argv)
 {
 	const char *why = valid_chat_name(argv[1]);
+	int invite_only = 0;
 	if (why) {
 		ui_err("cannot create chat %s: %s", argv[1], why);
 		cl.failed = 1;
 		return;
 	}
-	json_object *m = proto_new("create_chat_request");
 	json_object *users = json_object_new_array();
+	for (int i = 2; i < argc; i++) {
+		if (!strcmp(argv[i], "--invite-only"))
+			invite_only = 1;
+		else
+			json_object_array_add(users, json_object_new_string(argv[i]));
+	}
+	if (invite_only && !cmd_need_proto2("--invite-only")) {
+		json_object_put(users);
+		return;
+	}
+	json_object *m = proto_new("create_chat_request");
 	proto_set_string(m, "chat_name", argv[1]);
-	for (int i = 2; i < argc; i++)
-		json_object_array_add(users, json_object_new_string(argv[i]));
 	json_object_object_add(m, "member_usernames", users);
+	if (invite_only)
+		proto_set_bool(m, "invite_only", 1);
 	net_send(m);
 	cmd_wait("create_chat_response", NULL);
+}
+
+/* /msg USER [TEXT]: open the direct chat, enter it, then send TEXT; the
+ * command waits for the whole of it (sess.c goes on after the answer). */
+static void cmd_msg(int argc, char **argv)
+{
+	if (!cmd_need_login() || !cmd_need_proto2("/msg"))
+		return;
+	/* argv[2]: the rest of the line as typed (CMD_REST) */
+	sess_open_direct(argv[1], argc > 2 && !text_blank(argv[2]) ? argv[2] : NULL);
+	cmd_wait("open_direct_chat_response", NULL);
+}
+
+void cmd_wait_enter(void)
+{
+	cmd_wait("enter_chat_response", "chat_history_complete");
+}
+
+/* /invite USER and /kick USER: a member request about the current chat. */
+static void cmd_member(int argc, char **argv)
+{
+	int invite = !strcmp(argv[0] + 1, "invite");
+	if (!cmd_need_login() || !cmd_need_proto2(argv[0]))
+		return;
+	if (cl.group_id == 0) {
+		ui_err("no current chat: use /enter_chat NAME first");
+		cl.failed = 1;
+		return;
+	}
+	json_object *m = proto_new(invite ? "invite_member_request" : "remove_member_request");
+	proto_set_string(m, "username", argv[1]);
+	proto_set_int(m, "chat_group_id", cl.group_id);
+	net_send(m);
+	cmd_wait(invite ? "invite_member_response" : "remove_member_response", NULL);
+}
+
+static void cmd_leave(int argc, char **argv)
+{
+	if (!cmd_need_login() || !cmd_need_proto2("/leave"))
+		return;
+	if (cl.group_id == 0) {
+		ui_err("no current chat: use /enter_chat NAME first");
+		cl.failed = 1;
+		return;
+	}
+	json_object *m = proto_new("leave_chat_request");
+	proto_set_int(m, "chat_group_id", cl.group_id);
+	net_send(m);
+	cmd_wait("leave_chat_response", NULL);
 }
 
 static void cmd_join_chat(int argc, char **argv)
@@ -328,9 +400,13 @@ static const struct cmd_def cmd_table[] = {
 	{ "logout", NULL, 0, 0, 0, "/logout", "log out", cmd_logout, 0 },
 	{ "info", NULL, 0, 0, 0, "/info", "show your account and the server's counts", cmd_info, 0 },
 	{ "list", NULL, 1, 1, 0, "/list -u|-s|-c|-g", "list all users, users of this chat, my chats, all groups", cmd_list, 0 },
-	{ "create_chat", NULL, 1, CMD_MAX_ARGS, 0, "/create_chat NAME [USER...]", "create a chat with these members", cmd_create_chat, 0 },
+	{ "create_chat", NULL, 1, CMD_MAX_ARGS, 0, "/create_chat NAME [USER...]", "create a chat with these members; --invite-only after NAME: only members add others", cmd_create_chat, 0 },
 	{ "join_chat", NULL, 1, 1, 0, "/join_chat NAME", "become a member of a chat", cmd_join_chat, 0 },
 	{ "enter_chat", NULL, 1, 1, 0, "/enter_chat NAME", "talk in that chat from now on", cmd_enter_chat, 0 },
+	{ "msg", NULL, 1, 2, 0, "/msg USER [TEXT]", "talk to USER alone from now on (and send TEXT)", cmd_msg, CMD_REST },
+	{ "invite", NULL, 1, 1, 0, "/invite USER", "make USER a member of this chat", cmd_member, 0 },
+	{ "kick", NULL, 1, 1, 0, "/kick USER", "remove USER from this chat (its creator)", cmd_member, 0 },
+	{ "leave", NULL, 0, 0, 0, "/leave", "leave this chat (back to public)", cmd_leave, 0 },
 	{ "history", NULL, 0, 1, 0, "/history [N]", "show the last N messages of this chat (default 50)", cmd_history, 0 },
 	{ "send_files", NULL, 1, CMD_MAX_ARGS, 0, "/send_files PATH...", "send files to this chat", cmd_send_files, CMD_QUOTED },
 	{ "recv_files", NULL, 1, 2, 0, "/recv_files -l|-n ID|-a", "list this chat's files, get one, get all", cmd_recv_files, 0 },
@@ -465,13 +541,21 @@ void cmd_line(const char *line)
 			return;
 		}
 	} else {
-		for (char *save = NULL, *tok = strtok_r(copy, " \t", &save); tok;
-		     tok = strtok_r(NULL, " \t", &save)) {
+		char *save = NULL;
+		for (char *tok = strtok_r(copy, " \t", &save); tok;) {
 			if (argc == CMD_MAX_ARGS + 1) {
 				argc++;
 				break;
 			}
 			argv[argc++] = tok;
+			if ((c->flags & CMD_REST) && argc == c->min_args + 1) {
+				/* the rest, blanks inside it kept */
+				tok = save ? save + strspn(save, " \t") : NULL;
+				if (tok && *tok)
+					argv[argc++] = tok;
+				break;
+			}
+			tok = strtok_r(NULL, " \t", &save);
 		}
 	}
 	if (argc - 1 < c->min_args || argc - 1 > c->max_args) {

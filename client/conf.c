@@ -87,7 +87,8 @@ static void conf_usage(FILE *f)
 	        "  -h, --help               show this help and exit\n"
 	        "  -V, --version            show the version and exit\n"
 	        "\n"
-	        "Type /help in the client for its commands. When standard input is not a\n"
+	        "Type /help in the client for its commands (among them /msg USER [TEXT] to\n"
+	        "talk to one user, /invite, /kick and /leave). When standard input is not a\n"
 	        "terminal, lines and commands are read from it (script mode); see chatroom(1).\n"
 	        "Exit status: 0 success, 1 a command failed, 2 usage error, 3 connection failed\n"
 	        "(also a server certificate that is not trusted).\n",

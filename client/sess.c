@@ -38,6 +38,9 @@ static char *sess_login_group_name;
 
 enum { RS_NONE = 0, RS_ENTER, RS_CATCHUP };
 
+static int sess_success(json_object *m, const char **err);
+static void sess_direct_clear(void);
+
 static void sess_set_str(char **slot, const char *v)
 {
 	free(*slot);
@@ -83,6 +86,8 @@ void sess_free(void)
 	free(cl.password);
 	free(cl.group_name);
 	free(sess_login_group_name);
+	free(cl.direct_text);
+	free(cl.direct_chat);
 }
 
 int sess_ready(void)
@@ -498,7 +503,11 @@ static void sess_on_enter(json_object *m)
 		sess_set_group(gid, name);
 		sess_history_push(HIST_SHOW);
 		ui_sys("entered chat %s", name ? name : "?");
+		if (cl.direct_text && cl.direct_chat && name && !strcmp(name, cl.direct_chat))
+			sess_say(cl.direct_text);
+		sess_direct_clear();
 	} else {
+		sess_direct_clear();
 		ui_err("could not enter chat %s: %s", name ? name : "?", err ? err : "refused");
 		cl.failed = 1;
 		if (cl.hist_len == 0)
@@ -515,6 +524,111 @@ void sess_enter(const char *name)
 	 * in the history that follows it: hold them until then. */
 	sess_entering = 1;
 	net_send(m);
+}
+
+/* /msg's text has gone, or will not go. */
+static void sess_direct_clear(void)
+{
+	sess_set_str(&cl.direct_text, NULL);
+	sess_set_str(&cl.direct_chat, NULL);
+}
+
+void sess_open_direct(const char *user, const char *text)
+{
+	sess_direct_clear();
+	sess_set_str(&cl.direct_text, text);
+	json_object *m = proto_new("open_direct_chat_request");
+	proto_set_string(m, "username", user);
+	net_send(m);
+}
+
+/* The direct chat is open: enter it, and the command waits for that. */
+static void sess_on_open_direct(json_object *m)
+{
+	const char *name = NULL, *user = NULL, *err;
+	int created = 0;
+	int ok = sess_success(m, &err);
+	(void)proto_get_string(m, "chat_name", &name);
+	(void)proto_get_string(m, "username", &user);
+	(void)proto_get_bool(m, "created", &created);
+	cmd_answered("open_direct_chat_response", ok);
+	if (!ok || !name) {
+		ui_err("could not open a direct chat: %s", err ? err : "refused");
+		sess_direct_clear();
+		return;
+	}
+	ui_sys("%s direct chat %s with %s", created ? "new" : "the", name, user ? user : "?");
+	sess_set_str(&cl.direct_chat, name);
+	sess_enter(name);
+	cmd_wait_enter();
+}
+
+/* The current chat is now the one the server names (after /leave, or a
+ * removal): learn where it stands, as after a login. */
+static void sess_moved_to(json_object *m)
+{
+	json_object *g;
+	int64_t gid = 0;
+	const char *name = NULL;
+	if (!json_object_object_get_ex(m, "current_chat_group", &g) || !g ||
+	    !json_object_is_type(g, json_type_object))
+		return;
+	(void)proto_get_int(g, "id", &gid);
+	(void)proto_get_string(g, "name", &name);
+	if (gid == cl.group_id)
+		return;
+	sess_set_group(gid, name);
+	ui_sys("current chat %s", name ? name : "?");
+	if (gid)
+		sess_history_request(HIST_BASELINE, -1, -1, 1);
+}
+
+/* Answers and notices about members: invite_member_response,
+ * remove_member_response, leave_chat_response, member_added,
+ * member_removed. */
+static void sess_on_member(json_object *m, const char *type)
+{
+	const char *chat = NULL, *user = NULL, *by = NULL, *err;
+	int64_t gid = 0;
+	(void)proto_get_string(m, "chat_name", &chat);
+	(void)proto_get_string(m, "username", &user);
+	(void)proto_get_string(m, "by_username", &by);
+	(void)proto_get_int(m, "chat_group_id", &gid);
+	if (!chat)
+		chat = "?";
+	if (!strcmp(type, "member_added")) {
+		ui_sys("%s added you to chat %s; /enter_chat %s to talk there", by ? by : "?", chat, chat);
+		return;
+	}
+	if (!strcmp(type, "member_removed")) {
+		ui_warn("%s removed you from chat %s", by ? by : "?", chat);
+		if (gid == cl.group_id)
+			sess_moved_to(m);
+		return;
+	}
+	int ok = sess_success(m, &err);
+	if (!ok)
+		ui_err("%s refused: %s", type, err ? err : "?");
+	else if (!strcmp(type, "invite_member_response"))
+		ui_sys("added %s to chat %s", user ? user : "?", chat);
+	else if (!strcmp(type, "remove_member_response"))
+		ui_sys("removed %s from chat %s", user ? user : "?", chat);
+	else {
+		ui_sys("left chat %s", chat);
+		sess_moved_to(m);
+	}
+	cmd_answered(type, ok);
+}
+
+/* A direct message of a chat that is not the current one. */
+static void sess_on_direct_notice(json_object *m)
+{
+	int64_t gid = 0;
+	(void)proto_get_int(m, "chat_group_id", &gid);
+	if (gid == cl.group_id)
+		return; /* it comes in the chat itself (entering it just now) */
+	if (!sess_shown_before(m))
+		ui_direct(m);
 }
 
 static void sess_on_live_chat(json_object *m)
@@ -740,14 +854,16 @@ static void sess_print_chats(json_object *m)
 	for (size_t i = 0; i < n; i++) {
 		json_object *c = json_object_array_get_idx(arr, i);
 		const char *name = NULL;
-		int priv = 0;
+		int priv = 0, invite_only = 0;
 		int64_t gid = 0, members = 0;
 		(void)proto_get_string(c, "group_name", &name);
 		(void)proto_get_bool(c, "is_private_chat", &priv);
+		(void)proto_get_bool(c, "invite_only", &invite_only); /* protocol 2 */
 		(void)proto_get_int(c, "group_id", &gid);
 		(void)proto_get_int(c, "member_count", &members);
 		ui_sys("  %s (id %lld, %lld member%s%s)", name ? name : "?", (long long)gid,
-		       (long long)members, members == 1 ? "" : "s", priv ? ", private" : "");
+		       (long long)members, members == 1 ? "" : "s",
+		       priv ? ", private" : invite_only ? ", invite-only" : "");
 	}
 }
 
@@ -826,6 +942,14 @@ void sess_handle(json_object *m, const char *type)
 			ui_err("could not %s chat %s: %s", create ? "create" : "join", name ? name : "?",
 			       err ? err : "refused");
 		cmd_answered(type, ok);
+	} else if (!strcmp(type, "open_direct_chat_response")) {
+		sess_on_open_direct(m);
+	} else if (!strcmp(type, "direct_message_notice")) {
+		sess_on_direct_notice(m);
+	} else if (!strcmp(type, "invite_member_response") || !strcmp(type, "remove_member_response") ||
+	           !strcmp(type, "leave_chat_response") || !strcmp(type, "member_added") ||
+	           !strcmp(type, "member_removed")) {
+		sess_on_member(m, type);
 	} else if (!strcmp(type, "user_info_response")) {
 		sess_print_info(m);
 		cmd_answered(type, 1);
@@ -872,6 +996,8 @@ void sess_handle(json_object *m, const char *type)
 			return;
 		ui_err_code(code, s ? s : "");
 		cl.failed = 1;
+		if (cl.direct_text && cl.wait_type && !strcmp(cl.wait_type, "open_direct_chat_response"))
+			sess_direct_clear(); /* /msg refused: its text is not sent */
 		if (!cl.wait_type && !cl.resync && !cl.login_inflight)
 			sess_outbox_refused(m);
 		if (cl.resync == RS_ENTER) {

@@ -186,12 +186,13 @@ static void ui_stamp(json_object *m, char *out, size_t len)
 		snprintf(out, len, "%.19s", full);
 }
 
-void ui_chat(json_object *m, int history)
+/* One chat line: [time] #chat <sender> text; mark, when not NULL, comes
+ * first (a direct message from another chat). */
+static void ui_chat_line(json_object *m, const char *mark)
 {
 	const char *sender = NULL, *group = NULL, *content = NULL;
 	int64_t gid = 0;
 	char stamp[32];
-	(void)history; /* live and history lines look alike on purpose */
 
 	(void)proto_get_string(m, "sender_username", &sender);
 	(void)proto_get_string(m, "chat_group_name", &group);
@@ -207,6 +208,11 @@ void ui_chat(json_object *m, int history)
 	if (!out)
 		return;
 	out[0] = '\0';
+	if (mark) {
+		ui_append_raw(&out, &len, &cap, ui_color ? UI_C_WARN : "");
+		ui_append_raw(&out, &len, &cap, mark);
+		ui_append_raw(&out, &len, &cap, ui_color ? UI_C_RESET " " : " ");
+	}
 	ui_append_raw(&out, &len, &cap, ui_color ? UI_C_TIME "[" : "[");
 	ui_append_raw(&out, &len, &cap, stamp);
 	ui_append_raw(&out, &len, &cap, ui_color ? "]" UI_C_RESET " " UI_C_GROUP "#" : "] #");
@@ -219,6 +225,17 @@ void ui_chat(json_object *m, int history)
 	ui_append_raw(&out, &len, &cap, "\n");
 	ui_emit(out);
 	free(out);
+}
+
+void ui_chat(json_object *m, int history)
+{
+	(void)history; /* live and history lines look alike on purpose */
+	ui_chat_line(m, NULL);
+}
+
+void ui_direct(json_object *m)
+{
+	ui_chat_line(m, "[direct]");
 }
 
 void ui_prompt_update(void)

@@ -147,6 +147,31 @@ void bcast_ack(client_t *c, const char *cmid, int64_t message_id, int64_t gid, i
 static void bcast_fan(msg_t *m);
 static void bcast_acks(msg_t *m);
 
+/* A direct message reaches its recipient also while another chat is
+ * current there: a protocol-2 member online elsewhere gets it as a
+ * direct_message_notice (the chat_message's fields), to show without
+ * switching chats. Legacy clients find it in the chat's history. Needs the
+ * table read lock. */
+static void bcast_direct_notice(group_t *g, const msg_t *m)
+{
+	outbuf_t *b = NULL;
+	for (size_t i = 0; i < g->nmembers; i++) {
+		client_t *c = g->members[i] == m->sender_id ? NULL : table_user_client(g->members[i]);
+		if (!c || c->protocol != 2 || c->cur == g)
+			continue;
+		if (!b) {
+			json_object *o = bcast_chat_json(m, 0, 2);
+			json_object_object_add(o, "message_type", json_object_new_string("direct_message_notice"));
+			b = outbuf_json(o);
+			json_object_put(o);
+			if (!b)
+				return;
+		}
+		client_push(c, b, 1, (size_t)CONF(max_output));
+	}
+	outbuf_unref(b);
+}
+
 /* A stored message: into the group's cache (history), to every client
  * present in the group, and the chat_ack to the sender's current session,
  * which may be a newer connection than the one that sent it (a client
@@ -184,6 +209,8 @@ static void bcast_fan(msg_t *m)
 		pthread_mutex_unlock(&g->seq_lock);
 		outbuf_unref(b);
 		outbuf_unref(b2);
+		if (g->is_private)
+			bcast_direct_notice(g, m);
 	}
 }
 

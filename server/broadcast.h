@@ -33,10 +33,12 @@ msg_t *bcast_chat(group_t *g, int64_t uid, const char *uname, const char *conten
 /* The writer's on_stored callback (writer.h), in the writer thread after a
  * batch committed: each stored message goes into its group's history
  * cache, to every client whose current group it is (the sender's own
- * session included), in queue order, then its chat_ack to the sender's
- * current session; the sender of a dropped message gets error 1011. In
- * cluster mode the ack comes at once, the delivery through the order, and
- * a resend stored before (WRITER_DUPLICATE) is acknowledged only.
+ * session included), in queue order (and a direct chat's message, as a
+ * direct_message_notice, to its protocol-2 member whose current group is
+ * another), then its chat_ack to the sender's current session; the sender
+ * of a dropped message gets error 1011. In cluster mode the ack comes at
+ * once, the delivery (notice included) through the order, and a resend
+ * stored before (WRITER_DUPLICATE) is acknowledged only.
  * Takes the table read lock and the groups' seq_locks; writes to sockets
  * only without them and without blocking (client_defer_end). */
 void bcast_stored(msg_t *const *v, const unsigned char *dropped, size_t n, void *ctx);

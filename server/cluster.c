@@ -26,6 +26,8 @@ struct cluster_rows {
 	size_t nm, capm;
 	int64_t (*u)[2];      /* user id, banned */
 	size_t nu, capu;
+	store_chat_meta_t *k; /* the groups' kinds (direct, invite-only) */
+	size_t nk, capk;
 	int oom;
 };
 
@@ -72,9 +74,23 @@ static int cluster_user_row(void *ctx, const store_user_t *u)
 	return 0;
 }
 
+static int cluster_meta_row(void *ctx, const store_chat_meta_t *m)
+{
+	struct cluster_rows *r = ctx;
+	if (cluster_grow((void **)&r->k, r->nk, &r->capk, sizeof *r->k) < 0)
+		return r->oom = 1;
+	r->k[r->nk++] = *m;
+	return 0;
+}
+
 void cluster_enable(void)
 {
 	cluster_on = 1;
+}
+
+int cluster_enabled(void)
+{
+	return cluster_on;
 }
 
 void cluster_changed(void)
@@ -107,8 +123,9 @@ int cluster_refresh(void)
 
 	if (store_groups_foreach(srv_store, cluster_group_row, &r) != STORE_OK ||
 	    store_members_foreach(srv_store, cluster_member_row, &r) != STORE_OK ||
+	    store_chat_meta_foreach(srv_store, cluster_meta_row, &r) != STORE_OK ||
 	    store_users_foreach(srv_store, cluster_user_row, &r) != STORE_OK || r.oom) {
-		log_error("cluster: cannot read groups, memberships and bans from the store%s",
+		log_error("cluster: cannot read groups, memberships, kinds and bans from the store%s",
 		          r.oom ? " (out of memory)" : "");
 		goto out;
 	}
@@ -129,6 +146,17 @@ int cluster_refresh(void)
 		if (g && !table_is_member(g, r.m[i][1]))
 			table_member_add(g, r.m[i][1]);
 	}
+	/* a group's kind never changes once created: set on every pass, as
+	 * state_load does at start */
+	for (size_t i = 0; i < r.nk; i++) {
+		group_t *g = table_group(r.k[i].group_id);
+		if (g) {
+			g->invite_only = r.k[i].invite_only;
+			g->creator_id = r.k[i].creator_id;
+			g->direct[0] = r.k[i].direct[0];
+			g->direct[1] = r.k[i].direct[1];
+		}
+	}
 	for (size_t i = 0; i < r.nu; i++)
 		if (table_user_banned(r.u[i][0]) != (int)r.u[i][1])
 			table_set_user_banned(r.u[i][0], (int)r.u[i][1]);
@@ -138,5 +166,6 @@ out:
 	free(r.g);
 	free(r.m);
 	free(r.u);
+	free(r.k);
 	return rc;
 }

@@ -23,6 +23,8 @@ void cluster_enable(void);
  * store took the change). Nothing outside cluster mode. Takes no lock of
  * the table's. */
 void cluster_changed(void);
+/* Whether cluster mode is on (set once at start). */
+int cluster_enabled(void);
 
 /* User uid logged in here: tell the other nodes (nothing outside cluster
  * mode). Takes no lock of the table's. */

@@ -38,7 +38,8 @@ static const struct cmd_spec cmd_table[] = {
 	  { { "content", CMD_STRING, 1, CAT_CONTENT_REQUIRED },
 	    { "chat_group_id", CMD_INT, 0, CAT_GROUP_ID_INTEGER } } },
 	{ "create_chat_request", cmd_create_chat, CMD_USER,
-	  { { "chat_name", CMD_STRING, 1, CAT_CHAT_NAME_REQUIRED } } },
+	  { { "chat_name", CMD_STRING, 1, CAT_CHAT_NAME_REQUIRED },
+	    { "invite_only", CMD_BOOL, 0, CAT_INVITE_ONLY_ARG } } },
 	{ "join_chat_request", cmd_join_chat, CMD_USER,
 	  { { "chat_name", CMD_STRING, 1, CAT_CHAT_NAME_REQUIRED } } },
 	{ "enter_chat_request", cmd_enter_chat, CMD_USER,
@@ -50,6 +51,16 @@ static const struct cmd_spec cmd_table[] = {
 	    { "after_message_id", CMD_INT, 0, CAT_HISTORY_ARGS },
 	    { "before_message_id", CMD_INT, 0, CAT_HISTORY_ARGS },
 	    { "limit", CMD_INT, 0, CAT_HISTORY_ARGS } } },
+	{ "open_direct_chat_request", cmd_open_direct, CMD_USER,
+	  { { "username", CMD_STRING, 1, CAT_DIRECT_ARGS } } },
+	{ "invite_member_request", cmd_invite_member, CMD_USER,
+	  { { "username", CMD_STRING, 1, CAT_MEMBER_ARGS },
+	    { "chat_group_id", CMD_INT, 0, CAT_MEMBER_ARGS } } },
+	{ "remove_member_request", cmd_remove_member, CMD_USER,
+	  { { "username", CMD_STRING, 1, CAT_MEMBER_ARGS },
+	    { "chat_group_id", CMD_INT, 0, CAT_MEMBER_ARGS } } },
+	{ "leave_chat_request", cmd_leave_chat, CMD_USER,
+	  { { "chat_group_id", CMD_INT, 0, CAT_GROUP_ID_INTEGER } } },
 	/* target_id (a number or a string) and the rest are checked by the handler */
 	{ "admin_command_request", cmd_admin, CMD_ADMIN,
 	  { { "command", CMD_STRING, 1, CAT_ADMIN_ARGS },
@@ -88,8 +99,10 @@ int cmd_check(const struct cmd_spec *spec, int64_t user_id, json_object *req, in
 		const struct cmd_field *f = &spec->fields[i];
 		const char *sv;
 		int64_t iv;
+		int bv;
 		int rc = f->kind == CMD_STRING ? proto_get_string(req, f->name, &sv)
-		                               : proto_get_int(req, f->name, &iv);
+		         : f->kind == CMD_INT  ? proto_get_int(req, f->name, &iv)
+		                               : proto_get_bool(req, f->name, &bv);
 		if (rc < 0 || (rc > 0 && f->required)) {
 			*code = PROTO_E_INVALID;
 			*id = f->error;

@@ -1,6 +1,7 @@
 /* cmd.h - the protocol's message handlers, one file per family:
  * cmd_account.c (hello, register, login, logout, user info, lists of users),
- * cmd_chat.c (chat messages, groups, history), cmd_admin.c (Admin's
+ * cmd_chat.c (chat messages, groups, history), cmd_member.c (direct
+ * chats, adding and removing members, leaving), cmd_admin.c (Admin's
  * commands), cmd_file.c (file transfer), and the dispatcher that calls
  * them (cmd.c). Each handler receives the parsed request, already checked
  * against its entry in the dispatcher's table, reads and changes chat
@@ -24,7 +25,7 @@ enum cmd_access {
 	CMD_ADMIN,  /* Admin: 1006 otherwise (after the login check) */
 };
 
-enum cmd_kind { CMD_STRING = 1, CMD_INT };
+enum cmd_kind { CMD_STRING = 1, CMD_INT, CMD_BOOL };
 
 /* A field a message type takes: its JSON type, whether it must be there
  * (absent or null is then an error; an optional field may be absent or
@@ -74,6 +75,12 @@ void cmd_enter_chat(struct session *s, json_object *req);
 void cmd_list_chats(struct session *s, json_object *req);
 void cmd_history(struct session *s, json_object *req);
 
+/* cmd_member.c: direct chats and members of groups */
+void cmd_open_direct(struct session *s, json_object *req);
+void cmd_invite_member(struct session *s, json_object *req);
+void cmd_remove_member(struct session *s, json_object *req);
+void cmd_leave_chat(struct session *s, json_object *req);
+
 void cmd_admin(struct session *s, json_object *req);
 
 void cmd_file_upload(struct session *s, json_object *req);
@@ -88,5 +95,10 @@ int cmd_file_remove_group(int64_t gid);
  * create_chat and join_chat (see chatroom-protocol(7)). For the last two:
  * answers error 1005 and returns 1 when the user is banned. */
 int cmd_refuse_banned(struct session *s, int id);
+/* A user in MaxChatsPerUser chats may create, join or open no more:
+ * answers 1005 and returns 1 (cmd_chat.c). */
+int cmd_chat_too_many(struct session *s);
+/* 1 when user uid is in MaxChatsPerUser chats (cmd_chat.c). */
+int cmd_chat_full(int64_t uid);
 
 #endif

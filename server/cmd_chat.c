@@ -1,5 +1,5 @@
 /* cmd_chat.c - chat messages, groups (create, join, enter, list) and
- * history. */
+ * history. Direct chats and members: cmd_member.c. */
 #include "config.h"
 #include "broadcast.h"
 #include "history.h"
@@ -141,16 +141,25 @@ static void cmd_chat_count_one(void *ctx, group_t *g)
 	k->n += table_is_member(g, k->uid);
 }
 
-/* A user in MaxChatsPerUser chats may create or join no more: answers 1005
- * and returns 1. */
-static int cmd_chat_too_many(struct session *s)
+/* How many groups user uid is a member of. */
+static int cmd_chat_count(int64_t uid)
 {
-	struct cmd_chat_count k = { .uid = s->c->user_id };
-	int max = CONF(max_chats_per_user);
+	struct cmd_chat_count k = { .uid = uid };
 	table_rdlock();
 	table_groups_foreach(cmd_chat_count_one, &k);
 	table_unlock();
-	if (k.n < max)
+	return k.n;
+}
+
+int cmd_chat_full(int64_t uid)
+{
+	return cmd_chat_count(uid) >= CONF(max_chats_per_user);
+}
+
+int cmd_chat_too_many(struct session *s)
+{
+	int max = CONF(max_chats_per_user); /* read once: a reload may change it */
+	if (cmd_chat_count(s->c->user_id) < max)
 		return 0;
 	session_error(s, PROTO_E_PERMISSION, CAT_TOO_MANY_CHATS, max);
 	return 1;
@@ -211,11 +220,14 @@ void cmd_create_chat(struct session *s, json_object *req)
 		if (!dup)
 			ids[nids++] = u.id;
 	}
-	/* Chats made with create_chat are group chats, listed for everyone by
-	 * list_chats "all" and open to join_chat. */
-	int is_private = 0;
+	/* Chats made with create_chat are group chats, never private (direct)
+	 * ones; an invite-only group is listed to its members only and open
+	 * to join_chat for them alone. The creator is recorded: it may remove
+	 * members (remove_member). */
+	int invite_only = 0;
+	proto_get_bool(req, "invite_only", &invite_only); /* a boolean or absent: cmd.c checked */
 	int64_t gid;
-	int rc = state_group_create(name, is_private, ids, nids, &gid);
+	int rc = state_group_create(name, invite_only, s->c->user_id, ids, nids, &gid);
 	free(ids);
 	if (rc == STATE_EXISTS) {
 		session_reply(s, cmd_chat_response("create_chat_response", 0, 0, name,
@@ -230,8 +242,8 @@ void cmd_create_chat(struct session *s, json_object *req)
 		session_error(s, PROTO_E_DATABASE, CAT_CREATE_FAILED);
 		return;
 	}
-	log_info("%s: %s created chat %s (id %lld, %zu members)", s->c->addr, s->c->username, name,
-	         (long long)gid, nids);
+	log_info("%s: %s created %schat %s (id %lld, %zu members)", s->c->addr, s->c->username,
+	         invite_only ? "invite-only " : "", name, (long long)gid, nids);
 	session_reply(s, cmd_chat_response("create_chat_response", 1, gid, name, NULL));
 }
 
@@ -243,6 +255,7 @@ void cmd_join_chat(struct session *s, json_object *req)
 	group_t *g = table_group_by_name(name);
 	int64_t gid = g ? g->id : 0;
 	int priv = g ? g->is_private : 0, member = g ? table_is_member(g, s->c->user_id) : 0;
+	int invite_only = g ? g->invite_only : 0;
 	table_unlock();
 	if (!g) {
 		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_NOT_FOUND_NAME, name);
@@ -250,6 +263,10 @@ void cmd_join_chat(struct session *s, json_object *req)
 	}
 	if (priv && !member) {
 		session_error(s, PROTO_E_PERMISSION, CAT_PRIVATE_NO_JOIN, name);
+		return;
+	}
+	if (invite_only && !member) {
+		session_error(s, PROTO_E_PERMISSION, CAT_INVITE_ONLY_NO_JOIN, name);
 		return;
 	}
 	if (!member && (cmd_refuse_banned(s, CAT_BANNED_JOIN) || cmd_chat_too_many(s)))
@@ -362,12 +379,16 @@ struct cmd_chats {
 	json_object *arr;
 	int64_t uid;
 	int joined;
+	int protocol;
 };
 
+/* "joined": the user's chats, private ones included. "all": every group
+ * but direct chats, and invite-only groups only to their members. */
 static void cmd_add_chat(void *ctx, group_t *g)
 {
 	struct cmd_chats *k = ctx;
-	if (k->joined ? !table_is_member(g, k->uid) : g->is_private)
+	int member = table_is_member(g, k->uid);
+	if (k->joined ? !member : g->is_private || (g->invite_only && !member))
 		return;
 	char when[32];
 	proto_format_time(g->created_at, when, sizeof when);
@@ -377,6 +398,8 @@ static void cmd_add_chat(void *ctx, group_t *g)
 	proto_set_bool(o, "is_private_chat", g->is_private);
 	proto_set_int(o, "member_count", (int64_t)g->nmembers);
 	proto_set_string(o, "created_at", when);
+	if (k->protocol == 2) /* a legacy client refuses fields it does not know */
+		proto_set_bool(o, "invite_only", g->invite_only);
 	json_object_array_add(k->arr, o);
 }
 
@@ -399,7 +422,8 @@ void cmd_list_chats(struct session *s, json_object *req)
 		session_error(s, PROTO_E_INVALID, CAT_LIST_CHATS_TYPE);
 		return;
 	}
-	struct cmd_chats k = { json_object_new_array(), s->c->user_id, strcmp(type, "joined") == 0 };
+	struct cmd_chats k = { json_object_new_array(), s->c->user_id, strcmp(type, "joined") == 0,
+	                       s->c->protocol };
 	table_rdlock();
 	table_groups_foreach(cmd_add_chat, &k);
 	table_unlock();

@@ -166,9 +166,9 @@ static const struct conf_opt conf_opts[] = {
 	{ "TLS", "Port", "tls-port", 0, CT_INT, O(tls_port), "0", 0, 65535, 0, "PORT",
 	  "TLS-only port on the Listen addresses beside Port; 0: none" },
 	{ "TLS", "Certificate", "tls-cert", 0, CT_STR, O(tls_cert), "", 0, 0, 1, "FILE",
-	  "PEM certificate of the TLS port, then its chain (SIGHUP reloads the file)" },
+	  "PEM certificate of the TLS port, then its chain (read again on SIGHUP)" },
 	{ "TLS", "Key", "tls-key", 0, CT_STR, O(tls_key), "", 0, 0, 1, "FILE",
-	  "PEM private key of that certificate (SIGHUP reloads the file)" },
+	  "PEM private key of that certificate (read again on SIGHUP)" },
 	{ "Cluster", "Postgres", "postgres", 0, CT_STR, O(postgres), "", 0, 0, 0, "CONNINFO",
 	  "keep everything in PostgreSQL (a libpq connection string) instead of the SQLite "
 	  "Database: the record shared by a cluster's nodes" },

@@ -49,6 +49,9 @@
 
 /* How long shutdown waits for connections to finish their last writes. */
 #define MAIN_SHUTDOWN_MS 5000
+/* A TLS certificate that expires sooner than this is logged as a warning
+ * at start and on reload. */
+#define MAIN_TLS_EXPIRY_WARN_DAYS 14
 
 static struct conf main_conf;
 static int main_pidfd = -1;
@@ -437,24 +440,39 @@ static int main_tls_check(void)
 	return 0;
 }
 
-/* SIGHUP: the TLS port's certificate and key again, for new connections. */
-static void main_tls_reload(void)
+/* Log which certificate new TLS connections get and when it expires
+ * (warning when that is within a few weeks, or past). */
+static void main_tls_log(const char *what)
 {
 	char err[512], subject[256] = "";
 	time_t not_after;
+	if (tls_cert_info(srv_conf->tls_cert, &not_after, subject, sizeof subject, err,
+	                  sizeof err) < 0) {
+		log_info("%s: %s", what, srv_conf->tls_cert);
+		return;
+	}
+	long long days = ((long long)not_after - (long long)time(NULL)) / 86400;
+	if (not_after < time(NULL))
+		log_warn("%s: %s (%s) EXPIRED %lld days ago: clients will refuse it", what,
+		         srv_conf->tls_cert, subject, -days);
+	else if (days < MAIN_TLS_EXPIRY_WARN_DAYS)
+		log_warn("%s: %s (%s) expires in %lld days: renew it, then send SIGHUP", what,
+		         srv_conf->tls_cert, subject, days);
+	else
+		log_info("%s: %s (%s), expires in %lld days", what, srv_conf->tls_cert, subject, days);
+}
+
+/* SIGHUP: the TLS port's certificate and key again, for new connections. */
+static void main_tls_reload(void)
+{
+	char err[512];
 	if (!srv_conf->tls_port)
 		return;
 	if (tls_reload(srv_conf->tls_cert, srv_conf->tls_key, err, sizeof err) < 0) {
 		log_error("TLS certificate reload failed, keeping the one in use: %s", err);
 		return;
 	}
-	if (tls_cert_info(srv_conf->tls_cert, &not_after, subject, sizeof subject, err,
-	                  sizeof err) == 0)
-		log_info("TLS certificate reloaded for new connections: %s (%s), expires in %lld days",
-		         srv_conf->tls_cert, subject,
-		         ((long long)not_after - (long long)time(NULL)) / 86400);
-	else
-		log_info("TLS certificate reloaded for new connections: %s", srv_conf->tls_cert);
+	main_tls_log("TLS certificate reloaded for new connections");
 }
 
 /* Returns 0, or the worker threads still busy: then nothing they may use
@@ -620,6 +638,8 @@ int main(int argc, char **argv)
 		log_error("cannot start the server threads");
 		return 1;
 	}
+	if (srv_conf->tls_port)
+		main_tls_log("TLS certificate");
 	log_info("chatroomd %s started: database %s, %d workers at most, %d connections at most, "
 	         "last message id %lld",
 	         PACKAGE_VERSION, main_store_label(), srv_conf->workers, CONF(max_connections),

@@ -71,6 +71,20 @@ static int state_load_user(void *ctx, const store_user_t *u)
 	return *oom;
 }
 
+/* A group's kind (direct chat, invite-only, creator): after the groups. */
+static int state_load_chat_meta(void *ctx, const store_chat_meta_t *m)
+{
+	(void)ctx;
+	group_t *g = table_group(m->group_id);
+	if (g) {
+		g->invite_only = m->invite_only;
+		g->creator_id = m->creator_id;
+		g->direct[0] = m->direct[0];
+		g->direct[1] = m->direct[1];
+	}
+	return 0;
+}
+
 int state_load(int64_t *last_id)
 {
 	int oom = 0, rc;
@@ -79,6 +93,8 @@ int state_load(int64_t *last_id)
 	rc = store_groups_foreach(srv_store, state_load_group, NULL);
 	if (rc == STORE_OK)
 		rc = store_members_foreach(srv_store, state_load_member, &oom);
+	if (rc == STORE_OK && !oom)
+		rc = store_chat_meta_foreach(srv_store, state_load_chat_meta, NULL);
 	if (rc == STORE_OK && !oom)
 		rc = store_users_foreach(srv_store, state_load_user, &oom);
 	if (rc == STORE_OK && !oom)
@@ -235,36 +251,6 @@ int state_join(int64_t gid, int64_t uid)
 	table_unlock();
 	if (rc < 0) {
 		store_member_remove(srv_store, gid, uid);
-		return STATE_NOMEM;
-	}
-	cluster_changed();
-	return STATE_OK;
-}
-
-int state_group_create(const char *name, int is_private, const int64_t *ids, size_t n,
-                       int64_t *gid)
-{
-	int rc = store_group_create_with(srv_store, name, is_private, ids, n, gid);
-	if (rc == STORE_EXISTS)
-		return STATE_EXISTS;
-	if (rc != STORE_OK)
-		return STATE_DB;
-	int bad = 0;
-	table_wrlock();
-	/* in cluster mode the bus thread may have loaded it from the store
-	 * already (cluster_refresh): one group_t per id */
-	group_t *g = table_group(*gid);
-	if (!g)
-		g = table_group_add(*gid, name, is_private, 0, proto_now());
-	for (size_t k = 0; g && k < n && !bad; k++)
-		bad = table_member_add(g, ids[k]) < 0;
-	if (!g || bad) {
-		if (g)
-			table_group_remove(g);
-	}
-	table_unlock();
-	if (!g || bad) {
-		store_group_delete(srv_store, *gid);
 		return STATE_NOMEM;
 	}
 	cluster_changed();

@@ -14,7 +14,8 @@
  *   and bumps the accounts' generation there (table_accounts_changed), so
  *   a login that read the account before the change reads it again.
  *
- * state.c: opening and loading, bans, memberships, groups; state_account.c:
+ * state.c: opening and loading, bans, memberships, groups; state_chat.c:
+ * creating groups, direct chats, removing members; state_account.c:
  * accounts and logins; state_file.c: files' metadata. The handlers
  * (cmd_*.c) parse a request, call these, and answer: they never see the
  * database. Every function takes the locks it needs itself: call it with
@@ -47,13 +48,40 @@ int state_join_public(int64_t uid);
 /* Make user uid a member of group gid: the store, then the table. */
 int state_join(int64_t gid, int64_t uid);
 
-/* Create a group with its first members (ids, n of them) in one store
- * transaction, then in the table; *gid is its id. */
-int state_group_create(const char *name, int is_private, const int64_t *ids, size_t n,
-                       int64_t *gid);
+/* Create a group with its first members (ids, n of them) and its kind in
+ * one store transaction, then in the table; *gid is its id. invite_only:
+ * join_chat is refused to non-members; creator (-1: none) may remove
+ * members. STATE_EXISTS when the name is taken. (state_chat.c) */
+int state_group_create(const char *name, int invite_only, int64_t creator, const int64_t *ids,
+                       size_t n, int64_t *gid);
 
 /* Rename group gid: the store (which refuses a name taken), then the table. */
 int state_group_rename(int64_t gid, const char *name);
+
+/* Direct chats, invite-only groups, removing members (state_chat.c). */
+
+#define STATE_DIRECT_NAME_TRIES 20 /* "a_b", "a_b_2", ... before giving up */
+
+/* The direct chat of users a and b (a != b), named aname_bname when made:
+ * the pair's existing chat (either order), with whichever of the two had
+ * left it made a member again, or a new private chat whose members are
+ * exactly a and b. Its id in *gid, its name in name (namelen bytes), and
+ * *created 1 when it is new. A taken name gets a suffix (_2, _3, ...).
+ * Openings are serialized (state_direct_lock, taken with no other lock
+ * held), so two at once for one pair make one chat. */
+int state_direct_open(int64_t a, const char *aname, int64_t b, const char *bname, int64_t *gid,
+                      char *name, size_t namelen, int *created);
+
+/* The id of the direct chat of users a and b (either order), or -1. */
+int64_t state_direct_find(int64_t a, int64_t b);
+
+/* Adding a member (an invitation) is state_join(). */
+
+/* User uid is no longer a member of group gid (leaving, or removed): the
+ * store, then the table; a session of uid whose current group it was is
+ * moved to public (*moved 1). The group and its history stay, also when
+ * it has no member left. */
+int state_member_remove(int64_t gid, int64_t uid, int *moved);
 
 /* ---- more of the state layer: accounts, logins, lookups --------------- */
 
@@ -76,9 +104,9 @@ typedef struct state_group {
 	int banned;
 } state_group_t;
 
-/* Open the database (srv_store); load the groups, memberships and banned
- * users into the table (table_init() first; at start, before any other
- * thread uses the table) and give the highest message id stored or
+/* Open the database (srv_store); load the groups with their kinds,
+ * memberships and banned users into the table (table_init() first; at
+ * start, before any other thread uses the table) and give the highest message id stored or
  * reserved in *last_id. 0, or -1 (state_open: with what to do in err). */
 int state_open(const char *path, char *err, size_t errlen);
 int state_load(int64_t *last_id);

@@ -1,5 +1,6 @@
 /* state_store.h - private to the state layer (state.c, state_account.c,
- * state_file.c): the database interface and what its files share. */
+ * state_chat.c, state_file.c): the database interface and what its files
+ * share. */
 #ifndef CHATROOM_STATE_STORE_H
 #define CHATROOM_STATE_STORE_H
 

@@ -95,12 +95,6 @@ int store_group_create(store_t *st, const char *name, int is_private, int64_t *i
 	return st->be->group_create(st, name, is_private, id);
 }
 
-int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
-                            size_t n, int64_t *id)
-{
-	return st->be->group_create_with(st, name, is_private, members, n, id);
-}
-
 int store_group_by_name(store_t *st, const char *name, store_group_t *out)
 {
 	return st->be->group_by_name(st, name, out);
@@ -198,4 +192,15 @@ int store_files_foreach(store_t *st, int64_t group_id, int (*cb)(void *ctx,
                         const store_file_t *f), void *ctx)
 {
 	return st->be->files_foreach(st, group_id, cb, ctx);
+}
+
+int store_chat_create(store_t *st, const char *name, const store_chat_meta_t *meta,
+                      const int64_t *members, size_t n, int64_t *id)
+{
+	return st->be->chat_create(st, name, meta, members, n, id);
+}
+
+int store_chat_meta_foreach(store_t *st, int (*cb)(void *ctx, const store_chat_meta_t *m), void *ctx)
+{
+	return st->be->chat_meta_foreach(st, cb, ctx);
 }

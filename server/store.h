@@ -17,8 +17,8 @@
  *   but STORE_NOTFOUND and STORE_EXISTS is logged by the backend with its
  *   own error text.
  * - Atomicity. Each call is one transaction: it is stored entirely or not
- *   at all (store_messages_append()'s batch, store_group_create_with()'s
- *   group and members, store_user_delete()'s and store_group_delete()'s
+ *   at all (store_messages_append()'s batch, store_chat_create()'s
+ *   group, members and kind, store_user_delete()'s and store_group_delete()'s
  *   dependent rows). A failed call changed nothing.
  * - Durability. A call that returned STORE_OK is on disk: the writer sends
  *   chat_ack after store_messages_append() returns.
@@ -134,11 +134,6 @@ int store_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u)
 
 /* Groups and memberships */
 int store_group_create(store_t *st, const char *name, int is_private, int64_t *id);
-/* A group and its n members in one transaction (one commit, not one per
- * member): all of it is stored or nothing. STORE_EXISTS when the name is
- * taken, STORE_NOTFOUND when a member does not exist. */
-int store_group_create_with(store_t *st, const char *name, int is_private, const int64_t *members,
-                            size_t n, int64_t *id);
 int store_group_by_name(store_t *st, const char *name, store_group_t *out);
 int store_group_by_id(store_t *st, int64_t id, store_group_t *out);
 int store_group_set_banned(store_t *st, int64_t id, int banned);
@@ -193,6 +188,27 @@ int store_file_delete(store_t *st, int64_t id); /* STORE_NOTFOUND if absent */
 int store_files_foreach(store_t *st, int64_t group_id,
                         int (*cb)(void *ctx, const store_file_t *f), void *ctx);
 
+/* Direct chats and invite-only groups. What a group is besides its name
+ * and members; groups without such a row are plain. */
+typedef struct store_chat_meta {
+	int64_t group_id;
+	int invite_only;      /* join_chat refused to non-members */
+	int64_t creator_id;   /* -1: none recorded */
+	int64_t direct[2];    /* a direct chat's two users, lower id first; -1, -1 otherwise */
+} store_chat_meta_t;
+
+/* A group (is_private when meta->direct[0] >= 0), its n members and its
+ * meta row in one transaction; meta->group_id is ignored, the new id is in
+ * *id. STORE_EXISTS when the name is taken or the pair already has a
+ * direct chat, STORE_NOTFOUND when a member does not exist. A deleted
+ * group's row goes with it. */
+int store_chat_create(store_t *st, const char *name, const store_chat_meta_t *meta,
+                      const int64_t *members, size_t n, int64_t *id);
+/* Calls cb for every meta row, ordered by group id; stops early when cb
+ * returns non-zero. */
+int store_chat_meta_foreach(store_t *st, int (*cb)(void *ctx, const store_chat_meta_t *m),
+                            void *ctx);
+
 /* ---- backends ---------------------------------------------------------
  * A backend fills one of these; store.c calls through it. Every operation
  * has the meaning and the guarantees of the function of the same name
@@ -219,8 +235,6 @@ struct store_backend {
 	int (*users_foreach)(store_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx);
 
 	int (*group_create)(store_t *st, const char *name, int is_private, int64_t *id);
-	int (*group_create_with)(store_t *st, const char *name, int is_private,
-	                         const int64_t *members, size_t n, int64_t *id);
 	int (*group_by_name)(store_t *st, const char *name, store_group_t *out);
 	int (*group_by_id)(store_t *st, int64_t id, store_group_t *out);
 	int (*group_set_banned)(store_t *st, int64_t id, int banned);
@@ -246,6 +260,11 @@ struct store_backend {
 	int (*file_delete)(store_t *st, int64_t id);
 	int (*files_foreach)(store_t *st, int64_t group_id,
 	                     int (*cb)(void *ctx, const store_file_t *f), void *ctx);
+
+	int (*chat_create)(store_t *st, const char *name, const store_chat_meta_t *meta,
+	                   const int64_t *members, size_t n, int64_t *id);
+	int (*chat_meta_foreach)(store_t *st, int (*cb)(void *ctx, const store_chat_meta_t *m),
+	                         void *ctx);
 };
 
 /* The workers' connection, opened at start by the state layer (state.c),

@@ -194,33 +194,6 @@ int store_sqlite_group_create(store_t *base, const char *name, int is_private, i
 	return ret;
 }
 
-int store_sqlite_group_create_with(store_t *base, const char *name, int is_private,
-                                   const int64_t *members, size_t n, int64_t *id)
-{
-	store_sqlite_t *st = store_sqlite_of(base);
-	int64_t gid = 0;
-	pthread_mutex_lock(&st->lock);
-	int ret = store__txn_begin(st);
-	if (ret == STORE_OK)
-		ret = store__run(st, Q_GROUP_INSERT, 0, "creating a group", "sid", name,
-		                (int64_t)(is_private != 0), store__now());
-	if (ret == STORE_OK)
-		gid = sqlite3_last_insert_rowid(st->db);
-	for (size_t i = 0; ret == STORE_OK && i < n; i++) {
-		ret = store__run(st, Q_MEMBER_ADD, 0, "adding a member", "ii", gid, members[i]);
-		if (ret == STORE_ERR && sqlite3_extended_errcode(st->db) == SQLITE_CONSTRAINT_FOREIGNKEY)
-			ret = STORE_NOTFOUND;
-	}
-	if (ret == STORE_OK)
-		ret = store__txn_commit(st);
-	if (ret != STORE_OK)
-		store__txn_rollback(st);
-	else if (id)
-		*id = gid;
-	pthread_mutex_unlock(&st->lock);
-	return ret;
-}
-
 int store_sqlite_group_by_name(store_t *base, const char *name, store_group_t *out)
 {
 	store_sqlite_t *st = store_sqlite_of(base);

@@ -14,7 +14,7 @@
 
 #include "log.h"
 
-/* The schema, version 1. Admin is user 0 as in the SQLite store; serials
+/* The schema, version 1 (version 2 adds store_pg_schema_v2_step). Admin is user 0 as in the SQLite store; serials
  * start at 1 and never hand an id out twice. messages.group_id has no
  * foreign key, as in SQLite: a batch for a group deleted meanwhile must
  * not fail forever. groups.last_seq is the per-group counter behind
@@ -308,6 +308,21 @@ static int store_pg_version_fits(int version, const char *conninfo, char *err, s
 	return STORE_OK;
 }
 
+/* Version 2: a group's kind (store.h store_chat_meta_t) as in SQLite's
+ * chat_meta (store_schema.c): a row only for invite-only groups and direct
+ * chats, unique per direct pair, gone with its group. Both an empty
+ * database and one of version 1 take this step. */
+static const char store_pg_schema_v2_step[] =
+	"CREATE TABLE chat_meta ("
+	" group_id bigint PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,"
+	" invite_only integer NOT NULL DEFAULT 0,"
+	" creator_id bigint,"
+	" direct_lo bigint,"
+	" direct_hi bigint);"
+	"CREATE UNIQUE INDEX chat_meta_direct ON chat_meta(direct_lo, direct_hi)"
+	" WHERE direct_lo IS NOT NULL;"
+	"UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version';";
+
 /* Create the schema in an empty database, once however many nodes start at
  * the same time: they take one advisory lock and look again under it. */
 static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size_t errlen)
@@ -344,6 +359,13 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 			goto fail;
 		log_info("store: created the chatroomd schema (version %d) in PostgreSQL",
 		         STORE_PG_SCHEMA_VERSION);
+		version = 1;
+	}
+	if (version == 1) {
+		s = store_pg__run(st, "upgrading the schema to version 2", NULL, store_pg_schema_v2_step,
+		                  0, NULL);
+		if (s != STORE_OK)
+			goto fail;
 	}
 	s = store_pg__run(st, "committing the schema", NULL, "COMMIT", 0, NULL);
 	if (s != STORE_OK)
@@ -698,7 +720,6 @@ const struct store_backend store_pg_backend = {
 	.user_count = store_pg_user_count,
 	.users_foreach = store_pg_users_foreach,
 	.group_create = store_pg_group_create,
-	.group_create_with = store_pg_group_create_with,
 	.group_by_name = store_pg_group_by_name,
 	.group_by_id = store_pg_group_by_id,
 	.group_set_banned = store_pg_group_set_banned,
@@ -708,6 +729,8 @@ const struct store_backend store_pg_backend = {
 	.member_add = store_pg_member_add,
 	.member_remove = store_pg_member_remove,
 	.members_foreach = store_pg_members_foreach,
+	.chat_create = store_pg_chat_create,
+	.chat_meta_foreach = store_pg_chat_meta_foreach,
 	.messages_append = store_pg_append_given_ids,
 	.history = store_pg_history,
 	.last_message_id = store_pg_last_message_id,

@@ -24,7 +24,7 @@
 
 /* Bump when the schema changes, and add the step from the previous version
  * in store_pg.c (store_pg_schema). */
-#define STORE_PG_SCHEMA_VERSION 1
+#define STORE_PG_SCHEMA_VERSION 2
 
 typedef struct store_pg store_pg_t;
 

@@ -191,8 +191,11 @@ int store_pg_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_
 
 /* ---- groups and memberships ------------------------------------------ */
 
-int store_pg_group_create_with(store_t *base, const char *name, int is_private,
-                               const int64_t *members, size_t n, int64_t *id)
+/* A group, its members and (for an invite-only group or a direct chat)
+ * its chat_meta row, in one transaction; meta NULL: a plain group. */
+static int store_pg_group_insert(store_t *base, const char *name, int is_private,
+                                 const store_chat_meta_t *meta, const int64_t *members, size_t n,
+                                 int64_t *id)
 {
 	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
@@ -218,6 +221,17 @@ int store_pg_group_create_with(store_t *base, const char *name, int is_private,
 		if (s != STORE_OK)
 			goto fail;
 	}
+	if (meta) {
+		/* chat_meta_direct makes a pair's second chat STORE_EXISTS */
+		s = store_pg__q(st, "recording a chat's kind", NULL, 0,
+		                "INSERT INTO chat_meta(group_id, invite_only, creator_id, direct_lo, "
+		                "direct_hi) VALUES ($1, $2, nullif($3::bigint, -1), "
+		                "nullif($4::bigint, -1), nullif($5::bigint, -1))",
+		                "iiiii", *id, (int64_t)(meta->invite_only != 0), meta->creator_id,
+		                meta->direct[0], meta->direct[1]);
+		if (s != STORE_OK)
+			goto fail;
+	}
 	s = store_pg__run(st, "committing a new group", NULL, "COMMIT", 0, NULL);
 	if (s == STORE_OK)
 		goto out;
@@ -230,7 +244,42 @@ out:
 
 int store_pg_group_create(store_t *base, const char *name, int is_private, int64_t *id)
 {
-	return store_pg_group_create_with(base, name, is_private, NULL, 0, id);
+	return store_pg_group_insert(base, name, is_private, NULL, NULL, 0, id);
+}
+
+int store_pg_chat_create(store_t *base, const char *name, const store_chat_meta_t *meta,
+                         const int64_t *members, size_t n, int64_t *id)
+{
+	return store_pg_group_insert(base, name, meta->direct[0] >= 0, meta, members, n, id);
+}
+
+int store_pg_chat_meta_foreach(store_t *base, int (*cb)(void *ctx, const store_chat_meta_t *m),
+                               void *ctx)
+{
+	store_pg_t *st = store_pg_of(base);
+	PGresult *r;
+	pthread_mutex_lock(&st->lock);
+	int s = store_pg__run(st, "listing chats' kinds", &r,
+	                      "SELECT group_id, invite_only, coalesce(creator_id, -1), "
+	                      "coalesce(direct_lo, -1), coalesce(direct_hi, -1) FROM chat_meta "
+	                      "ORDER BY group_id",
+	                      0, NULL);
+	pthread_mutex_unlock(&st->lock);
+	if (s != STORE_OK)
+		return s;
+	/* the callback runs without the connection's lock: it may use the store */
+	for (int i = 0; i < PQntuples(r); i++) {
+		store_chat_meta_t m = {
+			.group_id = store_pg__int(r, i, 0),
+			.invite_only = (int)store_pg__int(r, i, 1),
+			.creator_id = store_pg__int(r, i, 2),
+			.direct = { store_pg__int(r, i, 3), store_pg__int(r, i, 4) },
+		};
+		if (cb(ctx, &m))
+			break;
+	}
+	PQclear(r);
+	return STORE_OK;
 }
 
 static int store_pg_group_where(store_pg_t *st, const char *sql, const char *fmt, int64_t id,

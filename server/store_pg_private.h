@@ -65,8 +65,10 @@ int store_pg_user_count(store_t *st, int64_t *n);
 int store_pg_users_foreach(store_t *st, int (*cb)(void *ctx, const store_user_t *u), void *ctx);
 
 int store_pg_group_create(store_t *st, const char *name, int is_private, int64_t *id);
-int store_pg_group_create_with(store_t *st, const char *name, int is_private,
-                               const int64_t *members, size_t n, int64_t *id);
+int store_pg_chat_create(store_t *st, const char *name, const store_chat_meta_t *meta,
+                         const int64_t *members, size_t n, int64_t *id);
+int store_pg_chat_meta_foreach(store_t *st, int (*cb)(void *ctx, const store_chat_meta_t *m),
+                               void *ctx);
 int store_pg_group_by_name(store_t *st, const char *name, store_group_t *out);
 int store_pg_group_by_id(store_t *st, int64_t id, store_group_t *out);
 int store_pg_group_set_banned(store_t *st, int64_t id, int banned);

@@ -56,6 +56,24 @@ static const char store_schema_v1[] =
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
 	"INSERT INTO meta(key, value) VALUES('last_message_id', 0);";
 
+/* Version 2: what makes a group more than a name and a member list. A row
+ * exists only for groups that need one: invite_only (join_chat refused to
+ * non-members), creator_id (who may remove members), and for a direct chat
+ * its two users (direct_lo < direct_hi), unique per pair so that a pair
+ * has one conversation however often and in whichever order it is opened.
+ * A separate table, not new columns of groups, so that the statements on
+ * groups stay as they are; it goes with its group (ON DELETE CASCADE). */
+static const char store_schema_v2_step[] =
+	"CREATE TABLE chat_meta ("
+	" group_id INTEGER PRIMARY KEY REFERENCES groups(id) ON DELETE CASCADE,"
+	" invite_only INTEGER NOT NULL DEFAULT 0,"
+	" creator_id INTEGER,"
+	" direct_lo INTEGER,"
+	" direct_hi INTEGER);"
+	"CREATE UNIQUE INDEX chat_meta_direct ON chat_meta(direct_lo, direct_hi)"
+	" WHERE direct_lo IS NOT NULL;"
+	"PRAGMA user_version = 2;";
+
 int store__user_version(store_sqlite_t *st, int *version)
 {
 	char res[32];
@@ -92,8 +110,18 @@ int store__schema_init(store_sqlite_t *st, char *err, size_t errlen)
 		           st->path, version, STORE_SCHEMA_VERSION);
 		return STORE_ERR;
 	}
+	if (version == 1) {
+		/* one step per version, oldest first */
+		rc = store__exec(st, store_schema_v2_step);
+		if (rc != SQLITE_OK)
+			goto fail;
+		rc = store__exec(st, "COMMIT");
+		if (rc != SQLITE_OK)
+			goto fail;
+		log_info("store: database %s upgraded to schema version 2", st->path);
+		return STORE_OK;
+	}
 	if (version != 0) {
-		/* Future upgrades go here, one step per version. */
 		store__exec(st, "ROLLBACK");
 		store__errf(err, errlen, "database %s: unknown schema version %d", st->path, version);
 		return STORE_ERR;
@@ -117,10 +145,12 @@ int store__schema_init(store_sqlite_t *st, char *err, size_t errlen)
 	         "INSERT INTO users(id, username, pwhash, banned, created_at) VALUES(%d, '%s', '', 0, %.6f);"
 	         "INSERT INTO groups(name, is_private, banned, created_at) VALUES('%s', 0, 0, %.6f);"
 	         "INSERT INTO members(group_id, user_id) SELECT id, %d FROM groups WHERE name = '%s';"
-	         "PRAGMA user_version = %d;",
+	         "PRAGMA user_version = 1;",
 	         STORE_ADMIN_ID, "Admin", store__now(), "public", store__now(), STORE_ADMIN_ID,
-	         "public", STORE_SCHEMA_VERSION);
+	         "public");
 	rc = store__exec(st, sql);
+	if (rc == SQLITE_OK)
+		rc = store__exec(st, store_schema_v2_step);
 	if (rc != SQLITE_OK)
 		goto fail;
 	rc = store__exec(st, "COMMIT");

@@ -96,6 +96,10 @@ static const char *const store_sql[Q_COUNT] = {
 	[Q_FILE_DELETE] = "DELETE FROM files WHERE id = ?1",
 	[Q_FILES_GROUP] = "SELECT " STORE_FILE_COLS " FROM files WHERE group_id = ?1 ORDER BY id",
 	[Q_FILES_ALL] = "SELECT " STORE_FILE_COLS " FROM files ORDER BY id",
+	[Q_CHAT_META_INSERT] = "INSERT INTO chat_meta(group_id, invite_only, creator_id, direct_lo, direct_hi)"
+	                       " VALUES(?1, ?2, nullif(?3, -1), nullif(?4, -1), nullif(?5, -1))",
+	[Q_CHAT_META_ALL] = "SELECT group_id, invite_only, coalesce(creator_id, -1),"
+	                    " coalesce(direct_lo, -1), coalesce(direct_hi, -1) FROM chat_meta ORDER BY group_id",
 };
 
 double store__now(void)
@@ -538,7 +542,6 @@ const struct store_backend store_sqlite_backend = {
 	.user_count = store_sqlite_user_count,
 	.users_foreach = store_sqlite_users_foreach,
 	.group_create = store_sqlite_group_create,
-	.group_create_with = store_sqlite_group_create_with,
 	.group_by_name = store_sqlite_group_by_name,
 	.group_by_id = store_sqlite_group_by_id,
 	.group_set_banned = store_sqlite_group_set_banned,
@@ -558,4 +561,6 @@ const struct store_backend store_sqlite_backend = {
 	.file_get = store_sqlite_file_get,
 	.file_delete = store_sqlite_file_delete,
 	.files_foreach = store_sqlite_files_foreach,
+	.chat_create = store_sqlite_chat_create,
+	.chat_meta_foreach = store_sqlite_chat_meta_foreach,
 };

@@ -2,7 +2,8 @@
  * store_sqlite.c (the connection, its statements, the helpers and the
  * table of entry points, store_sqlite_backend), store_schema.c
  * (schema and migrations), store_account.c (accounts, groups, memberships,
- * bans), store_message.c (message batches, history, de-duplication rows),
+ * bans), store_chat.c (direct chats, invite-only groups), store_message.c
+ * (message batches, history, de-duplication rows),
  * store_file.c (files' metadata). Nothing else includes it, and nothing
  * outside these files speaks SQL.
  *
@@ -22,7 +23,7 @@
 
 /* Bump when the schema changes, and add the step from the previous version
  * where store_schema_init() meets an older version. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 #define STORE_FILE_COLS "id, group_id, uploader_id, uploader_name, filename, stored_name, size, uploaded_at"
 
@@ -75,6 +76,8 @@ enum store_stmt_id {
 	Q_FILE_DELETE,
 	Q_FILES_GROUP,
 	Q_FILES_ALL,
+	Q_CHAT_META_INSERT,
+	Q_CHAT_META_ALL,
 	Q_COUNT
 };
 
@@ -157,8 +160,6 @@ int store_sqlite_user_count(store_t *base, int64_t *n);
 int store_sqlite_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_t *u),
                                void *ctx);
 int store_sqlite_group_create(store_t *base, const char *name, int is_private, int64_t *id);
-int store_sqlite_group_create_with(store_t *base, const char *name, int is_private,
-                                   const int64_t *members, size_t n, int64_t *id);
 int store_sqlite_group_by_name(store_t *base, const char *name, store_group_t *out);
 int store_sqlite_group_by_id(store_t *base, int64_t id, store_group_t *out);
 int store_sqlite_group_set_banned(store_t *base, int64_t id, int banned);
@@ -184,6 +185,10 @@ int store_sqlite_file_get(store_t *base, int64_t id, store_file_t *out);
 int store_sqlite_file_delete(store_t *base, int64_t id);
 int store_sqlite_files_foreach(store_t *base, int64_t group_id, int (*cb)(void *ctx,
                                const store_file_t *f), void *ctx);
+int store_sqlite_chat_create(store_t *base, const char *name, const store_chat_meta_t *meta,
+                             const int64_t *members, size_t n, int64_t *id);
+int store_sqlite_chat_meta_foreach(store_t *base, int (*cb)(void *ctx, const store_chat_meta_t *m),
+                                   void *ctx);
 void store_sqlite_close(store_t *base);
 
 #endif

@@ -165,6 +165,7 @@ group_t *table_group_add(int64_t id, const char *name, int is_private, int banne
 	g->id = id;
 	snprintf(g->name, sizeof g->name, "%s", name);
 	g->is_private = is_private;
+	g->creator_id = g->direct[0] = g->direct[1] = -1;
 	g->banned = banned;
 	g->created_at = created_at;
 	pthread_mutex_init(&g->seq_lock, NULL);

@@ -12,16 +12,20 @@
  * One lock comes before all three: the order lock (order.c, cluster mode),
  * held while a message is delivered in its group's order, which takes 1,
  * 2 and 3 as bcast_stored does; nobody takes it holding 1, 2 or 3.
- * Apart from these, one lock is held while taking another:
+ * Apart from these, two locks are held while taking others:
  *   bcast_reserve_lock (broadcast.c) -> the store's lock, to record a block
  *   of message ids; it is taken with none of 1-3 held.
+ *   state_direct_lock (state_chat.c) -> the table lock, then (after letting
+ *   it go) the store's lock, then the table lock again: the opening of a
+ *   direct chat, taken with no other lock held.
  * Leaves, never held while taking any other lock: the bus lock (bus.c:
  * the publishing connection), the writer lock
  * (writer.c), each store connection's lock (the backend's: store_sqlite.c,
  * store_pg.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
  * throttle_lock (throttle.c: failed logins per address), passwd_init_lock
- * and the hashing semaphore (passwd.c). No socket write
+ * and the hashing semaphore (passwd.c), tls_lock (tls.c: the TLS context
+ * for new connections). No socket write
  * and no database call happens while holding 1 or 2: queues are appended to,
  * never flushed, under them (the flush happens at client_defer_end or in
  * the waiter). Under 3 a thread may re-arm the connection in the waiter's
@@ -46,7 +50,11 @@
 typedef struct chatgroup {
 	int64_t id;                 /* [table] */
 	char name[160];             /* [table] */
-	int is_private;             /* [table] */
+	int is_private;             /* [table] a direct chat (direct[] says whose) */
+	int invite_only;            /* [table] join_chat refused to non-members */
+	int64_t creator_id;         /* [table] -1: none recorded */
+	int64_t direct[2];          /* [table] a direct chat's two users, lower id
+	                             * first; -1, -1 for other groups */
 	int banned;                 /* [table] */
 	double created_at;          /* [table] */
 	int64_t *members;           /* [table] sorted user ids */

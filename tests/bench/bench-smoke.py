@@ -59,6 +59,28 @@ class BenchSmoke(unittest.TestCase):
         self.assertTrue(field(out, "deliveries").startswith("2000 of 2000 expected"), out)
         self.assertIn("max", field(out, "latency"))
 
+    def test_tls_run_delivers_every_message(self):
+        import shutil
+        import tempfile
+        from harness import free_port
+        if not shutil.which("openssl"):
+            self.skipTest("the openssl command is needed (Debian package openssl)")
+        d = tempfile.mkdtemp(prefix="chatroom-bench-tls-")
+        self.addCleanup(shutil.rmtree, d, True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-keyout", "key.pem",
+                        "-out", "cert.pem", "-subj", "/CN=localhost"], cwd=d, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port = free_port()
+        srv = self.start(HIGH_RATE + CHEAP_HASH + [
+            "--tls-port", str(port), "--tls-cert", os.path.join(d, "cert.pem"),
+            "--tls-key", os.path.join(d, "key.pem")])
+        rc, out = self.bench(srv, "--port", str(port), "--tls", "-n", "10", "-s", "2", "-m", "100",
+                             "-w", "8")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("over TLS", out)
+        self.assertTrue(field(out, "deliveries").startswith("2000 of 2000 expected"), out)
+
     def test_idle_run_reports_server_memory_per_client(self):
         srv = self.start(CHEAP_HASH)
         rc, out = self.bench(srv, "-n", "50", "--idle", "--duration", "1")

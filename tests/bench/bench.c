@@ -17,6 +17,11 @@
  * "b:<run>:<sender>:<seq>:<ns>"; it is measured at every reception. <run> is
  * random per run, so messages of other runs in the same group are ignored.
  *
+ * TLS (--tls): every client connects with TLS (OpenSSL, non-blocking, the
+ * handshake in the epoll loop) to the server's TLS port, to compare with
+ * plain clients. The bench does not verify the server's certificate: it
+ * measures, it does not protect anything.
+ *
  * Threads: main() drives the phases (g_phase) and only reads the workers'
  * atomic progress counters until it has joined them; each worker owns its
  * connections and its statistics outright, so the hot path takes no lock. */
@@ -46,6 +51,8 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "tunables.h"
 #include "proto.h"
@@ -94,6 +101,7 @@ enum bench_phase {
 enum conn_state {
 	C_IDLE = 0,   /* not connected yet */
 	C_CONNECTING,
+	C_TLS,        /* --tls: handshake in progress */
 	C_REGISTERING,
 	C_LOGGING_IN,
 	C_LOGGED_IN,
@@ -114,6 +122,7 @@ struct bench_opts {
 	int idle, do_register;
 	long server_pid;
 	const char *group; /* NULL: public */
+	int tls;           /* connect with TLS */
 };
 
 struct lat_hist {
@@ -125,6 +134,8 @@ struct lat_hist {
 
 struct bench_conn {
 	int fd;
+	SSL *ssl;          /* --tls: the connection's TLS, NULL before it */
+	int tls_up;        /* the TLS handshake is done */
 	int idx;           /* client number, 0..N-1 */
 	enum conn_state state;
 	uint32_t events;   /* epoll events registered */
@@ -181,6 +192,7 @@ static uint32_t g_run;                /* random run tag */
 static uint64_t g_t0;                 /* start of the measurement, monotonic ns */
 static uint64_t g_rate_total;         /* rate mode: messages to send in all */
 static struct addrinfo *g_addr;
+static SSL_CTX *g_ssl_ctx;            /* --tls */
 static _Atomic int g_logged_in, g_ready, g_failed, g_created, g_closed;
 /* Senders that have sent all and have nothing in flight (or whose
  * connection is gone), and the messages the server refused: together they
@@ -294,11 +306,43 @@ static int conn_queue(struct bench_conn *c, const char *data, size_t len)
 
 static void conn_close(struct bench_worker *w, struct bench_conn *c, int unexpected);
 
+/* send() or, over TLS, SSL_write() (retried with the same bytes first:
+ * the buffer moves and grows, which the context's mode allows). */
+static ssize_t conn_send(struct bench_conn *c, const char *p, size_t n)
+{
+	if (!c->ssl)
+		return send(c->fd, p, n, MSG_NOSIGNAL);
+	size_t k = 0;
+	if (SSL_write_ex(c->ssl, p, n, &k) == 1)
+		return (ssize_t)k;
+	int e = SSL_get_error(c->ssl, 0);
+	ERR_clear_error();
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EPIPE;
+	return -1;
+}
+
+/* read() or SSL_read(). */
+static ssize_t conn_recv(struct bench_conn *c, char *p, size_t n)
+{
+	if (!c->ssl)
+		return read(c->fd, p, n);
+	size_t k = 0;
+	if (SSL_read_ex(c->ssl, p, n, &k) == 1)
+		return (ssize_t)k;
+	int e = SSL_get_error(c->ssl, 0);
+	ERR_clear_error();
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
 static void conn_flush(struct bench_worker *w, struct bench_conn *c)
 {
 	size_t off = 0;
 	while (c->fd >= 0 && off < c->out_len) {
-		ssize_t n = send(c->fd, c->out + off, c->out_len - off, MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, c->out + off, c->out_len - off);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -416,6 +460,10 @@ static void conn_close(struct bench_worker *w, struct bench_conn *c, int unexpec
 			atomic_fetch_add(&g_failed, 1);
 		}
 	}
+	if (c->ssl) {
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
 	close(c->fd);
 	c->fd = -1;
 	c->state = C_DEAD;
@@ -456,6 +504,8 @@ static void start_more(struct bench_worker *w)
 		conn_start(w, w->conns[w->next_connect++]);
 }
 
+static void tls_step(struct bench_worker *w, struct bench_conn *c);
+
 static void connected(struct bench_worker *w, struct bench_conn *c)
 {
 	int err = 0;
@@ -466,8 +516,40 @@ static void connected(struct bench_worker *w, struct bench_conn *c)
 		conn_fail(w, c, "connect: %s", strerror(err));
 		return;
 	}
+	if (g_ssl_ctx) {
+		c->ssl = SSL_new(g_ssl_ctx);
+		if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1) {
+			conn_fail(w, c, "out of memory for TLS");
+			return;
+		}
+		SSL_set_connect_state(c->ssl);
+		c->state = C_TLS;
+		tls_step(w, c);
+		return;
+	}
 	conn_set_events(w, c, EPOLLIN);
 	send_credentials(w, c, g_opt.do_register ? "register_request" : "login_request");
+}
+
+/* One step of the TLS handshake; then the login as for a plain client. */
+static void tls_step(struct bench_worker *w, struct bench_conn *c)
+{
+	int r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		c->tls_up = 1;
+		conn_set_events(w, c, EPOLLIN);
+		send_credentials(w, c, g_opt.do_register ? "register_request" : "login_request");
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+		conn_set_events(w, c, e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		return;
+	}
+	unsigned long err = ERR_get_error();
+	ERR_clear_error();
+	conn_fail(w, c, "TLS handshake: %s",
+	          err ? ERR_reason_error_string(err) : "the server closed the connection");
 }
 
 /* ---- set-up exchange (full JSON parse: a handful of messages per client) ---- */
@@ -763,7 +845,7 @@ static void conn_readable(struct bench_worker *w, struct bench_conn *c)
 	size_t have = c->carry_len;
 	if (have)
 		memcpy(buf, c->carry, have);
-	ssize_t n = read(c->fd, buf + have, BENCH_READ_BUF - have - 1);
+	ssize_t n = conn_recv(c, buf + have, BENCH_READ_BUF - have - 1);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -945,8 +1027,17 @@ static void *worker_main(void *arg)
 				connected(w, c);
 				continue;
 			}
-			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-				conn_readable(w, c);
+			if (c->state == C_TLS) {
+				tls_step(w, c);
+				continue;
+			}
+			if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+				/* over TLS, also what OpenSSL decrypted beyond the
+				 * buffer: epoll would not report it */
+				do
+					conn_readable(w, c);
+				while (c->fd >= 0 && c->ssl && SSL_pending(c->ssl) > 0);
+			}
 			if (c->fd >= 0 && (evs[i].events & EPOLLOUT))
 				conn_flush(w, c);
 		}
@@ -1119,6 +1210,8 @@ static void usage(FILE *out)
 	    "  --register         register the accounts before logging in (otherwise only\n"
 	    "                     when a login fails, which counts as a failed login)\n"
 	    "  --timeout SECS     give up after SECS without progress (default %d)\n"
+	    "  --tls              connect with TLS (to chatroomd's --tls-port; the server's\n"
+	    "                     certificate is not verified)\n"
 	    "  -h, --help         this help\n"
 	    "\n"
 	    "Accounts are bench_0001, bench_0002, ... with password \"%s\". Start chatroomd\n"
@@ -1161,6 +1254,7 @@ static int parse_opts(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "register", no_argument, NULL, 'R' },
 		{ "timeout", required_argument, NULL, 'T' },
+		{ "tls", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1220,6 +1314,7 @@ static int parse_opts(int argc, char **argv)
 			break;
 		}
 		case 'i': g_opt.idle = 1; break;
+		case 'L': g_opt.tls = 1; break;
 		case 'P':
 			if (parse_int(optarg, "--server-pid", 1, 1L << 30, &v) < 0)
 				return -1;
@@ -1520,6 +1615,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "chatroom-bench: %s: %s\n", g_opt.host, gai_strerror(gai));
 		return 2;
 	}
+	if (g_opt.tls) {
+		g_ssl_ctx = SSL_CTX_new(TLS_client_method());
+		if (!g_ssl_ctx) {
+			fprintf(stderr, "chatroom-bench: cannot set up TLS\n");
+			freeaddrinfo(g_addr);
+			return 2;
+		}
+		SSL_CTX_set_min_proto_version(g_ssl_ctx, TLS1_2_VERSION);
+		SSL_CTX_set_mode(g_ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+		                            SSL_MODE_ENABLE_PARTIAL_WRITE);
+		/* measuring, not protecting: see the top comment */
+		SSL_CTX_set_verify(g_ssl_ctx, SSL_VERIFY_NONE, NULL);
+	}
 	uint64_t seed = now_ns() ^ ((uint64_t)getpid() << 32);
 	g_run = (uint32_t)(seed ^ (seed >> 29)) * 2654435761u;
 
@@ -1539,9 +1647,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	printf("chatroom-bench: %s mode, %d clients, server %s port %s, group %s, %d threads\n",
+	printf("chatroom-bench: %s mode, %d clients%s, server %s port %s, group %s, %d threads\n",
 	       g_mode == MODE_IDLE ? "idle" : g_mode == MODE_RATE ? "rate" : "throughput", g_opt.clients,
-	       g_opt.host, g_opt.port, g_opt.group ? g_opt.group : CR_PUBLIC_GROUP, g_opt.threads);
+	       g_opt.tls ? " over TLS" : "", g_opt.host, g_opt.port, g_opt.group ? g_opt.group : CR_PUBLIC_GROUP, g_opt.threads);
 	fflush(stdout);
 
 	uint64_t t_setup = now_ns();
@@ -1619,6 +1727,7 @@ out:
 		stop_workers(ws, started);
 	free_all(ws, conns);
 	freeaddrinfo(g_addr);
+	SSL_CTX_free(g_ssl_ctx);
 	fflush(stdout);
 	return rc;
 }

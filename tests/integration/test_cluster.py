@@ -235,6 +235,40 @@ class ThreeNodes(ClusterTest):
         self.assertEqual(sorted(c for _, c, _ in got[0]), ["team 0", "team 1", "team 2"])
         self.assertEqual(history(users[1], name), got[0])
 
+    def test_a_direct_chat_opened_on_one_node_works_with_its_peer_on_another(self):
+        a, b = self.on(0, protocol2=True), self.on(1, protocol2=True)
+        third = self.on(2, protocol2=True)
+        a.send("open_direct_chat_request", username=b.username)
+        r = a.recv_type(("open_direct_chat_response", "error_message"))
+        self.assertIs(r.get("created"), True, r)
+        gid, name = r["chat_group_id"], r["chat_name"]
+        # b, in public on node 1, hears of a's message as a notice
+        a.enter_chat(name)
+        a.chat("psst", group_id=gid)
+        n = b.recv_where(lambda m: m["message_type"] == "direct_message_notice",
+                         timeout=10 * SLOW, what="direct_message_notice")
+        self.assertEqual((n["chat_group_id"], n["content"]), (gid, "psst"))
+        # the peer's node knows the chat: the same one, not a second
+        b.send("open_direct_chat_request", username=a.username)
+        r2 = b.recv_type(("open_direct_chat_response", "error_message"))
+        self.assertEqual((r2.get("chat_group_id"), r2.get("created")), (gid, False), r2)
+        r3, hist = enter_when_known(b, name)
+        self.assertEqual([h["content"] for h in hist or []], ["psst"], r3)
+        b.chat("hi back", group_id=gid)
+        self.assertEqual([m[:2] for m in chats(a, 2, gid)],
+                         [(a.username, "psst"), (b.username, "hi back")])
+        # nobody else may enter it, on any node (not found until node 2
+        # learns of it, then refused)
+        deadline = time.time() + 10 * SLOW
+        while True:
+            r4, hist4, _ = third.enter_chat(name)
+            self.assertIsNone(hist4, r4)
+            if r4.get("error_code") == 1005 or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(r4.get("error_code"), 1005, r4)
+        self.assertTrue(third.no_message(0.3, types=("chat_message", "direct_message_notice")))
+
     def test_two_nodes_sending_into_one_group_at_once_give_one_order(self):
         a, b, c = self.on(0), self.on(1), self.on(2)
         pub = a.group["id"]

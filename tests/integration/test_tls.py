@@ -156,7 +156,7 @@ class TLSServerTest(ServerTest):
 
 class ChatOverTLS(TLSServerTest):
     extra_args = ["--rate", "100000", "--burst", "100000", "--queue", "1000",
-                  "--max-output", "262144"]
+                  "--max-output", "16777216"]
 
     def test_handshake_and_chat(self):
         a = self.tls_user()
@@ -178,15 +178,20 @@ class ChatOverTLS(TLSServerTest):
         self.assertEqual(t.recv_chat("from plain")["sender_username"], p.username)
 
     def test_many_lines_in_one_record_are_all_handled(self):
-        # several requests in one TLS record: all of them are decrypted at
-        # once, and none may wait inside OpenSSL for an epoll event
+        # Requests in full records, more at once than a worker reads in one
+        # turn (SESSION_TURN_READS reads of 16 KiB): the connection goes
+        # back to the pool with decrypted bytes still inside OpenSSL, which
+        # epoll cannot report; they must be handled all the same.
         a = self.tls_user()
         b = self.login_user()
-        lines = b"".join(b'{"message_type":"chat_message","content":"batch %d"}\n' % i
-                         for i in range(200))
+        n = 2500
+        lines = b"".join(b'{"message_type":"chat_message","content":"batch %05d"}\n' % i
+                         for i in range(n))
+        self.assertGreater(len(lines), 8 * 16384)
         a.send_raw(lines)
-        for i in range(200):
-            b.recv_chat("batch %d" % i)
+        for i in range(n):
+            b.recv_chat("batch %05d" % i, timeout=30 * SLOW)
+            b.backlog.clear()
 
     def test_tls_version_below_1_2_is_refused(self):
         ctx = ssl.create_default_context(cafile=cert("ca.pem"))
@@ -301,6 +306,37 @@ class SlowTLSReader(TLSServerTest):
         good.chat("after the slow one")
         sender.recv_chat("after the slow one")
         plain.recv_chat("after the slow one")
+
+
+class LimitsOverTLS(TLSServerTest):
+    """Flood control and the transfer stall deadline hold over TLS."""
+    extra_args = ["--rate", "5", "--burst", "5", "--transfer-timeout", "1"]
+
+    def test_flood_gets_1014_and_the_connection_stays_usable(self):
+        a = self.tls_user()
+        b = self.login_user()
+        for i in range(30):
+            a.chat("flood %d" % i)
+        got = [a.recv_type(("error_message", "chat_message")) for _ in range(30)]
+        errors = [m for m in got if m["message_type"] == "error_message"]
+        self.assertTrue(errors, "no error for 30 messages at once with --burst 5")
+        self.assertTrue(all(e["error_code"] == 1014 for e in errors), errors)
+        time.sleep(1.2)
+        a.chat("after the flood")
+        b.recv_chat("after the flood")
+
+    def test_stalled_upload_gets_1010_and_is_closed(self):
+        c = self.tls_user(protocol2=True)
+        c.send("file_upload_request", filename="half.txt", file_data="", file_size=100000,
+               chat_group_id=c.group["id"])
+        self.assertTrue(c.recv_type("file_upload_response")["success"])
+        c.send_raw(b"h" * 100)
+        e = c.expect_error(1010, timeout=10 * SLOW)
+        self.assertEqual(e["error_message"], "upload stalled: no data for 1 seconds")
+        self.assertTrue(c.expect_closed(timeout=5 * SLOW))
+        other = self.tls_user()
+        other.send("heartbeat")
+        other.recv_type("heartbeat")
 
 
 class HandshakeTimeout(unittest.TestCase):
@@ -418,6 +454,24 @@ class Client(unittest.TestCase):
             self.assertEqual(rc, 0, (out, err))
             self.assertEqual(bob.recv_chat("hello from %s" % host)["sender_username"], "alice")
         self.assertGreaterEqual(stats(srv)["tls_handshakes"], 2)
+
+    def test_reconnects_over_tls_after_a_restart(self):
+        from clientlib import Client as ScriptClient
+        srv, port = tls_server(self)
+        args = ["--tls", "--cafile", cert("ca.pem"), "--host", "localhost",
+                "--reconnect-min", "0.2", "--reconnect-max", "1"]
+        a = ScriptClient(port, args, user="alice")
+        self.addCleanup(a.kill)
+        a.wait_for(r"^\*\*\* logged in as alice")
+        a.send("before restart")
+        a.wait_for(r"<alice> before restart$")
+        srv.stop()
+        a.wait_for(r"^\*\*\* connection lost")
+        a.send("typed while down")
+        srv.start()
+        a.wait_for(r"^\*\*\* reconnected; logged in again as alice")
+        a.wait_for(r"<alice> typed while down$")
+        self.assertEqual(a.finish(), 0, a.lines)
 
     def test_settings_from_the_environment_and_the_configuration_file(self):
         srv, port = tls_server(self)

@@ -67,6 +67,7 @@ typedef int (*faults_group_cb)(void *ctx, const store_group_t *g);
 typedef int (*faults_member_cb)(void *ctx, int64_t group_id, int64_t user_id);
 typedef int (*faults_msg_cb)(void *ctx, const store_msg_t *m);
 typedef int (*faults_file_cb)(void *ctx, const store_file_t *f);
+typedef int (*faults_meta_cb)(void *ctx, const store_chat_meta_t *m);
 
 /* Every operation of struct store_backend: name, parameters, arguments. */
 #define FAULTS_OPS(X) \
@@ -81,7 +82,6 @@ typedef int (*faults_file_cb)(void *ctx, const store_file_t *f);
 	X(user_count, (store_t *st, int64_t *n), (st, n)) \
 	X(users_foreach, (store_t *st, faults_user_cb cb, void *ctx), (st, cb, ctx)) \
 	X(group_create, (store_t *st, const char *name, int is_private, int64_t *id), (st, name, is_private, id)) \
-	X(group_create_with, (store_t *st, const char *name, int is_private, const int64_t *members, size_t n, int64_t *id), (st, name, is_private, members, n, id)) \
 	X(group_by_name, (store_t *st, const char *name, store_group_t *out), (st, name, out)) \
 	X(group_by_id, (store_t *st, int64_t id, store_group_t *out), (st, id, out)) \
 	X(group_set_banned, (store_t *st, int64_t id, int banned), (st, id, banned)) \
@@ -100,7 +100,9 @@ typedef int (*faults_file_cb)(void *ctx, const store_file_t *f);
 	X(file_add, (store_t *st, const store_file_t *f, int64_t *id), (st, f, id)) \
 	X(file_get, (store_t *st, int64_t id, store_file_t *out), (st, id, out)) \
 	X(file_delete, (store_t *st, int64_t id), (st, id)) \
-	X(files_foreach, (store_t *st, int64_t group_id, faults_file_cb cb, void *ctx), (st, group_id, cb, ctx))
+	X(files_foreach, (store_t *st, int64_t group_id, faults_file_cb cb, void *ctx), (st, group_id, cb, ctx)) \
+	X(chat_create, (store_t *st, const char *name, const store_chat_meta_t *meta, const int64_t *members, size_t n, int64_t *id), (st, name, meta, members, n, id)) \
+	X(chat_meta_foreach, (store_t *st, faults_meta_cb cb, void *ctx), (st, cb, ctx))
 
 #define FAULTS_ENUM(name, params, args) FAULT_##name,
 enum faults_op { FAULTS_OPS(FAULTS_ENUM) FAULT_COUNT };

@@ -2,7 +2,9 @@
  * AF_UNIX socket pair: pushing and flushing, ring growth, the max_output
  * limit, partial writes to a small socket buffer, parking in the waiter and
  * being handed back to the pool (readable, writable, closing), flushes by
- * the waiter and deferred flushes, holding the queue, and closing.
+ * the waiter and deferred flushes, holding the queue, and closing; and a
+ * TLS connection parked with decrypted input left inside OpenSSL, which
+ * epoll cannot see, handed back all the same.
  *
  * The test thread holds each new client as its worker would; tests that
  * park it run a real waiter and a pool of two workers whose serve()
@@ -27,10 +29,14 @@
 
 #include <cmocka.h>
 
+#include <openssl/ssl.h>
+
 #include "client.h"
 #include "log.h"
 #include "pool.h"
+#include "tls.h"
 #include "waiter.h"
+#include "test_certs.h"
 #include "test_slow.h"
 
 #define BIG (1 << 20) /* max_output that is never reached */
@@ -88,7 +94,7 @@ static void serve(client_t *c)
 		pthread_mutex_unlock(&served.lock);
 		return;
 	}
-	while ((r = read(c->fd, buf, sizeof buf)) > 0) {
+	while ((r = client_read(c, buf, sizeof buf)) > 0) {
 		pthread_mutex_lock(&served.lock);
 		for (ssize_t i = 0; i < r && served.nin + 1 < sizeof served.in; i++)
 			served.in[served.nin++] = buf[i];
@@ -914,11 +920,93 @@ static void test_slow_consumer_reason_is_not_replaced_by_a_later_close(void **st
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
+/* ---- TLS ---- */
+
+/* Make f's client a TLS connection with the handshake done, and *peer the
+ * other end's TLS. */
+static void tls_pair(struct fixture *f, SSL_CTX **cctx, SSL **peer)
+{
+	char dir[] = "/tmp/test_client_tls.XXXXXX", cert[128], key[128], err[512], why[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+	snprintf(key, sizeof key, "%s/key.pem", dir);
+	test_make_cert(cert, key, "localhost", 1, time(NULL) + 86400);
+	assert_int_equal(tls_init(cert, key, err, sizeof err), 0);
+	unlink(cert);
+	unlink(key);
+	rmdir(dir);
+	f->c->tls_port = 1;
+	*cctx = SSL_CTX_new(TLS_client_method());
+	assert_non_null(*cctx);
+	*peer = SSL_new(*cctx);
+	assert_non_null(*peer);
+	SSL_set_fd(*peer, f->peer);
+	SSL_set_connect_state(*peer);
+	int done = 0, peer_done = 0;
+	for (int i = 0; (done != 1 || peer_done != 1) && i < slow_ms(5000); i++) {
+		if (peer_done != 1)
+			peer_done = SSL_do_handshake(*peer);
+		if (done != 1)
+			done = client_tls_step(f->c, why, sizeof why);
+		assert_int_not_equal(done, -1);
+		if (done != 1 || peer_done != 1)
+			poll(NULL, 0, 1);
+	}
+	assert_int_equal(done, 1);
+	assert_int_equal(peer_done, 1);
+}
+
+static void test_tls_client_with_decrypted_input_left_is_handed_back(void **state)
+{
+	struct fixture *f = *state;
+	SSL_CTX *cctx;
+	SSL *peer;
+	tls_pair(f, &cctx, &peer);
+	/* one record; the holder reads 10 bytes of it: the other 30 are
+	 * decrypted inside OpenSSL, and the socket has nothing left */
+	const char *rec = "0123456789abcdefghijklmnopqrstuvwxyzABCD";
+	assert_int_equal(SSL_write(peer, rec, 40), 40);
+	char buf[10];
+	for (int i = 0; i < slow_ms(5000) && !readable(f->c->fd); i++)
+		poll(NULL, 0, 1);
+	assert_int_equal(client_read(f->c, buf, sizeof buf), 10);
+	assert_memory_equal(buf, rec, 10);
+	assert_false(readable(f->c->fd));
+
+	int before = served_turns();
+	assert_int_equal(client_park(f->c, 1, 0), 1);
+	/* epoll has nothing to report: the waiter hands it back regardless */
+	assert_true(wait_turns(before));
+	pthread_mutex_lock(&served.lock);
+	served.in[served.nin] = '\0';
+	assert_string_equal(served.in, rec + 10);
+	pthread_mutex_unlock(&served.lock);
+
+	/* and the reply goes back over TLS */
+	take_back(f->c);
+	assert_int_equal(push_str(f->c, "answer\n", 0, BIG), 0);
+	assert_int_equal(client_flush(f->c), 0);
+	char got[16] = "";
+	int r = 0;
+	for (int i = 0; i < slow_ms(5000) && r <= 0; i++) {
+		r = SSL_read(peer, got, sizeof got - 1);
+		if (r <= 0)
+			poll(NULL, 0, 1);
+	}
+	assert_int_equal(r, 7);
+	assert_string_equal(got, "answer\n");
+	assert_int_equal(client_park(f->c, 1, 0), 1); /* for teardown's take_back */
+	SSL_free(peer);
+	SSL_CTX_free(cctx);
+	tls_shutdown();
+}
+
 int main(void)
 {
 	/* as in the server: a write to a closed peer is an error, not a signal */
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
+		T(test_tls_client_with_decrypted_input_left_is_handed_back),
 		T(test_flush_delivers_queued_messages_in_order),
 		T(test_queue_holds_its_own_reference_until_sent),
 		T(test_send_serializes_json_as_one_line),

@@ -42,7 +42,8 @@ static void test_every_type_of_the_protocol_has_a_handler(void **state)
 		"user_info_request", "list_users_request", "chat_message", "create_chat_request",
 		"join_chat_request", "enter_chat_request", "list_chats_request", "history_request",
 		"admin_command_request", "file_upload_request", "file_download_request",
-		"file_list_request",
+		"file_list_request", "open_direct_chat_request", "invite_member_request",
+		"remove_member_request", "leave_chat_request",
 	};
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		const struct cmd_spec *spec = cmd_find(types[i]);
@@ -185,7 +186,8 @@ static void test_every_field_error_takes_no_argument_or_the_type(void **state)
 		"register_request", "login_request", "list_users_request", "chat_message",
 		"create_chat_request", "join_chat_request", "enter_chat_request",
 		"list_chats_request", "history_request", "admin_command_request",
-		"file_upload_request", "file_list_request",
+		"file_upload_request", "file_list_request", "open_direct_chat_request",
+		"invite_member_request", "remove_member_request", "leave_chat_request",
 	};
 	int fields = 0;
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
@@ -198,6 +200,34 @@ static void test_every_field_error_takes_no_argument_or_the_type(void **state)
 		}
 	}
 	assert_true(fields >= 20);
+}
+
+/* A boolean field (create_chat's invite_only) takes true, false, null or
+ * nothing; a string or a number is refused with the field's own entry. */
+static void test_boolean_field_takes_only_a_boolean(void **state)
+{
+	(void)state;
+	int code, id;
+	assert_int_equal(check("create_chat_request", ALICE, "{\"chat_name\":\"club\",\"invite_only\":true}",
+	                       &code, &id), 0);
+	assert_int_equal(check("create_chat_request", ALICE, "{\"chat_name\":\"club\",\"invite_only\":null}",
+	                       &code, &id), 0);
+	assert_int_equal(check("create_chat_request", ALICE, "{\"chat_name\":\"club\"}", &code, &id), 0);
+	assert_int_equal(check("create_chat_request", ALICE, "{\"chat_name\":\"club\",\"invite_only\":\"yes\"}",
+	                       &code, &id), -1);
+	assert_int_equal(code, PROTO_E_INVALID);
+	assert_int_equal(id, CAT_INVITE_ONLY_ARG);
+	assert_int_equal(check("create_chat_request", ALICE, "{\"chat_name\":\"club\",\"invite_only\":1}",
+	                       &code, &id), -1);
+	assert_int_equal(id, CAT_INVITE_ONLY_ARG);
+	/* the member requests need a string username, an integer chat */
+	assert_int_equal(check("invite_member_request", ALICE, "{\"chat_group_id\":3}", &code, &id), -1);
+	assert_int_equal(id, CAT_MEMBER_ARGS);
+	assert_int_equal(check("remove_member_request", ALICE, "{\"username\":\"bob\",\"chat_group_id\":\"3\"}",
+	                       &code, &id), -1);
+	assert_int_equal(id, CAT_MEMBER_ARGS);
+	assert_int_equal(check("leave_chat_request", GUEST, "{}", &code, &id), -1);
+	assert_int_equal(id, CAT_LOGIN_FIRST);
 }
 
 int main(void)
@@ -213,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_credentials_must_both_be_strings),
 		cmocka_unit_test(test_chat_name_errors_name_the_request),
 		cmocka_unit_test(test_every_field_error_takes_no_argument_or_the_type),
+		cmocka_unit_test(test_boolean_field_takes_only_a_boolean),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

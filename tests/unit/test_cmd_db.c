@@ -212,7 +212,7 @@ static void test_session_taken_over_enters_nothing(void **state)
 	struct state_login l;
 	int64_t gid;
 	log_in(f, "alice");
-	assert_int_equal(state_group_create("team", 0, &f->alice, 1, &gid), STATE_OK);
+	assert_int_equal(state_group_create("team", 0, -1, &f->alice, 1, &gid), STATE_OK);
 	send_req(f, "{\"message_type\":\"enter_chat_request\",\"chat_name\":\"team\"}");
 	assert_int_equal(f->c[0]->cur->id, gid);
 	assert_int_equal(state_login_read("alice", &l), STATE_OK);

@@ -221,7 +221,7 @@ static void test_join_adds_the_member_to_store_and_table(void **state)
 {
 	struct fixture *f = *state;
 	int64_t gid;
-	assert_int_equal(state_group_create("lounge", 0, NULL, 0, &gid), STATE_OK);
+	assert_int_equal(state_group_create("lounge", 0, -1, NULL, 0, &gid), STATE_OK);
 	assert_int_equal(state_join(gid, f->uid), STATE_OK);
 	assert_true(stored_member(gid, f->uid));
 	assert_true(table_member(gid, f->uid));
@@ -231,7 +231,7 @@ static void test_join_refused_by_the_database_changes_nothing(void **state)
 {
 	struct fixture *f = *state;
 	int64_t gid;
-	assert_int_equal(state_group_create("lounge", 0, NULL, 0, &gid), STATE_OK);
+	assert_int_equal(state_group_create("lounge", 0, -1, NULL, 0, &gid), STATE_OK);
 	break_the_disk();
 	assert_int_equal(state_join(gid, f->uid), STATE_DB);
 	mend_the_disk();
@@ -247,7 +247,7 @@ static void test_created_group_and_its_members_are_in_store_and_table(void **sta
 	assert_int_equal(store_user_create(srv_store, "bob", "", &bob), STORE_OK);
 	ids[0] = f->uid;
 	ids[1] = bob;
-	assert_int_equal(state_group_create("team", 0, ids, 2, &gid), STATE_OK);
+	assert_int_equal(state_group_create("team", 0, -1, ids, 2, &gid), STATE_OK);
 	assert_int_equal(store_group_by_id(srv_store, gid, &sg), STORE_OK);
 	assert_string_equal(sg.name, "team");
 	table_rdlock();
@@ -265,7 +265,7 @@ static void test_group_with_a_taken_name_is_not_created(void **state)
 	struct fixture *f = *state;
 	int64_t gid = -1;
 	(void)f;
-	assert_int_equal(state_group_create("public", 0, NULL, 0, &gid), STATE_EXISTS);
+	assert_int_equal(state_group_create("public", 0, -1, NULL, 0, &gid), STATE_EXISTS);
 	table_rdlock();
 	size_t n = 0;
 	for (int64_t id = 1; id < 10; id++)
@@ -280,7 +280,7 @@ static void test_group_creation_refused_by_the_database_leaves_no_group(void **s
 	int64_t gid = -1;
 	store_group_t sg;
 	break_the_disk();
-	assert_int_equal(state_group_create("team", 0, &f->uid, 1, &gid), STATE_DB);
+	assert_int_equal(state_group_create("team", 0, -1, &f->uid, 1, &gid), STATE_DB);
 	mend_the_disk();
 	assert_int_equal(store_group_by_name(srv_store, "team", &sg), STORE_NOTFOUND);
 	table_rdlock();
@@ -294,7 +294,7 @@ static void test_group_rename_changes_store_and_table(void **state)
 	int64_t gid;
 	store_group_t sg;
 	(void)f;
-	assert_int_equal(state_group_create("team", 0, NULL, 0, &gid), STATE_OK);
+	assert_int_equal(state_group_create("team", 0, -1, NULL, 0, &gid), STATE_OK);
 	assert_int_equal(state_group_rename(gid, "crew"), STATE_OK);
 	assert_int_equal(store_group_by_id(srv_store, gid, &sg), STORE_OK);
 	assert_string_equal(sg.name, "crew");
@@ -312,7 +312,7 @@ static void test_group_rename_to_a_taken_name_or_refused_changes_nothing(void **
 	int64_t gid;
 	store_group_t sg;
 	(void)f;
-	assert_int_equal(state_group_create("team", 0, NULL, 0, &gid), STATE_OK);
+	assert_int_equal(state_group_create("team", 0, -1, NULL, 0, &gid), STATE_OK);
 	assert_int_equal(state_group_rename(gid, "public"), STATE_EXISTS);
 	break_the_disk();
 	assert_int_equal(state_group_rename(gid, "crew"), STATE_DB);

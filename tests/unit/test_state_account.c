@@ -297,7 +297,7 @@ static void test_delete_user_removes_everything_of_it_and_ends_its_session(void 
 	struct fixture *f = *state;
 	int64_t gid;
 	store_user_t u;
-	assert_int_equal(state_group_create("team", 0, &f->alice, 1, &gid), STATE_OK);
+	assert_int_equal(state_group_create("team", 0, -1, &f->alice, 1, &gid), STATE_OK);
 	assert_int_equal(state_user_set_banned(f->alice, 1), STATE_OK);
 	assert_int_equal(login(f, 0, "alice"), STATE_OK);
 	received(f, 0);
@@ -418,7 +418,7 @@ static void test_group_delete_moves_whoever_is_in_it_to_public_with_the_notice(v
 	int64_t gid;
 	store_group_t g;
 	outbuf_t *notice[CAT_NLANGS];
-	assert_int_equal(state_group_create("team", 0, &f->alice, 1, &gid), STATE_OK);
+	assert_int_equal(state_group_create("team", 0, -1, &f->alice, 1, &gid), STATE_OK);
 	assert_int_equal(login(f, 0, "alice"), STATE_OK);
 	enter_group(f, 0, gid);
 	received(f, 0);
@@ -443,7 +443,7 @@ static void test_group_delete_refused_by_the_database_changes_nothing(void **sta
 	int64_t gid;
 	store_group_t g;
 	outbuf_t *notice[CAT_NLANGS] = { 0 };
-	assert_int_equal(state_group_create("team", 0, &f->alice, 1, &gid), STATE_OK);
+	assert_int_equal(state_group_create("team", 0, -1, &f->alice, 1, &gid), STATE_OK);
 	assert_int_equal(login(f, 0, "alice"), STATE_OK);
 	enter_group(f, 0, gid);
 	break_the_disk();
@@ -476,13 +476,19 @@ static void test_lookups_answer_found_not_found_or_database_error(void **state)
 	assert_int_equal(state_group_by_name("public", &g), STATE_DB);
 }
 
-static void test_load_puts_groups_members_and_bans_in_the_table(void **state)
+static void test_load_puts_groups_their_kinds_members_and_bans_in_the_table(void **state)
 {
 	struct fixture *f = *state;
 	int64_t gid, last = -1;
 	assert_int_equal(store_group_create(srv_store, "team", 0, &gid), STORE_OK);
 	assert_int_equal(store_member_add(srv_store, gid, f->bob), STORE_OK);
 	assert_int_equal(store_user_set_banned(srv_store, f->bob, 1), STORE_OK);
+	int64_t lo = f->alice < f->bob ? f->alice : f->bob, hi = f->alice ^ f->bob ^ lo, club, pair;
+	store_chat_meta_t meta = { .invite_only = 1, .creator_id = f->alice, .direct = { -1, -1 } };
+	assert_int_equal(store_chat_create(srv_store, "club", &meta, &f->alice, 1, &club), STORE_OK);
+	meta = (store_chat_meta_t){ .creator_id = f->bob, .direct = { lo, hi } };
+	int64_t both[2] = { f->alice, f->bob };
+	assert_int_equal(store_chat_create(srv_store, "alice_bob", &meta, both, 2, &pair), STORE_OK);
 	table_wrlock();
 	for (int i = 0; i < FX_CLIENTS; i++)
 		table_remove_client(f->c[i]);
@@ -501,6 +507,33 @@ static void test_load_puts_groups_members_and_bans_in_the_table(void **state)
 	assert_true(table_user_banned(f->bob));
 	assert_false(table_user_banned(f->alice));
 	table_unlock();
+	/* the groups' kinds (plain, invite-only, direct), copied out of the
+	 * table so that a failed check leaves no lock held */
+	group_t k[3];
+	int64_t ids[3] = { gid, club, pair };
+	table_rdlock();
+	for (int i = 0; i < 3; i++) {
+		group_t *g = table_group(ids[i]);
+		memset(&k[i], 0, sizeof k[i]);
+		if (g)
+			k[i] = *g;
+	}
+	table_unlock();
+	assert_int_equal(k[0].id, gid);
+	assert_false(k[0].invite_only);
+	assert_int_equal(k[0].creator_id, -1);
+	assert_int_equal(k[0].direct[0], -1);
+	assert_int_equal(k[1].id, club);
+	assert_true(k[1].invite_only);
+	assert_int_equal(k[1].creator_id, f->alice);
+	assert_false(k[1].is_private);
+	assert_int_equal(k[1].direct[0], -1);
+	assert_int_equal(k[2].id, pair);
+	assert_false(k[2].invite_only);
+	assert_true(k[2].is_private);
+	assert_int_equal(k[2].direct[0], lo);
+	assert_int_equal(k[2].direct[1], hi);
+	assert_true(table_member(pair, f->alice) && table_member(pair, f->bob));
 }
 
 static void test_admin_password_is_set_once(void **state)
@@ -583,7 +616,7 @@ int main(void)
 		T(test_group_delete_moves_whoever_is_in_it_to_public_with_the_notice),
 		T(test_group_delete_refused_by_the_database_changes_nothing),
 		T(test_lookups_answer_found_not_found_or_database_error),
-		T(test_load_puts_groups_members_and_bans_in_the_table),
+		T(test_load_puts_groups_their_kinds_members_and_bans_in_the_table),
 		T(test_admin_password_is_set_once),
 		T(test_files_metadata_added_read_listed_and_deleted),
 		T(test_file_record_refused_by_the_database_lists_nothing),

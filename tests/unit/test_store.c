@@ -199,7 +199,7 @@ static void test_new_database_has_admin_public_and_schema(void **state)
 	assert_int_equal(n, 0);
 
 	raw_query(f->path, "PRAGMA user_version", res, sizeof res);
-	assert_string_equal(res, "1");
+	assert_string_equal(res, "2");
 	raw_query(f->path, "PRAGMA journal_mode", res, sizeof res);
 	assert_string_equal(res, "wal");
 	raw_query(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
@@ -401,22 +401,23 @@ static void test_create_chat_with_many_members_is_one_transaction(void **state)
 	int64_t ids[1001], gid = 0;
 	char name[32];
 	store_group_t g;
+	const store_chat_meta_t plain = { .creator_id = -1, .direct = { -1, -1 } };
 
 	for (int i = 0; i < 1000; i++) {
 		snprintf(name, sizeof name, "m%d", i);
 		ids[i] = make_user(f->st, name);
 	}
-	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1000, &gid), STORE_OK);
+	assert_int_equal(store_chat_create(f->st, "crowd", &plain, ids, 1000, &gid), STORE_OK);
 	int64_t k[2] = { gid, 0 };
 	assert_int_equal(store_members_foreach(f->st, count_members, k), STORE_OK);
 	assert_int_equal(k[1], 1000);
 
 	ids[1000] = 987654; /* no such user: the last insert fails */
-	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 1001, &gid), STORE_NOTFOUND);
+	assert_int_equal(store_chat_create(f->st, "broken", &plain, ids, 1001, &gid), STORE_NOTFOUND);
 	assert_int_equal(store_group_by_name(f->st, "broken", &g), STORE_NOTFOUND);
-	assert_int_equal(store_group_create_with(f->st, "crowd", 0, ids, 1, &gid), STORE_EXISTS);
+	assert_int_equal(store_chat_create(f->st, "crowd", &plain, ids, 1, &gid), STORE_EXISTS);
 	/* and the store goes on */
-	assert_int_equal(store_group_create_with(f->st, "broken", 0, ids, 2, &gid), STORE_OK);
+	assert_int_equal(store_chat_create(f->st, "broken", &plain, ids, 2, &gid), STORE_OK);
 }
 
 static void test_group_create_lookup_and_flags(void **state)
@@ -1046,6 +1047,98 @@ static void test_newer_schema_version_is_refused(void **state)
 	assert_non_null(strstr(err, "newer"));
 }
 
+static int collect_meta(void *ctx, const store_chat_meta_t *m)
+{
+	store_chat_meta_t *out = ctx;
+	out[m->group_id < 16 ? m->group_id : 0] = *m;
+	return 0;
+}
+
+static void test_chat_kinds_are_stored_and_read_back(void **state)
+{
+	struct fixture *f = *state;
+	int64_t a, b, dm, club, other;
+	store_chat_meta_t seen[16];
+	store_group_t g;
+
+	assert_int_equal(store_user_create(f->st, "alice", "", &a), STORE_OK);
+	assert_int_equal(store_user_create(f->st, "bob", "", &b), STORE_OK);
+	int64_t ids[2] = { a, b };
+	store_chat_meta_t direct = { .creator_id = a, .direct = { a, b } };
+	store_chat_meta_t invite = { .invite_only = 1, .creator_id = b, .direct = { -1, -1 } };
+	assert_int_equal(store_chat_create(f->st, "alice_bob", &direct, ids, 2, &dm), STORE_OK);
+	assert_int_equal(store_chat_create(f->st, "club", &invite, &b, 1, &club), STORE_OK);
+	assert_true(dm < 16 && club < 16);
+	/* a pair has one direct chat, whatever its name */
+	assert_int_equal(store_chat_create(f->st, "bob_alice", &direct, ids, 2, &other), STORE_EXISTS);
+	assert_int_equal(store_group_by_name(f->st, "bob_alice", &g), STORE_NOTFOUND);
+	/* and a taken name is taken: nothing of it is stored */
+	assert_int_equal(store_chat_create(f->st, "club", &invite, &a, 1, &other), STORE_EXISTS);
+
+	reopen(f);
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(store_chat_meta_foreach(f->st, collect_meta, seen), STORE_OK);
+	assert_int_equal(seen[dm].group_id, dm);
+	assert_int_equal(seen[dm].direct[0], a);
+	assert_int_equal(seen[dm].direct[1], b);
+	assert_int_equal(seen[dm].invite_only, 0);
+	assert_int_equal(seen[club].invite_only, 1);
+	assert_int_equal(seen[club].creator_id, b);
+	assert_int_equal(seen[club].direct[0], -1);
+	assert_int_equal(store_group_by_id(f->st, dm, &g), STORE_OK);
+	assert_int_equal(g.is_private, 1);
+	assert_int_equal(store_group_by_id(f->st, club, &g), STORE_OK);
+	assert_int_equal(g.is_private, 0);
+	assert_true(has_member(f->st, dm, a) && has_member(f->st, dm, b));
+
+	/* the row goes with its group: the pair may have a new chat after */
+	assert_int_equal(store_group_delete(f->st, dm), STORE_OK);
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(store_chat_meta_foreach(f->st, collect_meta, seen), STORE_OK);
+	assert_int_equal(seen[dm].group_id, 0);
+	assert_int_equal(store_chat_create(f->st, "alice_bob", &direct, ids, 2, &other), STORE_OK);
+}
+
+static void test_chat_with_an_unknown_member_is_not_created(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid, ids[1] = { 4242 };
+	store_group_t g;
+	store_chat_meta_t invite = { .invite_only = 1, .creator_id = 0, .direct = { -1, -1 } };
+	assert_int_equal(store_chat_create(f->st, "ghosts", &invite, ids, 1, &gid), STORE_NOTFOUND);
+	assert_int_equal(store_group_by_name(f->st, "ghosts", &g), STORE_NOTFOUND);
+}
+
+/* A database of schema version 1 (before chat_meta) is upgraded on open
+ * and keeps what it had. */
+static void test_version_1_database_is_upgraded(void **state)
+{
+	struct fixture *f = *state;
+	char res[64], err[512];
+	int64_t a;
+	sqlite3 *db;
+	store_group_t g;
+
+	assert_int_equal(store_user_create(f->st, "alice", "", &a), STORE_OK);
+	store_close(f->st);
+	f->st = NULL;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE chat_meta; PRAGMA user_version = 1", NULL, NULL,
+	                              NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(f->path, &f->st, err, sizeof err), STORE_OK);
+	raw_query(f->path, "PRAGMA user_version", res, sizeof res);
+	assert_string_equal(res, "2");
+	raw_query(f->path, "SELECT count(*) FROM chat_meta", res, sizeof res);
+	assert_string_equal(res, "0");
+	assert_int_equal(store_group_by_name(f->st, "public", &g), STORE_OK);
+	store_user_t u;
+	assert_int_equal(store_user_by_name(f->st, "alice", &u), STORE_OK);
+	int64_t gid;
+	store_chat_meta_t invite = { .invite_only = 1, .creator_id = a, .direct = { -1, -1 } };
+	assert_int_equal(store_chat_create(f->st, "club", &invite, &a, 1, &gid), STORE_OK);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1089,6 +1182,9 @@ int main(void)
 		T(test_unwritable_directory_fails_with_reason),
 		T(test_foreign_database_is_refused),
 		T(test_newer_schema_version_is_refused),
+		T(test_chat_kinds_are_stored_and_read_back),
+		T(test_chat_with_an_unknown_member_is_not_created),
+		T(test_version_1_database_is_upgraded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,7 +38,7 @@ static int64_t group_named(store_pg_t *st, const char *name)
 	int64_t id;
 	if (store_group_by_name(store_pg_store(st), name, &g) == STORE_OK)
 		return g.id;
-	assert_int_equal(store_group_create_with(store_pg_store(st), name, 0, NULL, 0, &id), STORE_OK);
+	assert_int_equal(store_group_create(store_pg_store(st), name, 0, &id), STORE_OK);
 	return id;
 }
 
@@ -87,7 +87,81 @@ static void test_newer_schema_is_refused_by_open_and_check(void **state)
 	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_ERR);
 	assert_null(st);
 	assert_non_null(strstr(err, "newer than this chatroomd"));
-	sql("UPDATE chatroom_meta SET value = 1 WHERE key = 'schema_version'");
+	snprintf(err, sizeof err, "UPDATE chatroom_meta SET value = %d WHERE key = 'schema_version'",
+	         STORE_PG_SCHEMA_VERSION);
+	sql(err);
+	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
+}
+
+/* rows of groups made by earlier tests are skipped */
+static int64_t meta_from;
+
+static int collect_meta(void *ctx, const store_chat_meta_t *m)
+{
+	store_chat_meta_t *out = ctx;
+	if (m->group_id < meta_from)
+		return 0;
+	for (int i = 0; i < 8; i++)
+		if (out[i].group_id == 0) {
+			out[i] = *m;
+			return 0;
+		}
+	fail_msg("more than 8 chat_meta rows");
+	return 1;
+}
+
+/* Direct chats and invite-only groups: their kind in chat_meta, one
+ * direct chat per pair, nothing of a refused one stored; and a database of
+ * schema version 1 (before chat_meta) is upgraded when opened. */
+static void test_chat_kinds_and_the_upgrade_from_version_1(void **state)
+{
+	store_pg_t *st;
+	store_group_t gr;
+	char err[512];
+	int64_t a, b, d, inv, n, pair[2];
+	store_chat_meta_t seen[8];
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	store_pg_close(st);
+	sql("DROP TABLE chat_meta; UPDATE chatroom_meta SET value = 1 WHERE key = 'schema_version'");
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	store_t *s = store_pg_store(st);
+	assert_int_equal(store_user_create(s, "kinda", "h", &a), STORE_OK);
+	assert_int_equal(store_user_create(s, "kindb", "h", &b), STORE_OK);
+	pair[0] = a < b ? a : b;
+	pair[1] = a < b ? b : a;
+	store_chat_meta_t direct = { .creator_id = a, .direct = { pair[0], pair[1] } };
+	store_chat_meta_t invite = { .invite_only = 1, .creator_id = b, .direct = { -1, -1 } };
+	assert_int_equal(store_chat_create(s, "kinda_kindb", &direct, pair, 2, &d), STORE_OK);
+	meta_from = d;
+	/* the pair's second chat, under another name: refused, nothing kept */
+	assert_int_equal(store_chat_create(s, "kinda_kindb_2", &direct, pair, 2, &n), STORE_EXISTS);
+	assert_int_equal(store_group_by_name(s, "kinda_kindb_2", &gr), STORE_NOTFOUND);
+	assert_int_equal(store_chat_create(s, "kindinv", &invite, &b, 1, &inv), STORE_OK);
+	assert_int_equal(store_group_by_id(s, d, &gr), STORE_OK);
+	assert_int_equal(gr.is_private, 1);
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(store_chat_meta_foreach(s, collect_meta, seen), STORE_OK);
+	assert_int_equal(seen[0].group_id, d);
+	assert_int_equal(seen[0].invite_only, 0);
+	assert_int_equal(seen[0].creator_id, a);
+	assert_int_equal(seen[0].direct[0], pair[0]);
+	assert_int_equal(seen[0].direct[1], pair[1]);
+	assert_int_equal(seen[1].group_id, inv);
+	assert_int_equal(seen[1].invite_only, 1);
+	assert_int_equal(seen[1].creator_id, b);
+	assert_int_equal(seen[1].direct[0], -1);
+	assert_int_equal(seen[2].group_id, 0);
+	/* the kind goes with its group */
+	assert_int_equal(store_group_delete(s, d), STORE_OK);
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(store_chat_meta_foreach(s, collect_meta, seen), STORE_OK);
+	assert_int_equal(seen[0].group_id, inv);
+	assert_int_equal(seen[1].group_id, 0);
+	assert_int_equal(store_group_delete(s, inv), STORE_OK);
+	assert_int_equal(store_user_delete(s, a), STORE_OK);
+	assert_int_equal(store_user_delete(s, b), STORE_OK);
+	store_pg_close(st);
 	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
 }
 
@@ -317,11 +391,12 @@ static void test_accounts_groups_and_files_keep_store_h_meanings(void **state)
 
 	members[0] = alice;
 	members[1] = bob;
-	assert_int_equal(store_group_create_with(store_pg_store(st), "team", 0, members, 2, &g), STORE_OK);
+	const store_chat_meta_t plain = { .creator_id = -1, .direct = { -1, -1 } };
+	assert_int_equal(store_chat_create(store_pg_store(st), "team", &plain, members, 2, &g), STORE_OK);
 	assert_int_equal(store_group_create(store_pg_store(st), "team", 0, &n), STORE_EXISTS);
 	/* a member who does not exist: nothing of the group is stored */
 	members[1] = 999999;
-	assert_int_equal(store_group_create_with(store_pg_store(st), "ghosts", 0, members, 2, &n),
+	assert_int_equal(store_chat_create(store_pg_store(st), "ghosts", &plain, members, 2, &n),
 	                 STORE_NOTFOUND);
 	assert_int_equal(store_group_by_name(store_pg_store(st), "ghosts", &gr), STORE_NOTFOUND);
 	assert_int_equal(store_member_add(store_pg_store(st), g, 999999), STORE_NOTFOUND);
@@ -384,6 +459,7 @@ int main(void)
 		cmocka_unit_test(test_history_and_missed_messages),
 		cmocka_unit_test(test_two_writers_into_one_group_give_one_order),
 		cmocka_unit_test(test_accounts_groups_and_files_keep_store_h_meanings),
+		cmocka_unit_test(test_chat_kinds_and_the_upgrade_from_version_1),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,8 +2,8 @@
  * files, garbage, a key of another certificate), reading a certificate's
  * expiry, and a connection's non-blocking handshake, reads (until OpenSSL
  * needs more input; what is left shows in tls_pending) and writes retried
- * after the socket filled up. The certificates are made here with
- * OpenSSL's API, with a known expiry. */
+ * after the socket filled up. The certificates are made with OpenSSL's API
+ * (test_certs.h), with a known expiry. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,52 +18,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "tls.h"
+#include "test_certs.h"
 
 /* 2030-01-02 03:04:05 UTC */
 #define TEST_NOT_AFTER ((time_t)1893553445)
 
 static char test_dir[] = "/tmp/test_tls.XXXXXX";
 static char cert_a[256], key_a[256], cert_b[256], key_b[256], garbage[256];
-
-static EVP_PKEY *test_key(void)
-{
-	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	assert_non_null(k);
-	return k;
-}
-
-/* A self-signed certificate for cn with the serial and expiry given. */
-static void test_cert(const char *cert_path, const char *key_path, const char *cn, long serial)
-{
-	EVP_PKEY *k = test_key();
-	X509 *x = X509_new();
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	ASN1_TIME_set(X509_getm_notAfter(x), TEST_NOT_AFTER);
-	X509_NAME *n = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, n);
-	X509_set_pubkey(x, k);
-	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
-	FILE *f = fopen(cert_path, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_X509(f, x), 1);
-	fclose(f);
-	f = fopen(key_path, "w");
-	assert_non_null(f);
-	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
-	fclose(f);
-	X509_free(x);
-	EVP_PKEY_free(k);
-}
 
 static int setup(void **state)
 {
@@ -75,8 +39,8 @@ static int setup(void **state)
 	snprintf(cert_b, sizeof cert_b, "%s/b.pem", test_dir);
 	snprintf(key_b, sizeof key_b, "%s/b.key", test_dir);
 	snprintf(garbage, sizeof garbage, "%s/garbage.pem", test_dir);
-	test_cert(cert_a, key_a, "a.example", 7);
-	test_cert(cert_b, key_b, "b.example", 8);
+	test_make_cert(cert_a, key_a, "a.example", 7, TEST_NOT_AFTER);
+	test_make_cert(cert_b, key_b, "b.example", 8, TEST_NOT_AFTER);
 	FILE *f = fopen(garbage, "w");
 	if (!f)
 		return -1;
