@@ -107,13 +107,16 @@ void cluster_logged_in(int64_t uid)
 
 void cluster_login_elsewhere(int64_t uid, const char *node)
 {
-	char reason[200];
-	snprintf(reason, sizeof reason, "logged in again on node %s", node);
 	table_wrlock();
 	client_t *c = table_user_client(uid);
+	/* the close reason is kept as a pointer (client_close): a constant;
+	 * the node is logged here */
 	if (c)
-		session_kick(c, CAT_LOGGED_IN_ELSEWHERE, NULL, reason);
+		session_kick(c, CAT_LOGGED_IN_ELSEWHERE, NULL, "logged in again on another node");
 	table_unlock();
+	if (c)
+		log_info("cluster: user %lld logged in again on node %s: its session here ends",
+		         (long long)uid, node);
 }
 
 int cluster_refresh(void)
