@@ -178,20 +178,31 @@ void cmd_open_direct(struct session *s, json_object *req)
 	session_reply(s, o);
 }
 
+/* The user and the chat of an invite or removal request, in *u and *k; -1
+ * (the error sent) when either is unknown or the chat's members are fixed:
+ * public (everyone) and direct chats (their two users). */
+static int cmd_member_target(struct session *s, json_object *req, state_user_t *u,
+                             struct cmd_member_chat *k)
+{
+	if (cmd_member_user(s, req, u) < 0 || cmd_member_chat(s, req, u->id, k) < 0)
+		return -1;
+	if (k->is_public) {
+		session_error(s, PROTO_E_PERMISSION, CAT_PUBLIC_MEMBERS_FIXED, k->name);
+		return -1;
+	}
+	if (k->is_private) {
+		session_error(s, PROTO_E_PERMISSION, CAT_DIRECT_MEMBERS_FIXED);
+		return -1;
+	}
+	return 0;
+}
+
 void cmd_invite_member(struct session *s, json_object *req)
 {
 	state_user_t u;
 	struct cmd_member_chat k = { 0 };
-	if (cmd_member_user(s, req, &u) < 0 || cmd_member_chat(s, req, u.id, &k) < 0)
+	if (cmd_member_target(s, req, &u, &k) < 0)
 		return;
-	if (k.is_public) {
-		session_error(s, PROTO_E_PERMISSION, CAT_PUBLIC_MEMBERS_FIXED, k.name);
-		return;
-	}
-	if (k.is_private) {
-		session_error(s, PROTO_E_PERMISSION, CAT_DIRECT_MEMBERS_FIXED);
-		return;
-	}
 	/* any member may add members (IRC's invite to a +i channel) */
 	if (!k.me) {
 		session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER);
@@ -222,16 +233,8 @@ void cmd_remove_member(struct session *s, json_object *req)
 {
 	state_user_t u;
 	struct cmd_member_chat k = { 0 };
-	if (cmd_member_user(s, req, &u) < 0 || cmd_member_chat(s, req, u.id, &k) < 0)
+	if (cmd_member_target(s, req, &u, &k) < 0)
 		return;
-	if (k.is_public) {
-		session_error(s, PROTO_E_PERMISSION, CAT_PUBLIC_MEMBERS_FIXED, k.name);
-		return;
-	}
-	if (k.is_private) {
-		session_error(s, PROTO_E_PERMISSION, CAT_DIRECT_MEMBERS_FIXED);
-		return;
-	}
 	if (u.id == s->c->user_id) {
 		session_error(s, PROTO_E_INVALID, CAT_REMOVE_SELF);
 		return;
