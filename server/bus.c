@@ -6,8 +6,9 @@
  * {"node", "id", "seq", "g" (group id), "gn" (group name), "s" (sender
  * id), "n" (sender name), "t" (time), "c" (content), "k" (client_msg_id,
  * when given)}; or a notice {"node", "type"}: "changed" (groups,
- * memberships or bans changed in the store) or "login" with "user" (that
- * user logged in on that node). */
+ * memberships or bans changed in the store), "login" with "user" (that
+ * user logged in on that node), or "sync" with the fields of a change made
+ * on that node that this one applies at once (cluster_sync.h). */
 #include "config.h"
 #include "bus.h"
 
@@ -204,6 +205,17 @@ void bus_publish(const msg_t *m, int64_t seq)
 	json_object_put(o);
 }
 
+/* Testing only (DebugDropNotices): a notice of a change ("changed",
+ * "sync") is not published, logged; the other nodes learn of the change
+ * from their sweep. Logins are always published. */
+static int bus_drop_notice(const char *type)
+{
+	if (!b.o.drop_notices || strcmp(type, "login") == 0)
+		return 0;
+	log_info("cluster: dropping a notice of a change (%s) on purpose (DebugDropNotices)", type);
+	return 1;
+}
+
 /* Publish a notice {"node", "type", and "user" when uid >= 0}. */
 static void bus_notice(const char *type, int64_t uid)
 {
@@ -222,6 +234,8 @@ static void bus_notice(const char *type, int64_t uid)
 	snprintf(text + k, sizeof text - (size_t)k, "}");
 	for (int i = 0; i < 3; i++)
 		len[i] = strlen(argv[i]);
+	if (bus_drop_notice(type))
+		return;
 	pthread_mutex_lock(&b.lock);
 	bus_pub_command("publishing a notice", 3, argv, len);
 	pthread_mutex_unlock(&b.lock);
@@ -235,6 +249,30 @@ void bus_notify_changed(void)
 void bus_notify_login(int64_t uid)
 {
 	bus_notice("login", uid);
+}
+
+/* ---- sync notices (cluster_sync.h) ------------------------------------ */
+
+void bus_notify_sync(struct json_object *o)
+{
+	const char *text, *argv[3];
+	size_t len[3];
+
+	if (!atomic_load(&b.running))
+		return;
+	json_object_object_add(o, "node", json_object_new_string(b.node));
+	json_object_object_add(o, "type", json_object_new_string("sync"));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	argv[0] = "PUBLISH";
+	argv[1] = BUS_CHANNEL;
+	argv[2] = text;
+	for (int i = 0; i < 3; i++)
+		len[i] = strlen(argv[i]);
+	if (bus_drop_notice("sync"))
+		return;
+	pthread_mutex_lock(&b.lock);
+	bus_pub_command("publishing a change", 3, argv, len);
+	pthread_mutex_unlock(&b.lock);
 }
 
 /* ---- the bus thread ---------------------------------------------------- */
@@ -277,6 +315,11 @@ static void bus_received(const char *text, size_t len)
 	if (type && strcmp(type, "login") == 0) {
 		if (b.o.login_elsewhere && node)
 			b.o.login_elsewhere(bus_json_int(o, "user"), node);
+		goto out;
+	}
+	if (type && strcmp(type, "sync") == 0) {
+		if (b.o.sync && node)
+			b.o.sync(o, node);
 		goto out;
 	}
 	name = bus_json_str(o, "n");

@@ -25,6 +25,8 @@
 
 #include "msg.h"
 
+struct json_object;
+
 struct bus_opts {
 	const char *redis;     /* HOST:PORT */
 	const char *node;      /* this node's name, unique in the cluster */
@@ -33,6 +35,7 @@ struct bus_opts {
 	int sweep_ms;          /* compare every known group with the store this often */
 	int heartbeat_s;       /* the node key's lifetime */
 	int drop_every;        /* testing only: drop every Nth publish (0: none) */
+	int drop_notices;      /* testing only: publish no notice of a change */
 	/* Read groups, memberships and bans again (cluster_refresh), in the
 	 * bus thread: when another node says they changed, every sweep_ms,
 	 * and when Redis comes back. NULL: none. */
@@ -40,6 +43,10 @@ struct bus_opts {
 	/* User uid logged in on another node (node): end its session here
 	 * (cluster_login_elsewhere), in the bus thread. NULL: none. */
 	void (*login_elsewhere)(int64_t uid, const char *node);
+	/* A change made on another node (node), to apply here at once
+	 * (cluster_sync_apply), in the bus thread; o is the notice, valid
+	 * during the call. NULL: none. */
+	void (*sync)(struct json_object *o, const char *node);
 };
 
 /* "HOST:PORT" into host and port; -1 when it is not one. */
@@ -64,6 +71,11 @@ void bus_notify_changed(void);
 /* Tell the other nodes that user uid logged in here (they end its session
  * there). Never blocks for long, as bus_publish(). */
 void bus_notify_login(int64_t uid);
+
+/* Tell the other nodes about a change made here (the JSON object o, to
+ * which "node" and "type" are added; still the caller's): they pass it to
+ * their sync(). Never blocks for long, as bus_publish(). */
+void bus_notify_sync(struct json_object *o);
 
 /* Stop the thread and close the connections (the node key expires). */
 void bus_stop(void);

@@ -83,6 +83,19 @@ void cmd_leave_chat(struct session *s, json_object *req);
 
 void cmd_admin(struct session *s, json_object *req);
 
+/* Changes made on another node of a cluster, applied here
+ * (cluster_sync.c, the bus thread, no lock held): Admin's announcement to
+ * every user online here but the operator (messages: its text in each
+ * language of the catalog); group gid, named name, deleted (its present
+ * clients move to public, told); user uid no longer a member of group gid,
+ * removed by the user named by (its session here is told) or left (by
+ * NULL). */
+void cmd_admin_notify_here(const char *operation, int64_t operator_id, const char *operator_name,
+                           const char *target_type, int64_t target_id, const char *target_name,
+                           const char *const *messages);
+void cmd_admin_group_deleted_elsewhere(int64_t gid, const char *name);
+void cmd_member_removed_elsewhere(int64_t gid, int64_t uid, const char *by);
+
 void cmd_file_upload(struct session *s, json_object *req);
 void cmd_file_download(struct session *s, json_object *req);
 void cmd_file_list(struct session *s, json_object *req);

@@ -25,6 +25,7 @@
 #include "config.h"
 #include "cmd.h"
 #include "catalog.h"
+#include "cluster_sync.h"
 #include "log.h"
 #include "passwd.h"
 #include "proto.h"
@@ -181,6 +182,28 @@ static void cmd_admin_del_user(struct cmd_admin_req *r)
 	cmd_admin_done(r, "user", u.id, u.username, CAT_ADMIN_USER_DELETED, u.username, (long long)u.id);
 }
 
+/* What a client in chat `name` hears when it is deleted, in each language
+ * (b[l]: the caller's reference, NULL on out of memory). */
+static void cmd_admin_deleted_notices(const char *name, outbuf_t **b)
+{
+	for (int l = 0; l < CAT_NLANGS; l++) {
+		char text[300];
+		catalog_format(text, sizeof text, l, CAT_ADMIN_CHAT_DELETED_NOTICE, name, CR_PUBLIC_GROUP);
+		json_object *o = proto_system_message(text, "warning");
+		b[l] = outbuf_json(o);
+		json_object_put(o);
+	}
+}
+
+void cmd_admin_group_deleted_elsewhere(int64_t gid, const char *name)
+{
+	outbuf_t *b[CAT_NLANGS];
+	cmd_admin_deleted_notices(name, b);
+	state_group_deleted_elsewhere(gid, b);
+	for (int l = 0; l < CAT_NLANGS; l++)
+		outbuf_unref(b[l]);
+}
+
 static void cmd_admin_del_group(struct cmd_admin_req *r)
 {
 	state_group_t sg;
@@ -193,13 +216,7 @@ static void cmd_admin_del_group(struct cmd_admin_req *r)
 
 	/* Whoever is in the chat now goes back to public, and is told so. */
 	outbuf_t *b[CAT_NLANGS];
-	for (int l = 0; l < CAT_NLANGS; l++) {
-		char text[300];
-		catalog_format(text, sizeof text, l, CAT_ADMIN_CHAT_DELETED_NOTICE, sg.name, CR_PUBLIC_GROUP);
-		json_object *o = proto_system_message(text, "warning");
-		b[l] = outbuf_json(o);
-		json_object_put(o);
-	}
+	cmd_admin_deleted_notices(sg.name, b);
 	int rc = state_group_delete(sg.id, b);
 	for (int l = 0; l < CAT_NLANGS; l++)
 		outbuf_unref(b[l]);
@@ -529,20 +546,20 @@ static void cmd_admin_notify_one(void *ctx, client_t *c)
 		client_push(c, b, 1, (size_t)CONF(max_output));
 }
 
-static void cmd_admin_notify(struct cmd_admin_req *r)
+void cmd_admin_notify_here(const char *operation, int64_t operator_id, const char *operator_name,
+                           const char *target_type, int64_t target_id, const char *target_name,
+                           const char *const *messages)
 {
-	char op[64];
-	struct cmd_admin_notice n = { .operator_id = r->s->c->user_id };
-	snprintf(op, sizeof op, "%s_%s", r->command, r->action ? r->action : "");
+	struct cmd_admin_notice n = { .operator_id = operator_id };
 	for (int l = 0; l < CAT_NLANGS; l++) {
 		json_object *o = proto_new("admin_operation_notification");
-		proto_set_string(o, "operation", op);
-		proto_set_int(o, "operator_id", r->s->c->user_id);
-		proto_set_string(o, "operator_name", r->s->c->username);
-		proto_set_string(o, "target_type", r->target_type);
-		proto_set_int(o, "target_id", r->target_id);
-		proto_set_string(o, "target_name", r->target_name);
-		proto_set_string(o, "message", r->message[l]);
+		proto_set_string(o, "operation", operation);
+		proto_set_int(o, "operator_id", operator_id);
+		proto_set_string(o, "operator_name", operator_name);
+		proto_set_string(o, "target_type", target_type);
+		proto_set_int(o, "target_id", target_id);
+		proto_set_string(o, "target_name", target_name);
+		proto_set_string(o, "message", messages[l]);
 		n.b[l] = outbuf_json(o);
 		json_object_put(o);
 	}
@@ -551,6 +568,20 @@ static void cmd_admin_notify(struct cmd_admin_req *r)
 	table_unlock();
 	for (int l = 0; l < CAT_NLANGS; l++)
 		outbuf_unref(n.b[l]);
+}
+
+/* Everybody online here and on the other nodes of a cluster. */
+static void cmd_admin_notify(struct cmd_admin_req *r)
+{
+	char op[64];
+	const char *messages[CAT_NLANGS];
+	snprintf(op, sizeof op, "%s_%s", r->command, r->action ? r->action : "");
+	for (int l = 0; l < CAT_NLANGS; l++)
+		messages[l] = r->message[l];
+	cmd_admin_notify_here(op, r->s->c->user_id, r->s->c->username, r->target_type, r->target_id,
+	                      r->target_name, messages);
+	cluster_sync_admin_note(op, r->s->c->user_id, r->s->c->username, r->target_type, r->target_id,
+	                        r->target_name, messages);
 }
 
 /* Split the target and new_value into r->argv (words in buf). */

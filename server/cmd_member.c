@@ -229,6 +229,22 @@ void cmd_invite_member(struct session *s, json_object *req)
 	cmd_member_tell(u.id, "member_added", CAT_INVITED_NOTICE, &k, s->c->username);
 }
 
+void cmd_member_removed_elsewhere(int64_t gid, int64_t uid, const char *by)
+{
+	struct cmd_member_chat k = { .id = gid };
+	table_rdlock();
+	group_t *g = table_group(gid);
+	if (g)
+		snprintf(k.name, sizeof k.name, "%s", g->name);
+	table_unlock();
+	if (!g)
+		return; /* not known here yet: nothing to remove */
+	int moved;
+	state_member_removed_elsewhere(gid, uid, &moved);
+	if (by)
+		cmd_member_tell(uid, "member_removed", CAT_REMOVED_NOTICE, &k, by);
+}
+
 void cmd_remove_member(struct session *s, json_object *req)
 {
 	state_user_t u;
@@ -250,7 +266,7 @@ void cmd_remove_member(struct session *s, json_object *req)
 		return;
 	}
 	int moved;
-	int rc = state_member_remove(k.id, u.id, &moved);
+	int rc = state_member_remove(k.id, u.id, s->c->username, &moved);
 	if (rc != STATE_OK) {
 		cmd_member_state_error(s, rc, CAT_MEMBERS_FAILED);
 		return;
@@ -274,7 +290,7 @@ void cmd_leave_chat(struct session *s, json_object *req)
 		return;
 	}
 	int moved;
-	int rc = state_member_remove(k.id, s->c->user_id, &moved);
+	int rc = state_member_remove(k.id, s->c->user_id, NULL, &moved);
 	if (rc != STATE_OK) {
 		cmd_member_state_error(s, rc, CAT_MEMBERS_FAILED);
 		return;

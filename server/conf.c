@@ -187,6 +187,9 @@ static const struct conf_opt conf_opts[] = {
 	  "a node that stops refreshing its key in Redis is gone after this long" },
 	{ "Cluster", "DebugDropPublish", "debug-drop-publish", 0, CT_INT, O(debug_drop_publish),
 	  "0", 0, 1000000, 0, "N", "testing only: drop every Nth publish on the bus (0: none)" },
+	{ "Cluster", "DebugDropNotices", "debug-drop-notices", 0, CT_INT, O(debug_drop_notices),
+	  "0", 0, 1, 0, "0|1", "testing only: publish no notice of changes to accounts, groups "
+	  "and memberships (the other nodes see them at their sweep)" },
 };
 
 #define CONF_NOPTS (sizeof conf_opts / sizeof conf_opts[0])

@@ -83,6 +83,7 @@ struct conf {
 	int sweep_interval; /* ms between comparisons with PostgreSQL */
 	int node_timeout;   /* seconds a node's key lives without refresh */
 	int debug_drop_publish; /* testing: drop every Nth publish */
+	int debug_drop_notices; /* testing: publish no notice of a change */
 
 	/* [TLS] */
 	int tls_port;          /* 0: no TLS port */

@@ -8,6 +8,7 @@
 #include "broadcast.h"
 #include "bus.h"
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "conf.h"
@@ -261,8 +262,10 @@ static int main_cluster_start(void)
 		.sweep_ms = srv_conf->sweep_interval,
 		.heartbeat_s = srv_conf->node_timeout,
 		.drop_every = srv_conf->debug_drop_publish,
+		.drop_notices = srv_conf->debug_drop_notices,
 		.refresh = cluster_refresh,
 		.login_elsewhere = cluster_login_elsewhere,
+		.sync = cluster_sync_apply,
 	};
 	if (bus_start(&bo, err, sizeof err) < 0) {
 		log_error("cannot start the bus: %s", err);

@@ -7,6 +7,7 @@
 #include "state_store.h"
 #include "catalog.h"
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "log.h"
 #include "msg.h"
 #include "server.h"
@@ -211,6 +212,7 @@ int state_group_set_banned(int64_t gid, int banned)
 	group_t *g = table_group(gid);
 	if (g)
 		g->banned = banned;
+	table_groups_changed();
 	table_unlock();
 	cluster_changed();
 	return STATE_OK;
@@ -268,6 +270,7 @@ int state_group_rename(int64_t gid, const char *name)
 	group_t *g = table_group(gid);
 	if (g)
 		snprintf(g->name, sizeof g->name, "%s", name);
+	table_groups_changed();
 	table_unlock();
 	cluster_changed();
 	return STATE_OK;
@@ -297,10 +300,22 @@ static void state_movers(int64_t gid, struct state_movers *m)
 
 int state_group_delete(int64_t gid, struct outbuf *const *notice)
 {
+	char name[160] = "";
+	table_rdlock();
+	group_t *g = table_group(gid);
+	if (g)
+		snprintf(name, sizeof name, "%s", g->name);
+	table_unlock();
 	int rc = store_group_delete(srv_store, gid);
 	if (rc != STORE_OK)
 		return state__of(rc);
+	state_group_deleted_elsewhere(gid, notice);
+	cluster_sync_group_deleted(gid, name);
+	return STATE_OK;
+}
 
+void state_group_deleted_elsewhere(int64_t gid, struct outbuf *const *notice)
+{
 	/* Whoever is in the chat now goes back to public, and is told so; they
 	 * become members of public in the store first. One who enters the
 	 * chat meanwhile becomes one in memory first and in the store after. */
@@ -339,5 +354,4 @@ int state_group_delete(int64_t gid, struct outbuf *const *notice)
 		store_member_add(srv_store, pub_id, late[i]);
 	free(late);
 	free(m.ids);
-	return STATE_OK;
 }

@@ -80,8 +80,9 @@ int64_t state_direct_find(int64_t a, int64_t b);
 /* User uid is no longer a member of group gid (leaving, or removed): the
  * store, then the table; a session of uid whose current group it was is
  * moved to public (*moved 1). The group and its history stay, also when
- * it has no member left. */
-int state_member_remove(int64_t gid, int64_t uid, int *moved);
+ * it has no member left. The other nodes of a cluster hear of it
+ * (cluster_sync.h), with by: who removed uid (NULL: uid left). */
+int state_member_remove(int64_t gid, int64_t uid, const char *by, int *moved);
 
 /* ---- more of the state layer: accounts, logins, lookups --------------- */
 
@@ -181,6 +182,23 @@ int state_user_set_pwhash(int64_t uid, const char *hash, int keep_session, int n
  * table. Clients in it move to public, each queued notice[its language]
  * first (NULL entries: nothing). Its files are the caller's (state_file_*). */
 int state_group_delete(int64_t gid, struct outbuf *const *notice);
+
+/* ---- changes made on another node of a cluster ------------------------ */
+
+/* The store took them there; these make the table (and the sessions) here
+ * follow, as the local change does after its store write
+ * (cluster_sync.c, the bus thread). Each takes the locks it needs. */
+
+/* Account uid changed: logins that read it read it again, and its session
+ * here ends (told catalog entry notice with arg, closed with reason, a
+ * constant); deleted: its memberships and ban go from the table too. */
+void state_account_changed_elsewhere(int64_t uid, int deleted, int notice, const char *arg,
+                                     const char *reason);
+/* User uid is no longer a member of group gid; its session here, if in
+ * that group, moves to public (*moved 1). */
+void state_member_removed_elsewhere(int64_t gid, int64_t uid, int *moved);
+/* Group gid was deleted: as state_group_delete() after its store write. */
+void state_group_deleted_elsewhere(int64_t gid, struct outbuf *const *notice);
 
 /* Record that message ids up to upto may be in use (the store's
  * reservation: ids seen live before a crash are not reused after it). 0,

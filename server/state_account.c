@@ -4,6 +4,7 @@
 #include "config.h"
 #include "state.h"
 #include "state_store.h"
+#include "cluster_sync.h"
 #include "log.h"
 #include "presence.h"
 #include "session.h"
@@ -271,6 +272,7 @@ int state_user_delete(int64_t uid, int notice, const char *reason)
 	if (rc != STORE_OK)
 		return state__of(rc);
 	state_account_changed(uid, 0, notice, NULL, reason, state_forget_user);
+	cluster_sync_account(uid, CLUSTER_ACCOUNT_DELETED, NULL);
 	return STATE_OK;
 }
 
@@ -282,6 +284,7 @@ int state_user_rename(int64_t uid, const char *name, int notice, const char *rea
 	/* A session keeps the name it logged in with; the user logs in again
 	 * under the new one. */
 	state_account_changed(uid, 0, notice, name, reason, NULL);
+	cluster_sync_account(uid, CLUSTER_ACCOUNT_RENAMED, name);
 	return STATE_OK;
 }
 
@@ -292,5 +295,12 @@ int state_user_set_pwhash(int64_t uid, const char *hash, int keep_session, int n
 	if (rc != STORE_OK)
 		return state__of(rc);
 	state_account_changed(uid, keep_session, notice, NULL, reason, NULL);
+	cluster_sync_account(uid, CLUSTER_ACCOUNT_PASSWORD, NULL);
 	return STATE_OK;
+}
+
+void state_account_changed_elsewhere(int64_t uid, int deleted, int notice, const char *arg,
+                                     const char *reason)
+{
+	state_account_changed(uid, 0, notice, arg, reason, deleted ? state_forget_user : NULL);
 }

@@ -3,6 +3,7 @@
  * client table in one order (state.h). */
 #include "config.h"
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "state.h"
 #include "server.h"
 #include "state_store.h"
@@ -146,12 +147,9 @@ out:
 	return rc;
 }
 
-int state_member_remove(int64_t gid, int64_t uid, int *moved)
+void state_member_removed_elsewhere(int64_t gid, int64_t uid, int *moved)
 {
 	*moved = 0;
-	int src = store_member_remove(srv_store, gid, uid);
-	if (src != STORE_OK && src != STORE_NOTFOUND) /* not stored as a member: the table follows */
-		return STATE_DB;
 	table_wrlock();
 	group_t *g = table_group(gid), *pub = table_group_by_name(CR_PUBLIC_GROUP);
 	if (g) {
@@ -163,5 +161,15 @@ int state_member_remove(int64_t gid, int64_t uid, int *moved)
 		}
 	}
 	table_unlock();
+}
+
+int state_member_remove(int64_t gid, int64_t uid, const char *by, int *moved)
+{
+	*moved = 0;
+	int src = store_member_remove(srv_store, gid, uid);
+	if (src != STORE_OK && src != STORE_NOTFOUND) /* not stored as a member: the table follows */
+		return STATE_DB;
+	state_member_removed_elsewhere(gid, uid, moved);
+	cluster_sync_member_removed(gid, uid, by);
 	return STATE_OK;
 }

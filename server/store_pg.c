@@ -14,7 +14,7 @@
 
 #include "log.h"
 
-/* The schema, version 1 (version 2 adds store_pg_schema_v2_step). Admin is user 0 as in the SQLite store; serials
+/* The schema, version 1 (versions 2 and 3 add store_pg_schema_v2_step and _v3_step). Admin is user 0 as in the SQLite store; serials
  * start at 1 and never hand an id out twice. messages.group_id has no
  * foreign key, as in SQLite: a batch for a group deleted meanwhile must
  * not fail forever. groups.last_seq is the per-group counter behind
@@ -323,6 +323,32 @@ static const char store_pg_schema_v2_step[] =
 	" WHERE direct_lo IS NOT NULL;"
 	"UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version';";
 
+/* Version 3: a count of the changes to accounts, groups, memberships and
+ * groups' kinds (chatroom_meta 'changes'), bumped by triggers in the
+ * transaction of each change, so that a node compares its table with the
+ * store only when the count moved (store_pg_changes, cluster.c). Only the
+ * columns a node's table keeps count: a batch's last_seq and a password
+ * hash do not. The count is a row, not a sequence: a reader sees it move
+ * together with the change it counts, never before its commit. Written to
+ * be run again (a database of version 1 made anew takes it twice). */
+static const char store_pg_schema_v3_step[] =
+	"INSERT INTO chatroom_meta(key, value) VALUES ('changes', 0) ON CONFLICT DO NOTHING;"
+	"CREATE OR REPLACE FUNCTION chatroom_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" BEGIN UPDATE chatroom_meta SET value = value + 1 WHERE key = 'changes'; RETURN NULL; END $$;"
+	"DROP TRIGGER IF EXISTS users_changed ON users;"
+	"CREATE TRIGGER users_changed AFTER INSERT OR DELETE OR UPDATE OF username, banned"
+	" ON users FOR EACH STATEMENT EXECUTE FUNCTION chatroom_changed();"
+	"DROP TRIGGER IF EXISTS groups_changed ON groups;"
+	"CREATE TRIGGER groups_changed AFTER INSERT OR DELETE OR UPDATE OF name, banned, is_private"
+	" ON groups FOR EACH STATEMENT EXECUTE FUNCTION chatroom_changed();"
+	"DROP TRIGGER IF EXISTS members_changed ON members;"
+	"CREATE TRIGGER members_changed AFTER INSERT OR DELETE OR UPDATE"
+	" ON members FOR EACH STATEMENT EXECUTE FUNCTION chatroom_changed();"
+	"DROP TRIGGER IF EXISTS chat_meta_changed ON chat_meta;"
+	"CREATE TRIGGER chat_meta_changed AFTER INSERT OR DELETE OR UPDATE"
+	" ON chat_meta FOR EACH STATEMENT EXECUTE FUNCTION chatroom_changed();"
+	"UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version';";
+
 /* Create the schema in an empty database, once however many nodes start at
  * the same time: they take one advisory lock and look again under it. */
 static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size_t errlen)
@@ -363,6 +389,13 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 	}
 	if (version == 1) {
 		s = store_pg__run(st, "upgrading the schema to version 2", NULL, store_pg_schema_v2_step,
+		                  0, NULL);
+		if (s != STORE_OK)
+			goto fail;
+		version = 2;
+	}
+	if (version == 2) {
+		s = store_pg__run(st, "upgrading the schema to version 3", NULL, store_pg_schema_v3_step,
 		                  0, NULL);
 		if (s != STORE_OK)
 			goto fail;
@@ -589,6 +622,12 @@ int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq)
 {
 	return store_pg_scalar(st, "reading a group's last seq",
 	                       "SELECT last_seq FROM groups WHERE id = $1", &group_id, seq);
+}
+
+int store_pg_changes(store_pg_t *st, int64_t *count)
+{
+	return store_pg_scalar(st, "reading the count of changes",
+	                       "SELECT value FROM chatroom_meta WHERE key = 'changes'", NULL, count);
 }
 
 int store_pg_groups_seq(store_pg_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t seq),

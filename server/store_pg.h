@@ -24,7 +24,7 @@
 
 /* Bump when the schema changes, and add the step from the previous version
  * in store_pg.c (store_pg_schema). */
-#define STORE_PG_SCHEMA_VERSION 2
+#define STORE_PG_SCHEMA_VERSION 3
 
 typedef struct store_pg store_pg_t;
 
@@ -64,6 +64,11 @@ int store_pg_last_seq(store_pg_t *st, int64_t group_id, int64_t *seq);
 /* Every group's newest seq, ordered by id (cb stops early with non-zero). */
 int store_pg_groups_seq(store_pg_t *st, int (*cb)(void *ctx, int64_t group_id, int64_t seq),
                         void *ctx);
+
+/* The count of changes to accounts, groups, memberships and groups' kinds
+ * committed so far (it only grows): a node that read them all when it was
+ * n need not read them again while it is n. */
+int store_pg_changes(store_pg_t *st, int64_t *count);
 
 /* The store.h handle of st (store_close(it) closes st), and back: NULL
  * when st is not a PostgreSQL connection. */

@@ -21,6 +21,8 @@ static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
 static int64_t *table_banned;                 /* sorted ids of banned users */
 /* Changed under the write lock, read without it (table_accounts_gen). */
 static _Atomic uint64_t table_gen_accounts;
+/* Changed under the write lock, read under either (table_groups_gen). */
+static uint64_t table_gen_groups;
 static size_t table_nbanned, table_capbanned;
 
 void table_init(void)
@@ -172,12 +174,14 @@ group_t *table_group_add(int64_t id, const char *name, int is_private, int banne
 	unsigned h = table_ghash(id);
 	g->next = table_groups[h];
 	table_groups[h] = g;
+	table_gen_groups++;
 	return g;
 }
 
 void table_group_remove(group_t *g)
 {
 	/* members currently in it are moved by the caller first */
+	table_gen_groups++;
 	group_t **pp = &table_groups[table_ghash(g->id)];
 	while (*pp && *pp != g)
 		pp = &(*pp)->next;
@@ -245,6 +249,7 @@ int table_member_add(group_t *g, int64_t user_id)
 	memmove(g->members + i + 1, g->members + i, (g->nmembers - i) * sizeof *g->members);
 	g->members[i] = user_id;
 	g->nmembers++;
+	table_gen_groups++;
 	return 0;
 }
 
@@ -254,6 +259,7 @@ void table_member_remove(group_t *g, int64_t user_id)
 	if (i < g->nmembers && g->members[i] == user_id) {
 		memmove(g->members + i, g->members + i + 1, (g->nmembers - i - 1) * sizeof *g->members);
 		g->nmembers--;
+		table_gen_groups++;
 	}
 }
 
@@ -302,10 +308,12 @@ int table_set_user_banned(int64_t user_id, int banned)
 		}
 		table_banned[table_nbanned++] = user_id;
 		qsort(table_banned, table_nbanned, sizeof *table_banned, table_idcmp);
+		table_gen_groups++;
 	} else if (!banned && p) {
 		size_t i = (size_t)(p - table_banned);
 		memmove(p, p + 1, (table_nbanned - i - 1) * sizeof *p);
 		table_nbanned--;
+		table_gen_groups++;
 	}
 	return 0;
 }
@@ -329,4 +337,14 @@ uint64_t table_accounts_gen(void)
 void table_accounts_changed(void)
 {
 	atomic_fetch_add(&table_gen_accounts, 1);
+}
+
+uint64_t table_groups_gen(void)
+{
+	return table_gen_groups;
+}
+
+void table_groups_changed(void)
+{
+	table_gen_groups++;
 }

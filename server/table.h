@@ -114,6 +114,16 @@ size_t table_count_online(void);  /* read */
 uint64_t table_accounts_gen(void);   /* no lock needed */
 void table_accounts_changed(void);   /* write */
 
+/* Groups' generation: a count of the changes to the groups, their names,
+ * bans and memberships and to the banned users, bumped by table_group_add,
+ * _remove, table_member_add, _remove and table_set_user_banned when they
+ * change something, and by table_groups_changed() (write lock) for a
+ * group's name or ban set directly. cluster_refresh() compares it before
+ * reading the store and before applying what it read: a change made here
+ * in between is newer than what it read. */
+uint64_t table_groups_gen(void);     /* read */
+void table_groups_changed(void);     /* write */
+
 /* Banned users, kept in memory so that sending needs no database read. */
 int table_user_banned(int64_t user_id);              /* read */
 int table_set_user_banned(int64_t user_id, int banned); /* write; 0 or -1 (OOM) */

@@ -441,6 +441,70 @@ static void test_accounts_groups_and_files_keep_store_h_meanings(void **state)
 	store_pg_close(st);
 }
 
+/* The count of changes moved past *last: *last becomes it. */
+static void count_moved(store_pg_t *st, int64_t *last)
+{
+	int64_t now;
+	assert_int_equal(store_pg_changes(st, &now), STORE_OK);
+	assert_true(now > *last);
+	*last = now;
+}
+
+/* The count of changes moves with every change to accounts, groups,
+ * memberships and kinds (each visible with its change), and not with
+ * messages or password hashes; a database of version 2 gets it when
+ * opened. */
+static void test_the_count_of_changes_moves_with_changes_a_node_keeps(void **state)
+{
+	store_pg_t *st;
+	char err[512];
+	struct store_pg_stored out[1];
+	int64_t before, after, uid, gid;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	store_pg_close(st);
+	sql("DROP TRIGGER users_changed ON users; DROP TRIGGER groups_changed ON groups;"
+	    "DROP TRIGGER members_changed ON members; DROP TRIGGER chat_meta_changed ON chat_meta;"
+	    "DROP FUNCTION chatroom_changed(); DELETE FROM chatroom_meta WHERE key = 'changes';"
+	    "UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version'");
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	store_t *s = store_pg_store(st);
+	assert_int_equal(store_pg_changes(st, &before), STORE_OK);
+
+	gid = group_named(st, "count_g");
+	count_moved(st, &before);
+	/* what a node's table does not keep: no change */
+	store_msg_t m = { .group_id = gid, .sender_id = 0, .ts = 1, .sender_name = "Admin",
+	                  .content = "not counted" };
+	assert_int_equal(store_pg_messages_append(st, &m, 1, out), STORE_OK);
+	assert_int_equal(store_user_set_pwhash(s, STORE_ADMIN_ID, "h2"), STORE_OK);
+	assert_int_equal(store_pg_changes(st, &after), STORE_OK);
+	assert_int_equal(after, before);
+
+	/* each of these moves it */
+	assert_int_equal(store_user_create(s, "count_u", "h", &uid), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_member_add(s, gid, uid), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_member_remove(s, gid, uid), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_user_set_banned(s, uid, 1), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_user_rename(s, uid, "count_v"), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_group_rename(s, gid, "count_h"), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_group_set_banned(s, gid, 1), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_member_add(s, gid, uid), STORE_OK);
+	count_moved(st, &before);
+	assert_int_equal(store_user_delete(s, uid), STORE_OK); /* and its membership */
+	count_moved(st, &before);
+	assert_int_equal(store_group_delete(s, gid), STORE_OK);
+	count_moved(st, &before);
+	store_pg_close(st);
+}
+
 int main(void)
 {
 	conninfo = getenv("CHATROOM_TEST_PG");
@@ -460,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_two_writers_into_one_group_give_one_order),
 		cmocka_unit_test(test_accounts_groups_and_files_keep_store_h_meanings),
 		cmocka_unit_test(test_chat_kinds_and_the_upgrade_from_version_1),
+		cmocka_unit_test(test_the_count_of_changes_moves_with_changes_a_node_keeps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
