@@ -178,7 +178,6 @@ struct cluster_apply {
 	struct cluster_rows *r;
 	struct cluster_after *a;
 	group_t *pub;
-	int64_t max_gid, max_uid; /* the newest ids read: newer ones are not judged */
 };
 
 static store_group_t *cluster_find_group(struct cluster_rows *r, int64_t id)
@@ -198,8 +197,6 @@ static void cluster_apply_group(void *ctx, group_t *g)
 	struct cluster_apply *k = ctx;
 	struct cluster_rows *r = k->r;
 	struct cluster_after *a = k->a;
-	if (g->id > k->max_gid)
-		return;
 	if (!cluster_find_group(r, g->id)) {
 		if (cluster_grow((void **)&a->gid, a->ng, &a->capg, sizeof *a->gid) < 0 ||
 		    cluster_grow((void **)&a->gname, a->ng, &a->capgn, sizeof *a->gname) < 0) {
@@ -226,8 +223,6 @@ static void cluster_apply_group(void *ctx, group_t *g)
 	/* members the store no longer has: from the end, as removing shifts */
 	for (size_t i = g->nmembers; i-- > 0;) {
 		int64_t uid = g->members[i];
-		if (uid > k->max_uid)
-			continue;
 		int64_t want[2] = { g->id, uid };
 		if (bsearch(want, r->m + lo, end - lo, sizeof *r->m, cluster_cmp_pair))
 			continue;
@@ -247,7 +242,7 @@ static void cluster_apply_session(void *ctx, client_t *c)
 {
 	struct cluster_apply *k = ctx;
 	struct cluster_after *a = k->a;
-	if (!c->logged_in || c->user_id > k->max_uid)
+	if (!c->logged_in)
 		return;
 	struct cluster_user *u = cluster_find_user(k->r, c->user_id);
 	if (u && strcmp(u->name, c->username) == 0)
@@ -261,14 +256,14 @@ static void cluster_apply_session(void *ctx, client_t *c)
 	a->uname[a->nu++] = u ? u->name : NULL;
 }
 
-/* Make the table the store's view r (write lock held). */
+/* Make the table the store's view r (write lock held), which is whole:
+ * the table did not change since r was read (table_groups_gen), so a
+ * group, membership or session it lacks is gone from the store, not too
+ * new for r (a group made, a member added, an account registered and
+ * logged in here since then each moved the generation). */
 static void cluster_apply(struct cluster_rows *r, struct cluster_after *a)
 {
-	struct cluster_apply k = { r, a, table_group_by_name(CR_PUBLIC_GROUP), 0, 0 };
-	for (size_t i = 0; i < r->ng; i++)
-		k.max_gid = r->g[i].id > k.max_gid ? r->g[i].id : k.max_gid;
-	for (size_t i = 0; i < r->nu; i++)
-		k.max_uid = r->u[i].id > k.max_uid ? r->u[i].id : k.max_uid;
+	struct cluster_apply k = { r, a, table_group_by_name(CR_PUBLIC_GROUP) };
 	for (size_t i = 0; i < r->ng; i++) {
 		const store_group_t *sg = &r->g[i];
 		group_t *g = table_group(sg->id);
