@@ -5,6 +5,8 @@ node1. In SyncAtOnce the nodes never sweep (SweepInterval of an hour), so
 whatever node1 does, it does on node0's notice; in NoticesDropped node0
 publishes no notice of a change and node1 applies removals at its sweep.
 (cluster.py starts PostgreSQL, Redis, the nodes and HAProxy.)"""
+import time
+
 import cluster
 import test_cluster
 from adminlib import ADMIN_PASSWORD, admin_cmd
@@ -222,6 +224,36 @@ class NoticesDropped(SyncBase):
         self.assertTrue(m.get("content"), m)
         self.assertTrue(victim.expect_closed(timeout=10 * SLOW))
         self.assertIn("account deleted (seen at the sweep)", self.cl.nodes[1].log_text())
+
+
+class QuietSweep(SyncBase):
+    """Both nodes sweep every 50 ms; while nothing changes, a sweep reads
+    only the store's count of changes, not every group, member and
+    account: PostgreSQL's own statistics show the memberships read."""
+    node_args = {0: ["--sweep-interval", "50"], 1: ["--sweep-interval", "50"]}
+
+    def scans(self):
+        db = self.cl.conninfo.split("dbname=")[1]
+        rows = PG.psql("SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_user_tables "
+                       "WHERE relname = 'members'", db=db)
+        return int(rows[0][0])
+
+    def settled(self):
+        """The count of reads of members stays put for 1.5 s (statistics
+        reach PostgreSQL's views within about a second)."""
+        before = self.scans()
+        time.sleep(1.5)
+        return self.scans() == before
+
+    def test_a_sweep_reads_everything_only_after_a_change(self):
+        a, b = self.on(0, protocol2=True), self.on(1, protocol2=True)
+        self.assertTrue(wait_for(self.settled, timeout=30 * SLOW), "members read on every sweep")
+        # a change: both nodes read again, and the statistics show it
+        before = self.scans()
+        name, gid = self.group_of(a, [b], [a, b])
+        self.assertTrue(wait_for(lambda: self.scans() > before, timeout=10 * SLOW))
+        self.assertTrue(wait_for(self.settled, timeout=30 * SLOW), "members read on every sweep")
+        self.assertEqual(self.members(b, gid), sorted([a.username, b.username]))
 
 
 if __name__ == "__main__":
