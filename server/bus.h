@@ -35,10 +35,11 @@ struct bus_opts {
 	int sweep_ms;          /* compare every known group with the store this often */
 	int heartbeat_s;       /* the node key's lifetime */
 	int drop_every;        /* testing only: drop every Nth publish (0: none) */
-	int drop_notices;      /* testing only: publish no notice of a change */
-	/* Read groups, memberships and bans again (cluster_refresh), in the
-	 * bus thread: when another node says they changed, every sweep_ms,
-	 * and when Redis comes back. NULL: none. */
+	int drop_notices;      /* testing only: publish no notice of a change
+	                        * ("changed", "sync"; logins still go) */
+	/* Bring groups, memberships and accounts up to the store's
+	 * (cluster_refresh), in the bus thread: when another node says they
+	 * changed, every sweep_ms, and when Redis comes back. NULL: none. */
 	int (*refresh)(void);
 	/* User uid logged in on another node (node): end its session here
 	 * (cluster_login_elsewhere), in the bus thread. NULL: none. */

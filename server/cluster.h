@@ -1,16 +1,20 @@
 /* cluster.h - keeping this node's client table in step with PostgreSQL in
- * cluster mode: groups (created, renamed, banned), memberships and banned
- * accounts changed on other nodes. A node that changes any of them says so
- * on the bus (cluster_changed()), and every node reads them again from the
- * store (cluster_refresh()) on that notice and every SweepInterval, so a
- * lost notice delays a change and never loses it.
+ * cluster mode: groups (created, renamed, banned, deleted), memberships
+ * (added, removed), kinds, and accounts (banned, deleted, renamed) changed
+ * on other nodes. A node that changes any of them says so on the bus:
+ * cluster_changed() for additions and bans, a sync notice
+ * (cluster_sync.h) applied at once for removals, deletions and renames.
+ * Every node also reads them again from the store (cluster_refresh()) on
+ * a "changed" notice and every SweepInterval, so a lost notice delays a
+ * change and never loses it; the refresh makes the table exactly the
+ * store's view, removals included, and reads everything only when the
+ * store's count of changes (store_pg_changes) moved since it last did.
  *
  * A login on one node ends the user's session on any other
  * (cluster_logged_in(), cluster_login_elsewhere()), as a second login on
  * one node ends the first.
  *
- * Not yet carried across nodes: deleted groups and accounts, removed
- * memberships, renamed accounts, presence. */
+ * Not carried across nodes here: presence. */
 #ifndef CHATROOM_CLUSTER_H
 #define CHATROOM_CLUSTER_H
 
@@ -34,10 +38,17 @@ void cluster_logged_in(int64_t uid);
  * second login does (the bus thread calls it). Takes the table write lock. */
 void cluster_login_elsewhere(int64_t uid, const char *node);
 
-/* Read groups, memberships and banned accounts from the store and add to
- * the table what it lacks (and the groups' names and bans). Takes the table
- * write lock, never while the store's lock is held. 0, or -1 when the store
- * could not be read (logged). */
+/* When the store's count of changes moved since the table last became the
+ * store's view (or cannot be read): read groups, memberships, kinds and
+ * accounts from the store and make the table that view: groups added,
+ * renamed, banned and deleted (their present clients move to public,
+ * told), memberships added and removed (a session in a group it is no
+ * longer a member of moves to public), bans set and lifted, and sessions
+ * of accounts deleted or renamed ended as Admin's change ends them. A
+ * pass during which the table changed here is read again (up to
+ * CLUSTER_REFRESH_TRIES times, then at the next call). Takes the refresh
+ * lock (see table.h), then the store's and the table's locks, never
+ * together. 0, or -1 when the store could not be read (logged). */
 int cluster_refresh(void);
 
 #endif

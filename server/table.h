@@ -18,6 +18,9 @@
  *   state_direct_lock (state_chat.c) -> the table lock, then (after letting
  *   it go) the store's lock, then the table lock again: the opening of a
  *   direct chat, taken with no other lock held.
+ *   cluster_refresh_lock (cluster.c) -> the store's lock, then (after
+ *   letting it go) the table lock: a refresh from the store in cluster
+ *   mode, taken with no other lock held but state_direct_lock.
  * Leaves, never held while taking any other lock: the bus lock (bus.c:
  * the publishing connection), the writer lock
  * (writer.c), each store connection's lock (the backend's: store_sqlite.c,

@@ -246,7 +246,7 @@ static void test_reopening_makes_a_member_who_left_one_again(void **state)
 	int created, moved;
 	assert_int_equal(state_direct_open(f->alice, "alice", f->bob, "bob", &gid, name, sizeof name,
 	                                   &created), STATE_OK);
-	assert_int_equal(state_member_remove(gid, f->bob, &moved), STATE_OK);
+	assert_int_equal(state_member_remove(gid, f->bob, NULL, &moved), STATE_OK);
 	assert_false(stored_member(gid, f->bob));
 	assert_false(table_member(gid, f->bob));
 	/* a refused re-opening changes nothing */
@@ -312,7 +312,7 @@ static void test_removing_the_current_chat_moves_the_session_to_public(void **st
 	table_wrlock();
 	table_enter(f->c, table_group(gid));
 	table_unlock();
-	assert_int_equal(state_member_remove(gid, f->bob, &moved), STATE_OK);
+	assert_int_equal(state_member_remove(gid, f->bob, NULL, &moved), STATE_OK);
 	assert_true(moved);
 	assert_false(stored_member(gid, f->bob));
 	assert_false(table_member(gid, f->bob));
@@ -321,7 +321,7 @@ static void test_removing_the_current_chat_moves_the_session_to_public(void **st
 	assert_int_equal(table_group(gid)->npresent, 0);
 	table_unlock();
 	/* alice, offline, leaves: the group stays, with no member */
-	assert_int_equal(state_member_remove(gid, f->alice, &moved), STATE_OK);
+	assert_int_equal(state_member_remove(gid, f->alice, NULL, &moved), STATE_OK);
 	assert_false(moved);
 	table_rdlock();
 	assert_non_null(table_group(gid));
@@ -341,7 +341,7 @@ static void test_removal_refused_by_the_database_changes_nothing(void **state)
 	table_enter(f->c, table_group(gid));
 	table_unlock();
 	break_the_disk();
-	assert_int_equal(state_member_remove(gid, f->bob, &moved), STATE_DB);
+	assert_int_equal(state_member_remove(gid, f->bob, NULL, &moved), STATE_DB);
 	mend_the_disk();
 	assert_false(moved);
 	assert_true(stored_member(gid, f->bob));
