@@ -161,6 +161,33 @@ class SyncAtOnce(SyncBase):
         c.chat("my new name", group_id=c.group["id"])
         self.assertEqual(listener.recv_chat("my new name")["sender_username"], new)
 
+    def test_a_new_password_ends_the_session_on_the_other_node(self):
+        adm, victim = self.admin_on(0), self.on(1, protocol2=True)
+        r = admin_cmd(adm, "modify", "-u", target_name=victim.username,
+                      new_value="password fresh12345")
+        self.assertTrue(r["success"], r)
+        self.assertTrue(victim.recv_type("system_message").get("content"))
+        self.assertTrue(victim.expect_closed(timeout=10 * SLOW))
+        c = self.cl.nodes[1].connect()
+        self.conns.append(c)
+        self.assertFalse(c.login(victim.username).get("success"))
+        self.assertTrue(c.login(victim.username, "fresh12345").get("success"))
+
+    def test_a_renamed_group_shows_its_new_name_on_the_other_node(self):
+        adm, member = self.admin_on(0), self.on(1, protocol2=True)
+        old, gid = self.group_of(member, [], [member])
+        new = uname("renamed")
+        r = admin_cmd(adm, "modify", "-g", target_id=gid, new_value="name " + new)
+        self.assertTrue(r["success"], r)
+        self.assertEqual(member.recv_type("admin_operation_notification")["operation"],
+                         "modify_-g")
+        member.chat("under the new name", group_id=gid)
+        self.assertEqual(member.recv_chat("under the new name")["chat_group_name"], new)
+        r, hist, _ = member.enter_chat(new)
+        self.assertIsNotNone(hist, r)
+        r, hist, _ = member.enter_chat(old)
+        self.assertIsNone(hist, r)
+
     def test_a_member_who_left_on_one_node_is_no_member_on_the_other(self):
         leaver, owner = self.on(0, protocol2=True), self.on(1, protocol2=True)
         name, gid = self.group_of(owner, [leaver], [owner, leaver])
