@@ -21,6 +21,10 @@
  * as the SQLite store does (store_message.c): a trim walks only the rows
  * it deletes. */
 #define STORE_PG_DEDUP_SLACK_DIV 8
+/* A writer's last batch is remembered (writer_batches) for its retry;
+ * rows not updated for this long belong to writers long gone, and are
+ * deleted when a connection opens. */
+#define STORE_PG_WRITER_KEEP_S (7 * 24 * 3600)
 #define STORE_PG_STR_(x) #x
 #define STORE_PG_STR(x) STORE_PG_STR_(x)
 
@@ -335,20 +339,27 @@ static const char store_pg_schema_v2_step[] =
 	"UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version';";
 
 /* Version 3: two things the writer's retries and DedupWindow need.
- *  - messages.origin, origin_pos: the batch a message came in (its token,
- *    store_pg_batch_token(), unique to one writer of one start) and its
- *    place in it. A batch whose COMMIT succeeded while the connection died
- *    before the reply is sent again; chatroom_append() then finds its rows
- *    and answers with them instead of storing the messages a second time.
+ *  - writer_batches: per writer (the random half of its batch tokens,
+ *    store_pg_batch_token(), new at every start) the number of its last
+ *    committed batch and what that batch's messages became. A batch whose
+ *    COMMIT succeeded while the connection died before the reply is sent
+ *    again with the same token; chatroom_append() then answers with the
+ *    stored outcome instead of storing the messages a second time. One row
+ *    per writer, not one per message: the writer has one batch in flight
+ *    and retries it before it stores the next.
  *  - client_msg_ids move from messages (where they stay, for history) to
  *    dedup, as in SQLite (store_schema.c): one row per sender and id,
  *    numbered per sender (n) so that a sender's rows older than the window
  *    are deleted by one index range, about every window/8 messages
  *    (STORE_PG_DEDUP_SLACK_DIV), not kept forever. */
 static const char store_pg_schema_v3_step[] =
-	"ALTER TABLE messages ADD COLUMN origin text, ADD COLUMN origin_pos integer;"
-	"CREATE UNIQUE INDEX messages_by_origin ON messages(origin, origin_pos)"
-	" WHERE origin IS NOT NULL;"
+	"CREATE TABLE writer_batches ("
+	" writer text PRIMARY KEY,"
+	" last_batch bigint NOT NULL,"
+	" msg_ids bigint[] NOT NULL,"
+	" msg_seqs bigint[] NOT NULL,"
+	" msg_dups boolean[] NOT NULL,"
+	" at double precision NOT NULL);"
 	"CREATE TABLE dedup ("
 	" user_id bigint NOT NULL,"
 	" client_msg_id text NOT NULL,"
@@ -364,51 +375,62 @@ static const char store_pg_schema_v3_step[] =
 	" FROM messages WHERE client_msg_id IS NOT NULL;"
 	"DROP INDEX IF EXISTS messages_dedup;"
 	"DROP FUNCTION IF EXISTS chatroom_append(jsonb);"
-	/* As version 1's, and: a message already stored under (tok, its
-	 * place) is answered with its row (the batch committed before);
-	 * win > 0 trims its sender's dedup rows to the newest win. */
+	/* As version 1's, and: tok ("WRITER-N") names the batch; when it is
+	 * the writer's last committed one, its stored outcome is the answer.
+	 * win > 0 trims each sender's dedup rows to the newest win. */
 	"CREATE FUNCTION chatroom_append(batch jsonb, tok text, win integer)"
 	" RETURNS TABLE(out_id bigint, out_seq bigint, out_dup boolean)"
 	" LANGUAGE plpgsql AS $$"
-	" DECLARE r record; mid bigint; mseq bigint; dn bigint;"
+	" DECLARE r record; mid bigint; mseq bigint; dn bigint; w text; b bigint;"
+	"  ids bigint[] := '{}'; seqs bigint[] := '{}'; dups boolean[] := '{}';"
 	" BEGIN"
+	"  IF tok IS NOT NULL THEN"
+	"   w := split_part(tok, '-', 1); b := split_part(tok, '-', 2)::bigint;"
+	"   IF EXISTS (SELECT 1 FROM writer_batches x WHERE x.writer = w AND x.last_batch = b) THEN"
+	"    RETURN QUERY SELECT u.i, u.s, u.d FROM writer_batches x,"
+	"     unnest(x.msg_ids, x.msg_seqs, x.msg_dups) AS u(i, s, d) WHERE x.writer = w;"
+	"    RETURN;"
+	"   END IF;"
+	"  END IF;"
 	"  PERFORM 1 FROM groups WHERE id IN"
 	"   (SELECT (e->>'g')::bigint FROM jsonb_array_elements(batch) e) ORDER BY id FOR UPDATE;"
 	"  FOR r IN SELECT * FROM ROWS FROM (jsonb_to_recordset(batch)"
 	"   AS (g bigint, s bigint, t double precision, n text, c text, k text))"
 	"   WITH ORDINALITY AS x(g, s, t, n, c, k, i) ORDER BY i LOOP"
-	"   mid := NULL; mseq := NULL;"
-	"   IF tok IS NOT NULL THEN"
-	"    SELECT m.id, m.seq INTO mid, mseq FROM messages m"
-	"     WHERE m.origin = tok AND m.origin_pos = r.i;"
-	"    IF mid IS NOT NULL THEN"
-	"     out_id := mid; out_seq := coalesce(mseq, 0); out_dup := false; RETURN NEXT; CONTINUE;"
-	"    END IF;"
-	"   END IF;"
+	"   mid := NULL; mseq := NULL; out_dup := false;"
 	"   IF r.k IS NOT NULL THEN"
 	"    SELECT d.message_id, m.seq INTO mid, mseq FROM dedup d"
 	"     LEFT JOIN messages m ON m.id = d.message_id"
 	"     WHERE d.user_id = r.s AND d.client_msg_id = r.k;"
 	"   END IF;"
 	"   IF mid IS NOT NULL THEN"
-	"    out_id := mid; out_seq := coalesce(mseq, 0); out_dup := true; RETURN NEXT; CONTINUE;"
-	"   END IF;"
-	"   UPDATE groups SET last_seq = last_seq + 1 WHERE id = r.g RETURNING last_seq INTO mseq;"
-	"   mid := nextval('message_ids');"
-	"   INSERT INTO messages(id, group_id, seq, sender_id, ts, sender_name, content,"
-	"    client_msg_id, origin, origin_pos)"
-	"    VALUES (mid, r.g, mseq, r.s, r.t, r.n, r.c, r.k, tok, CASE WHEN tok IS NULL THEN NULL"
-	"     ELSE r.i END);"
-	"   IF r.k IS NOT NULL THEN"
-	"    SELECT coalesce(max(d.n), 0) + 1 INTO dn FROM dedup d WHERE d.user_id = r.s;"
-	"    INSERT INTO dedup(user_id, client_msg_id, message_id, group_id, n)"
-	"     VALUES (r.s, r.k, mid, r.g, dn);"
-	"    IF win > 0 AND dn % greatest(win / " STORE_PG_STR(STORE_PG_DEDUP_SLACK_DIV) ", 1) = 0 THEN"
-	"     DELETE FROM dedup d WHERE d.user_id = r.s AND d.n <= dn - win;"
+	"    out_dup := true;"
+	"   ELSE"
+	"    UPDATE groups SET last_seq = last_seq + 1 WHERE id = r.g RETURNING last_seq INTO mseq;"
+	"    mid := nextval('message_ids');"
+	"    INSERT INTO messages(id, group_id, seq, sender_id, ts, sender_name, content, client_msg_id)"
+	"     VALUES (mid, r.g, mseq, r.s, r.t, r.n, r.c, r.k);"
+	"    IF r.k IS NOT NULL THEN"
+	"     SELECT coalesce(max(d.n), 0) + 1 INTO dn FROM dedup d WHERE d.user_id = r.s;"
+	"     INSERT INTO dedup(user_id, client_msg_id, message_id, group_id, n)"
+	"      VALUES (r.s, r.k, mid, r.g, dn);"
+	"     IF win > 0 AND dn % greatest(win / " STORE_PG_STR(STORE_PG_DEDUP_SLACK_DIV) ", 1) = 0 THEN"
+	"      DELETE FROM dedup d WHERE d.user_id = r.s AND d.n <= dn - win;"
+	"     END IF;"
 	"    END IF;"
 	"   END IF;"
-	"   out_id := mid; out_seq := coalesce(mseq, 0); out_dup := false; RETURN NEXT;"
+	"   out_id := mid; out_seq := coalesce(mseq, 0); RETURN NEXT;"
+	"   IF tok IS NOT NULL THEN"
+	"    ids := ids || out_id; seqs := seqs || out_seq; dups := dups || out_dup;"
+	"   END IF;"
 	"  END LOOP;"
+	"  IF tok IS NOT NULL THEN"
+	"   INSERT INTO writer_batches AS x(writer, last_batch, msg_ids, msg_seqs, msg_dups, at)"
+	"    VALUES (w, b, ids, seqs, dups, extract(epoch FROM now()))"
+	"    ON CONFLICT (writer) DO UPDATE SET last_batch = excluded.last_batch,"
+	"     msg_ids = excluded.msg_ids, msg_seqs = excluded.msg_seqs,"
+	"     msg_dups = excluded.msg_dups, at = excluded.at;"
+	"  END IF;"
 	" END $$;"
 	"UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version';";
 
@@ -502,6 +524,11 @@ int store_pg_open(const char *conninfo, store_pg_t **out, char *err, size_t errl
 		store_pg_close(st);
 		return STORE_ERR;
 	}
+	/* writers of earlier starts: nothing retries their batches any more
+	 * (a failure here is logged and changes nothing else) */
+	store_pg__q(st, "forgetting old writers' last batches", NULL, 0,
+	            "DELETE FROM writer_batches WHERE at < $1", "d",
+	            store_pg__now() - STORE_PG_WRITER_KEEP_S);
 	*out = st;
 	return STORE_OK;
 }

@@ -13,10 +13,10 @@
  *    the dedup table: a resend, to this node or another, is answered with
  *    the stored id. A sender's newest DedupWindow ids are kept (older ones
  *    are deleted in bulk, as in SQLite).
- *  - A batch carries a token (store_pg_batch_token()) kept with its
- *    messages: when its COMMIT succeeded but the reply was lost with the
- *    connection, the writer's retry is answered with the stored rows, so
- *    no message is stored twice.
+ *  - A batch carries a token (store_pg_batch_token()), recorded with its
+ *    outcome in the batch's transaction: when its COMMIT succeeded but the
+ *    reply was lost with the connection, the writer's retry is answered
+ *    with that outcome, so no message is stored twice.
  *
  * Thread safety: one store_pg_t is one libpq connection, guarded by its
  * mutex (a leaf lock, as store_t.lock). Callbacks run with it held. */
@@ -61,10 +61,12 @@ int store_pg_messages_append(store_pg_t *st, const store_msg_t *msgs, size_t n,
                              struct store_pg_stored *out);
 
 /* store_pg_messages_append() made safe to repeat: token (from
- * store_pg_batch_token(), the same for every attempt at one batch) is kept
- * with each message, and an attempt after one that committed (its reply
- * lost with the connection: STORE_ERR) finds the messages and answers with
- * them, duplicate flags as the first time. token NULL: no such record. */
+ * store_pg_batch_token(), the same for every attempt at one batch) is
+ * recorded with the batch's outcome, and an attempt after one that
+ * committed (its reply lost with the connection: STORE_ERR) is answered
+ * with that outcome, storing nothing. Only the last committed batch of a
+ * connection's tokens is remembered: retry a batch before storing the
+ * next (the writer does). token NULL: no such record. */
 int store_pg_batch_append(store_pg_t *st, const store_msg_t *msgs, size_t n, const char *token,
                           struct store_pg_stored *out);
 /* A new batch token: unique to this connection's start (random bits from

@@ -37,7 +37,7 @@ static void sql(const char *q)
  * index; its chatroom_append() is a stand-in the upgrade must replace. */
 static const char to_version_2[] =
 	"DROP FUNCTION chatroom_append(jsonb, text, integer); DROP TABLE dedup;"
-	"ALTER TABLE messages DROP COLUMN origin, DROP COLUMN origin_pos;"
+	"DROP TABLE writer_batches;"
 	"CREATE UNIQUE INDEX messages_dedup ON messages(sender_id, client_msg_id)"
 	" WHERE client_msg_id IS NOT NULL;"
 	"CREATE FUNCTION chatroom_append(batch jsonb) RETURNS integer LANGUAGE sql AS 'SELECT 1';"
