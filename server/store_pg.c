@@ -384,6 +384,10 @@ static const char store_pg_schema_v3_step[] =
 	" DECLARE r record; mid bigint; mseq bigint; dn bigint; w text; b bigint;"
 	"  ids bigint[] := '{}'; seqs bigint[] := '{}'; dups boolean[] := '{}';"
 	" BEGIN"
+	"  PERFORM 1 FROM groups WHERE id IN"
+	"   (SELECT (e->>'g')::bigint FROM jsonb_array_elements(batch) e) ORDER BY id FOR UPDATE;"
+	/* looked up after the locks: an earlier attempt still committing
+	 * on a connection that died holds them, and is seen once done */
 	"  IF tok IS NOT NULL THEN"
 	"   w := split_part(tok, '-', 1); b := split_part(tok, '-', 2)::bigint;"
 	"   IF EXISTS (SELECT 1 FROM writer_batches x WHERE x.writer = w AND x.last_batch = b) THEN"
@@ -392,8 +396,6 @@ static const char store_pg_schema_v3_step[] =
 	"    RETURN;"
 	"   END IF;"
 	"  END IF;"
-	"  PERFORM 1 FROM groups WHERE id IN"
-	"   (SELECT (e->>'g')::bigint FROM jsonb_array_elements(batch) e) ORDER BY id FOR UPDATE;"
 	"  FOR r IN SELECT * FROM ROWS FROM (jsonb_to_recordset(batch)"
 	"   AS (g bigint, s bigint, t double precision, n text, c text, k text))"
 	"   WITH ORDINALITY AS x(g, s, t, n, c, k, i) ORDER BY i LOOP"

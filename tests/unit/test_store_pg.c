@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -525,6 +526,78 @@ static void test_a_batch_retried_after_its_reply_was_lost_is_stored_once(void **
 	store_pg_close(st);
 }
 
+struct retry {
+	store_pg_t *st;
+	const store_msg_t *m;
+	const char *tok;
+	struct store_pg_stored out[2];
+	int status;
+};
+
+static void *retry_batch(void *arg)
+{
+	struct retry *r = arg;
+	r->status = store_pg_batch_append(r->st, r->m, 2, r->tok, r->out);
+	return NULL;
+}
+
+/* The first attempt is still committing (its connection died, its server
+ * process not yet done) when the retry comes: the retry waits for it and
+ * then answers with its outcome. */
+static void test_a_retry_waits_for_an_attempt_still_committing(void **state)
+{
+	store_pg_t *st;
+	char err[512], tok[STORE_PG_TOKEN_LEN], batch[256];
+	int64_t n;
+	pthread_t t;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g = group_named(st, "still_committing");
+	store_msg_t m[2] = {
+		{ .group_id = g, .sender_id = 0, .ts = 1, .sender_name = "Admin", .content = "x" },
+		{ .group_id = g, .sender_id = 0, .ts = 2, .sender_name = "Admin", .content = "y" },
+	};
+	store_pg_batch_token(st, tok, sizeof tok);
+	snprintf(batch, sizeof batch,
+	         "[{\"g\":%lld,\"s\":0,\"t\":1,\"n\":\"Admin\",\"c\":\"x\"},"
+	         "{\"g\":%lld,\"s\":0,\"t\":2,\"n\":\"Admin\",\"c\":\"y\"}]",
+	         (long long)g, (long long)g);
+	/* the first attempt, on a connection of its own, not yet committed */
+	PGconn *first = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(first), CONNECTION_OK);
+	PGresult *r = PQexec(first, "BEGIN");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	const char *p[2] = { batch, tok };
+	r = PQexecParams(first, "SELECT out_id, out_seq FROM chatroom_append($1::jsonb, $2, 0)", 2,
+	                 NULL, p, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 2);
+	int64_t id0 = strtoll(PQgetvalue(r, 0, 0), NULL, 10), id1 = strtoll(PQgetvalue(r, 1, 0), NULL, 10);
+	PQclear(r);
+
+	struct retry rt = { .st = st, .m = m, .tok = tok, .status = -99 };
+	assert_int_equal(pthread_create(&t, NULL, retry_batch, &rt), 0);
+	/* the retry waits for the first attempt's locks */
+	while (sql_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+	               "AND wait_event_type = 'Lock'") == 0) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	r = PQexec(first, "COMMIT");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(first);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(rt.status, STORE_OK);
+	assert_int_equal(rt.out[0].id, id0);
+	assert_int_equal(rt.out[1].id, id1);
+	assert_int_equal(rt.out[1].seq, 2);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	store_pg_close(st);
+}
+
 static void append_one(store_pg_t *st, int64_t g, int64_t u, const char *cmid,
                        struct store_pg_stored *out)
 {
@@ -650,6 +723,7 @@ int main(void)
 		cmocka_unit_test(test_accounts_groups_and_files_keep_store_h_meanings),
 		cmocka_unit_test(test_chat_kinds_and_the_upgrade_from_version_1),
 		cmocka_unit_test(test_a_batch_retried_after_its_reply_was_lost_is_stored_once),
+		cmocka_unit_test(test_a_retry_waits_for_an_attempt_still_committing),
 		cmocka_unit_test(test_dedup_window_keeps_each_senders_newest_client_msg_ids),
 		cmocka_unit_test(test_the_upgrade_from_version_2_keeps_client_msg_ids),
 	};
