@@ -578,9 +578,11 @@ static void test_a_retry_waits_for_an_attempt_still_committing(void **state)
 
 	struct retry rt = { .st = st, .m = m, .tok = tok, .status = -99 };
 	assert_int_equal(pthread_create(&t, NULL, retry_batch, &rt), 0);
-	/* the retry waits for the first attempt's locks */
-	while (sql_int("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-	               "AND wait_event_type = 'Lock'") == 0) {
+	/* the retry waits for the first attempt's locks (a minute at most:
+	 * a retry that does not wait fails the test below, not this loop) */
+	for (int i = 0; i < 6000 && sql_int("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+	                                    "current_database() AND wait_event_type = 'Lock'") == 0;
+	     i++) {
 		struct timespec ts = { 0, 10 * 1000000L };
 		nanosleep(&ts, NULL);
 	}
