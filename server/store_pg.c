@@ -830,7 +830,8 @@ int store_pg_dedup_get(store_t *base, int64_t user_id, const char *client_msg_id
 	snprintf(u, sizeof u, "%lld", (long long)user_id);
 	pthread_mutex_lock(&st->lock);
 	s = store_pg__run(st, "looking up a client_msg_id", &r,
-	                 "SELECT message_id, group_id FROM dedup WHERE user_id = $1 AND client_msg_id = $2",
+	                 "SELECT message_id, group_id FROM dedup "
+	                 "WHERE user_id = $1 AND client_msg_id = $2",
 	                 2, p);
 	if (s == STORE_OK) {
 		if (PQntuples(r) == 0) {
