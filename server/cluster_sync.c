@@ -161,8 +161,10 @@ static int cluster_sync_account_apply(json_object *o)
 static int cluster_sync_admin_note_apply(json_object *o)
 {
 	const char *messages[CAT_NLANGS];
-	const char *op = cluster_sync_get_str(o, "operation"), *opname = cluster_sync_get_str(o, "operator_name"),
-	           *ttype = cluster_sync_get_str(o, "target_type"), *tname = cluster_sync_get_str(o, "target_name");
+	const char *op = cluster_sync_get_str(o, "operation");
+	const char *opname = cluster_sync_get_str(o, "operator_name");
+	const char *ttype = cluster_sync_get_str(o, "target_type");
+	const char *tname = cluster_sync_get_str(o, "target_name");
 	int64_t opid = cluster_sync_get_int(o, "operator_id"), tid = cluster_sync_get_int(o, "target_id");
 	json_object *m;
 	if (!op || !opname || !ttype || !tname || opid < 0 || tid < 0 ||
