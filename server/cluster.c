@@ -170,6 +170,8 @@ struct cluster_after {
 	int64_t *uid;          /* sessions to end: account deleted or renamed */
 	const char **uname;    /* the new name (points into the rows), NULL: deleted */
 	size_t nu, capu, capun;
+	size_t removed;        /* memberships removed */
+	size_t nlogged;        /* sessions ended (deleted or renamed accounts) */
 	int oom;
 };
 
@@ -178,6 +180,7 @@ struct cluster_apply {
 	struct cluster_rows *r;
 	struct cluster_after *a;
 	group_t *pub;
+	size_t removed; /* memberships removed */
 };
 
 static store_group_t *cluster_find_group(struct cluster_rows *r, int64_t id)
@@ -230,6 +233,7 @@ static void cluster_apply_group(void *ctx, group_t *g)
 		client_t *c = table_user_client(uid);
 		if (c && c->cur == g && k->pub && k->pub != g)
 			table_enter(c, k->pub);
+		k->removed++;
 	}
 	for (size_t i = lo; i < end; i++)
 		if (!table_is_member(g, r->m[i][1]) && table_member_add(g, r->m[i][1]) < 0)
@@ -263,7 +267,7 @@ static void cluster_apply_session(void *ctx, client_t *c)
  * logged in here since then each moved the generation). */
 static void cluster_apply(struct cluster_rows *r, struct cluster_after *a)
 {
-	struct cluster_apply k = { r, a, table_group_by_name(CR_PUBLIC_GROUP) };
+	struct cluster_apply k = { .r = r, .a = a, .pub = table_group_by_name(CR_PUBLIC_GROUP) };
 	for (size_t i = 0; i < r->ng; i++) {
 		const store_group_t *sg = &r->g[i];
 		group_t *g = table_group(sg->id);
@@ -293,6 +297,7 @@ static void cluster_apply(struct cluster_rows *r, struct cluster_after *a)
 		    table_set_user_banned(r->u[i].id, r->u[i].banned) < 0)
 			a->oom = 1;
 	table_clients_foreach(cluster_apply_session, &k);
+	a->removed = k.removed;
 }
 
 static void cluster_rows_free(struct cluster_rows *r)
@@ -338,6 +343,7 @@ static int cluster_refresh_once(struct cluster_after *a)
 		else
 			state_account_changed_elsewhere(a->uid[i], 1, CAT_ADMIN_ACCOUNT_DELETED, NULL,
 			                                "account deleted (seen at the sweep)");
+	a->nlogged += a->nu;
 	a->nu = 0;
 	cluster_rows_free(&r);
 	return fresh;
@@ -365,6 +371,9 @@ int cluster_refresh(void)
 		rc = rc < 0 ? -1 : 0;
 	}
 	pthread_mutex_unlock(&cluster_refresh_lock);
+	if (a.removed || a.ng || a.nlogged)
+		log_info("cluster: the store no longer has %zu membership(s), %zu group(s) and %zu "
+		         "account(s) of sessions here: removed here too", a.removed, a.ng, a.nlogged);
 	/* groups deleted in the store: their present clients move to public,
 	 * told, as a deletion's notice would have done */
 	for (size_t i = 0; i < a.ng; i++)
