@@ -443,7 +443,12 @@ static const char store_pg_schema_v3_step[] =
  * columns a node's table keeps count: a batch's last_seq and a password
  * hash do not. The count is a row, not a sequence: a reader sees it move
  * together with the change it counts, never before its commit. Written to
- * be run again. */
+ * be run again. The row is locked from a transaction's first counted
+ * statement to its commit, so changes to accounts and groups commit one at
+ * a time (message batches never take it); two multi-statement changes that
+ * also lock each other's rows (a group made with a member while Admin
+ * deletes that member) may deadlock, and PostgreSQL then refuses one: a
+ * database error for that request, nothing half done. */
 static const char store_pg_schema_v4_step[] =
 	"INSERT INTO chatroom_meta(key, value) VALUES ('changes', 0) ON CONFLICT DO NOTHING;"
 	"CREATE OR REPLACE FUNCTION chatroom_changed() RETURNS trigger LANGUAGE plpgsql AS $$"

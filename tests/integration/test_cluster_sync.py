@@ -241,6 +241,7 @@ class NoticesDropped(SyncBase):
         self.assertEqual(chats(stay, 1, gid)[0][1], "after the kick")
         self.assertTrue(victim.no_message(0.5, types=("chat_message",)))
         self.assertIn("dropping a notice of a change", self.cl.nodes[0].log_text())
+        self.assertIn("the store no longer has 1 membership(s)", self.cl.nodes[1].log_text())
 
     def test_an_account_deleted_without_a_notice_is_cut_off_at_the_sweep(self):
         adm = self.admin_on(0)
