@@ -300,12 +300,12 @@ static void state_movers(int64_t gid, struct state_movers *m)
 
 int state_group_delete(int64_t gid, struct outbuf *const *notice)
 {
+	/* its name for the other nodes' notices: the store's, as this node's
+	 * table may not know a group just made on another one */
+	store_group_t sg;
 	char name[160] = "";
-	table_rdlock();
-	group_t *g = table_group(gid);
-	if (g)
-		snprintf(name, sizeof name, "%s", g->name);
-	table_unlock();
+	if (store_group_by_id(srv_store, gid, &sg) == STORE_OK)
+		snprintf(name, sizeof name, "%s", sg.name);
 	int rc = store_group_delete(srv_store, gid);
 	if (rc != STORE_OK)
 		return state__of(rc);
