@@ -220,4 +220,18 @@ int state_file_delete(int64_t id);
  * non-zero; cb runs under the database's lock (see above). */
 int state_files_foreach(int64_t gid, int (*cb)(void *ctx, const state_file_t *f), void *ctx);
 
+/* Files' bytes kept by the database (cluster mode: every node serves every
+ * file), in chunks of state_file_chunk_size() bytes; 0 when the database
+ * keeps none and the data directory holds them. An upload puts chunks 0,
+ * 1, 2... of its stored_name, then state_file_add() records the file, which
+ * succeeds only when the chunks hold exactly its size (STATE_NOTFOUND
+ * otherwise); an abandoned upload drops its chunks. state_file_delete()
+ * deletes a file's chunks with it. STATE_OK, STATE_NOTFOUND (no such chunk)
+ * or STATE_DB. */
+size_t state_file_chunk_size(void);
+int state_file_chunk_put(const char *stored_name, int64_t idx, const void *data, size_t len);
+int state_file_chunk_get(const char *stored_name, int64_t idx, void *buf, size_t cap,
+                         size_t *len);
+int state_file_chunks_drop(const char *stored_name);
+
 #endif

@@ -14,7 +14,8 @@
 
 #include "log.h"
 
-/* The schema, version 1 (version 2 adds store_pg_schema_v2_step). Admin is user 0 as in the SQLite store; serials
+/* The schema, version 1 (version 2 adds store_pg_schema_v2_step, version 3
+ * store_pg_schema_v3_step). Admin is user 0 as in the SQLite store; serials
  * start at 1 and never hand an id out twice. messages.group_id has no
  * foreign key, as in SQLite: a batch for a group deleted meanwhile must
  * not fail forever. groups.last_seq is the per-group counter behind
@@ -180,6 +181,13 @@ static int store_pg_status(store_pg_t *st, PGresult *res, const char *what)
 int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *sql,
                         int n, const char *const *params)
 {
+	return store_pg__run_bin(st, what, out, sql, n, params, NULL, NULL, 0);
+}
+
+int store_pg__run_bin(store_pg_t *st, const char *what, PGresult **out, const char *sql, int n,
+                      const char *const *params, const int *lengths, const int *formats,
+                      int result_binary)
+{
 	PGresult *res;
 	ExecStatusType es;
 
@@ -188,7 +196,8 @@ int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *
 	if (!store_pg_ready(st))
 		return STORE_ERR;
 	/* without parameters, PQexec: it takes several statements at once */
-	res = n ? PQexecParams(st->conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(st->conn, sql);
+	res = n ? PQexecParams(st->conn, sql, n, NULL, params, lengths, formats, result_binary)
+	        : PQexec(st->conn, sql);
 	es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
 		int s = store_pg_status(st, res, what);
@@ -323,6 +332,23 @@ static const char store_pg_schema_v2_step[] =
 	" WHERE direct_lo IS NOT NULL;"
 	"UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version';";
 
+/* Version 3: uploaded files' bytes (store_pg_file.c), so that every node
+ * serves every file: chunks of STORE_PG_FILE_CHUNK bytes keyed by the
+ * file's stored_name, written before its files row exists (the row, added
+ * last, is what makes a file visible). Stored uncompressed (EXTERNAL):
+ * uploads are mostly compressed already. Every earlier version takes this
+ * step. */
+static const char store_pg_schema_v3_step[] =
+	"CREATE TABLE file_chunks ("
+	" stored_name text NOT NULL,"
+	" idx integer NOT NULL,"
+	" data bytea NOT NULL,"
+	" written_at double precision NOT NULL,"
+	" PRIMARY KEY (stored_name, idx));"
+	"ALTER TABLE file_chunks ALTER COLUMN data SET STORAGE EXTERNAL;"
+	"CREATE INDEX files_by_stored_name ON files(stored_name);"
+	"UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version';";
+
 /* Create the schema in an empty database, once however many nodes start at
  * the same time: they take one advisory lock and look again under it. */
 static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size_t errlen)
@@ -366,6 +392,13 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 		                  0, NULL);
 		if (s != STORE_OK)
 			goto fail;
+		version = 2;
+	}
+	if (version == 2) {
+		s = store_pg__run(st, "upgrading the schema to version 3", NULL, store_pg_schema_v3_step,
+		                  0, NULL);
+		if (s != STORE_OK)
+			goto fail;
 	}
 	s = store_pg__run(st, "committing the schema", NULL, "COMMIT", 0, NULL);
 	if (s != STORE_OK)
@@ -393,6 +426,8 @@ int store_pg_open(const char *conninfo, store_pg_t **out, char *err, size_t errl
 		store_pg_close(st);
 		return STORE_ERR;
 	}
+	/* a failure is logged; the next node's start tries again */
+	store_pg__file_orphans_sweep(st);
 	*out = st;
 	return STORE_OK;
 }
@@ -741,4 +776,8 @@ const struct store_backend store_pg_backend = {
 	.file_get = store_pg_file_get,
 	.file_delete = store_pg_file_delete,
 	.files_foreach = store_pg_files_foreach,
+	.file_chunk = STORE_PG_FILE_CHUNK,
+	.file_chunk_put = store_pg_file_chunk_put,
+	.file_chunk_get = store_pg_file_chunk_get,
+	.file_chunks_drop = store_pg_file_chunks_drop,
 };

@@ -11,6 +11,8 @@
  *    from the others can tell by seq that one is missing.
  *  - De-duplication is a unique constraint on (sender, client_msg_id): a
  *    resend, to this node or another, is answered with the stored id.
+ *  - Uploaded files' bytes are in the database too (file_chunks), so that
+ *    any node serves any file; the data directory holds none.
  *
  * Thread safety: one store_pg_t is one libpq connection, guarded by its
  * mutex (a leaf lock, as store_t.lock). Callbacks run with it held. */
@@ -24,7 +26,16 @@
 
 /* Bump when the schema changes, and add the step from the previous version
  * in store_pg.c (store_pg_schema). */
-#define STORE_PG_SCHEMA_VERSION 2
+#define STORE_PG_SCHEMA_VERSION 3
+
+/* Uploaded files' bytes are stored in chunks of this many bytes (the last
+ * may be shorter): one chunk is one row and one transaction, and what a
+ * transfer holds in memory. */
+#define STORE_PG_FILE_CHUNK (256 * 1024)
+/* Chunks that no file owns, the newest of them older than this many
+ * seconds, are deleted when a node starts: a node killed mid-upload left
+ * them. Far longer than any upload that still makes progress. */
+#define STORE_PG_ORPHAN_CHUNK_AGE (24 * 3600)
 
 typedef struct store_pg store_pg_t;
 
