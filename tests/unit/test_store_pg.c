@@ -545,10 +545,11 @@ static void test_failed_chunk_write_leaves_no_file(void **state)
 	assert_int_equal(store_file_chunk_put(s, "fail0001", 0, data, 0), STORE_ERR);
 	assert_int_equal(store_file_chunk_get(s, "fail0001", 0, back, sizeof back, &len),
 	                 STORE_NOTFOUND);
-	/* the server ends this connection: the write in flight fails */
+	/* the server ends this connection (and waits until it is gone): the
+	 * next write fails */
 	assert_int_equal(store_file_chunk_put(s, "fail0001", 0, "abcd", 4), STORE_OK);
 	snprintf(q, sizeof q,
-	         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	         "SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity "
 	         "WHERE datname = current_database() AND pid <> pg_backend_pid()");
 	sql(q);
 	assert_int_equal(store_file_chunk_put(s, "fail0001", 1, "efgh", 4), STORE_ERR);
