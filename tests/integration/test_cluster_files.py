@@ -221,5 +221,46 @@ class NodeKilledMidUpload(FilesClusterTest):
         self.assertEqual(download(self.on(1), final["file_id"])["data"], data)
 
 
+class PostgresDownMidUpload(FilesClusterTest):
+    """PostgreSQL stopped while an upload's chunks are being stored."""
+    nodes = 2
+
+    def test_an_upload_postgres_cannot_take_is_refused_and_never_listed(self):
+        a = self.on(0, protocol2=True)
+        b = self.on(1)
+        gid = a.group["id"]
+        data = os.urandom(3 * CHUNK)
+        a.send("file_upload_request", filename="part.zip", file_data="", file_size=len(data),
+               chat_group_id=gid)
+        first = recv_any(a, ("file_upload_response", "error_message"))
+        self.assertTrue(first["success"], first)
+        a.send_raw(data[:CHUNK + 10])
+        self.assertTrue(wait_for(lambda: self.chunks() >= 1, timeout=20 * SLOW))
+        test_cluster.PG.stop()
+        try:
+            a.send_raw(data[CHUNK + 10:])
+            err = recv_any(a, ("error_message", "file_upload_response"), timeout=30 * SLOW)
+        finally:
+            test_cluster.PG.start()
+        self.assertEqual(err["message_type"], "error_message", err)
+        self.assertEqual(err["error_code"], 1009)
+        self.assertEqual(err["error_message"], "the server could not save the file")
+        # every byte was read: the connection goes on, and no node lists it
+        # (a node's first query after the outage may fail: it reconnects)
+        for conn in (a, b):
+            for _ in range(5):
+                conn.send("file_list_request", chat_group_id=gid)
+                r = recv_any(conn, ("file_list_response", "error_message"))
+                if r["message_type"] == "file_list_response":
+                    break
+            self.assertEqual(r["message_type"], "file_list_response", r)
+            self.assertNotIn("part.zip", [f["original_filename"] for f in r["files"]])
+        self.assertEqual(self.sql("SELECT count(*) FROM files")[0][0], "0")
+        # and the next upload, PostgreSQL back, works
+        _, final = upload(a, "after.zip", data, gid)
+        self.assertTrue(final["success"], final)
+        self.assertEqual(download(b, final["file_id"])["data"], data)
+
+
 if __name__ == "__main__":
     main()
