@@ -16,7 +16,8 @@
  *
  * state.c: opening and loading, bans, memberships, groups; state_chat.c:
  * creating groups, direct chats, removing members; state_account.c:
- * accounts and logins; state_file.c: files' metadata. The handlers
+ * accounts and logins; state_file.c: files' metadata (and their bytes
+ * in cluster mode). The handlers
  * (cmd_*.c) parse a request, call these, and answer: they never see the
  * database. Every function takes the locks it needs itself: call it with
  * none held. */

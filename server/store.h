@@ -1,6 +1,7 @@
 /* store.h - chatroomd's database interface: accounts, groups, memberships,
  * bans, messages, the client_msg_id de-duplication window and uploaded
- * files' metadata. It names no database: a backend (a struct store_backend,
+ * files' metadata (and their bytes, in a backend that keeps them: see
+ * store_file_chunk_size()). It names no database: a backend (a struct store_backend,
  * below) implements it, chosen by store_open() from the database name.
  * store_sqlite.c and its store_*.c neighbours are the SQLite backend; no
  * SQL and no backend type appear above this interface. Only the state layer
