@@ -33,9 +33,12 @@
  * transfer holds in memory. */
 #define STORE_PG_FILE_CHUNK (256 * 1024)
 /* Chunks that no file owns, the newest of them older than this many
- * seconds, are deleted when a node starts: a node killed mid-upload left
- * them. Far longer than any upload that still makes progress. */
+ * seconds, are deleted (a node killed mid-upload left them): when a node
+ * starts, and when an upload begins if its connection has not looked for
+ * them for STORE_PG_ORPHAN_SWEEP_EVERY seconds. The age is far longer than
+ * any upload that still makes progress. */
 #define STORE_PG_ORPHAN_CHUNK_AGE (24 * 3600)
+#define STORE_PG_ORPHAN_SWEEP_EVERY 3600
 
 typedef struct store_pg store_pg_t;
 

@@ -7,7 +7,8 @@
  * transaction must not stay open while a client trickles bytes in), and
  * the files row last: the row is checked against the chunks in the same
  * statement, so a file is listed only once all its bytes are stored.
- * Deleting a file deletes its chunks in the same transaction. */
+ * Deleting a file deletes its chunks in the same transaction; the chunks of
+ * an upload no node finished are swept (store_pg__file_orphans_sweep). */
 #include "config.h"
 #include "store_pg_private.h"
 
@@ -141,6 +142,12 @@ int store_pg_file_chunk_put(store_t *base, const char *stored_name, int64_t idx,
 		          len, (long long)idx, STORE_PG_FILE_CHUNK);
 		return STORE_ERR;
 	}
+	/* an upload begins: now and then, first clear what dead nodes left */
+	pthread_mutex_lock(&st->lock);
+	int sweep = idx == 0 && store_pg__now() - st->orphans_swept >= STORE_PG_ORPHAN_SWEEP_EVERY;
+	pthread_mutex_unlock(&st->lock);
+	if (sweep)
+		store_pg__file_orphans_sweep(st); /* a failure is logged; tried again later */
 	snprintf(i, sizeof i, "%lld", (long long)idx);
 	snprintf(now, sizeof now, "%.6f", store_pg__now());
 	pthread_mutex_lock(&st->lock);
@@ -196,6 +203,7 @@ int store_pg_file_chunks_drop(store_t *base, const char *stored_name)
 int store_pg__file_orphans_sweep(store_pg_t *st)
 {
 	pthread_mutex_lock(&st->lock);
+	st->orphans_swept = store_pg__now();
 	int s = store_pg__q(st, "deleting the bytes of uploads no node finished", NULL, 0,
 	                    "DELETE FROM file_chunks WHERE stored_name IN "
 	                    "(SELECT c.stored_name FROM file_chunks c GROUP BY c.stored_name "

@@ -22,6 +22,7 @@ struct store_pg {
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
 	PGconn *conn;
 	int down;             /* the connection was lost: logged once, reconnect on use */
+	double orphans_swept; /* when this connection last swept orphan chunks */
 };
 
 static inline store_pg_t *store_pg_of(store_t *base)
@@ -99,7 +100,8 @@ int store_pg_file_chunk_get(store_t *st, const char *stored_name, int64_t idx, v
                            size_t cap, size_t *len);
 int store_pg_file_chunks_drop(store_t *st, const char *stored_name);
 /* Delete the chunks no file owns whose newest is older than
- * STORE_PG_ORPHAN_CHUNK_AGE seconds (left by a node killed mid-upload). */
+ * STORE_PG_ORPHAN_CHUNK_AGE seconds (left by a node killed mid-upload).
+ * Takes st->lock. */
 int store_pg__file_orphans_sweep(store_pg_t *st);
 
 #endif

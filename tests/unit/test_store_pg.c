@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "store_pg.h"
+#include "store_pg_private.h" /* when the connection last swept orphan chunks */
 
 static const char *conninfo;
 
@@ -568,8 +569,9 @@ static void test_failed_chunk_write_leaves_no_file(void **state)
 }
 
 /* Chunks no file owns, left long ago by a node that died mid-upload, are
- * deleted when a node starts; a recent upload's chunks and a file's are
- * kept. A database of schema version 2 gains the chunks' table. */
+ * deleted when a node starts, and when an upload begins an hour after the
+ * last look; a recent upload's chunks and a file's are kept. A database
+ * of schema version 2 gains the chunks' table. */
 static void test_orphan_chunks_swept_and_the_upgrade_from_version_2(void **state)
 {
 	store_pg_t *st;
@@ -603,6 +605,24 @@ static void test_orphan_chunks_swept_and_the_upgrade_from_version_2(void **state
 	assert_int_equal(store_file_chunk_get(s, "new0001", 0, back, sizeof back, &len), STORE_OK);
 	assert_int_equal(store_file_chunk_get(s, "kept0001", 0, back, sizeof back, &len), STORE_OK);
 	assert_memory_equal(back, "kept", 4);
+	/* an upload beginning sweeps too, once the connection has not looked
+	 * for STORE_PG_ORPHAN_SWEEP_EVERY */
+	assert_int_equal(store_file_chunk_put(s, "old0002", 0, "old", 3), STORE_OK);
+	snprintf(q, sizeof q,
+	         "UPDATE file_chunks SET written_at = written_at - %d WHERE stored_name = 'old0002'",
+	         STORE_PG_ORPHAN_CHUNK_AGE + 60);
+	sql(q);
+	assert_int_equal(store_file_chunk_put(s, "next0001", 0, "n", 1), STORE_OK);
+	assert_int_equal(store_file_chunk_get(s, "old0002", 0, back, sizeof back, &len), STORE_OK);
+	st->orphans_swept -= STORE_PG_ORPHAN_SWEEP_EVERY;
+	assert_int_equal(store_file_chunk_put(s, "next0001", 1, "n", 1), STORE_OK); /* not a start */
+	assert_int_equal(store_file_chunk_get(s, "old0002", 0, back, sizeof back, &len), STORE_OK);
+	assert_int_equal(store_file_chunk_put(s, "next0002", 0, "n", 1), STORE_OK);
+	assert_int_equal(store_file_chunk_get(s, "old0002", 0, back, sizeof back, &len),
+	                 STORE_NOTFOUND);
+	assert_int_equal(store_file_chunk_get(s, "next0001", 1, back, sizeof back, &len), STORE_OK);
+	assert_int_equal(store_file_chunks_drop(s, "next0001"), STORE_OK);
+	assert_int_equal(store_file_chunks_drop(s, "next0002"), STORE_OK);
 	assert_int_equal(store_file_delete(s, fid), STORE_OK);
 	assert_int_equal(store_file_chunks_drop(s, "new0001"), STORE_OK);
 	store_pg_close(st);
