@@ -9,7 +9,7 @@ import unittest
 from adminlib import ADMIN_PASSWORD, END, admin_cmd, download, recv_any, upload
 from harness import SLOW, main, uname, wait_for
 import test_cluster
-from test_cluster import ClusterTest, run_unit_program
+from test_cluster import ClusterTest, login_on, run_unit_program
 
 CHUNK = 256 * 1024        # STORE_PG_FILE_CHUNK (server/store_pg.h)
 LIMIT = 6 * CHUNK + 4321  # the nodes' MaxFileSize: a file at it spans seven chunks
@@ -94,7 +94,10 @@ class ClusterFiles(FilesClusterTest):
         self.assertEqual(self.chunks("stored_name IN (SELECT stored_name FROM files WHERE id IN "
                                      "(%s))" % ",".join(str(i) for i in ids.values())),
                          1 + 4 + 2 + 7)
-        for conn in (b, c, a):
+        # and through HAProxy, to whichever node it picks
+        lb = login_on(self.cl.lb, uname("lb"))
+        self.conns.append(lb)
+        for conn in (b, c, a, lb):
             for name, data in files.items():
                 self.downloaded(conn, ids[name], name, data)
 
