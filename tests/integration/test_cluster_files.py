@@ -3,11 +3,11 @@ chunks), so a file uploaded on one node is listed, downloaded and deleted
 on every node (cluster.py starts PostgreSQL, Redis, the nodes, HAProxy)."""
 import hashlib
 import os
-import time
+import subprocess
 import unittest
 
 from adminlib import ADMIN_PASSWORD, END, admin_cmd, download, recv_any, upload
-from harness import SLOW, main, uname, wait_for
+from harness import CHATROOMD, SLOW, Server, main, uname, wait_for
 import test_cluster
 from test_cluster import ClusterTest, login_on, run_unit_program
 
@@ -34,6 +34,44 @@ class Units(unittest.TestCase):
         for name in ("test_file_bytes_in_chunks", "test_failed_chunk_write_leaves_no_file",
                      "test_orphan_chunks_swept_and_the_upgrade_from_version_2"):
             self.assertRegex(out, r"(?m)^ok \d+ - %s$" % name)
+
+
+class SchemaVersion(unittest.TestCase):
+    """Schema version 3 brought the files' chunks: chatroomd -t takes a
+    database of version 2 (a node upgrades it) and names a newer one."""
+
+    def configtest(self, conninfo):
+        return subprocess.run([CHATROOMD, "-f", "/dev/null", "-t", "--postgres", conninfo],
+                              capture_output=True, text=True, timeout=60 * SLOW)
+
+    def test_version_2_is_upgraded_and_a_newer_one_refused(self):
+        conninfo = test_cluster.PG.new_database()
+        db = conninfo.rsplit("dbname=", 1)[1]
+        psql = lambda q: test_cluster.PG.psql(q, db=db)  # noqa: E731
+        node = Server(["--postgres", conninfo]).start()
+        self.assertEqual(node.finish(), [])
+        # what a database of version 2 looks like
+        psql("DROP TABLE file_chunks; DROP INDEX files_by_stored_name; "
+             "UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version'")
+        r = self.configtest(conninfo)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("# PostgreSQL: reachable, schema version fits", r.stdout)
+        node = Server(["--postgres", conninfo]).start()
+        try:
+            c = login_on(node, uname("sv"))
+            _, final = upload(c, "up.txt", b"upgraded\n", c.group["id"])
+            self.assertTrue(final["success"], final)
+            c.close()
+        finally:
+            self.assertEqual(node.finish(), [])
+        self.assertEqual(psql("SELECT value FROM chatroom_meta WHERE key = 'schema_version'"),
+                         [["3"]])
+        self.assertEqual(psql("SELECT count(*) FROM file_chunks"), [["1"]])
+        psql("UPDATE chatroom_meta SET value = 4 WHERE key = 'schema_version'")
+        r = self.configtest(conninfo)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("has schema version 4, newer than this chatroomd understands (3)",
+                      r.stderr)
 
 
 class FilesClusterTest(ClusterTest):
