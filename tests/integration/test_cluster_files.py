@@ -32,45 +32,58 @@ class Units(unittest.TestCase):
         out = run_unit_program(self, "test_store_pg",
                                {"CHATROOM_TEST_PG": test_cluster.PG.new_database()})
         for name in ("test_file_bytes_in_chunks", "test_failed_chunk_write_leaves_no_file",
-                     "test_orphan_chunks_swept_and_the_upgrade_from_version_2"):
+                     "test_orphan_chunks_swept_and_the_upgrade_from_version_3"):
             self.assertRegex(out, r"(?m)^ok \d+ - %s$" % name)
 
 
 class SchemaVersion(unittest.TestCase):
-    """Schema version 3 brought the files' chunks: chatroomd -t takes a
-    database of version 2 (a node upgrades it) and names a newer one."""
+    """Schema version 4 brought the files' chunks: chatroomd -t takes a
+    database of version 3 (a node upgrades it, keeping version 3's tables)
+    and names a newer one."""
 
     def configtest(self, conninfo):
         return subprocess.run([CHATROOMD, "-f", "/dev/null", "-t", "--postgres", conninfo],
                               capture_output=True, text=True, timeout=60 * SLOW)
 
-    def test_version_2_is_upgraded_and_a_newer_one_refused(self):
+    def test_version_3_is_upgraded_and_a_newer_one_refused(self):
         conninfo = test_cluster.PG.new_database()
         db = conninfo.rsplit("dbname=", 1)[1]
         psql = lambda q: test_cluster.PG.psql(q, db=db)  # noqa: E731
+        name = uname("sv")
         node = Server(["--postgres", conninfo]).start()
-        self.assertEqual(node.finish(), [])
-        # what a database of version 2 looks like
+        try:
+            c = login_on(node, name, protocol2=True)
+            c.chat("before the upgrade", client_msg_id="sv-1")
+            first = c.recv_type("chat_ack")["message_id"]
+            c.close()
+        finally:
+            self.assertEqual(node.finish(), [])
+        # what a database of version 3 looks like
         psql("DROP TABLE file_chunks; DROP INDEX files_by_stored_name; "
-             "UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version'")
+             "UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version'")
         r = self.configtest(conninfo)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("# PostgreSQL: reachable, schema version fits", r.stdout)
         node = Server(["--postgres", conninfo]).start()
         try:
-            c = login_on(node, uname("sv"))
+            c = login_on(node, name, protocol2=True)
+            # version 3's client_msg_ids are kept: a resend is recognised
+            c.chat("before the upgrade", client_msg_id="sv-1")
+            self.assertEqual(c.recv_type("chat_ack")["message_id"], first)
             _, final = upload(c, "up.txt", b"upgraded\n", c.group["id"])
             self.assertTrue(final["success"], final)
             c.close()
         finally:
             self.assertEqual(node.finish(), [])
         self.assertEqual(psql("SELECT value FROM chatroom_meta WHERE key = 'schema_version'"),
-                         [["3"]])
+                         [["4"]])
         self.assertEqual(psql("SELECT count(*) FROM file_chunks"), [["1"]])
-        psql("UPDATE chatroom_meta SET value = 4 WHERE key = 'schema_version'")
+        self.assertEqual(psql("SELECT count(*) FROM messages WHERE client_msg_id = 'sv-1'"),
+                         [["1"]])
+        psql("UPDATE chatroom_meta SET value = 5 WHERE key = 'schema_version'")
         r = self.configtest(conninfo)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("has schema version 4, newer than this chatroomd understands (3)",
+        self.assertIn("has schema version 5, newer than this chatroomd understands (4)",
                       r.stderr)
 
 
