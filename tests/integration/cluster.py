@@ -314,8 +314,13 @@ class HAProxy:
         return self
 
     def _listening(self):
+        """Both the port and the admin socket answer: HAProxy may accept on
+        the port before the admin socket has its name."""
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(1)
+                s.connect(self.sock)
             return True
         except OSError:
             return False
