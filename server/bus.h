@@ -25,6 +25,12 @@
 
 #include "msg.h"
 
+/* The channel every node publishes on and listens to. */
+#define BUS_CHANNEL "chatroom:messages"
+
+struct json_object;
+struct redisReply;
+
 struct bus_opts {
 	const char *redis;     /* HOST:PORT */
 	const char *node;      /* this node's name, unique in the cluster */
@@ -40,6 +46,14 @@ struct bus_opts {
 	/* User uid logged in on another node (node): end its session here
 	 * (cluster_login_elsewhere), in the bus thread. NULL: none. */
 	void (*login_elsewhere)(int64_t uid, const char *node);
+	/* A notice of another type than those above from another node (its
+	 * JSON object o, which has "node" and "type"), in the bus thread.
+	 * NULL: ignored. */
+	void (*notice)(const char *node, const char *type, struct json_object *o);
+	/* Called in the bus thread after each of its turns (every 50 ms or
+	 * so), with back = 1 on the first call after the subscription to
+	 * Redis was made or made again. NULL: none. */
+	void (*tick)(int back);
 };
 
 /* "HOST:PORT" into host and port; -1 when it is not one. */
@@ -64,6 +78,23 @@ void bus_notify_changed(void);
 /* Tell the other nodes that user uid logged in here (they end its session
  * there). Never blocks for long, as bus_publish(). */
 void bus_notify_login(int64_t uid);
+
+/* One Redis command for bus_run(). */
+struct bus_cmd {
+	int argc;
+	const char **argv;
+	const size_t *len;
+};
+
+/* Run n commands on the publishing connection in one round trip, in
+ * order, after any publish before them; their replies in reply[0..n-1],
+ * each to be freed with freeReplyObject(). 0; or -1 with every reply[i]
+ * NULL when Redis is down or refused one of them (logged: a lost
+ * connection once per outage). Takes the bus lock (a leaf); any thread. */
+int bus_run(const char *what, size_t n, const struct bus_cmd *cmd, struct redisReply **reply);
+
+/* This node's name (set by bus_start, then read-only); NULL before. */
+const char *bus_node(void);
 
 /* Stop the thread and close the connections (the node key expires). */
 void bus_stop(void);
