@@ -331,6 +331,7 @@ static void bus_received(const char *text, size_t len)
 			b.o.login_elsewhere(bus_json_int(o, "user"), node);
 		goto out;
 	}
+	/* any other type: the last of these checks, before messages */
 	if (type) {
 		if (b.o.notice && node)
 			b.o.notice(node, type, o);
