@@ -9,6 +9,9 @@
  *
  * Each node also keeps a key chatroom:node:NAME in Redis, refreshed every
  * third of heartbeat_s and expiring after heartbeat_s: the nodes alive.
+ * Presence (cluster_presence.h) rides on the bus: its notices through
+ * bus_opts.notice, its hashes written and read with bus_run() from its
+ * tick (bus_opts.tick).
  *
  * Threads: one bus thread receives, fills gaps and refreshes the
  * heartbeat; bus_publish() runs in the caller's (the writer's) thread on a
