@@ -238,7 +238,9 @@ void cpres_notice(const char *node, const char *type, json_object *o)
 	json_object *v;
 	if (!atomic_load(&cp.on) || strcmp(type, "presence") != 0)
 		return;
-	int64_t uid = json_object_object_get_ex(o, "user", &v) ? json_object_get_int64(v) : -1;
+	int64_t uid = json_object_object_get_ex(o, "user", &v) && json_object_is_type(v, json_type_int)
+	                      ? json_object_get_int64(v)
+	                      : -1;
 	const char *name = json_object_object_get_ex(o, "name", &v) && json_object_is_type(v, json_type_string)
 	                           ? json_object_get_string(v)
 	                           : NULL;

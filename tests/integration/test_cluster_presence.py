@@ -1,6 +1,8 @@
 """Presence across the nodes of a cluster (a user online on any node is
 online everywhere, a dead node's users go offline) and the cluster-wide
 counters of stats and user_info, on the cluster of cluster.py."""
+import json
+import socket
 import time
 import unittest
 
@@ -61,6 +63,17 @@ def stats(node):
         return a.recv_type("admin_command_response")["data"]
     finally:
         a.close()
+
+
+def redis_command(port, *args):
+    """Send one command to the Redis on port; its first reply line."""
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(out)
+        return s.recv(4096).split(b"\r\n")[0]
 
 
 def updates_about(msgs, uid):
@@ -136,6 +149,47 @@ class NodeDies(ClusterTest):
         self.assertEqual(user_info(watcher)["online_users_count"], 1)
         # reported, not asserted: how soon it came
         print("# offline %.1f s after the kill (NodeTimeout %d s)" % (took, NODE_TIMEOUT))
+
+
+class BadNotices(ClusterTest):
+    """Presence notices that are wrong or malformed: ignored with a warning,
+    or made good by the next full read of every node's users."""
+    nodes = 2
+    node_args = {i: ["--node-timeout", str(NODE_TIMEOUT)] for i in range(2)}
+
+    def publish(self, notice):
+        self.assertTrue(redis_command(self.cl.redis.port, "PUBLISH", "chatroom:messages",
+                                      json.dumps(notice)).startswith(b":"))
+
+    def test_a_notice_of_a_node_that_keeps_no_users_is_undone(self):
+        watcher = self.on(0, protocol2=True)
+        name = uname("g")
+        ghost = self.on(1, name)
+        status(watcher, ghost.user_id, True)
+        ghost.close()
+        status(watcher, ghost.user_id, False)
+        # a node "ghost" that says so but keeps no hash in Redis
+        self.publish({"node": "ghost", "type": "presence", "user": ghost.user_id,
+                      "name": name, "online": True})
+        status(watcher, ghost.user_id, True)
+        # the next full read finds it nowhere
+        status(watcher, ghost.user_id, False)
+        self.assertFalse(online_users(watcher)[name])
+
+    def test_malformed_notices_are_ignored_and_logged(self):
+        watcher = self.on(0, protocol2=True)
+        self.publish({"node": "bad", "type": "presence"})
+        self.publish({"node": "bad", "type": "presence", "user": "x", "name": "Admin",
+                      "online": True})
+        self.publish({"node": "bad", "type": "presence", "user": 0, "name": 3, "online": True})
+        for n in self.cl.nodes:
+            wait_for(lambda: n.log_text().count("ignoring a presence notice of node bad") == 3,
+                     timeout=BOUND)
+        # Admin (user 0) was not taken for online, and presence goes on
+        self.assertFalse(online_users(watcher)["Admin"])
+        other = self.on(1)
+        status(watcher, other.user_id, True)
+        self.assertEqual(updates_about(watcher.backlog, 0), [])
 
 
 class RedisLost(ClusterTest):
