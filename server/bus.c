@@ -284,11 +284,6 @@ out:
 	return rc;
 }
 
-const char *bus_node(void)
-{
-	return b.node;
-}
-
 /* ---- the bus thread ---------------------------------------------------- */
 
 static int64_t bus_json_int(json_object *o, const char *key)

@@ -96,9 +96,6 @@ struct bus_cmd {
  * connection once per outage). Takes the bus lock (a leaf); any thread. */
 int bus_run(const char *what, size_t n, const struct bus_cmd *cmd, struct redisReply **reply);
 
-/* This node's name (set by bus_start, then read-only); NULL before. */
-const char *bus_node(void);
-
 /* Stop the thread and close the connections (the node key expires). */
 void bus_stop(void);
 
