@@ -134,6 +134,10 @@ int state_direct_open(int64_t a, const char *aname, int64_t b, const char *bname
 			else
 				snprintf(name, namelen, "%s_%s_%d", aname, bname, k);
 			rc = state_chat_make(name, &meta, ids, 2, gid);
+			/* in a cluster the refusal is most likely the pair's chat,
+			 * just made on another node: look for it before more names */
+			if (rc == STATE_EXISTS && round == 0 && cluster_enabled())
+				break;
 		}
 		if (rc != STATE_EXISTS || round > 0 || !cluster_enabled() || cluster_refresh() < 0)
 			break;

@@ -10,11 +10,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "log.h"
 
-/* The schema, version 1 (version 2 adds store_pg_schema_v2_step). Admin is user 0 as in the SQLite store; serials
+/* A sender's client_msg_ids past DedupWindow are deleted in bulk, about
+ * once per window/STORE_PG_DEDUP_SLACK_DIV (at least 1) of its messages,
+ * as the SQLite store does (store_message.c): a trim walks only the rows
+ * it deletes. */
+#define STORE_PG_DEDUP_SLACK_DIV 8
+/* A writer's last batch is remembered (writer_batches) for its retry;
+ * rows not updated for this long belong to writers long gone, and are
+ * deleted when a connection opens. */
+#define STORE_PG_WRITER_KEEP_S (7 * 24 * 3600)
+#define STORE_PG_STR_(x) #x
+#define STORE_PG_STR(x) STORE_PG_STR_(x)
+
+/* The schema, version 1 (versions 2 and 3 add store_pg_schema_v2_step and
+ * _v3_step). Admin is user 0 as in the SQLite store; serials
  * start at 1 and never hand an id out twice. messages.group_id has no
  * foreign key, as in SQLite: a batch for a group deleted meanwhile must
  * not fail forever. groups.last_seq is the per-group counter behind
@@ -323,6 +338,104 @@ static const char store_pg_schema_v2_step[] =
 	" WHERE direct_lo IS NOT NULL;"
 	"UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version';";
 
+/* Version 3: two things the writer's retries and DedupWindow need.
+ *  - writer_batches: per writer (the random half of its batch tokens,
+ *    store_pg_batch_token(), new at every start) the number of its last
+ *    committed batch and what that batch's messages became. A batch whose
+ *    COMMIT succeeded while the connection died before the reply is sent
+ *    again with the same token; chatroom_append() then answers with the
+ *    stored outcome instead of storing the messages a second time. One row
+ *    per writer, not one per message: the writer has one batch in flight
+ *    and retries it before it stores the next.
+ *  - client_msg_ids move from messages (where they stay, for history) to
+ *    dedup, as in SQLite (store_schema.c): one row per sender and id,
+ *    numbered per sender (n) so that a sender's rows older than the window
+ *    are deleted by one index range, about every window/8 messages
+ *    (STORE_PG_DEDUP_SLACK_DIV), not kept forever. */
+static const char store_pg_schema_v3_step[] =
+	"CREATE TABLE writer_batches ("
+	" writer text PRIMARY KEY,"
+	" last_batch bigint NOT NULL,"
+	" msg_ids bigint[] NOT NULL,"
+	" msg_seqs bigint[] NOT NULL,"
+	" msg_dups boolean[] NOT NULL,"
+	" at double precision NOT NULL);"
+	"CREATE TABLE dedup ("
+	" user_id bigint NOT NULL,"
+	" client_msg_id text NOT NULL,"
+	" message_id bigint NOT NULL,"
+	" group_id bigint NOT NULL,"
+	" n bigint NOT NULL,"
+	" PRIMARY KEY (user_id, client_msg_id));"
+	"CREATE INDEX dedup_by_age ON dedup(user_id, n);"
+	"CREATE INDEX dedup_by_group ON dedup(group_id);"
+	"INSERT INTO dedup(user_id, client_msg_id, message_id, group_id, n)"
+	" SELECT sender_id, client_msg_id, id, group_id,"
+	"  row_number() OVER (PARTITION BY sender_id ORDER BY id)"
+	" FROM messages WHERE client_msg_id IS NOT NULL;"
+	"DROP INDEX IF EXISTS messages_dedup;"
+	"DROP FUNCTION IF EXISTS chatroom_append(jsonb);"
+	/* As version 1's, and: tok ("WRITER-N") names the batch; when it is
+	 * the writer's last committed one, its stored outcome is the answer.
+	 * win > 0 trims each sender's dedup rows to the newest win. */
+	"CREATE FUNCTION chatroom_append(batch jsonb, tok text, win integer)"
+	" RETURNS TABLE(out_id bigint, out_seq bigint, out_dup boolean)"
+	" LANGUAGE plpgsql AS $$"
+	" DECLARE r record; mid bigint; mseq bigint; dn bigint; w text; b bigint;"
+	"  ids bigint[] := '{}'; seqs bigint[] := '{}'; dups boolean[] := '{}';"
+	" BEGIN"
+	"  PERFORM 1 FROM groups WHERE id IN"
+	"   (SELECT (e->>'g')::bigint FROM jsonb_array_elements(batch) e) ORDER BY id FOR UPDATE;"
+	/* looked up after the locks: an earlier attempt still committing
+	 * on a connection that died holds them, and is seen once done */
+	"  IF tok IS NOT NULL THEN"
+	"   w := split_part(tok, '-', 1); b := split_part(tok, '-', 2)::bigint;"
+	"   IF EXISTS (SELECT 1 FROM writer_batches x WHERE x.writer = w AND x.last_batch = b) THEN"
+	"    RETURN QUERY SELECT u.i, u.s, u.d FROM writer_batches x,"
+	"     unnest(x.msg_ids, x.msg_seqs, x.msg_dups) AS u(i, s, d) WHERE x.writer = w;"
+	"    RETURN;"
+	"   END IF;"
+	"  END IF;"
+	"  FOR r IN SELECT * FROM ROWS FROM (jsonb_to_recordset(batch)"
+	"   AS (g bigint, s bigint, t double precision, n text, c text, k text))"
+	"   WITH ORDINALITY AS x(g, s, t, n, c, k, i) ORDER BY i LOOP"
+	"   mid := NULL; mseq := NULL; out_dup := false;"
+	"   IF r.k IS NOT NULL THEN"
+	"    SELECT d.message_id, m.seq INTO mid, mseq FROM dedup d"
+	"     LEFT JOIN messages m ON m.id = d.message_id"
+	"     WHERE d.user_id = r.s AND d.client_msg_id = r.k;"
+	"   END IF;"
+	"   IF mid IS NOT NULL THEN"
+	"    out_dup := true;"
+	"   ELSE"
+	"    UPDATE groups SET last_seq = last_seq + 1 WHERE id = r.g RETURNING last_seq INTO mseq;"
+	"    mid := nextval('message_ids');"
+	"    INSERT INTO messages(id, group_id, seq, sender_id, ts, sender_name, content, client_msg_id)"
+	"     VALUES (mid, r.g, mseq, r.s, r.t, r.n, r.c, r.k);"
+	"    IF r.k IS NOT NULL THEN"
+	"     SELECT coalesce(max(d.n), 0) + 1 INTO dn FROM dedup d WHERE d.user_id = r.s;"
+	"     INSERT INTO dedup(user_id, client_msg_id, message_id, group_id, n)"
+	"      VALUES (r.s, r.k, mid, r.g, dn);"
+	"     IF win > 0 AND dn % greatest(win / " STORE_PG_STR(STORE_PG_DEDUP_SLACK_DIV) ", 1) = 0 THEN"
+	"      DELETE FROM dedup d WHERE d.user_id = r.s AND d.n <= dn - win;"
+	"     END IF;"
+	"    END IF;"
+	"   END IF;"
+	"   out_id := mid; out_seq := coalesce(mseq, 0); RETURN NEXT;"
+	"   IF tok IS NOT NULL THEN"
+	"    ids := ids || out_id; seqs := seqs || out_seq; dups := dups || out_dup;"
+	"   END IF;"
+	"  END LOOP;"
+	"  IF tok IS NOT NULL THEN"
+	"   INSERT INTO writer_batches AS x(writer, last_batch, msg_ids, msg_seqs, msg_dups, at)"
+	"    VALUES (w, b, ids, seqs, dups, extract(epoch FROM now()))"
+	"    ON CONFLICT (writer) DO UPDATE SET last_batch = excluded.last_batch,"
+	"     msg_ids = excluded.msg_ids, msg_seqs = excluded.msg_seqs,"
+	"     msg_dups = excluded.msg_dups, at = excluded.at;"
+	"  END IF;"
+	" END $$;"
+	"UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version';";
+
 /* Create the schema in an empty database, once however many nodes start at
  * the same time: they take one advisory lock and look again under it. */
 static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size_t errlen)
@@ -367,6 +480,12 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 		if (s != STORE_OK)
 			goto fail;
 	}
+	if (version <= 2) {
+		s = store_pg__run(st, "upgrading the schema to version 3", NULL, store_pg_schema_v3_step,
+		                  0, NULL);
+		if (s != STORE_OK)
+			goto fail;
+	}
 	s = store_pg__run(st, "committing the schema", NULL, "COMMIT", 0, NULL);
 	if (s != STORE_OK)
 		goto fail;
@@ -376,6 +495,19 @@ fail:
 	              conninfo, PQerrorMessage(st->conn));
 	store_pg__run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
 	return STORE_ERR;
+}
+
+/* The random half of this connection's batch tokens: another node, or
+ * this one before a restart, has other bits (getrandom(); should it fail,
+ * the time and process id). */
+static void store_pg_token_seed(store_pg_t *st)
+{
+	if (getrandom(st->token_rand, sizeof st->token_rand, 0) != (ssize_t)sizeof st->token_rand) {
+		struct timeval tv;
+		gettimeofday(&tv, NULL);
+		st->token_rand[0] = ((uint64_t)tv.tv_sec << 20) ^ (uint64_t)tv.tv_usec;
+		st->token_rand[1] = ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)st;
+	}
 }
 
 int store_pg_open(const char *conninfo, store_pg_t **out, char *err, size_t errlen)
@@ -388,11 +520,17 @@ int store_pg_open(const char *conninfo, store_pg_t **out, char *err, size_t errl
 	}
 	st->base.be = &store_pg_backend;
 	pthread_mutex_init(&st->lock, NULL);
+	store_pg_token_seed(st);
 	st->conn = store_pg_connect(conninfo, err, errlen);
 	if (!st->conn || store_pg_schema(st, conninfo, err, errlen) != STORE_OK) {
 		store_pg_close(st);
 		return STORE_ERR;
 	}
+	/* writers of earlier starts: nothing retries their batches any more
+	 * (a failure here is logged and changes nothing else) */
+	store_pg__q(st, "forgetting old writers' last batches", NULL, 0,
+	            "DELETE FROM writer_batches WHERE at < $1", "d",
+	            store_pg__now() - STORE_PG_WRITER_KEEP_S);
 	*out = st;
 	return STORE_OK;
 }
@@ -427,11 +565,56 @@ int store_pg_check(const char *conninfo, char *err, size_t errlen)
 
 /* ---- messages --------------------------------------------------------- */
 
+/* Tests only (store_pg_test_lose_replies): replies still to be lost. */
+static int store_pg_lose_replies;
+
+void store_pg_test_lose_replies(int n)
+{
+	__atomic_store_n(&store_pg_lose_replies, n, __ATOMIC_SEQ_CST);
+}
+
+/* Tests only: when a reply is to be lost, end this connection's server
+ * process after the batch committed and report the batch as failed. */
+static int store_pg_lose_reply(store_pg_t *st)
+{
+	int left = __atomic_load_n(&store_pg_lose_replies, __ATOMIC_SEQ_CST);
+	while (left > 0 && !__atomic_compare_exchange_n(&store_pg_lose_replies, &left, left - 1, 0,
+	                                                __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+		;
+	if (left <= 0)
+		return 0;
+	store_pg__run(st, "ending the connection (test)", NULL,
+	              "SELECT pg_terminate_backend(pg_backend_pid())", 0, NULL);
+	return 1;
+}
+
+void store_pg_set_dedup_window(store_pg_t *st, int window)
+{
+	pthread_mutex_lock(&st->lock);
+	st->dedup_window = window > 0 ? window : 0;
+	pthread_mutex_unlock(&st->lock);
+}
+
+void store_pg_batch_token(store_pg_t *st, char *buf, size_t len)
+{
+	pthread_mutex_lock(&st->lock);
+	snprintf(buf, len, "%016llx%016llx-%llu", (unsigned long long)st->token_rand[0],
+	         (unsigned long long)st->token_rand[1], (unsigned long long)++st->token_next);
+	pthread_mutex_unlock(&st->lock);
+}
+
 int store_pg_messages_append(store_pg_t *st, const store_msg_t *msgs, size_t n,
                              struct store_pg_stored *out)
 {
+	return store_pg_batch_append(st, msgs, n, NULL, out);
+}
+
+int store_pg_batch_append(store_pg_t *st, const store_msg_t *msgs, size_t n, const char *token,
+                          struct store_pg_stored *out)
+{
 	json_object *batch;
-	const char *param;
+	char win[16];
+	const char *param[3] = { NULL, token, win };
 	PGresult *r = NULL;
 	int s;
 
@@ -453,14 +636,21 @@ int store_pg_messages_append(store_pg_t *st, const store_msg_t *msgs, size_t n,
 			json_object_object_add(o, "k", json_object_new_string(msgs[i].client_msg_id));
 		json_object_array_add(batch, o);
 	}
-	param = json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN);
+	param[0] = json_object_to_json_string_ext(batch, JSON_C_TO_STRING_PLAIN);
 
 	pthread_mutex_lock(&st->lock);
+	snprintf(win, sizeof win, "%d", st->dedup_window);
 	/* one statement is one transaction: committed when it returns */
 	s = store_pg__run(st, "storing messages", &r,
-	                 "SELECT out_id, out_seq, out_dup FROM chatroom_append($1::jsonb)", 1, &param);
+	                  "SELECT out_id, out_seq, out_dup FROM chatroom_append($1::jsonb, $2, $3)", 3,
+	                  param);
 	if (s == STORE_EXISTS)
 		s = STORE_BUSY; /* a resend stored by another node meanwhile: the retry finds it */
+	if (s == STORE_OK && store_pg_lose_reply(st)) {
+		PQclear(r);
+		r = NULL;
+		s = STORE_ERR;
+	}
 	if (s == STORE_OK) {
 		if ((size_t)PQntuples(r) != n) {
 			log_error("store: PostgreSQL stored %d message(s) of a batch of %zu", PQntuples(r), n);
@@ -640,7 +830,8 @@ int store_pg_dedup_get(store_t *base, int64_t user_id, const char *client_msg_id
 	snprintf(u, sizeof u, "%lld", (long long)user_id);
 	pthread_mutex_lock(&st->lock);
 	s = store_pg__run(st, "looking up a client_msg_id", &r,
-	                 "SELECT id, group_id FROM messages WHERE sender_id = $1 AND client_msg_id = $2",
+	                 "SELECT message_id, group_id FROM dedup "
+	                 "WHERE user_id = $1 AND client_msg_id = $2",
 	                 2, p);
 	if (s == STORE_OK) {
 		if (PQntuples(r) == 0) {

@@ -9,8 +9,14 @@
  *    per-group sequence number (seq: 1, 2, 3... with no gap) are then
  *    handed out in commit order. A node that receives messages of a group
  *    from the others can tell by seq that one is missing.
- *  - De-duplication is a unique constraint on (sender, client_msg_id): a
- *    resend, to this node or another, is answered with the stored id.
+ *  - De-duplication is a unique constraint on (sender, client_msg_id) in
+ *    the dedup table: a resend, to this node or another, is answered with
+ *    the stored id. A sender's newest DedupWindow ids are kept (older ones
+ *    are deleted in bulk, as in SQLite).
+ *  - A batch carries a token (store_pg_batch_token()), recorded with its
+ *    outcome in the batch's transaction: when its COMMIT succeeded but the
+ *    reply was lost with the connection, the writer's retry is answered
+ *    with that outcome, so no message is stored twice.
  *
  * Thread safety: one store_pg_t is one libpq connection, guarded by its
  * mutex (a leaf lock, as store_t.lock). Callbacks run with it held. */
@@ -24,7 +30,7 @@
 
 /* Bump when the schema changes, and add the step from the previous version
  * in store_pg.c (store_pg_schema). */
-#define STORE_PG_SCHEMA_VERSION 2
+#define STORE_PG_SCHEMA_VERSION 3
 
 typedef struct store_pg store_pg_t;
 
@@ -53,6 +59,29 @@ struct store_pg_stored {
  * once per outage; the next call reconnects) or refused it. */
 int store_pg_messages_append(store_pg_t *st, const store_msg_t *msgs, size_t n,
                              struct store_pg_stored *out);
+
+/* store_pg_messages_append() made safe to repeat: token (from
+ * store_pg_batch_token(), the same for every attempt at one batch) is
+ * recorded with the batch's outcome, and an attempt after one that
+ * committed (its reply lost with the connection: STORE_ERR) is answered
+ * with that outcome, storing nothing. Only the last committed batch of a
+ * connection's tokens is remembered: retry a batch before storing the
+ * next (the writer does). token NULL: no such record. */
+int store_pg_batch_append(store_pg_t *st, const store_msg_t *msgs, size_t n, const char *token,
+                          struct store_pg_stored *out);
+/* A new batch token: unique to this connection's start (random bits from
+ * the operating system) and counted. */
+#define STORE_PG_TOKEN_LEN 64
+void store_pg_batch_token(store_pg_t *st, char *buf, size_t len);
+/* The number of client_msg_ids kept per sender ([Store] DedupWindow):
+ * the newest window are always kept, older ones deleted by the batches of
+ * this connection (in bulk: at most about window/8 more stay). 0 (the
+ * default): none deleted. */
+void store_pg_set_dedup_window(store_pg_t *st, int window);
+/* Tests only: the next n batches that commit lose their reply, as when
+ * the connection dies after COMMIT: the connection is ended and the call
+ * returns STORE_ERR. */
+void store_pg_test_lose_replies(int n);
 
 /* Messages of a group with seq > after_seq, oldest first, at most limit,
  * with their seq: what a node missed from the bus. */

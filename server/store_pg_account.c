@@ -141,11 +141,13 @@ int store_pg_user_rename(store_t *base, int64_t id, const char *username)
 int store_pg_user_delete(store_t *base, int64_t id)
 {
 	store_pg_t *st = store_pg_of(base);
-	/* memberships go with it (ON DELETE CASCADE); its messages stay in
-	 * the groups' history and keep their client_msg_ids, which no other
-	 * account can match (ids are never reused) */
-	return STORE_PG_CHANGE(st, "deleting an account", 1, "DELETE FROM users WHERE id = $1", "i",
-	                       id);
+	/* memberships go with it (ON DELETE CASCADE), and its client_msg_ids
+	 * (as in SQLite); its messages stay in the groups' history */
+	return STORE_PG_CHANGE(st, "deleting an account", 1,
+	                       "WITH gone AS (DELETE FROM users WHERE id = $1 RETURNING id), "
+	                       "d AS (DELETE FROM dedup WHERE user_id IN (SELECT id FROM gone)) "
+	                       "SELECT id FROM gone",
+	                       "i", id);
 }
 
 static int store_pg_count(store_pg_t *st, const char *what, const char *sql, const char *fmt,
@@ -331,11 +333,13 @@ int store_pg_group_rename(store_t *base, int64_t id, const char *name)
 int store_pg_group_delete(store_t *base, int64_t id)
 {
 	store_pg_t *st = store_pg_of(base);
-	/* memberships by cascade; messages (no foreign key) explicitly, in
-	 * the same statement and so the same transaction */
+	/* memberships by cascade; messages and their client_msg_ids (no
+	 * foreign key) explicitly, in the same statement and so the same
+	 * transaction */
 	return STORE_PG_CHANGE(st, "deleting a group", 1,
 	                       "WITH gone AS (DELETE FROM groups WHERE id = $1 RETURNING id), "
-	                       "msgs AS (DELETE FROM messages WHERE group_id IN (SELECT id FROM gone)) "
+	                       "msgs AS (DELETE FROM messages WHERE group_id IN (SELECT id FROM gone)), "
+	                       "d AS (DELETE FROM dedup WHERE group_id IN (SELECT id FROM gone)) "
 	                       "SELECT id FROM gone",
 	                       "i", id);
 }

@@ -21,6 +21,9 @@ struct store_pg {
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
 	PGconn *conn;
 	int down;             /* the connection was lost: logged once, reconnect on use */
+	int dedup_window;     /* client_msg_ids kept per sender; 0: all */
+	uint64_t token_rand[2]; /* store_pg_batch_token(): random per open ... */
+	uint64_t token_next;    /* ... and a counter */
 };
 
 static inline store_pg_t *store_pg_of(store_t *base)

@@ -155,10 +155,12 @@ static int writer_store_singly(msg_t **batch, unsigned char *dropped, size_t n, 
 }
 
 /* Cluster mode: store batch[0..n) (in sms) in PostgreSQL, which takes the
- * ids and seqs; a resend is marked WRITER_DUPLICATE with the stored id. */
-static int writer_append_pg(msg_t **batch, const store_msg_t *sms, size_t n)
+ * ids and seqs; a resend is marked WRITER_DUPLICATE with the stored id.
+ * token is the batch's, the same for every attempt: an attempt after one
+ * that committed but lost its reply stores nothing again. */
+static int writer_append_pg(msg_t **batch, const store_msg_t *sms, size_t n, const char *token)
 {
-	int s = store_pg_messages_append(w.pg, sms, n, w.stored);
+	int s = store_pg_batch_append(w.pg, sms, n, token, w.stored);
 	if (s != STORE_OK)
 		return s;
 	for (size_t i = 0; i < n; i++) {
@@ -235,8 +237,11 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 	long backoff = WRITER_BACKOFF_MIN_MS;
 	struct timespec first_fail = { 0, 0 }, stop_deadline = { 0, 0 }, now, until;
 	size_t done = 0, step;
+	char token[STORE_PG_TOKEN_LEN];
 
 	memset(w.dropped, 0, n);
+	if (w.pg)
+		store_pg_batch_token(w.pg, token, sizeof token);
 
 	for (;;) {
 		if (split) {
@@ -245,7 +250,7 @@ static int writer_commit(msg_t **batch, store_msg_t *sms, size_t n)
 		} else {
 			for (size_t i = 0; i < n; i++)
 				writer_fill(&sms[i], batch[i]);
-			s = w.pg ? writer_append_pg(batch, sms, n)
+			s = w.pg ? writer_append_pg(batch, sms, n, token)
 			         : store_messages_append(w.st, sms, n, w.o.dedup_window);
 		}
 		if (s == STORE_OK)
@@ -432,6 +437,7 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 		}
 		if (store_pg_open(o->pg_conninfo, &w.pg, err, errlen) != STORE_OK)
 			goto fail;
+		store_pg_set_dedup_window(w.pg, o->dedup_window);
 	} else if (store_open_ex(w.db_path, STORE_OPEN_NO_CHECK, &w.st, err, errlen) != STORE_OK) {
 		/* (no quick_check: the server opened and checked the database
 		 * just before; a second one would double the start-up time) */

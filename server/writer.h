@@ -36,8 +36,10 @@ struct writer_opts {
 	 * into PostgreSQL (store_pg.h), which takes each message's id and seq
 	 * in the batch's transaction (the writer sets m->id and m->seq), and
 	 * db_path is not used. A lost connection keeps the batch and is
-	 * retried with backoff (logged once); a deadlock or serialization
-	 * failure is retried at once. */
+	 * retried with backoff (logged once), under the batch's token
+	 * (store_pg_batch_append()): a batch that committed but lost its
+	 * reply is answered, not stored again. A deadlock or serialization
+	 * failure is retried at once. dedup_window holds there too. */
 	const char *pg_conninfo;
 	int batch_size;       /* >= 1 */
 	int batch_ms;         /* >= 0: extra wait for a batch to fill; 0: none */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <libpq-fe.h>
@@ -31,6 +32,17 @@ static void sql(const char *q)
 	PQclear(r);
 	PQfinish(c);
 }
+
+/* Turn this database of the current schema back into one of version 2
+ * (before batch tokens and the dedup table), with version 2's unique
+ * index; its chatroom_append() is a stand-in the upgrade must replace. */
+static const char to_version_2[] =
+	"DROP FUNCTION chatroom_append(jsonb, text, integer); DROP TABLE dedup;"
+	"DROP TABLE writer_batches;"
+	"CREATE UNIQUE INDEX messages_dedup ON messages(sender_id, client_msg_id)"
+	" WHERE client_msg_id IS NOT NULL;"
+	"CREATE FUNCTION chatroom_append(batch jsonb) RETURNS integer LANGUAGE sql AS 'SELECT 1';"
+	"UPDATE chatroom_meta SET value = 2 WHERE key = 'schema_version'";
 
 static int64_t group_named(store_pg_t *st, const char *name)
 {
@@ -123,6 +135,7 @@ static void test_chat_kinds_and_the_upgrade_from_version_1(void **state)
 
 	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
 	store_pg_close(st);
+	sql(to_version_2);
 	sql("DROP TABLE chat_meta; UPDATE chatroom_meta SET value = 1 WHERE key = 'schema_version'");
 	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
 	store_t *s = store_pg_store(st);
@@ -441,6 +454,257 @@ static void test_accounts_groups_and_files_keep_store_h_meanings(void **state)
 	store_pg_close(st);
 }
 
+static int64_t sql_int(const char *q)
+{
+	PGconn *c = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	PGresult *r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	int64_t v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
+static int64_t new_user(store_pg_t *st, const char *name)
+{
+	int64_t id;
+	assert_int_equal(store_user_create(store_pg_store(st), name, "h", &id), STORE_OK);
+	return id;
+}
+
+/* A batch whose COMMIT went through while the connection died before the
+ * reply: the same batch again (same token) is answered with what was
+ * stored, resends as resends, and nothing is stored twice. */
+static void test_a_batch_retried_after_its_reply_was_lost_is_stored_once(void **state)
+{
+	store_pg_t *st;
+	char err[512], tok[STORE_PG_TOKEN_LEN], tok2[STORE_PG_TOKEN_LEN];
+	struct store_pg_stored out[3], again[3];
+	int64_t n, last;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g = group_named(st, "lost_reply"), u = new_user(st, "lostreply");
+	store_msg_t m[3] = {
+		{ .group_id = g, .sender_id = u, .ts = 1, .sender_name = "lostreply", .content = "one" },
+		{ .group_id = g, .sender_id = u, .ts = 2, .sender_name = "lostreply", .content = "two",
+		  .client_msg_id = "lr-1" },
+		{ .group_id = g, .sender_id = u, .ts = 3, .sender_name = "lostreply", .content = "two",
+		  .client_msg_id = "lr-1" },
+	};
+	store_pg_batch_token(st, tok, sizeof tok);
+	store_pg_batch_token(st, tok2, sizeof tok2);
+	assert_string_not_equal(tok, tok2);
+
+	store_pg_test_lose_replies(1);
+	assert_int_equal(store_pg_batch_append(st, m, 3, tok, out), STORE_ERR);
+	/* committed nonetheless: the server has both messages */
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_pg_batch_append(st, m, 3, tok, again), STORE_OK);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(store_pg_last_seq(st, g, &last), STORE_OK);
+	assert_int_equal(last, 2);
+	assert_int_equal(again[0].seq, 1);
+	assert_int_equal(again[1].seq, 2);
+	assert_false(again[0].duplicate);
+	assert_false(again[1].duplicate);
+	assert_true(again[2].duplicate);
+	assert_int_equal(again[2].id, again[1].id);
+	assert_true(again[0].id < again[1].id);
+
+	/* another batch with the same messages is another batch: the one
+	 * without client_msg_id is stored again, the resend is not */
+	assert_int_equal(store_pg_batch_append(st, m, 2, tok2, out), STORE_OK);
+	assert_false(out[0].duplicate);
+	assert_true(out[1].duplicate);
+	assert_int_equal(out[1].id, again[1].id);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	store_pg_close(st);
+}
+
+struct retry {
+	store_pg_t *st;
+	const store_msg_t *m;
+	const char *tok;
+	struct store_pg_stored out[2];
+	int status;
+};
+
+static void *retry_batch(void *arg)
+{
+	struct retry *r = arg;
+	r->status = store_pg_batch_append(r->st, r->m, 2, r->tok, r->out);
+	return NULL;
+}
+
+/* The first attempt is still committing (its connection died, its server
+ * process not yet done) when the retry comes: the retry waits for it and
+ * then answers with its outcome. */
+static void test_a_retry_waits_for_an_attempt_still_committing(void **state)
+{
+	store_pg_t *st;
+	char err[512], tok[STORE_PG_TOKEN_LEN], batch[256];
+	int64_t n;
+	pthread_t t;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g = group_named(st, "still_committing");
+	store_msg_t m[2] = {
+		{ .group_id = g, .sender_id = 0, .ts = 1, .sender_name = "Admin", .content = "x" },
+		{ .group_id = g, .sender_id = 0, .ts = 2, .sender_name = "Admin", .content = "y" },
+	};
+	store_pg_batch_token(st, tok, sizeof tok);
+	snprintf(batch, sizeof batch,
+	         "[{\"g\":%lld,\"s\":0,\"t\":1,\"n\":\"Admin\",\"c\":\"x\"},"
+	         "{\"g\":%lld,\"s\":0,\"t\":2,\"n\":\"Admin\",\"c\":\"y\"}]",
+	         (long long)g, (long long)g);
+	/* the first attempt, on a connection of its own, not yet committed */
+	PGconn *first = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(first), CONNECTION_OK);
+	PGresult *r = PQexec(first, "BEGIN");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	const char *p[2] = { batch, tok };
+	r = PQexecParams(first, "SELECT out_id, out_seq FROM chatroom_append($1::jsonb, $2, 0)", 2,
+	                 NULL, p, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 2);
+	int64_t id0 = strtoll(PQgetvalue(r, 0, 0), NULL, 10), id1 = strtoll(PQgetvalue(r, 1, 0), NULL, 10);
+	PQclear(r);
+
+	struct retry rt = { .st = st, .m = m, .tok = tok, .status = -99 };
+	assert_int_equal(pthread_create(&t, NULL, retry_batch, &rt), 0);
+	/* the retry waits for the first attempt's locks (a minute at most:
+	 * a retry that does not wait fails the test below, not this loop) */
+	for (int i = 0; i < 6000 && sql_int("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+	                                    "current_database() AND wait_event_type = 'Lock'") == 0;
+	     i++) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	r = PQexec(first, "COMMIT");
+	assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
+	PQclear(r);
+	PQfinish(first);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(rt.status, STORE_OK);
+	assert_int_equal(rt.out[0].id, id0);
+	assert_int_equal(rt.out[1].id, id1);
+	assert_int_equal(rt.out[1].seq, 2);
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
+	assert_int_equal(n, 2);
+	store_pg_close(st);
+}
+
+static void append_one(store_pg_t *st, int64_t g, int64_t u, const char *cmid,
+                       struct store_pg_stored *out)
+{
+	store_msg_t m = { .group_id = g, .sender_id = u, .ts = 1, .sender_name = "w",
+	                  .content = cmid, .client_msg_id = cmid };
+	assert_int_equal(store_pg_messages_append(st, &m, 1, out), STORE_OK);
+}
+
+/* DedupWindow: the newest window client_msg_ids of each sender are
+ * always recognised; older ones are forgotten (in bulk: at most window/8
+ * more are kept), each sender on its own; window 0 keeps them all. */
+static void test_dedup_window_keeps_each_senders_newest_client_msg_ids(void **state)
+{
+	store_pg_t *st;
+	char err[512], k[16];
+	struct store_pg_stored out, first[40];
+	int64_t mid, gid;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g = group_named(st, "window");
+	int64_t a = new_user(st, "windowa"), b = new_user(st, "windowb");
+
+	/* window 2 (trimmed at every message): a, b, c; then c is a resend
+	 * and a a new message */
+	store_pg_set_dedup_window(st, 2);
+	append_one(st, g, a, "a", &first[0]);
+	append_one(st, g, a, "b", &first[1]);
+	append_one(st, g, b, "a", &first[2]); /* another sender: a window of its own */
+	append_one(st, g, a, "c", &first[3]);
+	append_one(st, g, a, "c", &out);
+	assert_true(out.duplicate);
+	assert_int_equal(out.id, first[3].id);
+	assert_int_equal(store_dedup_get(store_pg_store(st), a, "a", &mid, &gid), STORE_NOTFOUND);
+	assert_int_equal(store_dedup_get(store_pg_store(st), b, "a", &mid, &gid), STORE_OK);
+	assert_int_equal(mid, first[2].id);
+	append_one(st, g, a, "a", &out);
+	assert_false(out.duplicate);
+	assert_true(out.id > first[3].id);
+
+	/* window 16 (slack 2): of 40 ids the newest 16 are always kept, none
+	 * older than the newest 18 */
+	store_pg_set_dedup_window(st, 16);
+	for (int i = 0; i < 40; i++) {
+		snprintf(k, sizeof k, "w%d", i);
+		append_one(st, g, b, k, &first[i]);
+		assert_false(first[i].duplicate);
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(k, sizeof k, "w%d", i);
+		int s = store_dedup_get(store_pg_store(st), b, k, &mid, &gid);
+		if (i >= 40 - 16) {
+			assert_int_equal(s, STORE_OK);
+			assert_int_equal(mid, first[i].id);
+		} else if (i < 40 - 18) {
+			assert_int_equal(s, STORE_NOTFOUND);
+		}
+	}
+	append_one(st, g, b, "w39", &out);
+	assert_true(out.duplicate);
+	append_one(st, g, b, "w0", &out);
+	assert_false(out.duplicate);
+
+	/* window 0: nothing is forgotten */
+	store_pg_set_dedup_window(st, 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(k, sizeof k, "z%d", i);
+		append_one(st, g, a, k, &out);
+	}
+	assert_int_equal(store_dedup_get(store_pg_store(st), a, "z0", &mid, &gid), STORE_OK);
+	/* a deleted group's ids go with its messages */
+	assert_int_equal(store_group_delete(store_pg_store(st), g), STORE_OK);
+	assert_int_equal(store_dedup_get(store_pg_store(st), a, "z0", &mid, &gid), STORE_NOTFOUND);
+	assert_int_equal(sql_int("SELECT count(*) FROM dedup"), sql_int("SELECT count(*) FROM dedup "
+	                 "WHERE group_id IN (SELECT id FROM groups)"));
+	store_pg_close(st);
+}
+
+/* A database of version 2 kept client_msg_ids in messages: after the
+ * upgrade they are still recognised. */
+static void test_the_upgrade_from_version_2_keeps_client_msg_ids(void **state)
+{
+	store_pg_t *st;
+	char err[512];
+	struct store_pg_stored out, again;
+	int64_t mid, gid;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	int64_t g = group_named(st, "upgrade3"), u = new_user(st, "upgrade3");
+	append_one(st, g, u, "before-upgrade", &out);
+	store_pg_close(st);
+	sql(to_version_2);
+	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	assert_int_equal(sql_int("SELECT value FROM chatroom_meta WHERE key = 'schema_version'"),
+	                 STORE_PG_SCHEMA_VERSION);
+	assert_int_equal(store_dedup_get(store_pg_store(st), u, "before-upgrade", &mid, &gid),
+	                 STORE_OK);
+	assert_int_equal(mid, out.id);
+	assert_int_equal(gid, g);
+	append_one(st, g, u, "before-upgrade", &again);
+	assert_true(again.duplicate);
+	assert_int_equal(again.id, out.id);
+	store_pg_close(st);
+}
+
 int main(void)
 {
 	conninfo = getenv("CHATROOM_TEST_PG");
@@ -460,6 +724,10 @@ int main(void)
 		cmocka_unit_test(test_two_writers_into_one_group_give_one_order),
 		cmocka_unit_test(test_accounts_groups_and_files_keep_store_h_meanings),
 		cmocka_unit_test(test_chat_kinds_and_the_upgrade_from_version_1),
+		cmocka_unit_test(test_a_batch_retried_after_its_reply_was_lost_is_stored_once),
+		cmocka_unit_test(test_a_retry_waits_for_an_attempt_still_committing),
+		cmocka_unit_test(test_dedup_window_keeps_each_senders_newest_client_msg_ids),
+		cmocka_unit_test(test_the_upgrade_from_version_2_keeps_client_msg_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

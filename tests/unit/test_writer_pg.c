@@ -137,6 +137,25 @@ static void test_a_lost_connection_keeps_the_batch_and_reconnects(void **state)
 	assert_true(writer_healthy());
 }
 
+/* The connection dies after a batch's COMMIT, before its reply: the
+ * writer tries the batch again, and the retry finds it stored. */
+static void test_a_commit_whose_reply_is_lost_is_stored_once(void **state)
+{
+	int64_t g, n, base = stored_count();
+	assert_int_equal(store_group_create(store_pg_store(st), "w_d", 0, &g), STORE_OK);
+	store_pg_test_lose_replies(1);
+	for (int i = 0; i < 3; i++)
+		submit(g, "lost reply", NULL);
+	assert_int_equal(wait_stored(base + 3), base + 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(got.dropped[base + i], 0);
+		assert_int_equal(got.seq[base + i], i + 1);
+	}
+	assert_int_equal(store_message_count(store_pg_store(st), g, &n), STORE_OK);
+	assert_int_equal(n, 3);
+	assert_true(writer_healthy());
+}
+
 int main(void)
 {
 	char err[512];
@@ -162,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_commit_gives_ids_and_contiguous_seqs),
 		cmocka_unit_test(test_a_resend_is_marked_duplicate_with_the_stored_id),
 		cmocka_unit_test(test_a_lost_connection_keeps_the_batch_and_reconnects),
+		cmocka_unit_test(test_a_commit_whose_reply_is_lost_is_stored_once),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 	writer_stop();
