@@ -460,6 +460,15 @@ static int bus_subscribe(void)
 	}
 	freeReplyObject(r);
 	b.sub = c;
+	/* the publishing connection, made before the subscription was lost,
+	 * may be to the Redis that went away: made again at its next use, so
+	 * that its first command after this does not fail */
+	pthread_mutex_lock(&b.lock);
+	if (b.pub)
+		redisFree(b.pub);
+	b.pub = NULL;
+	b.pub_retry_at = 0;
+	pthread_mutex_unlock(&b.lock);
 	if (atomic_exchange(&b.down, 0))
 		log_warn("cluster: Redis at %s:%d is back; fetching what was missed", b.host, b.port);
 	/* whatever was published while nobody listened: from the store */
