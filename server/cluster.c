@@ -10,6 +10,7 @@
 
 #include "bus.h"
 #include "catalog.h"
+#include "cluster_presence.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
@@ -107,16 +108,21 @@ void cluster_logged_in(int64_t uid)
 
 void cluster_login_elsewhere(int64_t uid, const char *node)
 {
+	char name[sizeof ((client_t *)0)->username];
 	table_wrlock();
 	client_t *c = table_user_client(uid);
 	/* the close reason is kept as a pointer (client_close): a constant;
 	 * the node is logged here */
-	if (c)
+	if (c) {
+		snprintf(name, sizeof name, "%s", c->username);
 		session_kick(c, CAT_LOGGED_IN_ELSEWHERE, NULL, "logged in again on another node");
+	}
 	table_unlock();
-	if (c)
+	if (c) {
+		cpres_login_elsewhere(uid, name, node); /* still online, on that node */
 		log_info("cluster: user %lld logged in again on node %s: its session here ends",
 		         (long long)uid, node);
+	}
 }
 
 int cluster_refresh(void)

@@ -10,7 +10,7 @@
  * one node ends the first.
  *
  * Not yet carried across nodes: deleted groups and accounts, removed
- * memberships, renamed accounts, presence. */
+ * memberships, renamed accounts. Presence: cluster_presence.h. */
 #ifndef CHATROOM_CLUSTER_H
 #define CHATROOM_CLUSTER_H
 

@@ -8,6 +8,7 @@
 #include "broadcast.h"
 #include "bus.h"
 #include "cluster.h"
+#include "cluster_presence.h"
 #include "cmd.h"
 #include "catalog.h"
 #include "conf.h"
@@ -263,11 +264,14 @@ static int main_cluster_start(void)
 		.drop_every = srv_conf->debug_drop_publish,
 		.refresh = cluster_refresh,
 		.login_elsewhere = cluster_login_elsewhere,
+		.notice = cpres_notice,
+		.tick = cpres_tick,
 	};
 	if (bus_start(&bo, err, sizeof err) < 0) {
 		log_error("cannot start the bus: %s", err);
 		return -1;
 	}
+	cpres_start(srv_conf->node_name, srv_conf->node_timeout);
 	log_info("cluster: node %s, Redis at %s", srv_conf->node_name, srv_conf->redis);
 	return 0;
 }
@@ -507,6 +511,7 @@ static int main_shutdown(void)
 	}
 	writer_stop();
 	/* after the writer: its last batches are published */
+	cpres_stop();
 	bus_stop();
 	order_reset();
 	stats_format(line, sizeof line);

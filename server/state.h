@@ -124,6 +124,10 @@ int state_user_by_name(const char *name, state_user_t *out);
 int state_group_by_id(int64_t gid, state_group_t *out);
 int state_group_by_name(const char *name, state_group_t *out);
 int state_user_count(int64_t *n);
+/* The groups in the store, direct chats included: in a cluster the
+ * record every node shares, ahead of a table that has not heard of the
+ * newest. */
+int state_group_count(int64_t *n);
 /* Every user (group), ordered by id, until cb returns non-zero. cb runs
  * under the database's lock: it must not call the state layer. */
 int state_users_foreach(int (*cb)(void *ctx, const state_user_t *u), void *ctx);

@@ -12,6 +12,10 @@
  * One lock comes before all three: the order lock (order.c, cluster mode),
  * held while a message is delivered in its group's order, which takes 1,
  * 2 and 3 as bcast_stored does; nobody takes it holding 1, 2 or 3.
+ * One more comes before the table lock: the presence write lock
+ * (cluster_presence.c), held while the table is read for this node's
+ * users and they are written to Redis (which takes the bus lock); nobody
+ * takes it holding any other lock.
  * Apart from these, two locks are held while taking others:
  *   bcast_reserve_lock (broadcast.c) -> the store's lock, to record a block
  *   of message ids; it is taken with none of 1-3 held.
@@ -19,7 +23,8 @@
  *   it go) the store's lock, then the table lock again: the opening of a
  *   direct chat, taken with no other lock held.
  * Leaves, never held while taking any other lock: the bus lock (bus.c:
- * the publishing connection), the writer lock
+ * the publishing connection), the presence lock (cluster_presence.c: the
+ * users online on other nodes), the writer lock
  * (writer.c), each store connection's lock (the backend's: store_sqlite.c,
  * store_pg.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),

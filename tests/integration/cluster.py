@@ -339,7 +339,11 @@ class HAProxy:
 
     def up(self):
         """The names of the nodes that pass their health check."""
-        lines = self.admin("show stat").splitlines()
+        try:
+            lines = self.admin("show stat").splitlines()
+        except (FileNotFoundError, ConnectionRefusedError):
+            # HAProxy may take its port before its admin socket
+            return []
         if not lines:
             return []
         head = lines[0].lstrip("# ").split(",")
