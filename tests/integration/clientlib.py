@@ -284,16 +284,38 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
 
 
-def start_server(test, names=("alice", "bob"), args=()):
-    """A started chatroomd (stopped when test ends) with these accounts
-    registered."""
-    srv = started_server(test, args)
+def register(test, srv, names):
+    """Register these accounts on srv (password PASSWORD), each from its own
+    connection; a refusal fails test."""
     for n in names:
         c = srv.connect()
         r = c.register(n)
         test.assertTrue(r.get("success"), r)
         c.close()
+
+
+def start_server(test, names=("alice", "bob"), args=()):
+    """A started chatroomd (stopped when test ends) with these accounts
+    registered."""
+    srv = started_server(test, args)
+    register(test, srv, names)
     return srv
+
+
+class ClientTest(unittest.TestCase):
+    """A test of the client in script mode against its own server
+    (self.srv, no accounts yet); its clients are killed when it ends."""
+
+    def setUp(self):
+        self.srv = started_server(self)
+
+    def client(self, name, **kw):
+        c = Client(self.srv.port, user=name, **kw)
+        self.addCleanup(c.kill)
+        return c
+
+    def register(self, *names):
+        register(self, self.srv, names)
 
 
 def need_tmux(test):
