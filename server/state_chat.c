@@ -37,12 +37,8 @@ static group_t *state_chat_install(int64_t gid, const char *name, const store_ch
 		table_group_remove(g);
 		return NULL;
 	}
-	if (g) {
-		g->invite_only = meta->invite_only;
-		g->creator_id = meta->creator_id;
-		g->direct[0] = meta->direct[0];
-		g->direct[1] = meta->direct[1];
-	}
+	if (g)
+		table_group_set_kind(g, meta->invite_only, meta->creator_id, meta->direct);
 	return g;
 }
 

@@ -192,6 +192,15 @@ void table_group_remove(group_t *g)
 	free(g);
 }
 
+void table_group_set_kind(group_t *g, int invite_only, int64_t creator_id, const int64_t direct[2])
+{
+	int lo_first = direct[0] <= direct[1];
+	g->invite_only = invite_only;
+	g->creator_id = creator_id;
+	g->direct[0] = lo_first ? direct[0] : direct[1];
+	g->direct[1] = lo_first ? direct[1] : direct[0];
+}
+
 group_t *table_group(int64_t id)
 {
 	for (group_t *g = table_groups[table_ghash(id)]; g; g = g->next)

@@ -91,6 +91,12 @@ void table_enter(client_t *c, group_t *g); /* write: move c to g's broadcast lis
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned,
                          double created_at); /* write */
 void table_group_remove(group_t *g);          /* write */
+/* g's kind, what it is besides its name and members (the store's chat
+ * meta row, which table.h knows nothing of): invite-only or not, its
+ * creator (-1: none), and for a direct chat its two users (in either
+ * order; kept lower id first), -1, -1 for other groups. */
+void table_group_set_kind(group_t *g, int invite_only, int64_t creator_id,
+                          const int64_t direct[2]); /* write */
 group_t *table_group(int64_t id);             /* read */
 group_t *table_group_by_name(const char *name); /* read */
 int table_is_member(const group_t *g, int64_t user_id); /* read */

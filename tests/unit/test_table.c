@@ -259,6 +259,30 @@ static void test_groups_are_found_by_id_and_by_name(void **state)
 	assert_true(a->created_at == 1.5);
 }
 
+static void test_a_group_has_the_kind_it_is_given_its_pair_lower_id_first(void **state)
+{
+	static const int64_t pair[2] = { 42, 7 }, none[2] = { -1, -1 };
+	group_t *d, *p;
+	(void)state;
+
+	table_wrlock();
+	d = table_group_add(5, "alice_bob", 1, 0, 0.0);
+	p = table_group_add(6, "club", 0, 0, 0.0);
+	assert_int_equal(d->creator_id, -1); /* plain until told */
+	assert_int_equal(d->direct[0], -1);
+	table_group_set_kind(d, 0, 42, pair);
+	table_group_set_kind(p, 1, 7, none);
+	table_unlock();
+	assert_int_equal(d->direct[0], 7);
+	assert_int_equal(d->direct[1], 42);
+	assert_int_equal(d->creator_id, 42);
+	assert_false(d->invite_only);
+	assert_true(p->invite_only);
+	assert_int_equal(p->creator_id, 7);
+	assert_int_equal(p->direct[0], -1);
+	assert_int_equal(p->direct[1], -1);
+}
+
 static void count_group(void *ctx, group_t *g)
 {
 	(void)g;
@@ -560,6 +584,7 @@ int main(void)
 		T(test_logout_leaves_the_group_and_restarts_the_login_clock),
 		T(test_removing_a_logged_in_connection_logs_it_out),
 		T(test_groups_are_found_by_id_and_by_name),
+		T(test_a_group_has_the_kind_it_is_given_its_pair_lower_id_first),
 		T(test_removing_a_group_keeps_its_bucket_neighbours),
 		T(test_removing_a_group_takes_its_present_clients_out),
 		T(test_memberships_stay_sorted_without_duplicates),
