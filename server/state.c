@@ -263,7 +263,7 @@ int state_group_rename(int64_t gid, const char *name)
 	table_wrlock();
 	group_t *g = table_group(gid);
 	if (g)
-		snprintf(g->name, sizeof g->name, "%s", name);
+		table_group_rename(g, name);
 	table_unlock();
 	cluster_changed();
 	return STATE_OK;

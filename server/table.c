@@ -18,6 +18,8 @@ static client_t *table_all;                   /* every connection */
 static size_t table_nclients, table_nonline;
 static client_t *table_users[TABLE_UBUCKETS]; /* logged in, by user id */
 static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
+static group_t *table_gnames[TABLE_GBUCKETS]; /* by name */
+static group_t *table_gpairs[TABLE_GBUCKETS]; /* direct chats, by their two users */
 static int64_t *table_banned;                 /* sorted ids of banned users */
 /* Changed under the write lock, read without it (table_accounts_gen). */
 static _Atomic uint64_t table_gen_accounts;
@@ -48,6 +50,8 @@ void table_destroy(void)
 			g = n;
 		}
 		table_groups[i] = NULL;
+		table_gnames[i] = NULL;
+		table_gpairs[i] = NULL;
 	}
 	free(table_banned);
 	table_banned = NULL;
@@ -61,6 +65,20 @@ void table_unlock(void) { pthread_rwlock_unlock(&table_lock); }
 
 static unsigned table_uhash(int64_t id) { return (unsigned)((uint64_t)id * 2654435761u) % TABLE_UBUCKETS; }
 static unsigned table_ghash(int64_t id) { return (unsigned)((uint64_t)id * 2654435761u) % TABLE_GBUCKETS; }
+
+/* FNV-1a */
+static unsigned table_namehash(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % TABLE_GBUCKETS;
+}
+
+static unsigned table_pairhash(int64_t lo, int64_t hi)
+{
+	return (unsigned)(((uint64_t)lo * 2654435761u) ^ ((uint64_t)hi * 40503u)) % TABLE_GBUCKETS;
+}
 
 void table_add_client(client_t *c)
 {
@@ -157,6 +175,49 @@ client_t *table_user_client(int64_t user_id)
 	return NULL;
 }
 
+/* The name and pair indexes: a group is in the name index from its
+ * table_group_add to its table_group_remove, in the pair index while it is
+ * a direct chat (direct[0] >= 0). Chains may hold two groups of one name
+ * (in cluster mode another node's rename may reach this table before the
+ * group that had the name goes): lookups take the first. */
+static void table_name_link(group_t *g)
+{
+	unsigned h = table_namehash(g->name);
+	g->name_next = table_gnames[h];
+	table_gnames[h] = g;
+}
+
+static void table_name_unlink(group_t *g)
+{
+	group_t **pp = &table_gnames[table_namehash(g->name)];
+	while (*pp && *pp != g)
+		pp = &(*pp)->name_next;
+	if (*pp)
+		*pp = g->name_next;
+	g->name_next = NULL;
+}
+
+static void table_pair_link(group_t *g)
+{
+	if (g->direct[0] < 0)
+		return;
+	unsigned h = table_pairhash(g->direct[0], g->direct[1]);
+	g->pair_next = table_gpairs[h];
+	table_gpairs[h] = g;
+}
+
+static void table_pair_unlink(group_t *g)
+{
+	if (g->direct[0] < 0)
+		return;
+	group_t **pp = &table_gpairs[table_pairhash(g->direct[0], g->direct[1])];
+	while (*pp && *pp != g)
+		pp = &(*pp)->pair_next;
+	if (*pp)
+		*pp = g->pair_next;
+	g->pair_next = NULL;
+}
+
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned, double created_at)
 {
 	group_t *g = calloc(1, sizeof *g);
@@ -172,6 +233,7 @@ group_t *table_group_add(int64_t id, const char *name, int is_private, int banne
 	unsigned h = table_ghash(id);
 	g->next = table_groups[h];
 	table_groups[h] = g;
+	table_name_link(g);
 	return g;
 }
 
@@ -183,6 +245,8 @@ void table_group_remove(group_t *g)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = g->next;
+	table_name_unlink(g);
+	table_pair_unlink(g);
 	while (g->present)
 		table_leave(g->present);
 	for (unsigned k = 0; k < g->clen; k++)
@@ -197,8 +261,17 @@ void table_group_set_kind(group_t *g, int invite_only, int64_t creator_id, const
 	int lo_first = direct[0] <= direct[1];
 	g->invite_only = invite_only;
 	g->creator_id = creator_id;
+	table_pair_unlink(g);
 	g->direct[0] = lo_first ? direct[0] : direct[1];
 	g->direct[1] = lo_first ? direct[1] : direct[0];
+	table_pair_link(g);
+}
+
+void table_group_rename(group_t *g, const char *name)
+{
+	table_name_unlink(g);
+	snprintf(g->name, sizeof g->name, "%s", name);
+	table_name_link(g);
 }
 
 group_t *table_group(int64_t id)
@@ -211,10 +284,20 @@ group_t *table_group(int64_t id)
 
 group_t *table_group_by_name(const char *name)
 {
-	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
-		for (group_t *g = table_groups[i]; g; g = g->next)
-			if (strcmp(g->name, name) == 0)
-				return g;
+	for (group_t *g = table_gnames[table_namehash(name)]; g; g = g->name_next)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	return NULL;
+}
+
+group_t *table_group_by_pair(int64_t a, int64_t b)
+{
+	int64_t lo = a < b ? a : b, hi = a < b ? b : a;
+	if (lo < 0)
+		return NULL;
+	for (group_t *g = table_gpairs[table_pairhash(lo, hi)]; g; g = g->pair_next)
+		if (g->direct[0] == lo && g->direct[1] == hi)
+			return g;
 	return NULL;
 }
 
