@@ -21,6 +21,9 @@ static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
 static group_t *table_gnames[TABLE_GBUCKETS]; /* by name */
 static group_t *table_gpairs[TABLE_GBUCKETS]; /* direct chats, by their two users */
 static int64_t *table_banned;                 /* sorted ids of banned users */
+/* Lookups that missed the name or pair index and scanned every group:
+ * counted under the read lock by any number of threads, hence atomic. */
+static _Atomic uint64_t table_scans;
 /* Changed under the write lock, read without it (table_accounts_gen). */
 static _Atomic uint64_t table_gen_accounts;
 static size_t table_nbanned, table_capbanned;
@@ -177,19 +180,21 @@ client_t *table_user_client(int64_t user_id)
 
 /* The name and pair indexes: a group is in the name index from its
  * table_group_add to its table_group_remove, in the pair index while it is
- * a direct chat (direct[0] >= 0). Chains may hold two groups of one name
- * (in cluster mode another node's rename may reach this table before the
- * group that had the name goes): lookups take the first. */
+ * a direct chat (direct[0] >= 0). Each group remembers the chains it is in
+ * (name_bucket, pair_bucket), so that it leaves them even when its name or
+ * pair was written around these functions. Chains may hold two groups of
+ * one name (in cluster mode another node's rename may reach this table
+ * before the group that had the name goes): lookups take the first. */
 static void table_name_link(group_t *g)
 {
-	unsigned h = table_namehash(g->name);
-	g->name_next = table_gnames[h];
-	table_gnames[h] = g;
+	g->name_bucket = table_namehash(g->name);
+	g->name_next = table_gnames[g->name_bucket];
+	table_gnames[g->name_bucket] = g;
 }
 
 static void table_name_unlink(group_t *g)
 {
-	group_t **pp = &table_gnames[table_namehash(g->name)];
+	group_t **pp = &table_gnames[g->name_bucket];
 	while (*pp && *pp != g)
 		pp = &(*pp)->name_next;
 	if (*pp)
@@ -199,23 +204,26 @@ static void table_name_unlink(group_t *g)
 
 static void table_pair_link(group_t *g)
 {
-	if (g->direct[0] < 0)
+	if (g->direct[0] < 0) {
+		g->pair_bucket = -1;
 		return;
-	unsigned h = table_pairhash(g->direct[0], g->direct[1]);
-	g->pair_next = table_gpairs[h];
-	table_gpairs[h] = g;
+	}
+	g->pair_bucket = (int)table_pairhash(g->direct[0], g->direct[1]);
+	g->pair_next = table_gpairs[g->pair_bucket];
+	table_gpairs[g->pair_bucket] = g;
 }
 
 static void table_pair_unlink(group_t *g)
 {
-	if (g->direct[0] < 0)
+	if (g->pair_bucket < 0)
 		return;
-	group_t **pp = &table_gpairs[table_pairhash(g->direct[0], g->direct[1])];
+	group_t **pp = &table_gpairs[g->pair_bucket];
 	while (*pp && *pp != g)
 		pp = &(*pp)->pair_next;
 	if (*pp)
 		*pp = g->pair_next;
 	g->pair_next = NULL;
+	g->pair_bucket = -1;
 }
 
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned, double created_at)
@@ -227,6 +235,7 @@ group_t *table_group_add(int64_t id, const char *name, int is_private, int banne
 	snprintf(g->name, sizeof g->name, "%s", name);
 	g->is_private = is_private;
 	g->creator_id = g->direct[0] = g->direct[1] = -1;
+	g->pair_bucket = -1;
 	g->banned = banned;
 	g->created_at = created_at;
 	pthread_mutex_init(&g->seq_lock, NULL);
@@ -287,7 +296,18 @@ group_t *table_group_by_name(const char *name)
 	for (group_t *g = table_gnames[table_namehash(name)]; g; g = g->name_next)
 		if (strcmp(g->name, name) == 0)
 			return g;
+	/* a name written around table_group_rename (table.h) */
+	atomic_fetch_add_explicit(&table_scans, 1, memory_order_relaxed);
+	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
+		for (group_t *g = table_groups[i]; g; g = g->next)
+			if (strcmp(g->name, name) == 0)
+				return g;
 	return NULL;
+}
+
+uint64_t table_group_scans(void)
+{
+	return atomic_load_explicit(&table_scans, memory_order_relaxed);
 }
 
 group_t *table_group_by_pair(int64_t a, int64_t b)
@@ -298,6 +318,12 @@ group_t *table_group_by_pair(int64_t a, int64_t b)
 	for (group_t *g = table_gpairs[table_pairhash(lo, hi)]; g; g = g->pair_next)
 		if (g->direct[0] == lo && g->direct[1] == hi)
 			return g;
+	/* a pair written around table_group_set_kind (table.h) */
+	atomic_fetch_add_explicit(&table_scans, 1, memory_order_relaxed);
+	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
+		for (group_t *g = table_groups[i]; g; g = g->next)
+			if (g->direct[0] == lo && g->direct[1] == hi)
+				return g;
 	return NULL;
 }
 

@@ -265,15 +265,19 @@ class Tmux:
                            + ["-t", self.name], capture_output=True)
         return p.stdout.decode("utf-8", "replace")
 
-    def wait_screen(self, pattern, timeout=None):
+    def wait_screen(self, pattern, timeout=None, count=1):
+        """Wait until the screen has `count` matches of the regular
+        expression (a multi-line one: ^ and $ match at each line); return
+        the screen. A line that is still on the screen matches again: to
+        wait for a second prompt, ask for count=2."""
         rx = re.compile(pattern, re.M)
         deadline = time.time() + (timeout or TIMEOUT * 2)
         while True:
             s = self.screen()
-            if rx.search(s):
+            if len(rx.findall(s)) >= count:
                 return s
             if time.time() > deadline:
-                raise AssertionError("screen never matched %r:\n%s" % (pattern, s))
+                raise AssertionError("screen never matched %r %d times:\n%s" % (pattern, count, s))
             time.sleep(0.05)
 
     def alive(self):
