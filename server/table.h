@@ -54,19 +54,24 @@
 
 typedef struct chatgroup {
 	int64_t id;                 /* [table] */
-	char name[160];             /* [table] */
+	char name[160];             /* [table] changed by table_group_rename only */
 	int is_private;             /* [table] a direct chat (direct[] says whose) */
 	int invite_only;            /* [table] join_chat refused to non-members */
 	int64_t creator_id;         /* [table] -1: none recorded */
 	int64_t direct[2];          /* [table] a direct chat's two users, lower id
-	                             * first; -1, -1 for other groups */
+	                             * first; -1, -1 for other groups. Set by
+	                             * table_group_set_kind only */
 	int banned;                 /* [table] */
 	double created_at;          /* [table] */
 	int64_t *members;           /* [table] sorted user ids */
 	size_t nmembers, capmembers;
 	client_t *present;          /* [table] clients whose current group this is */
 	size_t npresent;
-	struct chatgroup *next;         /* [table] hash chain */
+	struct chatgroup *next;         /* [table] hash chain by id */
+	struct chatgroup *name_next;    /* [table] hash chain by name */
+	struct chatgroup *pair_next;    /* [table] hash chain by direct[] (direct chats only) */
+	unsigned name_bucket;           /* [table] the chains it is in: those of the name */
+	int pair_bucket;                /* and pair it was indexed under; -1: no pair */
 
 	pthread_mutex_t seq_lock;
 	msg_t *cache[TABLE_CACHE];  /* [seq_lock] ring of the newest stored messages, oldest
@@ -93,11 +98,31 @@ void table_clear_user(client_t *c);     /* write: logout */
 void table_unlink_user(client_t *c);    /* write */
 void table_enter(client_t *c, group_t *g); /* write: move c to g's broadcast list */
 
+/* Groups are found by id, by name and (direct chats) by their two users
+ * through hash indexes that table_group_add, table_group_remove,
+ * table_group_rename and table_group_set_kind keep: a group's name and
+ * direct[] are to be written by these alone. (cluster_refresh still writes
+ * them itself: until it uses these, a name or pair not in the index is
+ * looked for by a scan of every group, so a lookup that misses costs what
+ * every lookup cost before the indexes.) */
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned,
                          double created_at); /* write */
 void table_group_remove(group_t *g);          /* write */
+/* g's kind, what it is besides its name and members (the store's chat
+ * meta row, which table.h knows nothing of): invite-only or not, its
+ * creator (-1: none), and for a direct chat its two users (in either
+ * order; kept lower id first), -1, -1 for other groups. */
+void table_group_set_kind(group_t *g, int invite_only, int64_t creator_id,
+                          const int64_t direct[2]); /* write */
 group_t *table_group(int64_t id);             /* read */
 group_t *table_group_by_name(const char *name); /* read */
+void table_group_rename(group_t *g, const char *name); /* write */
+/* The direct chat of users a and b (in either order), or NULL. */
+group_t *table_group_by_pair(int64_t a, int64_t b); /* read */
+/* How many lookups by name or pair have missed the indexes and scanned
+ * every group, since start (tests: a lookup of a group the indexes know
+ * scans nothing). */
+uint64_t table_group_scans(void); /* no lock needed */
 int table_is_member(const group_t *g, int64_t user_id); /* read */
 int table_member_add(group_t *g, int64_t user_id);      /* write; 0 or -1 (OOM) */
 void table_member_remove(group_t *g, int64_t user_id);  /* write */
