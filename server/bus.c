@@ -27,7 +27,6 @@
 #include "server.h"
 #include "store_pg.h"
 
-#define BUS_CHANNEL "chatroom:messages"
 #define BUS_NODE_KEY "chatroom:node:" /* + node name */
 /* How long the bus thread waits for a message before its other work. */
 #define BUS_TICK_MS 50
@@ -275,6 +274,54 @@ void bus_notify_sync(struct json_object *o)
 	pthread_mutex_unlock(&b.lock);
 }
 
+/* ---- commands for other modules (presence: cluster_presence.c) --------- */
+
+int bus_run(const char *what, size_t n, const struct bus_cmd *cmd, redisReply **reply)
+{
+	size_t got = 0;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		reply[i] = NULL;
+	if (!atomic_load(&b.running))
+		return -1;
+	pthread_mutex_lock(&b.lock);
+	redisContext *c = bus_pub_conn();
+	if (!c)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (redisAppendCommandArgv(c, cmd[i].argc, cmd[i].argv, cmd[i].len) != REDIS_OK)
+			goto fail;
+	/* every reply is read, even after an error one, so that the
+	 * connection stays in step */
+	for (; got < n; got++) {
+		void *r = NULL;
+		if (redisGetReply(c, &r) != REDIS_OK || !r)
+			goto fail;
+		reply[got] = r;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (reply[i]->type == REDIS_REPLY_ERROR) {
+			log_warn("cluster: Redis refused %s: %s", what, reply[i]->str);
+			goto drop;
+		}
+	rc = 0;
+	goto out;
+fail:
+	bus_lost(what, c->errstr[0] ? c->errstr : "connection closed");
+	redisFree(b.pub);
+	b.pub = NULL;
+	b.pub_retry_at = srv_now_ms() + BUS_BACKOFF_MIN_MS;
+drop:
+	for (size_t i = 0; i < got; i++) {
+		freeReplyObject(reply[i]);
+		reply[i] = NULL;
+	}
+out:
+	pthread_mutex_unlock(&b.lock);
+	return rc;
+}
+
 /* ---- the bus thread ---------------------------------------------------- */
 
 static int64_t bus_json_int(json_object *o, const char *key)
@@ -320,6 +367,12 @@ static void bus_received(const char *text, size_t len)
 	if (type && strcmp(type, "sync") == 0) {
 		if (b.o.sync && node)
 			b.o.sync(o, node);
+		goto out;
+	}
+	/* any other type: the last of these checks, before messages */
+	if (type) {
+		if (b.o.notice && node)
+			b.o.notice(node, type, o);
 		goto out;
 	}
 	name = bus_json_str(o, "n");
@@ -450,6 +503,15 @@ static int bus_subscribe(void)
 	}
 	freeReplyObject(r);
 	b.sub = c;
+	/* the publishing connection, made before the subscription was lost,
+	 * may be to the Redis that went away: made again at its next use, so
+	 * that its first command after this does not fail */
+	pthread_mutex_lock(&b.lock);
+	if (b.pub)
+		redisFree(b.pub);
+	b.pub = NULL;
+	b.pub_retry_at = 0;
+	pthread_mutex_unlock(&b.lock);
 	if (atomic_exchange(&b.down, 0))
 		log_warn("cluster: Redis at %s:%d is back; fetching what was missed", b.host, b.port);
 	/* whatever was published while nobody listened: from the store */
@@ -488,12 +550,14 @@ static void *bus_main(void *arg)
 	long long now, next_sweep = 0, next_beat = 0, retry_at = 0;
 	long backoff = BUS_BACKOFF_MIN_MS;
 	redisReply *r;
+	int back = 1; /* the tick's first call, and after each (re)subscription */
 
 	while (!atomic_load(&b.stopping)) {
 		now = srv_now_ms();
 		if (!b.sub && now >= retry_at) {
 			if (bus_subscribe() == 0) {
 				backoff = BUS_BACKOFF_MIN_MS;
+				back = 1;
 			} else {
 				retry_at = now + backoff;
 				backoff = backoff * 2 > BUS_BACKOFF_MAX_MS ? BUS_BACKOFF_MAX_MS : backoff * 2;
@@ -526,6 +590,11 @@ static void *bus_main(void *arg)
 		if (now >= next_beat) {
 			bus_heartbeat();
 			next_beat = now + b.o.heartbeat_s * 1000 / 3;
+		}
+		if (b.o.tick) {
+			b.o.tick(back && b.sub != NULL);
+			if (b.sub)
+				back = 0;
 		}
 	}
 	return arg;

@@ -9,6 +9,9 @@
  *
  * Each node also keeps a key chatroom:node:NAME in Redis, refreshed every
  * third of heartbeat_s and expiring after heartbeat_s: the nodes alive.
+ * Presence (cluster_presence.h) rides on the bus: its notices through
+ * bus_opts.notice, its hashes written and read with bus_run() from its
+ * tick (bus_opts.tick).
  *
  * Threads: one bus thread receives, fills gaps and refreshes the
  * heartbeat; bus_publish() runs in the caller's (the writer's) thread on a
@@ -25,7 +28,11 @@
 
 #include "msg.h"
 
+/* The channel every node publishes on and listens to. */
+#define BUS_CHANNEL "chatroom:messages"
+
 struct json_object;
+struct redisReply;
 
 struct bus_opts {
 	const char *redis;     /* HOST:PORT */
@@ -48,6 +55,14 @@ struct bus_opts {
 	 * (cluster_sync_apply), in the bus thread; o is the notice, valid
 	 * during the call. NULL: none. */
 	void (*sync)(struct json_object *o, const char *node);
+	/* A notice of another type than those above from another node (its
+	 * JSON object o, which has "node" and "type"), in the bus thread.
+	 * NULL: ignored. */
+	void (*notice)(const char *node, const char *type, struct json_object *o);
+	/* Called in the bus thread after each of its turns (every 50 ms or
+	 * so), with back = 1 on the first call after the subscription to
+	 * Redis was made or made again. NULL: none. */
+	void (*tick)(int back);
 };
 
 /* "HOST:PORT" into host and port; -1 when it is not one. */
@@ -77,6 +92,19 @@ void bus_notify_login(int64_t uid);
  * which "node" and "type" are added; still the caller's): they pass it to
  * their sync(). Never blocks for long, as bus_publish(). */
 void bus_notify_sync(struct json_object *o);
+/* One Redis command for bus_run(). */
+struct bus_cmd {
+	int argc;
+	const char **argv;
+	const size_t *len;
+};
+
+/* Run n commands on the publishing connection in one round trip, in
+ * order, after any publish before them; their replies in reply[0..n-1],
+ * each to be freed with freeReplyObject(). 0; or -1 with every reply[i]
+ * NULL when Redis is down or refused one of them (logged: a lost
+ * connection once per outage). Takes the bus lock (a leaf); any thread. */
+int bus_run(const char *what, size_t n, const struct bus_cmd *cmd, struct redisReply **reply);
 
 /* Stop the thread and close the connections (the node key expires). */
 void bus_stop(void);

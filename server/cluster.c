@@ -14,6 +14,7 @@
 
 #include "bus.h"
 #include "catalog.h"
+#include "cluster_presence.h"
 #include "cmd.h"
 #include "log.h"
 #include "server.h"
@@ -136,16 +137,21 @@ void cluster_logged_in(int64_t uid)
 
 void cluster_login_elsewhere(int64_t uid, const char *node)
 {
+	char name[sizeof ((client_t *)0)->username];
 	table_wrlock();
 	client_t *c = table_user_client(uid);
 	/* the close reason is kept as a pointer (client_close): a constant;
 	 * the node is logged here */
-	if (c)
+	if (c) {
+		snprintf(name, sizeof name, "%s", c->username);
 		session_kick(c, CAT_LOGGED_IN_ELSEWHERE, NULL, "logged in again on another node");
+	}
 	table_unlock();
-	if (c)
+	if (c) {
+		cpres_login_elsewhere(uid, name, node); /* still online, on that node */
 		log_info("cluster: user %lld logged in again on node %s: its session here ends",
 		         (long long)uid, node);
+	}
 }
 
 /* ---- the refresh ------------------------------------------------------ */
@@ -277,7 +283,7 @@ static void cluster_apply(struct cluster_rows *r, struct cluster_after *a)
 			continue;
 		}
 		if (strcmp(g->name, sg->name) != 0)
-			snprintf(g->name, sizeof g->name, "%s", sg->name);
+			table_group_rename(g, sg->name);
 		g->banned = sg->banned;
 	}
 	table_groups_foreach(cluster_apply_group, &k);
@@ -285,12 +291,8 @@ static void cluster_apply(struct cluster_rows *r, struct cluster_after *a)
 	 * state_load does at start */
 	for (size_t i = 0; i < r->nk; i++) {
 		group_t *g = table_group(r->k[i].group_id);
-		if (g) {
-			g->invite_only = r->k[i].invite_only;
-			g->creator_id = r->k[i].creator_id;
-			g->direct[0] = r->k[i].direct[0];
-			g->direct[1] = r->k[i].direct[1];
-		}
+		if (g)
+			table_group_set_kind(g, r->k[i].invite_only, r->k[i].creator_id, r->k[i].direct);
 	}
 	for (size_t i = 0; i < r->nu; i++)
 		if (table_user_banned(r->u[i].id) != r->u[i].banned &&

@@ -14,7 +14,7 @@
  * (cluster_logged_in(), cluster_login_elsewhere()), as a second login on
  * one node ends the first.
  *
- * Not carried across nodes here: presence. */
+ * Presence: cluster_presence.h. */
 #ifndef CHATROOM_CLUSTER_H
 #define CHATROOM_CLUSTER_H
 

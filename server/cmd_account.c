@@ -4,6 +4,7 @@
 #include "presence.h"
 #include "cmd.h"
 #include "cluster.h"
+#include "cluster_presence.h"
 #include "catalog.h"
 #include "text.h"
 #include "tunables.h"
@@ -363,9 +364,16 @@ void cmd_user_info(struct session *s, json_object *req)
 		return;
 	}
 	struct cmd_counts k = { .uid = s->c->user_id };
+	/* in a cluster the totals are the record's and the online users every
+	 * node's (cluster_presence.h) */
+	int64_t total_chats = -1;
+	if (cluster_enabled() && state_group_count(&total_chats) != STATE_OK) {
+		session_error(s, PROTO_E_DATABASE, CAT_DATABASE_ERROR);
+		return;
+	}
 	table_rdlock();
 	table_groups_foreach(cmd_count_group, &k);
-	size_t online = table_count_online();
+	size_t online = cpres_count_online();
 	group_t *cur = s->c->cur;
 	int64_t cur_id = cur ? cur->id : 0;
 	char cur_name[160] = "";
@@ -385,7 +393,7 @@ void cmd_user_info(struct session *s, json_object *req)
 	proto_set_int(o, "group_chats_count", k.group);
 	proto_set_int(o, "total_users_count", total_users);
 	proto_set_int(o, "online_users_count", (int64_t)online);
-	proto_set_int(o, "total_chats_count", k.total);
+	proto_set_int(o, "total_chats_count", total_chats >= 0 ? total_chats : k.total);
 	proto_set_bool(o, "is_user_banned", u.banned);
 	proto_set_bool(o, "is_current_chat_banned", cur_banned);
 	if (cur)
@@ -424,7 +432,8 @@ static void cmd_add_row(struct cmd_users *u, int64_t id, const char *name)
 	proto_set_int(o, "user_id", id);
 	proto_set_string(o, "username", name);
 	proto_set_bool(o, "is_online",
-	               bsearch(&id, u->online, u->nonline, sizeof *u->online, cmd_idcmp) != NULL);
+	               bsearch(&id, u->online, u->nonline, sizeof *u->online, cmd_idcmp) != NULL ||
+	                       cpres_online_elsewhere(id));
 	json_object_array_add(u->arr, o);
 }
 

@@ -7,10 +7,12 @@
  *   download: request -> file_download_response -> "===FILE_DATA_START===\n"
  *             + bytes + "\n===FILE_DATA_END===\n" -> file_download_response
  *
- * Files live in <DataDir>/<group id>/<generated name>, which this file
- * owns; what describes them is the state layer's (state_file_*). The name
- * the client gave is only ever stored as text, so no client can choose a
- * path. A
+ * With SQLite, files live in <DataDir>/<group id>/<generated name>, which
+ * this file owns; in cluster mode (PostgreSQL) the database keeps their
+ * bytes in chunks (state_file_chunk_*), so that every node serves every
+ * file, and the data directory holds none. What describes them is the
+ * state layer's (state_file_*). The name the client gave is only ever
+ * stored as text, so no client can choose a path. A
  * transfer runs in the worker serving the connection, holding that worker
  * (not the table lock nor a group lock) while bytes move; MaxTransfers
  * bounds how many run at once, so workers stay free for everybody's chat. */
@@ -239,6 +241,204 @@ static int cmd_file_group_ok(struct session *s, int64_t gid, struct cmd_file_gro
 	return 1;
 }
 
+/* where the bytes are -------------------------------------------------------- */
+
+/* Where a file's bytes are: the data directory's file (chunk 0, fd), or
+ * the database's chunks (chunk > 0, moved through buf). */
+struct cmd_file_bytes {
+	const state_file_t *f;
+	size_t chunk;      /* > 0: the database keeps the bytes, in chunks this big */
+	int fd;            /* the data directory's file, or -1 */
+	char *buf;         /* one chunk */
+};
+
+/* Find out where f's bytes are (and take a chunk's buffer); 0, or -1
+ * (logged). */
+static int cmd_file_bytes_init(struct cmd_file_bytes *b, const state_file_t *f)
+{
+	memset(b, 0, sizeof *b);
+	b->f = f;
+	b->fd = -1;
+	b->chunk = state_file_chunk_size();
+	if (b->chunk > 0 && !(b->buf = malloc(b->chunk))) {
+		log_error("files: no memory for a transfer's chunk");
+		return -1;
+	}
+	return 0;
+}
+
+static void cmd_file_bytes_free(struct cmd_file_bytes *b)
+{
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b->buf);
+	b->fd = -1;
+	b->buf = NULL;
+}
+
+/* An upload's bytes, put into the data directory's new file or into the
+ * database's chunks one by one as they fill. */
+struct cmd_file_sink {
+	struct cmd_file_bytes b;
+	char path[CMD_FILE_PATH_MAX]; /* the data directory's file */
+	size_t fill;                  /* bytes in b.buf */
+	int64_t idx;                  /* the next chunk's number */
+};
+
+/* Get ready to take f's bytes; 0, or -1 (logged). */
+static int cmd_file_sink_open(struct cmd_file_sink *k, const state_file_t *f)
+{
+	char dir[CMD_FILE_PATH_MAX];
+	k->fill = 0;
+	k->idx = 0;
+	k->path[0] = '\0';
+	if (cmd_file_bytes_init(&k->b, f) < 0)
+		return -1;
+	if (k->b.chunk > 0)
+		return 0;
+	cmd_file_dir(f->group_id, dir, sizeof dir);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST) {
+		log_error("files: cannot prepare %s for an upload: %s", dir, strerror(errno));
+		return -1;
+	}
+	cmd_file_path(f->group_id, f->stored_name, k->path, sizeof k->path);
+	k->b.fd = open(k->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (k->b.fd < 0) {
+		log_error("files: cannot create %s: %s", k->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_file_sink_flush(struct cmd_file_sink *k)
+{
+	if (k->fill == 0)
+		return 0;
+	if (state_file_chunk_put(k->b.f->stored_name, k->idx, k->b.buf, k->fill) != STATE_OK)
+		return -1; /* logged by the store */
+	k->idx++;
+	k->fill = 0;
+	return 0;
+}
+
+/* session_read_raw_cb()'s put. */
+static int cmd_file_sink_put(void *ctx, const void *data, size_t n)
+{
+	struct cmd_file_sink *k = ctx;
+	const char *p = data;
+	if (k->b.chunk == 0) {
+		while (n > 0) {
+			ssize_t w = write(k->b.fd, p, n);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				log_error("files: writing %s failed: %s", k->path, strerror(errno));
+				return -1;
+			}
+			p += w;
+			n -= (size_t)w;
+		}
+		return 0;
+	}
+	while (n > 0) {
+		size_t take = k->b.chunk - k->fill < n ? k->b.chunk - k->fill : n;
+		memcpy(k->b.buf + k->fill, p, take);
+		k->fill += take;
+		p += take;
+		n -= take;
+		if (k->fill == k->b.chunk && cmd_file_sink_flush(k) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* All bytes arrived (ok) or not: store the last ones and let go. 0 when
+ * every byte is stored. */
+static int cmd_file_sink_close(struct cmd_file_sink *k, int ok)
+{
+	int rc = 0;
+	if (ok && k->b.chunk > 0)
+		rc = cmd_file_sink_flush(k);
+	if (k->b.fd >= 0) {
+		if (close(k->b.fd) < 0 && ok) {
+			log_error("files: writing %s failed: %s", k->path, strerror(errno));
+			rc = -1;
+		}
+		k->b.fd = -1;
+	}
+	cmd_file_bytes_free(&k->b);
+	return rc;
+}
+
+/* Remove what an upload that does not become a file stored. */
+static void cmd_file_sink_discard(struct cmd_file_sink *k)
+{
+	if (k->b.chunk > 0)
+		state_file_chunks_drop(k->b.f->stored_name); /* a failure is logged; swept later */
+	else if (k->path[0])
+		unlink(k->path);
+}
+
+/* A download's bytes: chunk 0 (or the file) found before the transfer
+ * starts, so that a file whose bytes are missing gets an error. */
+struct cmd_file_source {
+	struct cmd_file_bytes b;
+	int64_t size;
+	size_t first;    /* the length of chunk 0, in b.buf */
+};
+
+/* Find f's bytes and their size; 0, or -1 when they are missing (logged). */
+static int cmd_file_source_open(struct cmd_file_source *k, const state_file_t *f)
+{
+	char path[CMD_FILE_PATH_MAX];
+	struct stat sb;
+	k->first = 0;
+	k->size = 0;
+	if (cmd_file_bytes_init(&k->b, f) < 0)
+		return -1;
+	if (k->b.chunk > 0) {
+		if (state_file_chunk_get(f->stored_name, 0, k->b.buf, k->b.chunk, &k->first) !=
+		    STATE_OK) {
+			log_error("files: file %lld (%s): its bytes are missing from the database",
+			          (long long)f->id, f->filename);
+			return -1;
+		}
+		k->size = f->size;
+		return 0;
+	}
+	cmd_file_path(f->group_id, f->stored_name, path, sizeof path);
+	k->b.fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (k->b.fd < 0 || fstat(k->b.fd, &sb) < 0) {
+		log_error("files: file %lld (%s) is missing: %s: %s", (long long)f->id, f->filename,
+		          path, strerror(errno));
+		return -1;
+	}
+	k->size = (int64_t)sb.st_size;
+	return 0;
+}
+
+/* Write all the file's bytes to the client: SESSION_RAW_*. A chunk that
+ * is gone (the file deleted meanwhile) is SESSION_RAW_LOCAL. */
+static int cmd_file_source_send(struct session *s, struct cmd_file_source *k, int timeout)
+{
+	if (k->b.chunk == 0)
+		return session_write_raw_fd(s, k->b.fd, (size_t)k->size, timeout);
+	int64_t left = k->size;
+	size_t len = k->first;
+	for (int64_t idx = 0; left > 0; idx++) {
+		if (idx > 0 && state_file_chunk_get(k->b.f->stored_name, idx, k->b.buf, k->b.chunk,
+		                                    &len) != STATE_OK)
+			return SESSION_RAW_LOCAL;
+		if (len == 0 || (int64_t)len > left)
+			return SESSION_RAW_LOCAL;
+		int rc = session_write_raw(s, k->b.buf, len, timeout);
+		if (rc != SESSION_RAW_OK)
+			return rc;
+		left -= (int64_t)len;
+	}
+	return SESSION_RAW_OK;
+}
+
 /* upload ------------------------------------------------------------------ */
 
 static json_object *cmd_upload_response(const char *message, int64_t file_id)
@@ -283,7 +483,7 @@ void cmd_file_upload(struct session *s, json_object *req)
 {
 	const char *name = NULL;
 	int64_t size = 0, gid = 0;
-	char dir[CMD_FILE_PATH_MAX], path[CMD_FILE_PATH_MAX];
+	char path[CMD_FILE_PATH_MAX];
 	state_file_t f;
 	int why;
 
@@ -328,7 +528,8 @@ void cmd_file_upload(struct session *s, json_object *req)
 		return;
 	}
 
-	if (!cmd_file_space_ok(size)) {
+	/* in cluster mode the bytes go to the database, not the data folder */
+	if (state_file_chunk_size() == 0 && !cmd_file_space_ok(size)) {
 		log_warn("%s (%s): upload of %lld bytes refused: the data folder's file system is low "
 		         "on space (MinFreeSpace)", s->c->addr, s->c->username, (long long)size);
 		session_error(s, PROTO_E_SERVER, CAT_FILE_LOW_SPACE);
@@ -346,37 +547,38 @@ void cmd_file_upload(struct session *s, json_object *req)
 		session_error(s, PROTO_E_INVALID, CAT_FILE_NAME_EMPTY);
 		return;
 	}
-	cmd_file_dir(g.id, dir, sizeof dir);
-	if (cmd_file_new_name(f.stored_name, sizeof f.stored_name) < 0 ||
-	    (mkdir(dir, 0750) < 0 && errno != EEXIST)) {
-		log_error("files: cannot prepare %s for an upload: %s", dir, strerror(errno));
+	if (cmd_file_new_name(f.stored_name, sizeof f.stored_name) < 0) {
+		log_error("files: cannot name an upload: %s", strerror(errno));
 		session_error(s, PROTO_E_SERVER, CAT_FILES_UNAVAILABLE);
 		return;
 	}
-	cmd_file_path(g.id, f.stored_name, path, sizeof path);
 	if (!cmd_file_slot(s))
 		return;
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-	if (fd < 0) {
+	struct cmd_file_sink sink;
+	if (cmd_file_sink_open(&sink, &f) < 0) {
+		cmd_file_sink_close(&sink, 0);
 		cmd_file_slot_free();
-		log_error("files: cannot create %s: %s", path, strerror(errno));
 		session_error(s, PROTO_E_SERVER, CAT_FILES_UNAVAILABLE);
 		return;
 	}
+	if (sink.b.chunk > 0)
+		snprintf(path, sizeof path, "%s in the database", f.stored_name);
+	else
+		snprintf(path, sizeof path, "%s", sink.path);
 
 	log_info("%s: %s uploads %s (%lld bytes) to chat %s as %s", s->c->addr, s->c->username, f.filename,
 	         (long long)size, g.name, path);
 	char text[1400];
 	session_reply(s, cmd_upload_response(session_text(s, text, sizeof text, CAT_UPLOAD_READY), 0));
-	int rc = session_read_raw(s, fd, (size_t)size, cmd_file_timeout_ms());
-	cmd_file_slot_free();
-	if (close(fd) < 0 && rc == SESSION_RAW_OK)
+	int rc = session_read_raw_cb(s, cmd_file_sink_put, &sink, (size_t)size, cmd_file_timeout_ms());
+	if (cmd_file_sink_close(&sink, rc == SESSION_RAW_OK) < 0 && rc == SESSION_RAW_OK)
 		rc = SESSION_RAW_LOCAL;
+	cmd_file_slot_free();
 	if (rc != SESSION_RAW_OK) {
-		unlink(path);
+		cmd_file_sink_discard(&sink);
 		switch (rc) {
 		case SESSION_RAW_LOCAL:
-			log_error("files: writing %s failed: %s", path, strerror(errno));
+			log_error("files: storing %s failed", path);
 			session_error(s, PROTO_E_SERVER, CAT_FILE_SAVE_FAILED);
 			break;
 		case SESSION_RAW_STALLED:
@@ -397,14 +599,22 @@ void cmd_file_upload(struct session *s, json_object *req)
 	/* Admin may have deleted the chat while its bytes were arriving */
 	cmd_file_group_get(s, g.id, &g);
 	if (!g.found) {
-		unlink(path);
+		cmd_file_sink_discard(&sink);
 		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_DELETED_UPLOAD);
 		return;
 	}
 	int64_t id = 0;
 	f.uploaded_at = proto_now();
-	if (state_file_add(&f, &id) != STATE_OK) {
-		unlink(path);
+	rc = state_file_add(&f, &id);
+	if (rc == STATE_NOTFOUND) {
+		/* the database holds no such chat (deleted on another node) */
+		cmd_file_sink_discard(&sink);
+		session_error(s, PROTO_E_CHAT_NOT_FOUND, CAT_CHAT_DELETED_UPLOAD);
+		return;
+	}
+	if (rc != STATE_OK) {
+		log_error("files: recording %s (%s) failed", f.filename, path);
+		cmd_file_sink_discard(&sink);
 		session_error(s, PROTO_E_DATABASE, CAT_FILE_RECORD_FAILED);
 		return;
 	}
@@ -469,8 +679,6 @@ void cmd_file_download(struct session *s, json_object *req)
 {
 	int64_t id;
 	state_file_t f;
-	char path[CMD_FILE_PATH_MAX];
-	struct stat sb;
 
 	if (cmd_file_id(req, &id) < 0) {
 		session_error(s, PROTO_E_INVALID, CAT_DOWNLOAD_ARGS);
@@ -498,20 +706,16 @@ void cmd_file_download(struct session *s, json_object *req)
 		session_error(s, PROTO_E_PERMISSION, CAT_NOT_MEMBER_FILE);
 		return;
 	}
-	cmd_file_path(f.group_id, f.stored_name, path, sizeof path);
 	if (!cmd_file_slot(s))
 		return;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &sb) < 0) {
-		log_error("files: file %lld (%s) is missing: %s: %s", (long long)id, f.filename, path,
-		          strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	struct cmd_file_source src;
+	if (cmd_file_source_open(&src, &f) < 0) {
+		cmd_file_bytes_free(&src.b);
 		cmd_file_slot_free();
 		session_error(s, PROTO_E_FILE_NOT_FOUND, CAT_FILE_MISSING);
 		return;
 	}
-	int64_t size = (int64_t)sb.st_size;
+	int64_t size = src.size;
 	int timeout = cmd_file_timeout_ms();
 	log_info("%s: %s downloads %s (file %lld, %lld bytes)", s->c->addr, s->c->username, f.filename,
 	         (long long)id, (long long)size);
@@ -526,12 +730,12 @@ void cmd_file_download(struct session *s, json_object *req)
 	if (rc == SESSION_RAW_OK)
 		rc = session_write_raw(s, cmd_file_start_marker, sizeof cmd_file_start_marker - 1, timeout);
 	if (rc == SESSION_RAW_OK)
-		rc = session_write_raw_fd(s, fd, (size_t)size, timeout);
+		rc = cmd_file_source_send(s, &src, timeout);
 	if (rc == SESSION_RAW_OK)
 		rc = session_write_raw(s, cmd_file_end_marker, sizeof cmd_file_end_marker - 1, timeout);
 	if (rc == SESSION_RAW_OK && s->c->protocol == 1)
 		cmd_file_pause(s->c, CMD_FILE_LEGACY_END_MS);
-	close(fd);
+	cmd_file_bytes_free(&src.b);
 	session_release(s);
 	cmd_file_slot_free();
 	if (rc != SESSION_RAW_OK) {
@@ -591,9 +795,12 @@ void cmd_file_list(struct session *s, json_object *req)
 int cmd_file_remove(const state_file_t *f)
 {
 	char path[CMD_FILE_PATH_MAX];
-	cmd_file_path(f->group_id, f->stored_name, path, sizeof path);
-	if (unlink(path) < 0 && errno != ENOENT)
-		log_warn("files: cannot remove %s: %s", path, strerror(errno));
+	/* in cluster mode the record's deletion takes the bytes with it */
+	if (state_file_chunk_size() == 0) {
+		cmd_file_path(f->group_id, f->stored_name, path, sizeof path);
+		if (unlink(path) < 0 && errno != ENOENT)
+			log_warn("files: cannot remove %s: %s", path, strerror(errno));
+	}
 	return state_file_delete(f->id);
 }
 
@@ -635,7 +842,7 @@ int cmd_file_remove_group(int64_t gid)
 	}
 	free(fv.v);
 	cmd_file_dir(gid, dir, sizeof dir);
-	if (rc == STATE_OK && rmdir(dir) < 0 && errno != ENOENT)
+	if (rc == STATE_OK && state_file_chunk_size() == 0 && rmdir(dir) < 0 && errno != ENOENT)
 		log_warn("files: cannot remove %s: %s", dir, strerror(errno));
 	return rc;
 }

@@ -184,7 +184,8 @@ static const struct conf_opt conf_opts[] = {
 	  "how often each group, its members and bans are compared with PostgreSQL" },
 	{ "Cluster", "NodeTimeout", "node-timeout", 0, CT_INT, O(node_timeout),
 	  STR(CR_DEFAULT_NODE_TIMEOUT), 3, 3600, 0, "SECONDS",
-	  "a node that stops refreshing its key in Redis is gone after this long" },
+	  "a node that stops refreshing its key in Redis is gone after this long, and its "
+	  "users offline on the others" },
 	{ "Cluster", "DebugDropPublish", "debug-drop-publish", 0, CT_INT, O(debug_drop_publish),
 	  "0", 0, 1000000, 0, "N", "testing only: drop every Nth publish on the bus (0: none)" },
 	{ "Cluster", "DebugDropNotices", "debug-drop-notices", 0, CT_INT, O(debug_drop_notices),

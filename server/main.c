@@ -8,6 +8,7 @@
 #include "broadcast.h"
 #include "bus.h"
 #include "cluster.h"
+#include "cluster_presence.h"
 #include "cluster_sync.h"
 #include "cmd.h"
 #include "catalog.h"
@@ -266,11 +267,14 @@ static int main_cluster_start(void)
 		.refresh = cluster_refresh,
 		.login_elsewhere = cluster_login_elsewhere,
 		.sync = cluster_sync_apply,
+		.notice = cpres_notice,
+		.tick = cpres_tick,
 	};
 	if (bus_start(&bo, err, sizeof err) < 0) {
 		log_error("cannot start the bus: %s", err);
 		return -1;
 	}
+	cpres_start(srv_conf->node_name, srv_conf->node_timeout);
 	log_info("cluster: node %s, Redis at %s", srv_conf->node_name, srv_conf->redis);
 	return 0;
 }
@@ -510,6 +514,7 @@ static int main_shutdown(void)
 	}
 	writer_stop();
 	/* after the writer: its last batches are published */
+	cpres_stop();
 	bus_stop();
 	order_reset();
 	stats_format(line, sizeof line);

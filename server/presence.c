@@ -2,6 +2,7 @@
  * with a user who came online or went offline; see presence.h. */
 #include "config.h"
 #include "presence.h"
+#include "cluster_presence.h"
 #include "proto.h"
 #include "server.h"
 #include "table.h"
@@ -45,6 +46,13 @@ static int presence_ptrcmp(const void *a, const void *b)
 }
 
 void presence_announce(int64_t uid, const char *uname, int online)
+{
+	/* in a cluster: only a change of the user's presence on every node */
+	if (cpres_local(uid, uname, online))
+		presence_tell(uid, uname, online);
+}
+
+void presence_tell(int64_t uid, const char *uname, int online)
 {
 	struct presence_scan p = { .uid = uid, .max_group = (size_t)CONF(presence_max_group) };
 	json_object *o = proto_new("user_status_update");

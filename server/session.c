@@ -446,9 +446,11 @@ static void session_raw_begin(struct session *s)
 	client_wait_delay(s->c);
 }
 
-/* Write all of p to a local file descriptor. */
-static int session_raw_put(int fd, const char *p, size_t n)
+/* Write all of p to a local file descriptor (ctx points to it). */
+static int session_raw_put(void *ctx, const void *buf, size_t n)
 {
+	int fd = *(const int *)ctx;
+	const char *p = buf;
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
@@ -463,6 +465,12 @@ static int session_raw_put(int fd, const char *p, size_t n)
 
 int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 {
+	return session_read_raw_cb(s, session_raw_put, &out_fd, n, timeout_ms);
+}
+
+int session_read_raw_cb(struct session *s, int (*put)(void *ctx, const void *buf, size_t n),
+                        void *ctx, size_t n, int timeout_ms)
+{
 	client_t *c = s->c;
 	int ret = SESSION_RAW_OK, local_err = 0;
 	long long last;
@@ -473,7 +481,7 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 	/* the start of the data may have arrived with the request line */
 	while (n > 0 && frame_pending(&s->fr) > 0) {
 		size_t k = frame_take(&s->fr, buf, n < SESSION_RAW_CHUNK ? n : SESSION_RAW_CHUNK);
-		if (!local_err && session_raw_put(out_fd, buf, k) < 0)
+		if (!local_err && put(ctx, buf, k) < 0)
 			local_err = 1;
 		n -= k;
 	}
@@ -487,7 +495,7 @@ int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms)
 		if (r > 0) {
 			/* after a local failure keep consuming, so that the stream
 			 * stays in step and the connection remains usable */
-			if (!local_err && session_raw_put(out_fd, buf, (size_t)r) < 0)
+			if (!local_err && put(ctx, buf, (size_t)r) < 0)
 				local_err = 1;
 			n -= (size_t)r;
 			session_raw_progress(c, &last);

@@ -56,6 +56,11 @@ enum session_raw_status {
  * buffered behind the last line, then from the socket. Output queued for
  * the client meanwhile keeps being written. */
 int session_read_raw(struct session *s, int out_fd, size_t n, int timeout_ms);
+/* session_read_raw() passing the bytes to put(ctx, ...) instead, in pieces
+ * of any size; put returns -1 for a local failure (SESSION_RAW_LOCAL, the
+ * rest is still consumed from the peer and not passed on), else 0. */
+int session_read_raw_cb(struct session *s, int (*put)(void *ctx, const void *buf, size_t n),
+                        void *ctx, size_t n, int timeout_ms);
 /* Write everything queued for the client now. SESSION_RAW_*. */
 int session_flush(struct session *s, int timeout_ms);
 /* Write everything queued so far, then hold the queue (client->hold): what

@@ -77,12 +77,8 @@ static int state_load_chat_meta(void *ctx, const store_chat_meta_t *m)
 {
 	(void)ctx;
 	group_t *g = table_group(m->group_id);
-	if (g) {
-		g->invite_only = m->invite_only;
-		g->creator_id = m->creator_id;
-		g->direct[0] = m->direct[0];
-		g->direct[1] = m->direct[1];
-	}
+	if (g)
+		table_group_set_kind(g, m->invite_only, m->creator_id, m->direct);
 	return 0;
 }
 
@@ -269,8 +265,7 @@ int state_group_rename(int64_t gid, const char *name)
 	table_wrlock();
 	group_t *g = table_group(gid);
 	if (g)
-		snprintf(g->name, sizeof g->name, "%s", name);
-	table_groups_changed();
+		table_group_rename(g, name);
 	table_unlock();
 	cluster_changed();
 	return STATE_OK;

@@ -16,7 +16,8 @@
  *
  * state.c: opening and loading, bans, memberships, groups; state_chat.c:
  * creating groups, direct chats, removing members; state_account.c:
- * accounts and logins; state_file.c: files' metadata. The handlers
+ * accounts and logins; state_file.c: files' metadata (and their bytes
+ * in cluster mode). The handlers
  * (cmd_*.c) parse a request, call these, and answer: they never see the
  * database. Every function takes the locks it needs itself: call it with
  * none held. */
@@ -124,6 +125,10 @@ int state_user_by_name(const char *name, state_user_t *out);
 int state_group_by_id(int64_t gid, state_group_t *out);
 int state_group_by_name(const char *name, state_group_t *out);
 int state_user_count(int64_t *n);
+/* The groups in the store, direct chats included: in a cluster the
+ * record every node shares, ahead of a table that has not heard of the
+ * newest. */
+int state_group_count(int64_t *n);
 /* Every user (group), ordered by id, until cb returns non-zero. cb runs
  * under the database's lock: it must not call the state layer. */
 int state_users_foreach(int (*cb)(void *ctx, const state_user_t *u), void *ctx);
@@ -237,5 +242,19 @@ int state_file_delete(int64_t id);
 /* The files of group gid (0: every group), oldest first, until cb returns
  * non-zero; cb runs under the database's lock (see above). */
 int state_files_foreach(int64_t gid, int (*cb)(void *ctx, const state_file_t *f), void *ctx);
+
+/* Files' bytes kept by the database (cluster mode: every node serves every
+ * file), in chunks of state_file_chunk_size() bytes; 0 when the database
+ * keeps none and the data directory holds them. An upload puts chunks 0,
+ * 1, 2... of its stored_name, then state_file_add() records the file, which
+ * succeeds only when the chunks hold exactly its size (STATE_NOTFOUND
+ * otherwise); an abandoned upload drops its chunks. state_file_delete()
+ * deletes a file's chunks with it. STATE_OK, STATE_NOTFOUND (no such chunk)
+ * or STATE_DB. */
+size_t state_file_chunk_size(void);
+int state_file_chunk_put(const char *stored_name, int64_t idx, const void *data, size_t len);
+int state_file_chunk_get(const char *stored_name, int64_t idx, void *buf, size_t cap,
+                         size_t *len);
+int state_file_chunks_drop(const char *stored_name);
 
 #endif

@@ -46,6 +46,19 @@ int state_user_count(int64_t *n)
 	return state__of(store_user_count(srv_store, n));
 }
 
+static int state_count_group(void *ctx, const store_group_t *g)
+{
+	(void)g;
+	(*(int64_t *)ctx)++;
+	return 0;
+}
+
+int state_group_count(int64_t *n)
+{
+	*n = 0;
+	return state__of(store_groups_foreach(srv_store, state_count_group, n));
+}
+
 struct state_users_ctx {
 	int (*cb)(void *ctx, const state_user_t *u);
 	void *ctx;

@@ -38,12 +38,8 @@ static group_t *state_chat_install(int64_t gid, const char *name, const store_ch
 		table_group_remove(g);
 		return NULL;
 	}
-	if (g) {
-		g->invite_only = meta->invite_only;
-		g->creator_id = meta->creator_id;
-		g->direct[0] = meta->direct[0];
-		g->direct[1] = meta->direct[1];
-	}
+	if (g)
+		table_group_set_kind(g, meta->invite_only, meta->creator_id, meta->direct);
 	return g;
 }
 
@@ -76,24 +72,11 @@ int state_group_create(const char *name, int invite_only, int64_t creator, const
 	return state_chat_make(name, &meta, ids, n, gid);
 }
 
-struct state_pair {
-	int64_t lo, hi;
-	group_t *found;
-};
-
-static void state_pair_find(void *ctx, group_t *g)
-{
-	struct state_pair *p = ctx;
-	if (g->direct[0] == p->lo && g->direct[1] == p->hi)
-		p->found = g;
-}
-
 int64_t state_direct_find(int64_t a, int64_t b)
 {
-	struct state_pair p = { a < b ? a : b, a < b ? b : a, NULL };
 	table_rdlock();
-	table_groups_foreach(state_pair_find, &p);
-	int64_t id = p.found ? p.found->id : -1;
+	group_t *g = table_group_by_pair(a, b);
+	int64_t id = g ? g->id : -1;
 	table_unlock();
 	return id;
 }
@@ -101,9 +84,8 @@ int64_t state_direct_find(int64_t a, int64_t b)
 int state_direct_open(int64_t a, const char *aname, int64_t b, const char *bname, int64_t *gid,
                       char *name, size_t namelen, int *created)
 {
-	struct state_pair p = { a < b ? a : b, a < b ? b : a, NULL };
-	int64_t ids[2] = { a, b };
-	int rc = STATE_OK, missing[2] = { 0, 0 };
+	int64_t ids[2] = { a, b }, lo = a < b ? a : b, hi = a < b ? b : a;
+	int rc = STATE_OK, found = 0, missing[2] = { 0, 0 };
 
 	*created = 0;
 	pthread_mutex_lock(&state_direct_lock);
@@ -112,22 +94,23 @@ int state_direct_open(int64_t a, const char *aname, int64_t b, const char *bname
 	 * (STORE_EXISTS), and after a refresh from the store the table has it. */
 	for (int round = 0; round < 2; round++) {
 		table_rdlock();
-		table_groups_foreach(state_pair_find, &p);
-		if (p.found) {
-			*gid = p.found->id;
-			snprintf(name, namelen, "%s", p.found->name);
+		group_t *g = table_group_by_pair(a, b);
+		found = g != NULL;
+		if (g) {
+			*gid = g->id;
+			snprintf(name, namelen, "%s", g->name);
 			for (int k = 0; k < 2; k++)
-				missing[k] = !table_is_member(p.found, ids[k]);
+				missing[k] = !table_is_member(g, ids[k]);
 		}
 		table_unlock();
-		if (p.found) {
+		if (found) {
 			/* a direct chat always has its two members once opened */
 			for (int k = 0; k < 2 && rc == STATE_OK; k++)
 				if (missing[k])
 					rc = state_join(*gid, ids[k]);
 			goto out;
 		}
-		store_chat_meta_t meta = { .creator_id = a, .direct = { p.lo, p.hi } };
+		store_chat_meta_t meta = { .creator_id = a, .direct = { lo, hi } };
 		rc = STATE_EXISTS;
 		for (int k = 1; k <= STATE_DIRECT_NAME_TRIES && rc == STATE_EXISTS; k++) {
 			if (k == 1)
@@ -144,7 +127,7 @@ int state_direct_open(int64_t a, const char *aname, int64_t b, const char *bname
 			break;
 		rc = STATE_OK;
 	}
-	if (rc == STATE_OK && !p.found)
+	if (rc == STATE_OK && !found)
 		*created = 1;
 out:
 	pthread_mutex_unlock(&state_direct_lock);

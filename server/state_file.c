@@ -1,6 +1,7 @@
-/* state_file.c - files' metadata in the state layer: what describes each
- * uploaded file, kept by the database (the bytes are cmd_file.c's, in the
- * data directory). Nothing of it lives in the client table. */
+/* state_file.c - files in the state layer: what describes each uploaded
+ * file, kept by the database, and in cluster mode its bytes too (with
+ * SQLite the bytes are cmd_file.c's, in the data directory). Nothing of it
+ * lives in the client table. */
 #include "config.h"
 #include "state.h"
 #include "state_store.h"
@@ -66,4 +67,25 @@ int state_files_foreach(int64_t gid, int (*cb)(void *ctx, const state_file_t *f)
 {
 	struct state_files_ctx k = { cb, ctx };
 	return state__of(store_files_foreach(srv_store, gid, state_files_cb, &k));
+}
+
+size_t state_file_chunk_size(void)
+{
+	return store_file_chunk_size(srv_store);
+}
+
+int state_file_chunk_put(const char *stored_name, int64_t idx, const void *data, size_t len)
+{
+	return state__of(store_file_chunk_put(srv_store, stored_name, idx, data, len));
+}
+
+int state_file_chunk_get(const char *stored_name, int64_t idx, void *buf, size_t cap,
+                         size_t *len)
+{
+	return state__of(store_file_chunk_get(srv_store, stored_name, idx, buf, cap, len));
+}
+
+int state_file_chunks_drop(const char *stored_name)
+{
+	return state__of(store_file_chunks_drop(srv_store, stored_name));
 }

@@ -1,6 +1,7 @@
 /* stats.c - server counters; see stats.h. */
 #include "config.h"
 #include "stats.h"
+#include "cluster_presence.h"
 #include "passwd.h"
 #include "pool.h"
 #include "table.h"
@@ -13,12 +14,14 @@ struct stats stats;
 void stats_format(char *buf, size_t len)
 {
 	table_rdlock();
-	size_t active = table_count_clients(), online = table_count_online();
+	/* users_online: on every node of a cluster; node_users_online: here */
+	size_t active = table_count_clients(), online = cpres_count_online(),
+	       here = table_count_online();
 	table_unlock();
 	struct pool_queue_stats q;
 	pool_queue_stats(&q);
 	snprintf(buf, len,
-	         "connections_total=%llu connections_active=%zu users_online=%zu "
+	         "connections_total=%llu connections_active=%zu users_online=%zu node_users_online=%zu "
 	         "connections_rejected=%llu logins=%llu login_failures=%llu login_delays=%llu "
 	         "login_throttle_overflows=%llu register_refusals=%llu password_hashes=%llu "
 	         "messages_in=%llu "
@@ -28,7 +31,7 @@ void stats_format(char *buf, size_t len)
 	         "tls_handshake_failures=%llu workers=%d workers_busy=%d "
 	         "connections_parked=%ld pool_queue=%d pool_queue_most=%d pool_waits=%llu "
 	         "pool_wait_longest_ms=%lld",
-	         STATS_GET(connections_total), active, online, STATS_GET(connections_rejected),
+	         STATS_GET(connections_total), active, online, here, STATS_GET(connections_rejected),
 	         STATS_GET(logins), STATS_GET(login_failures), STATS_GET(login_delays),
 	         throttle_overflows(), STATS_GET(register_refusals), passwd_hashes(),
 	         STATS_GET(messages_in),

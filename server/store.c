@@ -194,6 +194,42 @@ int store_files_foreach(store_t *st, int64_t group_id, int (*cb)(void *ctx,
 	return st->be->files_foreach(st, group_id, cb, ctx);
 }
 
+size_t store_file_chunk_size(store_t *st)
+{
+	return st->be->file_chunk;
+}
+
+/* A backend that keeps no bytes has none to give or take. */
+static int store_no_chunks(store_t *st)
+{
+	log_error("store: the %s store keeps no file bytes (they are in the data directory)",
+	          st->be->name);
+	return STORE_ERR;
+}
+
+int store_file_chunk_put(store_t *st, const char *stored_name, int64_t idx, const void *data,
+                         size_t len)
+{
+	if (!st->be->file_chunk)
+		return store_no_chunks(st);
+	return st->be->file_chunk_put(st, stored_name, idx, data, len);
+}
+
+int store_file_chunk_get(store_t *st, const char *stored_name, int64_t idx, void *buf,
+                         size_t cap, size_t *len)
+{
+	if (!st->be->file_chunk)
+		return store_no_chunks(st);
+	return st->be->file_chunk_get(st, stored_name, idx, buf, cap, len);
+}
+
+int store_file_chunks_drop(store_t *st, const char *stored_name)
+{
+	if (!st->be->file_chunk)
+		return store_no_chunks(st);
+	return st->be->file_chunks_drop(st, stored_name);
+}
+
 int store_chat_create(store_t *st, const char *name, const store_chat_meta_t *meta,
                       const int64_t *members, size_t n, int64_t *id)
 {

@@ -28,8 +28,8 @@
 #define STORE_PG_STR_(x) #x
 #define STORE_PG_STR(x) STORE_PG_STR_(x)
 
-/* The schema, version 1 (versions 2, 3 and 4 add store_pg_schema_v2_step,
- * _v3_step and _v4_step). Admin is user 0 as in the SQLite store; serials
+/* The schema, version 1 (versions 2 to 5 add store_pg_schema_v2_step to
+ * _v5_step). Admin is user 0 as in the SQLite store; serials
  * start at 1 and never hand an id out twice. messages.group_id has no
  * foreign key, as in SQLite: a batch for a group deleted meanwhile must
  * not fail forever. groups.last_seq is the per-group counter behind
@@ -195,6 +195,13 @@ static int store_pg_status(store_pg_t *st, PGresult *res, const char *what)
 int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *sql,
                         int n, const char *const *params)
 {
+	return store_pg__run_bin(st, what, out, sql, n, params, NULL, NULL, 0);
+}
+
+int store_pg__run_bin(store_pg_t *st, const char *what, PGresult **out, const char *sql, int n,
+                      const char *const *params, const int *lengths, const int *formats,
+                      int result_binary)
+{
 	PGresult *res;
 	ExecStatusType es;
 
@@ -203,7 +210,8 @@ int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *
 	if (!store_pg_ready(st))
 		return STORE_ERR;
 	/* without parameters, PQexec: it takes several statements at once */
-	res = n ? PQexecParams(st->conn, sql, n, NULL, params, NULL, NULL, 0) : PQexec(st->conn, sql);
+	res = n ? PQexecParams(st->conn, sql, n, NULL, params, lengths, formats, result_binary)
+	        : PQexec(st->conn, sql);
 	es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
 		int s = store_pg_status(st, res, what);
@@ -436,7 +444,24 @@ static const char store_pg_schema_v3_step[] =
 	" END $$;"
 	"UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version';";
 
-/* Version 4: a count of the changes to accounts, groups, memberships and
+/* Version 4: uploaded files' bytes (store_pg_file.c), so that every node
+ * serves every file: chunks of STORE_PG_FILE_CHUNK bytes keyed by the
+ * file's stored_name, written before its files row exists (the row, added
+ * last, is what makes a file visible). Stored uncompressed (EXTERNAL):
+ * uploads are mostly compressed already. Every earlier version takes this
+ * step, after version 3's. */
+static const char store_pg_schema_v4_step[] =
+	"CREATE TABLE file_chunks ("
+	" stored_name text NOT NULL,"
+	" idx integer NOT NULL,"
+	" data bytea NOT NULL,"
+	" written_at double precision NOT NULL,"
+	" PRIMARY KEY (stored_name, idx));"
+	"ALTER TABLE file_chunks ALTER COLUMN data SET STORAGE EXTERNAL;"
+	"CREATE INDEX files_by_stored_name ON files(stored_name);"
+	"UPDATE chatroom_meta SET value = 4 WHERE key = 'schema_version';";
+
+/* Version 5: a count of the changes to accounts, groups, memberships and
  * groups' kinds (chatroom_meta 'changes'), bumped by triggers in the
  * transaction of each change, so that a node compares its table with the
  * store only when the count moved (store_pg_changes, cluster.c). Only the
@@ -449,7 +474,7 @@ static const char store_pg_schema_v3_step[] =
  * also lock each other's rows (a group made with a member while Admin
  * deletes that member) may deadlock, and PostgreSQL then refuses one: a
  * database error for that request, nothing half done. */
-static const char store_pg_schema_v4_step[] =
+static const char store_pg_schema_v5_step[] =
 	"INSERT INTO chatroom_meta(key, value) VALUES ('changes', 0) ON CONFLICT DO NOTHING;"
 	"CREATE OR REPLACE FUNCTION chatroom_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
 	" BEGIN UPDATE chatroom_meta SET value = value + 1 WHERE key = 'changes'; RETURN NULL; END $$;"
@@ -462,7 +487,7 @@ static const char store_pg_schema_v4_step[] =
 	" ON members FOR EACH STATEMENT EXECUTE FUNCTION chatroom_changed();"
 	"CREATE OR REPLACE TRIGGER chat_meta_changed AFTER INSERT OR DELETE OR UPDATE"
 	" ON chat_meta FOR EACH STATEMENT EXECUTE FUNCTION chatroom_changed();"
-	"UPDATE chatroom_meta SET value = 4 WHERE key = 'schema_version';";
+	"UPDATE chatroom_meta SET value = 5 WHERE key = 'schema_version';";
 
 /* Create the schema in an empty database, once however many nodes start at
  * the same time: they take one advisory lock and look again under it. */
@@ -507,15 +532,24 @@ static int store_pg_schema(store_pg_t *st, const char *conninfo, char *err, size
 		                  0, NULL);
 		if (s != STORE_OK)
 			goto fail;
+		version = 2;
 	}
-	if (version <= 2) {
+	if (version == 2) {
 		s = store_pg__run(st, "upgrading the schema to version 3", NULL, store_pg_schema_v3_step,
 		                  0, NULL);
 		if (s != STORE_OK)
 			goto fail;
+		version = 3;
 	}
-	if (version <= 3) {
+	if (version == 3) {
 		s = store_pg__run(st, "upgrading the schema to version 4", NULL, store_pg_schema_v4_step,
+		                  0, NULL);
+		if (s != STORE_OK)
+			goto fail;
+		version = 4;
+	}
+	if (version == 4) {
+		s = store_pg__run(st, "upgrading the schema to version 5", NULL, store_pg_schema_v5_step,
 		                  0, NULL);
 		if (s != STORE_OK)
 			goto fail;
@@ -565,6 +599,8 @@ int store_pg_open(const char *conninfo, store_pg_t **out, char *err, size_t errl
 	store_pg__q(st, "forgetting old writers' last batches", NULL, 0,
 	            "DELETE FROM writer_batches WHERE at < $1", "d",
 	            store_pg__now() - STORE_PG_WRITER_KEEP_S);
+	/* a failure is logged; the next node's start tries again */
+	store_pg__file_orphans_sweep(st);
 	*out = st;
 	return STORE_OK;
 }
@@ -972,4 +1008,8 @@ const struct store_backend store_pg_backend = {
 	.file_get = store_pg_file_get,
 	.file_delete = store_pg_file_delete,
 	.files_foreach = store_pg_files_foreach,
+	.file_chunk = STORE_PG_FILE_CHUNK,
+	.file_chunk_put = store_pg_file_chunk_put,
+	.file_chunk_get = store_pg_file_chunk_get,
+	.file_chunks_drop = store_pg_file_chunks_drop,
 };

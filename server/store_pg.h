@@ -17,6 +17,8 @@
  *    outcome in the batch's transaction: when its COMMIT succeeded but the
  *    reply was lost with the connection, the writer's retry is answered
  *    with that outcome, so no message is stored twice.
+ *  - Uploaded files' bytes are in the database too (file_chunks), so that
+ *    any node serves any file; the data directory holds none.
  *
  * Thread safety: one store_pg_t is one libpq connection, guarded by its
  * mutex (a leaf lock, as store_t.lock). Callbacks run with it held. */
@@ -30,7 +32,19 @@
 
 /* Bump when the schema changes, and add the step from the previous version
  * in store_pg.c (store_pg_schema). */
-#define STORE_PG_SCHEMA_VERSION 4
+#define STORE_PG_SCHEMA_VERSION 5
+
+/* Uploaded files' bytes are stored in chunks of this many bytes (the last
+ * may be shorter): one chunk is one row and one transaction, and what a
+ * transfer holds in memory. */
+#define STORE_PG_FILE_CHUNK (256 * 1024)
+/* Chunks that no file owns, the newest of them older than this many
+ * seconds, are deleted (a node killed mid-upload left them): when a node
+ * starts, and when an upload begins if its connection has not looked for
+ * them for STORE_PG_ORPHAN_SWEEP_EVERY seconds. The age is far longer than
+ * any upload that still makes progress. */
+#define STORE_PG_ORPHAN_CHUNK_AGE (24 * 3600)
+#define STORE_PG_ORPHAN_SWEEP_EVERY 3600
 
 typedef struct store_pg store_pg_t;
 

@@ -1,6 +1,6 @@
-/* store_pg_account.c - the PostgreSQL store's accounts, groups,
- * memberships and files' metadata (store_pg.h), with the meaning of the
- * store.h functions of the same names. */
+/* store_pg_account.c - the PostgreSQL store's accounts, groups and
+ * memberships (store_pg.h), with the meaning of the store.h functions of
+ * the same names. Files are store_pg_file.c's. */
 #include "config.h"
 #include "store_pg_private.h"
 
@@ -10,8 +10,6 @@
 
 #define STORE_PG_USER_COLS "id, username, pwhash, banned, created_at"
 #define STORE_PG_GROUP_COLS "id, name, is_private, banned, created_at"
-#define STORE_PG_FILE_COLS \
-	"id, group_id, uploader_id, uploader_name, filename, stored_name, size, uploaded_at"
 
 static void store_pg_user_row(PGresult *r, int i, store_user_t *u)
 {
@@ -29,18 +27,6 @@ static void store_pg_group_row(PGresult *r, int i, store_group_t *g)
 	g->is_private = (int)store_pg__int(r, i, 2);
 	g->banned = (int)store_pg__int(r, i, 3);
 	g->created_at = strtod(PQgetvalue(r, i, 4), NULL);
-}
-
-static void store_pg_file_row(PGresult *r, int i, store_file_t *f)
-{
-	f->id = store_pg__int(r, i, 0);
-	f->group_id = store_pg__int(r, i, 1);
-	f->uploader_id = store_pg__int(r, i, 2);
-	snprintf(f->uploader_name, sizeof f->uploader_name, "%s", PQgetvalue(r, i, 3));
-	snprintf(f->filename, sizeof f->filename, "%s", PQgetvalue(r, i, 4));
-	snprintf(f->stored_name, sizeof f->stored_name, "%s", PQgetvalue(r, i, 5));
-	f->size = store_pg__int(r, i, 6);
-	f->uploaded_at = strtod(PQgetvalue(r, i, 7), NULL);
 }
 
 /* A statement that changes rows, under the lock. */
@@ -410,76 +396,4 @@ int store_pg_message_count(store_t *base, int64_t group_id, int64_t *n)
 		return store_pg_count(st, "counting messages", "SELECT count(*) FROM messages", "", 0, n);
 	return store_pg_count(st, "counting messages",
 	                      "SELECT count(*) FROM messages WHERE group_id = $1", "i", group_id, n);
-}
-
-/* ---- files' metadata -------------------------------------------------- */
-
-int store_pg_file_add(store_t *base, const store_file_t *f, int64_t *id)
-{
-	store_pg_t *st = store_pg_of(base);
-	PGresult *r;
-	char size[24];
-
-	snprintf(size, sizeof size, "%lld", (long long)f->size);
-	pthread_mutex_lock(&st->lock);
-	int s = store_pg__q(st, "recording a file", &r, 0,
-	                    "INSERT INTO files(group_id, uploader_id, uploader_name, filename, "
-	                    "stored_name, size, uploaded_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-	                    "RETURNING id",
-	                    "iissssd", f->group_id, f->uploader_id, f->uploader_name, f->filename,
-	                    f->stored_name, size, f->uploaded_at);
-	if (s == STORE_OK) {
-		*id = store_pg__int(r, 0, 0);
-		PQclear(r);
-	}
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}
-
-int store_pg_file_get(store_t *base, int64_t id, store_file_t *out)
-{
-	store_pg_t *st = store_pg_of(base);
-	PGresult *r;
-	pthread_mutex_lock(&st->lock);
-	int s = store_pg__q(st, "reading a file's record", &r, 1,
-	                    "SELECT " STORE_PG_FILE_COLS " FROM files WHERE id = $1", "i", id);
-	if (s == STORE_OK) {
-		store_pg_file_row(r, 0, out);
-		PQclear(r);
-	}
-	pthread_mutex_unlock(&st->lock);
-	return s;
-}
-
-int store_pg_file_delete(store_t *base, int64_t id)
-{
-	store_pg_t *st = store_pg_of(base);
-	return STORE_PG_CHANGE(st, "deleting a file's record", 1, "DELETE FROM files WHERE id = $1",
-	                       "i", id);
-}
-
-int store_pg_files_foreach(store_t *base, int64_t group_id,
-                           int (*cb)(void *ctx, const store_file_t *f), void *ctx)
-{
-	store_pg_t *st = store_pg_of(base);
-	PGresult *r;
-	store_file_t f;
-
-	pthread_mutex_lock(&st->lock);
-	int s = group_id ? store_pg__q(st, "listing files", &r, 0,
-	                               "SELECT " STORE_PG_FILE_COLS " FROM files WHERE group_id = $1 "
-	                               "ORDER BY id",
-	                               "i", group_id)
-	                 : store_pg__q(st, "listing files", &r, 0,
-	                               "SELECT " STORE_PG_FILE_COLS " FROM files ORDER BY id", "");
-	if (s == STORE_OK) {
-		for (int i = 0; i < PQntuples(r); i++) {
-			store_pg_file_row(r, i, &f);
-			if (cb(ctx, &f))
-				break;
-		}
-		PQclear(r);
-	}
-	pthread_mutex_unlock(&st->lock);
-	return s;
 }

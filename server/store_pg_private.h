@@ -1,6 +1,6 @@
 /* store_pg_private.h - what the files of the PostgreSQL store share
  * (store_pg.c: connection, schema, messages; store_pg_account.c:
- * accounts, groups, memberships, files). Nothing else includes it, and
+ * accounts, groups, memberships; store_pg_file.c: files and their bytes). Nothing else includes it, and
  * nothing outside these files speaks SQL to PostgreSQL.
  *
  * Every public function takes st->lock for the whole call; the helpers
@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "store_pg.h"
@@ -21,6 +22,7 @@ struct store_pg {
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
 	PGconn *conn;
 	int down;             /* the connection was lost: logged once, reconnect on use */
+	double orphans_swept; /* when this connection last swept orphan chunks */
 	int dedup_window;     /* client_msg_ids kept per sender; 0: all */
 	uint64_t token_rand[2]; /* store_pg_batch_token(): random per open ... */
 	uint64_t token_next;    /* ... and a counter */
@@ -44,6 +46,12 @@ int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *
  * returned. */
 int store_pg__q(store_pg_t *st, const char *what, PGresult **out, int must_change,
                 const char *sql, const char *fmt, ...);
+/* store_pg__run() with parameters of the given lengths, each in text
+ * (formats[i] 0) or binary (1) form, and the result in text (0) or binary
+ * (1) form. */
+int store_pg__run_bin(store_pg_t *st, const char *what, PGresult **out, const char *sql, int n,
+                      const char *const *params, const int *lengths, const int *formats,
+                      int result_binary);
 /* Column col of row as an integer (0 when NULL). */
 int64_t store_pg__int(PGresult *r, int row, int col);
 
@@ -89,5 +97,14 @@ int store_pg_file_get(store_t *st, int64_t id, store_file_t *out);
 int store_pg_file_delete(store_t *st, int64_t id);
 int store_pg_files_foreach(store_t *st, int64_t group_id,
                            int (*cb)(void *ctx, const store_file_t *f), void *ctx);
+int store_pg_file_chunk_put(store_t *st, const char *stored_name, int64_t idx, const void *data,
+                           size_t len);
+int store_pg_file_chunk_get(store_t *st, const char *stored_name, int64_t idx, void *buf,
+                           size_t cap, size_t *len);
+int store_pg_file_chunks_drop(store_t *st, const char *stored_name);
+/* Delete the chunks no file owns whose newest is older than
+ * STORE_PG_ORPHAN_CHUNK_AGE seconds (left by a node killed mid-upload).
+ * Takes st->lock. */
+int store_pg__file_orphans_sweep(store_pg_t *st);
 
 #endif

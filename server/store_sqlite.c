@@ -561,6 +561,7 @@ const struct store_backend store_sqlite_backend = {
 	.file_get = store_sqlite_file_get,
 	.file_delete = store_sqlite_file_delete,
 	.files_foreach = store_sqlite_files_foreach,
+	.file_chunk = 0, /* the bytes are in the data directory (cmd_file.c) */
 	.chat_create = store_sqlite_chat_create,
 	.chat_meta_foreach = store_sqlite_chat_meta_foreach,
 };

@@ -18,7 +18,12 @@ static client_t *table_all;                   /* every connection */
 static size_t table_nclients, table_nonline;
 static client_t *table_users[TABLE_UBUCKETS]; /* logged in, by user id */
 static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
+static group_t *table_gnames[TABLE_GBUCKETS]; /* by name */
+static group_t *table_gpairs[TABLE_GBUCKETS]; /* direct chats, by their two users */
 static int64_t *table_banned;                 /* sorted ids of banned users */
+/* Lookups that missed the name or pair index and scanned every group:
+ * counted under the read lock by any number of threads, hence atomic. */
+static _Atomic uint64_t table_scans;
 /* Changed under the write lock, read without it (table_accounts_gen). */
 static _Atomic uint64_t table_gen_accounts;
 /* Changed under the write lock, read under either (table_groups_gen). */
@@ -50,6 +55,8 @@ void table_destroy(void)
 			g = n;
 		}
 		table_groups[i] = NULL;
+		table_gnames[i] = NULL;
+		table_gpairs[i] = NULL;
 	}
 	free(table_banned);
 	table_banned = NULL;
@@ -63,6 +70,20 @@ void table_unlock(void) { pthread_rwlock_unlock(&table_lock); }
 
 static unsigned table_uhash(int64_t id) { return (unsigned)((uint64_t)id * 2654435761u) % TABLE_UBUCKETS; }
 static unsigned table_ghash(int64_t id) { return (unsigned)((uint64_t)id * 2654435761u) % TABLE_GBUCKETS; }
+
+/* FNV-1a */
+static unsigned table_namehash(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return h % TABLE_GBUCKETS;
+}
+
+static unsigned table_pairhash(int64_t lo, int64_t hi)
+{
+	return (unsigned)(((uint64_t)lo * 2654435761u) ^ ((uint64_t)hi * 40503u)) % TABLE_GBUCKETS;
+}
 
 void table_add_client(client_t *c)
 {
@@ -159,6 +180,54 @@ client_t *table_user_client(int64_t user_id)
 	return NULL;
 }
 
+/* The name and pair indexes: a group is in the name index from its
+ * table_group_add to its table_group_remove, in the pair index while it is
+ * a direct chat (direct[0] >= 0). Each group remembers the chains it is in
+ * (name_bucket, pair_bucket), so that it leaves them even when its name or
+ * pair was written around these functions. Chains may hold two groups of
+ * one name (in cluster mode another node's rename may reach this table
+ * before the group that had the name goes): lookups take the first. */
+static void table_name_link(group_t *g)
+{
+	g->name_bucket = table_namehash(g->name);
+	g->name_next = table_gnames[g->name_bucket];
+	table_gnames[g->name_bucket] = g;
+}
+
+static void table_name_unlink(group_t *g)
+{
+	group_t **pp = &table_gnames[g->name_bucket];
+	while (*pp && *pp != g)
+		pp = &(*pp)->name_next;
+	if (*pp)
+		*pp = g->name_next;
+	g->name_next = NULL;
+}
+
+static void table_pair_link(group_t *g)
+{
+	if (g->direct[0] < 0) {
+		g->pair_bucket = -1;
+		return;
+	}
+	g->pair_bucket = (int)table_pairhash(g->direct[0], g->direct[1]);
+	g->pair_next = table_gpairs[g->pair_bucket];
+	table_gpairs[g->pair_bucket] = g;
+}
+
+static void table_pair_unlink(group_t *g)
+{
+	if (g->pair_bucket < 0)
+		return;
+	group_t **pp = &table_gpairs[g->pair_bucket];
+	while (*pp && *pp != g)
+		pp = &(*pp)->pair_next;
+	if (*pp)
+		*pp = g->pair_next;
+	g->pair_next = NULL;
+	g->pair_bucket = -1;
+}
+
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned, double created_at)
 {
 	group_t *g = calloc(1, sizeof *g);
@@ -168,12 +237,14 @@ group_t *table_group_add(int64_t id, const char *name, int is_private, int banne
 	snprintf(g->name, sizeof g->name, "%s", name);
 	g->is_private = is_private;
 	g->creator_id = g->direct[0] = g->direct[1] = -1;
+	g->pair_bucket = -1;
 	g->banned = banned;
 	g->created_at = created_at;
 	pthread_mutex_init(&g->seq_lock, NULL);
 	unsigned h = table_ghash(id);
 	g->next = table_groups[h];
 	table_groups[h] = g;
+	table_name_link(g);
 	table_gen_groups++;
 	return g;
 }
@@ -187,6 +258,8 @@ void table_group_remove(group_t *g)
 		pp = &(*pp)->next;
 	if (*pp)
 		*pp = g->next;
+	table_name_unlink(g);
+	table_pair_unlink(g);
 	while (g->present)
 		table_leave(g->present);
 	for (unsigned k = 0; k < g->clen; k++)
@@ -194,6 +267,26 @@ void table_group_remove(group_t *g)
 	pthread_mutex_destroy(&g->seq_lock);
 	free(g->members);
 	free(g);
+}
+
+void table_group_set_kind(group_t *g, int invite_only, int64_t creator_id, const int64_t direct[2])
+{
+	int lo_first = direct[0] <= direct[1];
+	g->invite_only = invite_only;
+	g->creator_id = creator_id;
+	table_pair_unlink(g);
+	g->direct[0] = lo_first ? direct[0] : direct[1];
+	g->direct[1] = lo_first ? direct[1] : direct[0];
+	table_pair_link(g);
+	table_gen_groups++;
+}
+
+void table_group_rename(group_t *g, const char *name)
+{
+	table_name_unlink(g);
+	snprintf(g->name, sizeof g->name, "%s", name);
+	table_name_link(g);
+	table_gen_groups++;
 }
 
 group_t *table_group(int64_t id)
@@ -206,9 +299,36 @@ group_t *table_group(int64_t id)
 
 group_t *table_group_by_name(const char *name)
 {
+	for (group_t *g = table_gnames[table_namehash(name)]; g; g = g->name_next)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	/* a name written around table_group_rename (table.h) */
+	atomic_fetch_add_explicit(&table_scans, 1, memory_order_relaxed);
 	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
 		for (group_t *g = table_groups[i]; g; g = g->next)
 			if (strcmp(g->name, name) == 0)
+				return g;
+	return NULL;
+}
+
+uint64_t table_group_scans(void)
+{
+	return atomic_load_explicit(&table_scans, memory_order_relaxed);
+}
+
+group_t *table_group_by_pair(int64_t a, int64_t b)
+{
+	int64_t lo = a < b ? a : b, hi = a < b ? b : a;
+	if (lo < 0)
+		return NULL;
+	for (group_t *g = table_gpairs[table_pairhash(lo, hi)]; g; g = g->pair_next)
+		if (g->direct[0] == lo && g->direct[1] == hi)
+			return g;
+	/* a pair written around table_group_set_kind (table.h) */
+	atomic_fetch_add_explicit(&table_scans, 1, memory_order_relaxed);
+	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
+		for (group_t *g = table_groups[i]; g; g = g->next)
+			if (g->direct[0] == lo && g->direct[1] == hi)
 				return g;
 	return NULL;
 }

@@ -12,6 +12,10 @@
  * One lock comes before all three: the order lock (order.c, cluster mode),
  * held while a message is delivered in its group's order, which takes 1,
  * 2 and 3 as bcast_stored does; nobody takes it holding 1, 2 or 3.
+ * One more comes before the table lock: the presence write lock
+ * (cluster_presence.c), held while the table is read for this node's
+ * users and they are written to Redis (which takes the bus lock); nobody
+ * takes it holding any other lock.
  * Apart from these, two locks are held while taking others:
  *   bcast_reserve_lock (broadcast.c) -> the store's lock, to record a block
  *   of message ids; it is taken with none of 1-3 held.
@@ -22,7 +26,8 @@
  *   letting it go) the table lock: a refresh from the store in cluster
  *   mode, taken with no other lock held but state_direct_lock.
  * Leaves, never held while taking any other lock: the bus lock (bus.c:
- * the publishing connection), the writer lock
+ * the publishing connection), the presence lock (cluster_presence.c: the
+ * users online on other nodes), the writer lock
  * (writer.c), each store connection's lock (the backend's: store_sqlite.c,
  * store_pg.c), the pool lock (pool.c), the
  * waiter lock (waiter.c), addr_lock (listener.c: connections per address),
@@ -52,19 +57,24 @@
 
 typedef struct chatgroup {
 	int64_t id;                 /* [table] */
-	char name[160];             /* [table] */
+	char name[160];             /* [table] changed by table_group_rename only */
 	int is_private;             /* [table] a direct chat (direct[] says whose) */
 	int invite_only;            /* [table] join_chat refused to non-members */
 	int64_t creator_id;         /* [table] -1: none recorded */
 	int64_t direct[2];          /* [table] a direct chat's two users, lower id
-	                             * first; -1, -1 for other groups */
+	                             * first; -1, -1 for other groups. Set by
+	                             * table_group_set_kind only */
 	int banned;                 /* [table] */
 	double created_at;          /* [table] */
 	int64_t *members;           /* [table] sorted user ids */
 	size_t nmembers, capmembers;
 	client_t *present;          /* [table] clients whose current group this is */
 	size_t npresent;
-	struct chatgroup *next;         /* [table] hash chain */
+	struct chatgroup *next;         /* [table] hash chain by id */
+	struct chatgroup *name_next;    /* [table] hash chain by name */
+	struct chatgroup *pair_next;    /* [table] hash chain by direct[] (direct chats only) */
+	unsigned name_bucket;           /* [table] the chains it is in: those of the name */
+	int pair_bucket;                /* and pair it was indexed under; -1: no pair */
 
 	pthread_mutex_t seq_lock;
 	msg_t *cache[TABLE_CACHE];  /* [seq_lock] ring of the newest stored messages, oldest
@@ -91,11 +101,31 @@ void table_clear_user(client_t *c);     /* write: logout */
 void table_unlink_user(client_t *c);    /* write */
 void table_enter(client_t *c, group_t *g); /* write: move c to g's broadcast list */
 
+/* Groups are found by id, by name and (direct chats) by their two users
+ * through hash indexes that table_group_add, table_group_remove,
+ * table_group_rename and table_group_set_kind keep: a group's name and
+ * direct[] are to be written by these alone. (cluster_refresh still writes
+ * them itself: until it uses these, a name or pair not in the index is
+ * looked for by a scan of every group, so a lookup that misses costs what
+ * every lookup cost before the indexes.) */
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned,
                          double created_at); /* write */
 void table_group_remove(group_t *g);          /* write */
+/* g's kind, what it is besides its name and members (the store's chat
+ * meta row, which table.h knows nothing of): invite-only or not, its
+ * creator (-1: none), and for a direct chat its two users (in either
+ * order; kept lower id first), -1, -1 for other groups. */
+void table_group_set_kind(group_t *g, int invite_only, int64_t creator_id,
+                          const int64_t direct[2]); /* write */
 group_t *table_group(int64_t id);             /* read */
 group_t *table_group_by_name(const char *name); /* read */
+void table_group_rename(group_t *g, const char *name); /* write */
+/* The direct chat of users a and b (in either order), or NULL. */
+group_t *table_group_by_pair(int64_t a, int64_t b); /* read */
+/* How many lookups by name or pair have missed the indexes and scanned
+ * every group, since start (tests: a lookup of a group the indexes know
+ * scans nothing). */
+uint64_t table_group_scans(void); /* no lock needed */
 int table_is_member(const group_t *g, int64_t user_id); /* read */
 int table_member_add(group_t *g, int64_t user_id);      /* write; 0 or -1 (OOM) */
 void table_member_remove(group_t *g, int64_t user_id);  /* write */
@@ -120,8 +150,8 @@ void table_accounts_changed(void);   /* write */
 /* Groups' generation: a count of the changes to the groups, their names,
  * bans and memberships and to the banned users, bumped by table_group_add,
  * _remove, table_member_add, _remove and table_set_user_banned when they
- * change something, and by table_groups_changed() (write lock) for a
- * group's name or ban set directly. cluster_refresh() compares it before
+ * change something, by table_group_rename and table_group_set_kind, and
+ * by table_groups_changed() (write lock) for a group's ban set directly. cluster_refresh() compares it before
  * reading the store and before applying what it read: a change made here
  * in between is newer than what it read. */
 uint64_t table_groups_gen(void);     /* read */

@@ -265,15 +265,19 @@ class Tmux:
                            + ["-t", self.name], capture_output=True)
         return p.stdout.decode("utf-8", "replace")
 
-    def wait_screen(self, pattern, timeout=None):
+    def wait_screen(self, pattern, timeout=None, count=1):
+        """Wait until the screen has `count` matches of the regular
+        expression (a multi-line one: ^ and $ match at each line); return
+        the screen. A line that is still on the screen matches again: to
+        wait for a second prompt, ask for count=2."""
         rx = re.compile(pattern, re.M)
         deadline = time.time() + (timeout or TIMEOUT * 2)
         while True:
             s = self.screen()
-            if rx.search(s):
+            if len(rx.findall(s)) >= count:
                 return s
             if time.time() > deadline:
-                raise AssertionError("screen never matched %r:\n%s" % (pattern, s))
+                raise AssertionError("screen never matched %r %d times:\n%s" % (pattern, count, s))
             time.sleep(0.05)
 
     def alive(self):
@@ -284,16 +288,38 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True)
 
 
-def start_server(test, names=("alice", "bob"), args=()):
-    """A started chatroomd (stopped when test ends) with these accounts
-    registered."""
-    srv = started_server(test, args)
+def register(test, srv, names):
+    """Register these accounts on srv (password PASSWORD), each from its own
+    connection; a refusal fails test."""
     for n in names:
         c = srv.connect()
         r = c.register(n)
         test.assertTrue(r.get("success"), r)
         c.close()
+
+
+def start_server(test, names=("alice", "bob"), args=()):
+    """A started chatroomd (stopped when test ends) with these accounts
+    registered."""
+    srv = started_server(test, args)
+    register(test, srv, names)
     return srv
+
+
+class ClientTest(unittest.TestCase):
+    """A test of the client in script mode against its own server
+    (self.srv, no accounts yet); its clients are killed when it ends."""
+
+    def setUp(self):
+        self.srv = started_server(self)
+
+    def client(self, name, **kw):
+        c = Client(self.srv.port, user=name, **kw)
+        self.addCleanup(c.kill)
+        return c
+
+    def register(self, *names):
+        register(self, self.srv, names)
 
 
 def need_tmux(test):

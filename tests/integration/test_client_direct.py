@@ -6,29 +6,14 @@ import re
 import subprocess
 import unittest
 
-from harness import CHATROOM, started_server, user
-from clientlib import Client, chat_lines, client_env, run_client
+from harness import CHATROOM, user
+from clientlib import ClientTest, chat_lines, client_env, run_client
 import tap
 
 DIRECT_RE = re.compile(r"^\[direct\] \[\d\d:\d\d:\d\d\] #(\S+) <([^>]*)> (.*)$")
 
 
-class DirectScript(unittest.TestCase):
-    def setUp(self):
-        self.srv = started_server(self)
-
-    def client(self, name, **kw):
-        c = Client(self.srv.port, user=name, **kw)
-        self.addCleanup(c.kill)
-        return c
-
-    def register(self, *names):
-        for n in names:
-            c = self.srv.connect()
-            r = c.register(n)
-            self.assertTrue(r["success"], r)
-            c.close()
-
+class DirectScript(ClientTest):
     def test_msg_opens_enters_and_sends(self):
         self.register("alice", "bob")
         b = self.client("bob")

@@ -109,7 +109,9 @@ class Interactive(unittest.TestCase):
         self.assertNotIn(PASSWORD, s)
         t.type("/login bob")
         t.keys("Enter")
-        t.wait_screen(r"Password:\s*$")
+        # the first prompt is still on the screen: wait for the second,
+        # shown once echo is off (typed before, the password would show)
+        t.wait_screen(r"Password:\s*$", count=2)
         t.type(PASSWORD)
         t.keys("Enter")
         s = t.wait_screen(r"^\*\*\* logged in as bob")

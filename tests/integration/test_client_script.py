@@ -7,27 +7,12 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import CHATROOM, PASSWORD, Server, started_server, user
-from clientlib import CHAT_RE, Client, chat_lines, client_env, run_client
+from harness import CHATROOM, PASSWORD, user
+from clientlib import CHAT_RE, ClientTest, chat_lines, client_env, run_client
 import tap
 
 
-class ScriptMode(unittest.TestCase):
-    def setUp(self):
-        self.srv = started_server(self)
-
-    def client(self, name, **kw):
-        c = Client(self.srv.port, user=name, **kw)
-        self.addCleanup(c.kill)
-        return c
-
-    def register(self, *names):
-        for n in names:
-            c = self.srv.connect()
-            r = c.register(n)
-            self.assertTrue(r["success"], r)
-            c.close()
-
+class ScriptMode(ClientTest):
     def test_two_clients_converse(self):
         self.register("alice", "bob")
         a = self.client("alice")

@@ -6,7 +6,6 @@
 #ifndef CHATROOM_TEST_STATE_FIXTURE_H
 #define CHATROOM_TEST_STATE_FIXTURE_H
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,18 +15,15 @@
 
 #include "client.h"
 #include "conf.h"
-#include "log.h"
-#include "server.h"
 #include "session.h"
 #include "state.h"
-#include "store.h"
-#include "store_faults.h"
-#include "table.h"
+#include "state_db.h"
 
 #define FX_CLIENTS 3
 
 struct fixture {
-	char dir[64], db[128], conffile[128];
+	struct state_db db;
+	char conffile[128];
 	struct conf conf;
 	int64_t public_id, alice, bob; /* alice and bob: accounts, members of public */
 	client_t *c[FX_CLIENTS];
@@ -38,16 +34,12 @@ struct fixture {
 static inline int fx_setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	char err[512];
-	store_group_t g;
 	int64_t last;
 
 	assert_non_null(f);
-	log_init("test_state", LOG_LVL_ERROR, 1, 0);
-	strcpy(f->dir, "/tmp/test_state.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->db, sizeof f->db, "%s/chat.db", f->dir);
-	snprintf(f->conffile, sizeof f->conffile, "%s/chatroomd.conf", f->dir);
+	state_db_open(&f->db, "test_state");
+	f->public_id = f->db.public_id;
+	snprintf(f->conffile, sizeof f->conffile, "%s/chatroomd.conf", f->db.dir);
 	FILE *fp = fopen(f->conffile, "w"); /* defaults, not the system's file */
 	assert_non_null(fp);
 	fclose(fp);
@@ -55,15 +47,10 @@ static inline int fx_setup(void **state)
 	assert_int_equal(conf_load(&f->conf, 3, argv), CONF_RUN);
 	srv_conf = &f->conf;
 
-	if (state_open(f->db, err, sizeof err) != 0)
-		fail_msg("state_open: %s", err);
-	assert_int_equal(store_group_by_name(srv_store, "public", &g), STORE_OK);
-	f->public_id = g.id;
 	assert_int_equal(store_user_create(srv_store, "alice", "", &f->alice), STORE_OK);
 	assert_int_equal(store_user_create(srv_store, "bob", "", &f->bob), STORE_OK);
 	assert_int_equal(store_member_add(srv_store, f->public_id, f->alice), STORE_OK);
 	assert_int_equal(store_member_add(srv_store, f->public_id, f->bob), STORE_OK);
-	table_init();
 	assert_int_equal(state_load(&last), 0);
 
 	for (int i = 0; i < FX_CLIENTS; i++) {
@@ -88,9 +75,6 @@ static inline int fx_setup(void **state)
 static inline int fx_teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[160];
-	faults_set(0);
-	faults_ops_end(srv_store);
 	table_wrlock();
 	for (int i = 0; i < FX_CLIENTS; i++)
 		table_remove_client(f->c[i]);
@@ -99,23 +83,11 @@ static inline int fx_teardown(void **state)
 		client_unref(f->c[i]);
 		close(f->peer[i]);
 	}
-	table_destroy();
-	state_close();
+	state_db_close(&f->db);
 	srv_conf = NULL;
 	conf_free(&f->conf);
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
 	free(f);
 	return 0;
-}
-
-/* Every database write fails from now on, as on a full disk. */
-static inline void break_the_disk(void)
-{
-	if (faults_install() != 0)
-		skip();
-	log_set_level(-1); /* the store logs each refused write */
-	faults_set(ENOSPC);
 }
 
 /* The database's operations in mask fail, as when it cannot be read. */
@@ -123,13 +95,6 @@ static inline void break_the_reads(unsigned long long mask)
 {
 	log_set_level(-1);
 	faults_ops(srv_store, mask);
-}
-
-static inline void mend_the_disk(void)
-{
-	faults_set(0);
-	faults_ops_end(srv_store);
-	log_set_level(LOG_LVL_ERROR);
 }
 
 /* The text client i received since the last call (flushed now). */
@@ -172,35 +137,6 @@ static inline const char *field_str(json_object *o, const char *k)
 	json_object *v;
 	assert_true(json_object_object_get_ex(o, k, &v));
 	return json_object_get_string(v);
-}
-
-static inline int table_member(int64_t gid, int64_t uid)
-{
-	table_rdlock();
-	group_t *g = table_group(gid);
-	int m = g && table_is_member(g, uid);
-	table_unlock();
-	return m;
-}
-
-struct fx_member_scan {
-	int64_t gid, uid;
-	int found;
-};
-
-static inline int fx_member_cb(void *ctx, int64_t gid, int64_t uid)
-{
-	struct fx_member_scan *m = ctx;
-	if (gid == m->gid && uid == m->uid)
-		m->found = 1;
-	return 0;
-}
-
-static inline int stored_member(int64_t gid, int64_t uid)
-{
-	struct fx_member_scan m = { gid, uid, 0 };
-	assert_int_equal(store_members_foreach(srv_store, fx_member_cb, &m), STORE_OK);
-	return m.found;
 }
 
 #endif

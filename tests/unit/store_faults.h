@@ -8,7 +8,9 @@
  *    page cache), so a connection's operations can also be made to fail at
  *    the store interface: faults_ops() gives it a copy of its backend's
  *    table in which the chosen operations answer STORE_ERR (as a backend
- *    whose database failed) and the others pass on. */
+ *    whose database failed) and the others pass on.
+ * The tests of the layers above the store call break_the_disk() and
+ * mend_the_disk(). */
 #ifndef CHATROOM_TEST_STORE_FAULTS_H
 #define CHATROOM_TEST_STORE_FAULTS_H
 
@@ -60,6 +62,7 @@ static void faults_set(int err)
 
 /* ---- failing operations at the store interface ------------------------- */
 
+#include "log.h"
 #include "store.h"
 
 typedef int (*faults_user_cb)(void *ctx, const store_user_t *u);
@@ -109,7 +112,8 @@ enum faults_op { FAULTS_OPS(FAULTS_ENUM) FAULT_COUNT };
 #define FAULT(name) (1ull << FAULT_##name)
 
 static unsigned long long faults_failing;        /* FAULT() bits */
-static const struct store_backend *faults_real;  /* the wrapped connection's own */
+static store_t *faults_wrapped;                  /* the connection faults_ops() wrapped */
+static const struct store_backend *faults_real;  /* its own backend */
 static struct store_backend faults_backend;
 
 #define FAULTS_FORWARD(name, params, args) \
@@ -133,15 +137,38 @@ static inline void faults_ops(store_t *st, unsigned long long mask)
 		FAULTS_OPS(FAULTS_SET)
 #undef FAULTS_SET
 		st->be = &faults_backend;
+		faults_wrapped = st;
 	}
 	faults_failing = mask;
 }
 
 static inline void faults_ops_end(store_t *st)
 {
-	if (st && st->be == &faults_backend)
+	if (st && st->be == &faults_backend) {
 		st->be = faults_real;
+		faults_wrapped = NULL;
+	}
 	faults_failing = 0;
+}
+
+/* ---- what the state and handler tests call ----------------------------- */
+
+/* Every database write fails from now on, as on a full disk; the test is
+ * skipped where the VFS cannot be hooked. */
+static inline void break_the_disk(void)
+{
+	if (faults_install() != 0)
+		skip();
+	log_set_level(-1); /* the store logs each refused write */
+	faults_set(ENOSPC);
+}
+
+/* Writes work again, and so does every operation faults_ops() made fail. */
+static inline void mend_the_disk(void)
+{
+	faults_set(0);
+	faults_ops_end(faults_wrapped);
+	log_set_level(LOG_LVL_ERROR);
 }
 
 #endif

@@ -498,6 +498,19 @@ static int held(client_t *c)
 	return h;
 }
 
+/* Wait up to 5 s until no thread holds c. Another thread writing c's
+ * queue (the waiter, a worker) learns how much the socket took only when
+ * its write returns, when the peer may have read the bytes already; it
+ * takes them off the queue (client_queued) after that, under out_lock,
+ * and lets c go after that. So a test that saw the bytes arrive waits for
+ * this before it looks at the queue. */
+static int wait_let_go(client_t *c)
+{
+	for (long i = 0; i < slow_ms(5000) && held(c); i++)
+		poll(NULL, 0, 1);
+	return !held(c);
+}
+
 /* Wait up to 5 s for the peer to receive exactly want. */
 static void assert_arrives(struct fixture *f, const char *want)
 {
@@ -541,6 +554,7 @@ static void test_parked_client_is_written_by_the_waiter(void **state)
 	assert_int_equal(client_park(f->c, 1, 0), 1);
 	assert_int_equal(push_str(f->c, "from afar\n", 1, BIG), 0);
 	assert_arrives(f, "from afar\n");
+	assert_true(wait_let_go(f->c));
 	assert_int_equal(client_queued(f->c), 0);
 	/* written without a worker's turn */
 	assert_int_equal(served_turns(), before);
@@ -662,6 +676,7 @@ static void test_parked_client_waiting_for_room_is_woken_when_the_peer_reads(voi
 		poll(NULL, 0, 10);
 	}
 	assert_int_equal(got, 64 * 1000);
+	assert_true(wait_let_go(f->c));
 	assert_true(served_turns() > before);
 	assert_int_equal(client_queued(f->c), 0);
 }

@@ -5,7 +5,6 @@
  * with public and one other user loaded into the table as at start. */
 #include "config.h"
 
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,15 +16,11 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "server.h"
 #include "state.h"
-#include "store.h"
-#include "store_faults.h"
-#include "table.h"
+#include "state_db.h"
 
 struct fixture {
-	char dir[64], db[96];
+	struct state_db db;
 	int64_t public_id, uid;
 	group_t *pub;
 };
@@ -33,19 +28,11 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	char err[512];
-	store_group_t g;
 
-	log_init("test_state", LOG_LVL_ERROR, 1, 0);
-	strcpy(f->dir, "/tmp/test_state.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->db, sizeof f->db, "%s/chat.db", f->dir);
-	if (store_open(f->db, &srv_store, err, sizeof err) != STORE_OK)
-		fail_msg("store_open: %s", err);
-	assert_int_equal(store_group_by_name(srv_store, "public", &g), STORE_OK);
-	f->public_id = g.id;
+	assert_non_null(f);
+	state_db_open(&f->db, "test_state");
+	f->public_id = f->db.public_id;
 	assert_int_equal(store_user_create(srv_store, "alice", "", &f->uid), STORE_OK);
-	table_init();
 	table_wrlock();
 	f->pub = table_group_add(f->public_id, "public", 0, 0, 0.0);
 	table_unlock();
@@ -57,30 +44,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[160];
-	faults_set(0);
-	table_destroy();
-	store_close(srv_store);
-	srv_store = NULL;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	state_db_close(&f->db);
 	free(f);
 	return 0;
-}
-
-/* Every write of the database fails from now on, as on a full disk. */
-static void break_the_disk(void)
-{
-	if (faults_install() != 0)
-		skip();
-	log_set_level(-1); /* the store logs each refused write */
-	faults_set(ENOSPC);
-}
-
-static void mend_the_disk(void)
-{
-	faults_set(0);
-	log_set_level(LOG_LVL_ERROR);
 }
 
 static int stored_banned(int64_t uid)
@@ -95,26 +61,6 @@ static int stored_group_banned(int64_t gid)
 	store_group_t g;
 	assert_int_equal(store_group_by_id(srv_store, gid, &g), STORE_OK);
 	return g.banned;
-}
-
-struct member_scan {
-	int64_t gid, uid;
-	int found;
-};
-
-static int member_cb(void *ctx, int64_t gid, int64_t uid)
-{
-	struct member_scan *m = ctx;
-	if (gid == m->gid && uid == m->uid)
-		m->found = 1;
-	return 0;
-}
-
-static int stored_member(int64_t gid, int64_t uid)
-{
-	struct member_scan m = { gid, uid, 0 };
-	assert_int_equal(store_members_foreach(srv_store, member_cb, &m), STORE_OK);
-	return m.found;
 }
 
 static int table_banned(int64_t uid)
@@ -206,15 +152,6 @@ static void test_join_public_refused_by_the_database_changes_nothing(void **stat
 	int member = table_is_member(f->pub, f->uid);
 	table_unlock();
 	assert_false(member);
-}
-
-static int table_member(int64_t gid, int64_t uid)
-{
-	table_rdlock();
-	group_t *g = table_group(gid);
-	int m = g && table_is_member(g, uid);
-	table_unlock();
-	return m;
 }
 
 static void test_join_adds_the_member_to_store_and_table(void **state)

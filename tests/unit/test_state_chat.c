@@ -7,7 +7,6 @@
  * the table as at start. */
 #include "config.h"
 
-#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,15 +18,11 @@
 
 #include <cmocka.h>
 
-#include "log.h"
-#include "server.h"
 #include "state.h"
-#include "store.h"
-#include "store_faults.h"
-#include "table.h"
+#include "state_db.h"
 
 struct fixture {
-	char dir[64], db[96];
+	struct state_db db;
 	int64_t public_id, alice, bob;
 	group_t *pub;
 	client_t *c; /* bob's session, in the table */
@@ -36,22 +31,14 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	char err[512];
-	store_group_t g;
 
-	log_init("test_state_chat", LOG_LVL_ERROR, 1, 0);
-	strcpy(f->dir, "/tmp/test_state_chat.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->db, sizeof f->db, "%s/chat.db", f->dir);
-	if (store_open(f->db, &srv_store, err, sizeof err) != STORE_OK)
-		fail_msg("store_open: %s", err);
-	assert_int_equal(store_group_by_name(srv_store, "public", &g), STORE_OK);
-	f->public_id = g.id;
+	assert_non_null(f);
+	state_db_open(&f->db, "test_state_chat");
+	f->public_id = f->db.public_id;
 	assert_int_equal(store_user_create(srv_store, "alice", "", &f->alice), STORE_OK);
 	assert_int_equal(store_user_create(srv_store, "bob", "", &f->bob), STORE_OK);
 	assert_int_equal(store_member_add(srv_store, f->public_id, f->alice), STORE_OK);
 	assert_int_equal(store_member_add(srv_store, f->public_id, f->bob), STORE_OK);
-	table_init();
 	f->c = client_new(-1, "127.0.0.1:1000");
 	assert_non_null(f->c);
 	table_wrlock();
@@ -70,63 +57,13 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[160];
-	faults_set(0);
 	table_wrlock();
 	table_remove_client(f->c);
 	table_unlock();
 	client_unref(f->c);
-	table_destroy();
-	store_close(srv_store);
-	srv_store = NULL;
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	state_db_close(&f->db);
 	free(f);
 	return 0;
-}
-
-/* Every write of the database fails from now on, as on a full disk. */
-static void break_the_disk(void)
-{
-	if (faults_install() != 0)
-		skip();
-	log_set_level(-1); /* the store logs each refused write */
-	faults_set(ENOSPC);
-}
-
-static void mend_the_disk(void)
-{
-	faults_set(0);
-	log_set_level(LOG_LVL_ERROR);
-}
-
-struct member_scan {
-	int64_t gid, uid;
-	int found;
-};
-
-static int member_cb(void *ctx, int64_t gid, int64_t uid)
-{
-	struct member_scan *m = ctx;
-	if (gid == m->gid && uid == m->uid)
-		m->found = 1;
-	return 0;
-}
-
-static int stored_member(int64_t gid, int64_t uid)
-{
-	struct member_scan m = { gid, uid, 0 };
-	assert_int_equal(store_members_foreach(srv_store, member_cb, &m), STORE_OK);
-	return m.found;
-}
-
-static int table_member(int64_t gid, int64_t uid)
-{
-	table_rdlock();
-	group_t *g = table_group(gid);
-	int m = g && table_is_member(g, uid);
-	table_unlock();
-	return m;
 }
 
 static int count_meta_cb(void *ctx, const store_chat_meta_t *m)

@@ -199,6 +199,24 @@ static void test_files_table_added_to_an_older_database(void **state)
 	assert_int_equal(store_file_add(f->st, &in, &id), STORE_OK);
 }
 
+/* The SQLite store keeps no file bytes (the data directory does): it says
+ * so, and the chunk calls fail without storing anything. */
+static void test_sqlite_keeps_no_file_bytes(void **state)
+{
+	struct fixture *f = *state;
+	char buf[8];
+	size_t len = 0;
+	assert_int_equal(store_file_chunk_size(f->st), 0);
+	assert_int_equal(store_file_chunk_put(f->st, "abc", 0, "data", 4), STORE_ERR);
+	assert_int_equal(store_file_chunk_get(f->st, "abc", 0, buf, sizeof buf, &len), STORE_ERR);
+	assert_int_equal(len, 0);
+	assert_int_equal(store_file_chunks_drop(f->st, "abc"), STORE_ERR);
+	/* a record needs no chunks here */
+	store_file_t fl = file_of(1, 0, "Admin", "a.txt", "abc", 4);
+	int64_t id;
+	assert_int_equal(store_file_add(f->st, &fl, &id), STORE_OK);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -211,6 +229,7 @@ int main(void)
 		T(test_file_delete),
 		T(test_files_persist_across_reopen),
 		T(test_files_table_added_to_an_older_database),
+		T(test_sqlite_keeps_no_file_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "store_pg.h"
+#include "store_pg_private.h" /* when the connection last swept orphan chunks */
 
 static const char *conninfo;
 
@@ -33,10 +34,19 @@ static void sql(const char *q)
 	PQfinish(c);
 }
 
+/* What version 4 added: the files' chunks. */
+#define UNDO_VERSION_4 "DROP TABLE file_chunks; DROP INDEX files_by_stored_name;"
+
+/* Turn this database of the current schema back into one of version 3
+ * (before the files' chunks). */
+static const char to_version_3[] =
+	UNDO_VERSION_4 "UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version'";
+
 /* Turn this database of the current schema back into one of version 2
  * (before batch tokens and the dedup table), with version 2's unique
  * index; its chatroom_append() is a stand-in the upgrade must replace. */
 static const char to_version_2[] =
+	UNDO_VERSION_4
 	"DROP FUNCTION chatroom_append(jsonb, text, integer); DROP TABLE dedup;"
 	"DROP TABLE writer_batches;"
 	"CREATE UNIQUE INDEX messages_dedup ON messages(sender_id, client_msg_id)"
@@ -430,6 +440,8 @@ static void test_accounts_groups_and_files_keep_store_h_meanings(void **state)
 	strcpy(f.uploader_name, "Alice");
 	strcpy(f.filename, "notes.txt");
 	strcpy(f.stored_name, "abc123");
+	assert_int_equal(store_file_chunk_put(store_pg_store(st), "abc123", 0, "twelve bytes", 12),
+	                 STORE_OK);
 	assert_int_equal(store_file_add(store_pg_store(st), &f, &fid), STORE_OK);
 	store_file_t back;
 	assert_int_equal(store_file_get(store_pg_store(st), fid, &back), STORE_OK);
@@ -465,7 +477,7 @@ static void count_moved(store_pg_t *st, int64_t *last)
 
 /* The count of changes moves with every change to accounts, groups,
  * memberships and kinds (each visible with its change), and not with
- * messages or password hashes; a database of version 3 gets it when
+ * messages or password hashes; a database of version 4 gets it when
  * opened. */
 static void test_the_count_of_changes_moves_with_changes_a_node_keeps(void **state)
 {
@@ -479,7 +491,7 @@ static void test_the_count_of_changes_moves_with_changes_a_node_keeps(void **sta
 	sql("DROP TRIGGER users_changed ON users; DROP TRIGGER groups_changed ON groups;"
 	    "DROP TRIGGER members_changed ON members; DROP TRIGGER chat_meta_changed ON chat_meta;"
 	    "DROP FUNCTION chatroom_changed(); DELETE FROM chatroom_meta WHERE key = 'changes';"
-	    "UPDATE chatroom_meta SET value = 3 WHERE key = 'schema_version'");
+	    "UPDATE chatroom_meta SET value = 4 WHERE key = 'schema_version'");
 	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
 	store_t *s = store_pg_store(st);
 	assert_int_equal(store_pg_changes(st, &before), STORE_OK);
@@ -769,6 +781,207 @@ static void test_the_upgrade_from_version_2_keeps_client_msg_ids(void **state)
 	store_pg_close(st);
 }
 
+/* A file's record in group g, uploaded by Admin. */
+static store_file_t file_rec(int64_t g, const char *filename, const char *stored, int64_t size)
+{
+	store_file_t f = { .group_id = g, .uploader_id = STORE_ADMIN_ID, .size = size };
+	strcpy(f.uploader_name, "Admin");
+	snprintf(f.filename, sizeof f.filename, "%s", filename);
+	snprintf(f.stored_name, sizeof f.stored_name, "%s", stored);
+	return f;
+}
+
+/* A file of two full chunks and a short one: invisible until store_file_add
+ * finds every byte; read back as written; a chunk is stored once; deleting
+ * the file takes its bytes. */
+static void test_file_bytes_in_chunks(void **state)
+{
+	store_pg_t *st;
+	char err[512];
+	const size_t chunk = STORE_PG_FILE_CHUNK, total = 2 * STORE_PG_FILE_CHUNK + 1000;
+	unsigned char *data = malloc(total), *back = malloc(chunk);
+	size_t len;
+	int64_t g, fid;
+	int nf;
+
+	assert_non_null(data);
+	assert_non_null(back);
+	for (size_t i = 0; i < total; i++)
+		data[i] = (unsigned char)(i * 7 + i / 251); /* zero bytes included */
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	store_t *s = store_pg_store(st);
+	assert_int_equal(store_file_chunk_size(s), chunk);
+	g = group_named(st, "chunky");
+	store_file_t f = file_rec(g, "big.bin", "chunky0001", (int64_t)total);
+
+	assert_int_equal(store_file_chunk_put(s, "chunky0001", 0, data, chunk), STORE_OK);
+	assert_int_equal(store_file_chunk_put(s, "chunky0001", 1, data + chunk, chunk), STORE_OK);
+	/* two of three chunks: not a file yet */
+	assert_int_equal(store_file_add(s, &f, &fid), STORE_NOTFOUND);
+	nf = 0;
+	assert_int_equal(store_files_foreach(s, g, count_files, &nf), STORE_OK);
+	assert_int_equal(nf, 0);
+	assert_int_equal(store_file_chunk_put(s, "chunky0001", 2, data + 2 * chunk, 1000), STORE_OK);
+	/* a chunk is written once */
+	assert_int_equal(store_file_chunk_put(s, "chunky0001", 2, data, 1000), STORE_EXISTS);
+	/* a size that is not the chunks' is refused too */
+	f.size = (int64_t)total + 1;
+	assert_int_equal(store_file_add(s, &f, &fid), STORE_NOTFOUND);
+	f.size = (int64_t)total;
+	assert_int_equal(store_file_add(s, &f, &fid), STORE_OK);
+	nf = 0;
+	assert_int_equal(store_files_foreach(s, g, count_files, &nf), STORE_OK);
+	assert_int_equal(nf, 1);
+
+	/* another connection (another node) reads the same bytes */
+	store_pg_t *other;
+	assert_int_equal(store_pg_open(conninfo, &other, err, sizeof err), STORE_OK);
+	size_t at = 0;
+	for (int64_t i = 0; i < 3; i++) {
+		assert_int_equal(store_file_chunk_get(store_pg_store(other), "chunky0001", i, back, chunk,
+		                                      &len), STORE_OK);
+		assert_int_equal(len, i < 2 ? chunk : 1000);
+		assert_memory_equal(back, data + at, len);
+		at += len;
+	}
+	assert_int_equal(store_file_chunk_get(store_pg_store(other), "chunky0001", 3, back, chunk, &len),
+	                 STORE_NOTFOUND);
+	/* a buffer too small for the chunk is an error, not an overrun */
+	assert_int_equal(store_file_chunk_get(s, "chunky0001", 0, back, 100, &len), STORE_ERR);
+
+	/* deleted on one connection: gone, bytes and all, for the other */
+	assert_int_equal(store_file_delete(s, fid), STORE_OK);
+	assert_int_equal(store_file_get(store_pg_store(other), fid, &f), STORE_NOTFOUND);
+	assert_int_equal(store_file_chunk_get(store_pg_store(other), "chunky0001", 0, back, chunk,
+	                                      &len), STORE_NOTFOUND);
+	assert_int_equal(store_file_delete(store_pg_store(other), fid), STORE_NOTFOUND);
+	store_pg_close(other);
+	store_pg_close(st);
+	free(data);
+	free(back);
+}
+
+/* A chunk write that fails (an oversized chunk; the connection cut by the
+ * server) stores nothing and no file appears; dropping the upload's chunks
+ * leaves nothing behind, and the store carries on. */
+static void test_failed_chunk_write_leaves_no_file(void **state)
+{
+	store_pg_t *st;
+	char err[512], q[256];
+	unsigned char *data = calloc(1, STORE_PG_FILE_CHUNK + 1), back[16];
+	size_t len;
+	int64_t g, fid;
+	int nf;
+
+	assert_non_null(data);
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	store_t *s = store_pg_store(st);
+	g = group_named(st, "failing");
+	assert_int_equal(store_file_chunk_put(s, "fail0001", 0, data, STORE_PG_FILE_CHUNK + 1),
+	                 STORE_ERR);
+	assert_int_equal(store_file_chunk_put(s, "fail0001", 0, data, 0), STORE_ERR);
+	assert_int_equal(store_file_chunk_get(s, "fail0001", 0, back, sizeof back, &len),
+	                 STORE_NOTFOUND);
+	/* the server ends this connection (and waits until it is gone): the
+	 * next write fails */
+	assert_int_equal(store_file_chunk_put(s, "fail0001", 0, "abcd", 4), STORE_OK);
+	snprintf(q, sizeof q,
+	         "SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity "
+	         "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+	sql(q);
+	assert_int_equal(store_file_chunk_put(s, "fail0001", 1, "efgh", 4), STORE_ERR);
+	store_file_t f = file_rec(g, "half.txt", "fail0001", 8);
+	/* the next call reconnects: half a file is not a file */
+	assert_int_equal(store_file_add(s, &f, &fid), STORE_NOTFOUND);
+	nf = 0;
+	assert_int_equal(store_files_foreach(s, g, count_files, &nf), STORE_OK);
+	assert_int_equal(nf, 0);
+	assert_int_equal(store_file_chunks_drop(s, "fail0001"), STORE_OK);
+	assert_int_equal(store_file_chunk_get(s, "fail0001", 0, back, sizeof back, &len),
+	                 STORE_NOTFOUND);
+	assert_int_equal(store_file_chunks_drop(s, "fail0001"), STORE_OK);
+	store_pg_close(st);
+	free(data);
+}
+
+/* Chunks no file owns, left long ago by a node that died mid-upload, are
+ * deleted when a node starts, and when an upload begins an hour after the
+ * last look; a recent upload's chunks and a file's are kept. A database
+ * of schema version 3 gains the chunks' table and keeps its client_msg_ids
+ * and its writers' last batches. */
+static void test_orphan_chunks_swept_and_the_upgrade_from_version_3(void **state)
+{
+	store_pg_t *st;
+	char err[512], q[512], tok[STORE_PG_TOKEN_LEN];
+	unsigned char back[16];
+	size_t len;
+	int64_t g, fid, u, mid, gid, n;
+	struct store_pg_stored out, again;
+
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	g = group_named(st, "sweep");
+	u = new_user(st, "upgrade4");
+	store_msg_t m = { .group_id = g, .sender_id = u, .ts = 1, .sender_name = "upgrade4",
+	                  .content = "v3", .client_msg_id = "before-v4" };
+	store_pg_batch_token(st, tok, sizeof tok);
+	assert_int_equal(store_pg_batch_append(st, &m, 1, tok, &out), STORE_OK);
+	store_pg_close(st);
+	sql(to_version_3);
+	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	assert_int_equal(sql_int("SELECT value FROM chatroom_meta WHERE key = 'schema_version'"),
+	                 STORE_PG_SCHEMA_VERSION);
+	store_t *s = store_pg_store(st);
+	assert_int_equal(store_dedup_get(s, u, "before-v4", &mid, &gid), STORE_OK);
+	assert_int_equal(mid, out.id);
+	/* the batch of before the upgrade, retried: answered, not stored */
+	assert_int_equal(store_pg_batch_append(st, &m, 1, tok, &again), STORE_OK);
+	assert_int_equal(again.id, out.id);
+	assert_false(again.duplicate);
+	assert_int_equal(store_message_count(s, g, &n), STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_file_chunk_put(s, "old0001", 0, "old", 3), STORE_OK);
+	assert_int_equal(store_file_chunk_put(s, "new0001", 0, "new", 3), STORE_OK);
+	assert_int_equal(store_file_chunk_put(s, "kept0001", 0, "kept", 4), STORE_OK);
+	store_file_t f = file_rec(g, "kept.txt", "kept0001", 4);
+	assert_int_equal(store_file_add(s, &f, &fid), STORE_OK);
+	snprintf(q, sizeof q,
+	         "UPDATE file_chunks SET written_at = written_at - %d "
+	         "WHERE stored_name IN ('old0001', 'kept0001')",
+	         STORE_PG_ORPHAN_CHUNK_AGE + 60);
+	sql(q);
+	store_pg_close(st);
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	s = store_pg_store(st);
+	assert_int_equal(store_file_chunk_get(s, "old0001", 0, back, sizeof back, &len),
+	                 STORE_NOTFOUND);
+	assert_int_equal(store_file_chunk_get(s, "new0001", 0, back, sizeof back, &len), STORE_OK);
+	assert_int_equal(store_file_chunk_get(s, "kept0001", 0, back, sizeof back, &len), STORE_OK);
+	assert_memory_equal(back, "kept", 4);
+	/* an upload beginning sweeps too, once the connection has not looked
+	 * for STORE_PG_ORPHAN_SWEEP_EVERY */
+	assert_int_equal(store_file_chunk_put(s, "old0002", 0, "old", 3), STORE_OK);
+	snprintf(q, sizeof q,
+	         "UPDATE file_chunks SET written_at = written_at - %d WHERE stored_name = 'old0002'",
+	         STORE_PG_ORPHAN_CHUNK_AGE + 60);
+	sql(q);
+	assert_int_equal(store_file_chunk_put(s, "next0001", 0, "n", 1), STORE_OK);
+	assert_int_equal(store_file_chunk_get(s, "old0002", 0, back, sizeof back, &len), STORE_OK);
+	st->orphans_swept -= STORE_PG_ORPHAN_SWEEP_EVERY;
+	assert_int_equal(store_file_chunk_put(s, "next0001", 1, "n", 1), STORE_OK); /* not a start */
+	assert_int_equal(store_file_chunk_get(s, "old0002", 0, back, sizeof back, &len), STORE_OK);
+	assert_int_equal(store_file_chunk_put(s, "next0002", 0, "n", 1), STORE_OK);
+	assert_int_equal(store_file_chunk_get(s, "old0002", 0, back, sizeof back, &len),
+	                 STORE_NOTFOUND);
+	assert_int_equal(store_file_chunk_get(s, "next0001", 1, back, sizeof back, &len), STORE_OK);
+	assert_int_equal(store_file_chunks_drop(s, "next0001"), STORE_OK);
+	assert_int_equal(store_file_chunks_drop(s, "next0002"), STORE_OK);
+	assert_int_equal(store_file_delete(s, fid), STORE_OK);
+	assert_int_equal(store_file_chunks_drop(s, "new0001"), STORE_OK);
+	store_pg_close(st);
+	assert_int_equal(store_pg_check(conninfo, err, sizeof err), STORE_OK);
+}
+
 int main(void)
 {
 	conninfo = getenv("CHATROOM_TEST_PG");
@@ -793,6 +1006,9 @@ int main(void)
 		cmocka_unit_test(test_a_retry_waits_for_an_attempt_still_committing),
 		cmocka_unit_test(test_dedup_window_keeps_each_senders_newest_client_msg_ids),
 		cmocka_unit_test(test_the_upgrade_from_version_2_keeps_client_msg_ids),
+		cmocka_unit_test(test_file_bytes_in_chunks),
+		cmocka_unit_test(test_failed_chunk_write_leaves_no_file),
+		cmocka_unit_test(test_orphan_chunks_swept_and_the_upgrade_from_version_3),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

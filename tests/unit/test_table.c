@@ -1,6 +1,7 @@
 /* test_table.c - the client table (server/table.c): connections, the
- * logged-in users index, groups and their sorted memberships, the
- * per-group broadcast lists, the banned users set and the message cache. */
+ * logged-in users index, groups (found by id, name and direct pair) and
+ * their sorted memberships, the per-group broadcast lists, the banned
+ * users set and the message cache. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -257,6 +258,245 @@ static void test_groups_are_found_by_id_and_by_name(void **state)
 	assert_true(b->is_private);
 	assert_true(c->banned);
 	assert_true(a->created_at == 1.5);
+}
+
+static void test_a_group_has_the_kind_it_is_given_its_pair_lower_id_first(void **state)
+{
+	static const int64_t pair[2] = { 42, 7 }, none[2] = { -1, -1 };
+	group_t *d, *p;
+	(void)state;
+
+	table_wrlock();
+	d = table_group_add(5, "alice_bob", 1, 0, 0.0);
+	p = table_group_add(6, "club", 0, 0, 0.0);
+	assert_int_equal(d->creator_id, -1); /* plain until told */
+	assert_int_equal(d->direct[0], -1);
+	table_group_set_kind(d, 0, 42, pair);
+	table_group_set_kind(p, 1, 7, none);
+	table_unlock();
+	assert_int_equal(d->direct[0], 7);
+	assert_int_equal(d->direct[1], 42);
+	assert_int_equal(d->creator_id, 42);
+	assert_false(d->invite_only);
+	assert_true(p->invite_only);
+	assert_int_equal(p->creator_id, 7);
+	assert_int_equal(p->direct[0], -1);
+	assert_int_equal(p->direct[1], -1);
+}
+
+static void test_a_renamed_group_is_found_by_its_new_name_only(void **state)
+{
+	group_t *a, *b;
+	(void)state;
+
+	table_wrlock();
+	a = table_group_add(1, "before", 0, 0, 0.0);
+	b = table_group_add(2, "neighbour", 0, 0, 0.0);
+	table_group_rename(a, "after");
+	table_unlock();
+	table_rdlock();
+	uint64_t scans = table_group_scans();
+	assert_ptr_equal(table_group_by_name("after"), a);
+	assert_ptr_equal(table_group_by_name("neighbour"), b);
+	assert_int_equal(table_group_scans(), scans); /* through the index */
+	assert_null(table_group_by_name("before"));
+	assert_ptr_equal(table_group(1), a);
+	table_unlock();
+	assert_string_equal(a->name, "after");
+	/* and back: the old name is free again */
+	table_wrlock();
+	table_group_rename(a, "before");
+	table_unlock();
+	table_rdlock();
+	assert_ptr_equal(table_group_by_name("before"), a);
+	assert_null(table_group_by_name("after"));
+	table_unlock();
+}
+
+static void test_a_direct_chat_is_found_by_its_pair_in_either_order(void **state)
+{
+	static const int64_t pair[2] = { 9, 4 }, other[2] = { 4, 10 }, none[2] = { -1, -1 };
+	group_t *d, *e, *p;
+	(void)state;
+
+	table_wrlock();
+	d = table_group_add(1, "x_y", 1, 0, 0.0);
+	e = table_group_add(2, "x_z", 1, 0, 0.0);
+	p = table_group_add(3, "plain", 0, 0, 0.0);
+	table_group_set_kind(d, 0, 9, pair);
+	table_group_set_kind(e, 0, 4, other);
+	table_group_set_kind(p, 1, 4, none);
+	table_unlock();
+	table_rdlock();
+	uint64_t scans = table_group_scans();
+	assert_ptr_equal(table_group_by_pair(4, 9), d);
+	assert_ptr_equal(table_group_by_pair(9, 4), d);
+	assert_ptr_equal(table_group_by_pair(10, 4), e);
+	assert_int_equal(table_group_scans(), scans); /* through the index */
+	assert_null(table_group_by_pair(9, 10));
+	assert_null(table_group_by_pair(4, 4));
+	assert_null(table_group_by_pair(-1, -1)); /* plain groups are no pair's */
+	table_unlock();
+}
+
+static void test_a_removed_group_is_found_by_neither_name_nor_pair(void **state)
+{
+	static const int64_t pair[2] = { 1, 2 };
+	group_t *d, *keep;
+	(void)state;
+
+	table_wrlock();
+	d = table_group_add(7, "alice_bob", 1, 0, 0.0);
+	keep = table_group_add(8, "kept", 0, 0, 0.0);
+	table_group_set_kind(d, 0, 1, pair);
+	table_group_remove(d);
+	table_unlock();
+	table_rdlock();
+	assert_null(table_group_by_name("alice_bob"));
+	assert_null(table_group_by_pair(1, 2));
+	assert_null(table_group(7));
+	assert_ptr_equal(table_group_by_name("kept"), keep);
+	table_unlock();
+	/* the pair may have a new chat, under the old name */
+	table_wrlock();
+	d = table_group_add(9, "alice_bob", 1, 0, 0.0);
+	table_group_set_kind(d, 0, 2, pair);
+	table_unlock();
+	table_rdlock();
+	uint64_t scans = table_group_scans();
+	assert_ptr_equal(table_group_by_name("alice_bob"), d);
+	assert_ptr_equal(table_group_by_pair(2, 1), d);
+	assert_int_equal(table_group_scans(), scans);
+	table_unlock();
+}
+
+static void test_two_groups_of_one_name_leave_the_other_when_one_goes(void **state)
+{
+	group_t *a, *b;
+	(void)state;
+
+	/* in cluster mode a rename from another node can reach this table
+	 * before the deletion of the group that had the name */
+	table_wrlock();
+	a = table_group_add(1, "old", 0, 0, 0.0);
+	b = table_group_add(2, "new", 0, 0, 0.0);
+	table_group_rename(b, "old");
+	table_group_remove(a);
+	table_unlock();
+	table_rdlock();
+	uint64_t scans = table_group_scans();
+	assert_ptr_equal(table_group_by_name("old"), b);
+	assert_int_equal(table_group_scans(), scans);
+	assert_null(table_group_by_name("new"));
+	table_unlock();
+}
+
+/* cluster_refresh writes a group's name and kind itself (table.h) */
+static void test_a_name_or_pair_written_around_the_table_is_still_found(void **state)
+{
+	group_t *g, *h;
+	(void)state;
+
+	table_wrlock();
+	g = table_group_add(1, "was", 1, 0, 0.0);
+	snprintf(g->name, sizeof g->name, "%s", "is");
+	g->direct[0] = 3;
+	g->direct[1] = 8;
+	table_unlock();
+	table_rdlock();
+	uint64_t scans = table_group_scans();
+	assert_ptr_equal(table_group_by_name("is"), g);
+	assert_ptr_equal(table_group_by_pair(8, 3), g);
+	assert_int_equal(table_group_scans(), scans + 2);
+	assert_null(table_group_by_name("was"));
+	table_unlock();
+	/* it leaves the chains it is in: a lookup of the old name walks them
+	 * (the sanitizers would see the freed group) */
+	table_wrlock();
+	table_group_remove(g);
+	table_unlock();
+	table_rdlock();
+	assert_null(table_group_by_name("was"));
+	table_unlock();
+	table_wrlock();
+	h = table_group_add(2, "was", 0, 0, 0.0);
+	table_unlock();
+	table_rdlock();
+	assert_ptr_equal(table_group_by_name("was"), h);
+	assert_null(table_group_by_name("is"));
+	assert_null(table_group_by_pair(3, 8));
+	table_unlock();
+}
+
+/* What a scan of every group finds, to check the indexes against. */
+struct scan {
+	const char *name;
+	int64_t lo, hi;
+	group_t *by_name, *by_pair;
+};
+
+static void scan_group(void *ctx, group_t *g)
+{
+	struct scan *k = ctx;
+	if (strcmp(g->name, k->name) == 0)
+		k->by_name = g;
+	if (g->direct[0] >= 0 && g->direct[0] == k->lo && g->direct[1] == k->hi)
+		k->by_pair = g;
+}
+
+#define MANY 3000
+
+static void test_indexes_agree_with_a_scan_through_adds_renames_and_removes(void **state)
+{
+	static group_t *g[MANY];
+	char name[32];
+	(void)state;
+
+	table_wrlock();
+	for (int i = 0; i < MANY; i++) {
+		snprintf(name, sizeof name, "g%d", i);
+		g[i] = table_group_add(i + 1, name, i % 2, 0, 0.0);
+		assert_non_null(g[i]);
+		if (i % 2) { /* a direct chat of users i and i + 1 */
+			int64_t pair[2] = { i + 1, i };
+			table_group_set_kind(g[i], 0, i, pair);
+		}
+	}
+	for (int i = 0; i < MANY; i += 3) { /* every third goes */
+		table_group_remove(g[i]);
+		g[i] = NULL;
+	}
+	for (int i = 1; i < MANY; i += 5) /* some of the rest get a new name */
+		if (g[i]) {
+			snprintf(name, sizeof name, "renamed%d", i);
+			table_group_rename(g[i], name);
+		}
+	table_unlock();
+
+	table_rdlock();
+	for (int i = 0; i < MANY; i++) {
+		char old[32], cur[32];
+		snprintf(old, sizeof old, "g%d", i);
+		snprintf(cur, sizeof cur, "renamed%d", i);
+		const char *names[2] = { old, cur };
+		for (int k = 0; k < 2; k++) {
+			struct scan s = { names[k], i, i + 1, NULL, NULL };
+			table_groups_foreach(scan_group, &s);
+			assert_ptr_equal(table_group_by_name(names[k]), s.by_name);
+			if (k == 0) {
+				assert_ptr_equal(table_group_by_pair(i + 1, i), s.by_pair);
+				assert_ptr_equal(table_group_by_pair(i, i + 1), s.by_pair);
+			}
+		}
+		if (g[i]) { /* and what is there is found through the indexes */
+			uint64_t scans = table_group_scans();
+			assert_ptr_equal(table_group_by_name(g[i]->name), g[i]);
+			if (i % 2)
+				assert_ptr_equal(table_group_by_pair(i, i + 1), g[i]);
+			assert_int_equal(table_group_scans(), scans);
+		}
+	}
+	table_unlock();
 }
 
 static void count_group(void *ctx, group_t *g)
@@ -560,6 +800,13 @@ int main(void)
 		T(test_logout_leaves_the_group_and_restarts_the_login_clock),
 		T(test_removing_a_logged_in_connection_logs_it_out),
 		T(test_groups_are_found_by_id_and_by_name),
+		T(test_a_group_has_the_kind_it_is_given_its_pair_lower_id_first),
+		T(test_a_renamed_group_is_found_by_its_new_name_only),
+		T(test_a_direct_chat_is_found_by_its_pair_in_either_order),
+		T(test_a_removed_group_is_found_by_neither_name_nor_pair),
+		T(test_two_groups_of_one_name_leave_the_other_when_one_goes),
+		T(test_a_name_or_pair_written_around_the_table_is_still_found),
+		T(test_indexes_agree_with_a_scan_through_adds_renames_and_removes),
 		T(test_removing_a_group_keeps_its_bucket_neighbours),
 		T(test_removing_a_group_takes_its_present_clients_out),
 		T(test_memberships_stay_sorted_without_duplicates),
