@@ -75,15 +75,16 @@ class SchemaVersion(unittest.TestCase):
             c.close()
         finally:
             self.assertEqual(node.finish(), [])
+        # upgraded to the newest: 4 (the files' chunks), then 5 (the count of changes)
         self.assertEqual(psql("SELECT value FROM chatroom_meta WHERE key = 'schema_version'"),
-                         [["4"]])
+                         [["5"]])
         self.assertEqual(psql("SELECT count(*) FROM file_chunks"), [["1"]])
         self.assertEqual(psql("SELECT count(*) FROM messages WHERE client_msg_id = 'sv-1'"),
                          [["1"]])
-        psql("UPDATE chatroom_meta SET value = 5 WHERE key = 'schema_version'")
+        psql("UPDATE chatroom_meta SET value = 6 WHERE key = 'schema_version'")
         r = self.configtest(conninfo)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("has schema version 5, newer than this chatroomd understands (4)",
+        self.assertIn("has schema version 6, newer than this chatroomd understands (5)",
                       r.stderr)
 
 
