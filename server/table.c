@@ -21,9 +21,6 @@ static group_t *table_groups[TABLE_GBUCKETS]; /* by group id */
 static group_t *table_gnames[TABLE_GBUCKETS]; /* by name */
 static group_t *table_gpairs[TABLE_GBUCKETS]; /* direct chats, by their two users */
 static int64_t *table_banned;                 /* sorted ids of banned users */
-/* Lookups that missed the name or pair index and scanned every group:
- * counted under the read lock by any number of threads, hence atomic. */
-static _Atomic uint64_t table_scans;
 /* Changed under the write lock, read without it (table_accounts_gen). */
 static _Atomic uint64_t table_gen_accounts;
 /* Changed under the write lock, read under either (table_groups_gen). */
@@ -302,18 +299,7 @@ group_t *table_group_by_name(const char *name)
 	for (group_t *g = table_gnames[table_namehash(name)]; g; g = g->name_next)
 		if (strcmp(g->name, name) == 0)
 			return g;
-	/* a name written around table_group_rename (table.h) */
-	atomic_fetch_add_explicit(&table_scans, 1, memory_order_relaxed);
-	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
-		for (group_t *g = table_groups[i]; g; g = g->next)
-			if (strcmp(g->name, name) == 0)
-				return g;
 	return NULL;
-}
-
-uint64_t table_group_scans(void)
-{
-	return atomic_load_explicit(&table_scans, memory_order_relaxed);
 }
 
 group_t *table_group_by_pair(int64_t a, int64_t b)
@@ -324,12 +310,6 @@ group_t *table_group_by_pair(int64_t a, int64_t b)
 	for (group_t *g = table_gpairs[table_pairhash(lo, hi)]; g; g = g->pair_next)
 		if (g->direct[0] == lo && g->direct[1] == hi)
 			return g;
-	/* a pair written around table_group_set_kind (table.h) */
-	atomic_fetch_add_explicit(&table_scans, 1, memory_order_relaxed);
-	for (size_t i = 0; i < TABLE_GBUCKETS; i++)
-		for (group_t *g = table_groups[i]; g; g = g->next)
-			if (g->direct[0] == lo && g->direct[1] == hi)
-				return g;
 	return NULL;
 }
 

@@ -104,10 +104,8 @@ void table_enter(client_t *c, group_t *g); /* write: move c to g's broadcast lis
 /* Groups are found by id, by name and (direct chats) by their two users
  * through hash indexes that table_group_add, table_group_remove,
  * table_group_rename and table_group_set_kind keep: a group's name and
- * direct[] are to be written by these alone. (cluster_refresh still writes
- * them itself: until it uses these, a name or pair not in the index is
- * looked for by a scan of every group, so a lookup that misses costs what
- * every lookup cost before the indexes.) */
+ * direct[] are written by these alone (a name or pair written around them
+ * would not be found). */
 group_t *table_group_add(int64_t id, const char *name, int is_private, int banned,
                          double created_at); /* write */
 void table_group_remove(group_t *g);          /* write */
@@ -122,10 +120,6 @@ group_t *table_group_by_name(const char *name); /* read */
 void table_group_rename(group_t *g, const char *name); /* write */
 /* The direct chat of users a and b (in either order), or NULL. */
 group_t *table_group_by_pair(int64_t a, int64_t b); /* read */
-/* How many lookups by name or pair have missed the indexes and scanned
- * every group, since start (tests: a lookup of a group the indexes know
- * scans nothing). */
-uint64_t table_group_scans(void); /* no lock needed */
 int table_is_member(const group_t *g, int64_t user_id); /* read */
 int table_member_add(group_t *g, int64_t user_id);      /* write; 0 or -1 (OOM) */
 void table_member_remove(group_t *g, int64_t user_id);  /* write */
