@@ -474,23 +474,41 @@ static int client_arm(client_t *c, int want_in, int want_out)
 	return 0;
 }
 
-/* The thread that took c in client_flush_other() lets it go again. */
-static void client_let_go(client_t *c, int full)
+void (*client_let_go_test_hook)(client_t *c);
+
+/* Output queued for c while this thread held it and found the queue empty:
+ * its pusher saw c held and left the write to the holder, so nobody else
+ * writes it. Needs out_lock. */
+static int client_queued_meanwhile(const client_t *c)
 {
-	int resume = 0;
+	return c->qlen > 0 && client_can_write(c) && !c->due_ns && !c->gone &&
+	       !atomic_load_explicit(&c->closing, memory_order_relaxed);
+}
+
+/* The thread that took c in client_flush_other() lets it go again, rc being
+ * what client_write_queue() returned. Returns 1 when output was pushed
+ * meanwhile: c stays held and the caller writes again. */
+static int client_let_go(client_t *c, int rc)
+{
+	int resume = 0, again = 0;
+	if (client_let_go_test_hook)
+		client_let_go_test_hook(c);
 	pthread_mutex_lock(&c->out_lock);
 	if (c->kick && !c->gone) {
 		/* the waiter reported it meanwhile: serve it now */
 		c->kick = 0;
 		resume = 1;
+	} else if (rc == 0 && client_queued_meanwhile(c)) {
+		again = 1;
 	} else {
-		if (full && !c->gone)
+		if (rc == 1 && !c->gone)
 			client_arm(c, 1, 1);
 		c->owned = 0;
 	}
 	pthread_mutex_unlock(&c->out_lock);
 	if (resume)
 		pool_resume(c);
+	return again;
 }
 
 int client_flush_other(client_t *c)
@@ -507,10 +525,12 @@ int client_flush_other(client_t *c)
 	}
 	c->owned = 1;
 	pthread_mutex_unlock(&c->out_lock);
-	int rc = client_write_queue(c);
-	if (rc < 0) /* its session notices and ends it */
-		client_close(c, "connection error while writing");
-	client_let_go(c, rc == 1);
+	int rc;
+	do {
+		rc = client_write_queue(c);
+		if (rc < 0) /* its session notices and ends it */
+			client_close(c, "connection error while writing");
+	} while (client_let_go(c, rc));
 	return rc != 0;
 }
 

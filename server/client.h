@@ -166,6 +166,10 @@ void client_wait_delay(client_t *c);
  * left to its holder. Returns 1 when output is left queued, else 0. */
 int client_flush_other(client_t *c);
 
+/* Tests only: called as client_flush_other() is about to let c go, while
+ * it still holds c. */
+extern void (*client_let_go_test_hook)(client_t *c);
+
 /* The holder lets c go: parks it in the waiter (want_out: wake it when the
  * socket takes output; want_in: when it is readable). Returns 1 when
  * parked, 0 when the caller must serve it on: it was reported meanwhile,

@@ -693,6 +693,31 @@ static void test_flush_other_takes_a_parked_client_and_lets_it_go(void **state)
 	assert_false(held(f->c));
 }
 
+/* Pushed by another thread just as client_flush_other() found the queue
+ * empty: the pusher saw the client held and left the write to its holder. */
+static void push_while_letting_go(client_t *c)
+{
+	client_let_go_test_hook = NULL; /* once */
+	assert_int_equal(push_str(c, "meanwhile\n", 1, BIG), 0);
+}
+
+static void test_push_during_flush_others_let_go_is_written(void **state)
+{
+	struct fixture *f = *state;
+	int before = served_turns();
+
+	assert_int_equal(client_park(f->c, 1, 0), 1);
+	assert_int_equal(push_str(f->c, "first\n", 0, BIG), 0);
+	client_let_go_test_hook = push_while_letting_go;
+	assert_int_equal(client_flush_other(f->c), 0);
+	assert_null(client_let_go_test_hook);
+	/* written by the thread that held it, not left until the next event */
+	assert_received(f, "first\nmeanwhile\n");
+	assert_int_equal(client_queued(f->c), 0);
+	assert_false(held(f->c));
+	assert_int_equal(served_turns(), before);
+}
+
 static void test_flush_other_leaves_a_held_client_alone(void **state)
 {
 	struct fixture *f = *state;
@@ -1041,6 +1066,7 @@ int main(void)
 		T(test_parked_client_is_woken_by_a_close),
 		T(test_parked_client_waiting_for_room_is_woken_when_the_peer_reads),
 		T(test_flush_other_takes_a_parked_client_and_lets_it_go),
+		T(test_push_during_flush_others_let_go_is_written),
 		T(test_flush_other_leaves_a_held_client_alone),
 		T(test_flush_other_leaves_a_closing_client_to_its_session),
 		T(test_deferred_pushes_are_written_at_defer_end),
