@@ -5,6 +5,7 @@
 #include "config.h"
 #include "store_pg_private.h"
 
+#include <errno.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -192,6 +194,13 @@ static int store_pg_status(store_pg_t *st, PGresult *res, const char *what)
 	return STORE_ERR;
 }
 
+void store_pg__pause_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *sql,
                         int n, const char *const *params)
 {
@@ -209,14 +218,22 @@ int store_pg__run_bin(store_pg_t *st, const char *what, PGresult **out, const ch
 		*out = NULL;
 	if (!store_pg_ready(st))
 		return STORE_ERR;
-	/* without parameters, PQexec: it takes several statements at once */
-	res = n ? PQexecParams(st->conn, sql, n, NULL, params, lengths, formats, result_binary)
-	        : PQexec(st->conn, sql);
-	es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK) {
+	/* on its own: nothing before it in its transaction to run again */
+	int alone = PQtransactionStatus(st->conn) == PQTRANS_IDLE;
+	for (int tries = 1;; tries++) {
+		/* without parameters, PQexec: it takes several statements at once */
+		res = n ? PQexecParams(st->conn, sql, n, NULL, params, lengths, formats,
+		                       result_binary)
+		        : PQexec(st->conn, sql);
+		es = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+		if (es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK)
+			break;
 		int s = store_pg_status(st, res, what);
 		PQclear(res);
-		return s;
+		if (s != STORE_BUSY || !alone || tries == STORE_PG_BUSY_TRIES ||
+		    PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+			return s;
+		store_pg__pause_ms(tries * STORE_PG_BUSY_PAUSE_MS);
 	}
 	if (out)
 		*out = res;
@@ -472,8 +489,10 @@ static const char store_pg_schema_v4_step[] =
  * statement to its commit, so changes to accounts and groups commit one at
  * a time (message batches never take it); two multi-statement changes that
  * also lock each other's rows (a group made with a member while Admin
- * deletes that member) may deadlock, and PostgreSQL then refuses one: a
- * database error for that request, nothing half done. */
+ * deletes that member) may deadlock, and PostgreSQL then refuses one,
+ * which is run again from its start (STORE_PG_BUSY_TRIES); only when that
+ * keeps failing is it a database error for that request, nothing half
+ * done. */
 static const char store_pg_schema_v5_step[] =
 	"INSERT INTO chatroom_meta(key, value) VALUES ('changes', 0) ON CONFLICT DO NOTHING;"
 	"CREATE OR REPLACE FUNCTION chatroom_changed() RETURNS trigger LANGUAGE plpgsql AS $$"

@@ -181,18 +181,14 @@ int store_pg_users_foreach(store_t *base, int (*cb)(void *ctx, const store_user_
 
 /* A group, its members and (for an invite-only group or a direct chat)
  * its chat_meta row, in one transaction; meta NULL: a plain group. */
-static int store_pg_group_insert(store_t *base, const char *name, int is_private,
-                                 const store_chat_meta_t *meta, const int64_t *members, size_t n,
-                                 int64_t *id)
+static int store_pg_group_insert_once(store_pg_t *st, const char *name, int is_private,
+                                      const store_chat_meta_t *meta, const int64_t *members,
+                                      size_t n, int64_t *id)
 {
-	store_pg_t *st = store_pg_of(base);
 	PGresult *r;
-	int s;
-
-	pthread_mutex_lock(&st->lock);
-	s = store_pg__run(st, "starting a transaction", NULL, "BEGIN", 0, NULL);
+	int s = store_pg__run(st, "starting a transaction", NULL, "BEGIN", 0, NULL);
 	if (s != STORE_OK)
-		goto out;
+		return s;
 	s = store_pg__q(st, "creating a group", &r, 0,
 	                "INSERT INTO groups(name, is_private, banned, created_at) "
 	                "VALUES ($1, $2, 0, $3) RETURNING id",
@@ -222,10 +218,31 @@ static int store_pg_group_insert(store_t *base, const char *name, int is_private
 	}
 	s = store_pg__run(st, "committing a new group", NULL, "COMMIT", 0, NULL);
 	if (s == STORE_OK)
-		goto out;
+		return s;
 fail:
 	store_pg__run(st, "rolling back", NULL, "ROLLBACK", 0, NULL);
-out:
+	return s;
+}
+
+/* The group's first statement locks the count of changes, its members'
+ * rows are locked after it; a change that locked one of those users first
+ * (Admin deleting it) and then counts itself meets it the other way round,
+ * and PostgreSQL refuses one of the two: run ours again, from the start,
+ * as store_pg__run() does for a single statement. */
+static int store_pg_group_insert(store_t *base, const char *name, int is_private,
+                                 const store_chat_meta_t *meta, const int64_t *members, size_t n,
+                                 int64_t *id)
+{
+	store_pg_t *st = store_pg_of(base);
+	int s;
+
+	pthread_mutex_lock(&st->lock);
+	for (int tries = 1;; tries++) {
+		s = store_pg_group_insert_once(st, name, is_private, meta, members, n, id);
+		if (s != STORE_BUSY || tries == STORE_PG_BUSY_TRIES)
+			break;
+		store_pg__pause_ms(tries * STORE_PG_BUSY_PAUSE_MS);
+	}
 	pthread_mutex_unlock(&st->lock);
 	return s;
 }

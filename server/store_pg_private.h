@@ -17,6 +17,16 @@
 
 #define STORE_PG_MAX_PARAMS 8
 
+/* A statement run on its own (not inside an explicit transaction) that
+ * PostgreSQL refused for a deadlock or a serialization failure is run again
+ * up to this many times in all, waiting a little longer each time: the
+ * count of changes (schema version 5) makes two changes to accounts and
+ * groups meet on one row, and the one refused usually goes through at once
+ * when run again. A multi-statement transaction is retried whole by its
+ * caller (store_pg_group_insert). */
+#define STORE_PG_BUSY_TRIES 4
+#define STORE_PG_BUSY_PAUSE_MS 2
+
 struct store_pg {
 	struct store base;    /* first: a store_t * of this backend is one of these */
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
@@ -37,7 +47,8 @@ double store_pg__now(void);
 /* Run sql with text parameters (none: several statements may be given);
  * *out gets the result (PQclear it) when it succeeded. A STORE_* status:
  * STORE_EXISTS for a unique violation, STORE_NOTFOUND for a foreign key
- * one, STORE_BUSY for a deadlock or serialization failure, STORE_ERR
+ * one, STORE_BUSY for a deadlock or serialization failure (a statement
+ * run on its own has been run again a few times first), STORE_ERR
  * (logged) for anything else, a lost connection included. */
 int store_pg__run(store_pg_t *st, const char *what, PGresult **out, const char *sql, int n,
                   const char *const *params);
@@ -52,6 +63,8 @@ int store_pg__q(store_pg_t *st, const char *what, PGresult **out, int must_chang
 int store_pg__run_bin(store_pg_t *st, const char *what, PGresult **out, const char *sql, int n,
                       const char *const *params, const int *lengths, const int *formats,
                       int result_binary);
+/* Sleep ms milliseconds (between attempts of a refused transaction). */
+void store_pg__pause_ms(int ms);
 /* Column col of row as an integer (0 when NULL). */
 int64_t store_pg__int(PGresult *r, int row, int col);
 

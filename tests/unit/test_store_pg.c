@@ -676,6 +676,72 @@ static void test_a_retry_waits_for_an_attempt_still_committing(void **state)
 	store_pg_close(st);
 }
 
+struct make_group {
+	store_pg_t *st;
+	int64_t member, id;
+	int status;
+};
+
+static void *make_group(void *arg)
+{
+	struct make_group *mg = arg;
+	store_chat_meta_t meta = { .invite_only = 1, .creator_id = mg->member, .direct = { -1, -1 } };
+	mg->status = store_chat_create(store_pg_store(mg->st), "deadlocked", &meta, &mg->member, 1,
+	                               &mg->id);
+	return NULL;
+}
+
+static void must(PGconn *c, const char *q)
+{
+	PGresult *r = PQexec(c, q);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", q, PQresultErrorMessage(r));
+	PQclear(r);
+}
+
+/* A group made with a member while another transaction holds that member's
+ * row and then counts a change: the two wait for each other, PostgreSQL
+ * refuses the group's transaction (its deadlock check runs first), and the
+ * store runs it again: the group is made, with its member, once. */
+static void test_a_group_refused_for_a_deadlock_is_made_on_the_next_try(void **state)
+{
+	store_pg_t *st;
+	char err[512], q[256];
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(store_pg_open(conninfo, &st, err, sizeof err), STORE_OK);
+	struct make_group mg = { .st = st, .member = new_user(st, "deadlock_member"), .status = -99 };
+	PGconn *other = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(other), CONNECTION_OK);
+	/* the other side never runs the deadlock check: the store's is refused */
+	must(other, "SET deadlock_timeout = '1min'");
+	must(other, "BEGIN");
+	snprintf(q, sizeof q, "SELECT 1 FROM users WHERE id = %lld FOR UPDATE",
+	         (long long)mg.member);
+	must(other, q);
+	assert_int_equal(pthread_create(&t, NULL, make_group, &mg), 0);
+	/* the group's transaction holds the count and waits for the member */
+	for (int i = 0; i < 6000 && sql_int("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+	                                    "current_database() AND wait_event_type = 'Lock'") == 0;
+	     i++) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	/* waits for the count until PostgreSQL refuses the group's transaction */
+	must(other, "UPDATE chatroom_meta SET value = value + 1 WHERE key = 'changes'");
+	must(other, "COMMIT");
+	PQfinish(other);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(mg.status, STORE_OK);
+	snprintf(q, sizeof q, "SELECT count(*) FROM groups WHERE name = 'deadlocked'");
+	assert_int_equal(sql_int(q), 1);
+	snprintf(q, sizeof q, "SELECT count(*) FROM members WHERE group_id = %lld AND user_id = %lld",
+	         (long long)mg.id, (long long)mg.member);
+	assert_int_equal(sql_int(q), 1);
+	store_pg_close(st);
+}
+
 static void append_one(store_pg_t *st, int64_t g, int64_t u, const char *cmid,
                        struct store_pg_stored *out)
 {
@@ -1004,6 +1070,7 @@ int main(void)
 		cmocka_unit_test(test_the_count_of_changes_moves_with_changes_a_node_keeps),
 		cmocka_unit_test(test_a_batch_retried_after_its_reply_was_lost_is_stored_once),
 		cmocka_unit_test(test_a_retry_waits_for_an_attempt_still_committing),
+		cmocka_unit_test(test_a_group_refused_for_a_deadlock_is_made_on_the_next_try),
 		cmocka_unit_test(test_dedup_window_keeps_each_senders_newest_client_msg_ids),
 		cmocka_unit_test(test_the_upgrade_from_version_2_keeps_client_msg_ids),
 		cmocka_unit_test(test_file_bytes_in_chunks),
