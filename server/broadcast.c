@@ -257,6 +257,16 @@ static void bcast_ordered(msg_t *m, int64_t seq, void *ctx)
 	table_unlock();
 }
 
+void bcast_batch_begin(void)
+{
+	client_defer_begin(NULL);
+}
+
+void bcast_batch_end(void)
+{
+	client_defer_end();
+}
+
 void bcast_cluster_start(void)
 {
 	bcast_clustered = 1;

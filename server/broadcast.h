@@ -57,6 +57,13 @@ void bcast_group(group_t *g, json_object *const o[CAT_NLANGS]);
  * this sets. */
 void bcast_cluster_start(void);
 
+/* Around a run of work in a thread that is not a worker (the bus thread's
+ * messages from other nodes): the deliveries made in between are queued,
+ * and written by this thread at bcast_batch_end(), one write per
+ * recipient, instead of each waking the waiter. */
+void bcast_batch_begin(void);
+void bcast_batch_end(void);
+
 /* The highest message id in use; set once at start from the database. */
 void bcast_set_last_id(int64_t id);
 

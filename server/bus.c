@@ -545,6 +545,31 @@ static int bus_read(redisReply **out)
 	return 1;
 }
 
+/* A reply Redis sent already, read from the buffer without waiting: 1
+ * (*out set) or 0. */
+static int bus_buffered(redisReply **out)
+{
+	void *reply = NULL;
+	if (redisGetReplyFromReader(b.sub, &reply) != REDIS_OK || !reply)
+		return 0;
+	*out = reply;
+	return 1;
+}
+
+/* Begin (on 1) or end (on 0) a run of deliveries made by this thread;
+ * beginning twice is beginning once. */
+static void bus_batch(int on)
+{
+	static int batching; /* the bus thread's own */
+	if (on == batching || !b.o.batch_begin || !b.o.batch_end)
+		return;
+	batching = on;
+	if (on)
+		b.o.batch_begin();
+	else
+		b.o.batch_end();
+}
+
 static void *bus_main(void *arg)
 {
 	long long now, next_sweep = 0, next_beat = 0, retry_at = 0;
@@ -571,17 +596,23 @@ static void *bus_main(void *arg)
 				b.sub = NULL;
 				retry_at = srv_now_ms() + BUS_BACKOFF_MIN_MS;
 			} else if (rc > 0) {
-				if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-				    r->element[2]->type == REDIS_REPLY_STRING &&
-				    strcmp(r->element[0]->str, "message") == 0)
-					bus_received(r->element[2]->str, r->element[2]->len);
-				freeReplyObject(r);
+				bus_batch(1);
+				/* this reply and those that came with it, then write */
+				do {
+					if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+					    r->element[2]->type == REDIS_REPLY_STRING &&
+					    strcmp(r->element[0]->str, "message") == 0)
+						bus_received(r->element[2]->str, r->element[2]->len);
+					freeReplyObject(r);
+				} while (bus_buffered(&r));
 			}
 		} else {
 			struct timespec ts = { 0, BUS_TICK_MS * 1000000L };
 			nanosleep(&ts, NULL);
 		}
+		bus_batch(1);
 		bus_fill_gaps();
+		bus_batch(0);
 		now = srv_now_ms();
 		if (now >= next_sweep) {
 			bus_sweep();

@@ -63,6 +63,11 @@ struct bus_opts {
 	 * so), with back = 1 on the first call after the subscription to
 	 * Redis was made or made again. NULL: none. */
 	void (*tick)(int back);
+	/* Called in the bus thread before and after each run of messages
+	 * received (those Redis sent together) and gap fills, whose
+	 * deliveries batch_end writes (bcast_batch_begin/end). NULL: none. */
+	void (*batch_begin)(void);
+	void (*batch_end)(void);
 };
 
 /* "HOST:PORT" into host and port; -1 when it is not one. */

@@ -269,6 +269,8 @@ static int main_cluster_start(void)
 		.sync = cluster_sync_apply,
 		.notice = cpres_notice,
 		.tick = cpres_tick,
+		.batch_begin = bcast_batch_begin,
+		.batch_end = bcast_batch_end,
 	};
 	if (bus_start(&bo, err, sizeof err) < 0) {
 		log_error("cannot start the bus: %s", err);
