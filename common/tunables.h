@@ -38,6 +38,9 @@
 #define CR_DEFAULT_BATCH_SIZE      256
 #define CR_DEFAULT_BATCH_MS        0
 #define CR_DEFAULT_WRITER_QUEUE    100000        /* messages accepted but not yet stored */
+/* Synchronous = normal: commits do not sync; a checkpoint thread syncs
+ * them this often (ms), which bounds what a power loss can take. */
+#define CR_DEFAULT_CHECKPOINT_INTERVAL 100
 
 /* Messages (as the reference server) */
 #define CR_MAX_CONTENT_CHARS       1000          /* longer content is cut and "..." added */

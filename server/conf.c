@@ -27,7 +27,7 @@
 
 #define CONF_DEFAULT_FILE SYSCONFDIR "/chatroomd.conf"
 
-enum conf_type { CT_INT, CT_LL, CT_BOOL, CT_STR, CT_LIST, CT_LEVEL, CT_LANG };
+enum conf_type { CT_INT, CT_LL, CT_BOOL, CT_STR, CT_LIST, CT_LEVEL, CT_LANG, CT_SYNC };
 
 struct conf_opt {
 	const char *section;  /* file section, NULL: command line only */
@@ -115,6 +115,12 @@ static const struct conf_opt conf_opts[] = {
 	{ "Store", "WriterQueue", "writer-queue", 0, CT_INT, O(writer_queue),
 	  STR(CR_DEFAULT_WRITER_QUEUE), 1, 100000000, 0, "N",
 	  "messages accepted but not yet stored, at most; then senders get 1011" },
+	{ "Store", "Synchronous", "synchronous", 0, CT_SYNC, O(synchronous), "full", 0, 1, 0, "MODE",
+	  "full: every message synced to disk before it is delivered; normal: delivered once "
+	  "written, synced every CheckpointInterval" },
+	{ "Store", "CheckpointInterval", "checkpoint-interval", 0, CT_INT, O(checkpoint_interval),
+	  STR(CR_DEFAULT_CHECKPOINT_INTERVAL), 10, 60000, 0, "MS",
+	  "Synchronous = normal: how often committed messages are synced to disk" },
 	{ "Store", "DedupWindow", "dedup-window", 0, CT_INT, O(dedup_window),
 	  STR(CR_DEFAULT_DEDUP_WINDOW), 1, 10000000, 0, "N", "client_msg_ids remembered per user" },
 	{ "Security", "HashOpsLimit", "hash-opslimit", 0, CT_INT, O(hash_opslimit),
@@ -289,6 +295,16 @@ static const char *conf_set(struct conf *c, const struct conf_opt *o, const char
 		*(int *)conf_field(c, o) = l;
 		return NULL;
 	}
+	case CT_SYNC:
+		if (!strcasecmp(val, "full"))
+			*(int *)conf_field(c, o) = CONF_SYNC_FULL;
+		else if (!strcasecmp(val, "normal"))
+			*(int *)conf_field(c, o) = CONF_SYNC_NORMAL;
+		else {
+			snprintf(why, sizeof why, "'%s' is not full or normal", val);
+			return why;
+		}
+		return NULL;
 	case CT_LEVEL: {
 		int l = log_level_parse(val);
 		if (l < 0) {
@@ -585,6 +601,11 @@ static int conf_build(struct conf *c, int argc, char **argv, int *action)
 		conf_err("chatroomd: the TLS port (%d) must differ from the plain port", c->tls_port);
 		return -1;
 	}
+	if (c->synchronous == CONF_SYNC_NORMAL && c->postgres[0]) {
+		conf_err("chatroomd: Synchronous = normal is for the SQLite store; with Postgres every "
+		         "commit is synced (synchronous_commit on): set Synchronous = full");
+		return -1;
+	}
 	if (c->redis[0] && !c->postgres[0]) {
 		conf_err("chatroomd: Redis (%s) is set without Postgres: a cluster's nodes share "
 		         "PostgreSQL; set Postgres too",
@@ -628,7 +649,7 @@ int conf_reload(struct conf *c, int argc, char **argv)
 		const void *src = conf_cfield(&n, o);
 		int changed;
 		switch (o->type) {
-		case CT_INT: case CT_BOOL: case CT_LEVEL: case CT_LANG:
+		case CT_INT: case CT_BOOL: case CT_LEVEL: case CT_LANG: case CT_SYNC:
 			changed = *(const int *)src != *(int *)dst;
 			if (changed && o->reload)
 				__atomic_store_n((int *)dst, *(const int *)src, __ATOMIC_RELAXED);
@@ -684,6 +705,9 @@ void conf_print(const struct conf *c, FILE *out)
 		case CT_BOOL: fprintf(out, "%s\n", *(const int *)p ? "yes" : "no"); break;
 		case CT_LEVEL: fprintf(out, "%s\n", log_level_name(*(const int *)p)); break;
 		case CT_LANG: fprintf(out, "%s\n", catalog_lang_name(*(const int *)p)); break;
+		case CT_SYNC:
+			fprintf(out, "%s\n", *(const int *)p == CONF_SYNC_NORMAL ? "normal" : "full");
+			break;
 		case CT_STR:
 			if (o->off == O(admin_password))
 				fprintf(out, "%s\n", **(char *const *)p ? "(set)" : "");

@@ -18,6 +18,10 @@
 
 #define CONF_MAX_LISTEN 8
 
+/* [Store] Synchronous */
+#define CONF_SYNC_FULL 0   /* every commit waits for the disk */
+#define CONF_SYNC_NORMAL 1 /* commits are synced by a checkpoint thread */
+
 struct conf {
 	/* [Server] */
 	char *listen[CONF_MAX_LISTEN]; /* addresses, IPv4 or IPv6 */
@@ -54,6 +58,8 @@ struct conf {
 	int batch_ms;
 	int writer_queue;
 	int dedup_window;
+	int synchronous;         /* CONF_SYNC_FULL or CONF_SYNC_NORMAL */
+	int checkpoint_interval; /* ms: Synchronous = normal's sync interval */
 	/* [Security] */
 	int hash_opslimit;
 	int hash_memlimit_kb;

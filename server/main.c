@@ -632,6 +632,8 @@ int main(int argc, char **argv)
 		.batch_ms = srv_conf->batch_ms,
 		.max_queue = (size_t)srv_conf->writer_queue,
 		.dedup_window = srv_conf->dedup_window,
+		.sync_interval_ms =
+		        srv_conf->synchronous == CONF_SYNC_NORMAL ? srv_conf->checkpoint_interval : 0,
 		.on_stored = bcast_stored,
 	};
 	if (srv_conf->postgres[0] && main_cluster_start() < 0)
@@ -650,10 +652,14 @@ int main(int argc, char **argv)
 	}
 	if (srv_conf->tls_port)
 		main_tls_log("TLS certificate");
-	log_info("chatroomd %s started: database %s, %d workers at most, %d connections at most, "
+	char sync[96] = "";
+	if (srv_conf->synchronous == CONF_SYNC_NORMAL)
+		snprintf(sync, sizeof sync, ", Synchronous = normal (synced every %d ms)",
+		         srv_conf->checkpoint_interval);
+	log_info("chatroomd %s started: database %s%s, %d workers at most, %d connections at most, "
 	         "last message id %lld",
-	         PACKAGE_VERSION, main_store_label(), srv_conf->workers, CONF(max_connections),
-	         (long long)last_id);
+	         PACKAGE_VERSION, main_store_label(), sync, srv_conf->workers,
+	         CONF(max_connections), (long long)last_id);
 	main_ready();
 
 	for (;;) {

@@ -40,6 +40,15 @@ void store_close(store_t *st)
 		st->be->close(st);
 }
 
+int store_sync_background(store_t *st, int interval_ms, int wal_limit_pages)
+{
+	if (!st->be->sync_background) {
+		log_error("store: the %s backend always syncs at commit", st->be->name);
+		return STORE_ERR;
+	}
+	return st->be->sync_background(st, interval_ms, wal_limit_pages);
+}
+
 int store_user_create(store_t *st, const char *username, const char *pwhash, int64_t *id)
 {
 	return st->be->user_create(st, username, pwhash, id);

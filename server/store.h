@@ -118,6 +118,14 @@ int store_open(const char *path, store_t **out, char *err, size_t errlen);
 #define STORE_OPEN_NO_CHECK 0x1u
 int store_open_ex(const char *path, unsigned flags, store_t **out, char *err, size_t errlen);
 void store_close(store_t *st); /* NULL: nothing */
+/* Synchronous = normal: commits on st stop waiting for the disk. A commit
+ * then survives a crash or kill of chatroomd at once, and a power loss or
+ * a crash of the machine once a thread of the backend has synced it, every
+ * interval_ms (SQLite: store_checkpoint.c), until store_close(st).
+ * wal_limit_pages: the log's size before it is started over (0: the
+ * backend's default). STORE_ERR, and commits still sync, when the backend
+ * cannot do it (PostgreSQL) or the thread cannot start. */
+int store_sync_background(store_t *st, int interval_ms, int wal_limit_pages);
 
 /* Accounts */
 /* STORE_EXISTS when the name is taken in any case. */
@@ -241,7 +249,8 @@ int store_chat_meta_foreach(store_t *st, int (*cb)(void *ctx, const store_chat_m
  * has the meaning and the guarantees of the function of the same name
  * above; st is always a connection this backend's open() made, whose
  * structure begins with a store_t whose be points to this table. All
- * entries are required but the files' bytes' (see file_chunk). */
+ * entries are required but the files' bytes' (see file_chunk) and
+ * sync_background (NULL: commits always sync). */
 struct store_backend {
 	const char *name; /* for logs: "sqlite" */
 	/* 1 when this backend serves databases named path (a URL scheme, a
@@ -249,6 +258,7 @@ struct store_backend {
 	int (*claims)(const char *path);
 	int (*open)(const char *path, unsigned flags, store_t **out, char *err, size_t errlen);
 	void (*close)(store_t *st);
+	int (*sync_background)(store_t *st, int interval_ms, int wal_limit_pages);
 
 	int (*user_create)(store_t *st, const char *username, const char *pwhash, int64_t *id);
 	int (*user_by_name)(store_t *st, const char *username, store_user_t *out);

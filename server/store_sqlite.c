@@ -20,15 +20,6 @@
 
 #include "log.h"
 
-/* How long a statement waits for another connection's lock before it gives
- * up with STORE_BUSY. The writer's commits are short, so this is generous. */
-#define STORE_BUSY_TIMEOUT_MS 5000
-
-/* Checkpoint the WAL into the database file once it holds this many pages
- * (about 40 MB) rather than SQLite's 1000: a page rewritten by many
- * batches (indexes keyed by sender) is then copied back once, which halves
- * the writer's I/O under load. */
-#define STORE_WAL_AUTOCHECKPOINT 10000
 
 static const char *const store_sql[Q_COUNT] = {
 	[Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -423,11 +414,40 @@ fail:
 	return s;
 }
 
+static int store_sqlite_sync_background(store_t *base, int interval_ms, int wal_limit_pages)
+{
+	store_sqlite_t *st = store_sqlite_of(base);
+	int s = STORE_OK;
+	pthread_mutex_lock(&st->lock);
+	if (!st->ckpt) {
+		/* NORMAL: a commit writes the WAL without syncing it; no
+		 * checkpoint inside a commit: the thread does them */
+		int rc = store__exec(st, "PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=0;");
+		if (rc != SQLITE_OK) {
+			s = store__fail(st, rc, "setting synchronous=NORMAL");
+		} else {
+			s = store__ckpt_start(st, interval_ms,
+			                      wal_limit_pages > 0 ? wal_limit_pages : STORE_WAL_AUTOCHECKPOINT);
+			if (s != STORE_OK) {
+				char full[64];
+				snprintf(full, sizeof full,
+				         "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=%d;",
+				         STORE_WAL_AUTOCHECKPOINT);
+				store__exec(st, full);
+			}
+		}
+	}
+	pthread_mutex_unlock(&st->lock);
+	return s;
+}
+
 void store_sqlite_close(store_t *base)
 {
 	store_sqlite_t *st = store_sqlite_of(base);
 	if (!st)
 		return;
+	/* its last round syncs what this connection committed last */
+	store__ckpt_stop(st);
 	for (int i = 0; i < Q_COUNT; i++)
 		if (st->stmt[i])
 			sqlite3_finalize(st->stmt[i]);
@@ -531,6 +551,7 @@ const struct store_backend store_sqlite_backend = {
 	.claims = store_sqlite_claims,
 	.open = store_sqlite_open,
 	.close = store_sqlite_close,
+	.sync_background = store_sqlite_sync_background,
 	.user_create = store_sqlite_user_create,
 	.user_by_name = store_sqlite_user_by_name,
 	.user_name_taken = store_sqlite_user_name_taken,

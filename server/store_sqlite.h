@@ -4,7 +4,8 @@
  * (schema and migrations), store_account.c (accounts, groups, memberships,
  * bans), store_chat.c (direct chats, invite-only groups), store_message.c
  * (message batches, history, de-duplication rows),
- * store_file.c (files' metadata). Nothing else includes it, and nothing
+ * store_file.c (files' metadata), store_checkpoint.c (the checkpoint
+ * thread of Synchronous = normal). Nothing else includes it, and nothing
  * outside these files speaks SQL.
  *
  * Functions named store__*() are the backend's own helpers. Every entry
@@ -95,6 +96,19 @@ struct store_trim_slot {
 
 /* A connection: store.h's store_t first, so that a store_t * the interface
  * passes in is one of these (store_sqlite_of()). */
+/* How long a statement waits for another connection's lock before it gives
+ * up with STORE_BUSY. The writer's commits are short, so this is generous. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Checkpoint the WAL into the database file once it holds this many pages
+ * (about 40 MB) rather than SQLite's 1000: a page rewritten by many
+ * batches (indexes keyed by sender) is then copied back once, which halves
+ * the writer's I/O under load. The checkpoint thread (store_checkpoint.c)
+ * starts the log over past the same size. */
+#define STORE_WAL_AUTOCHECKPOINT 10000
+
+struct store_ckpt;
+
 typedef struct store_sqlite {
 	struct store base;    /* base.be is &store_sqlite_backend */
 	pthread_mutex_t lock; /* guards everything below; a leaf lock */
@@ -103,6 +117,7 @@ typedef struct store_sqlite {
 	char *path;
 	struct store_trim_slot *trim; /* trim counters, trim_cap slots */
 	size_t trim_cap, trim_len;
+	struct store_ckpt *ckpt; /* store_sync_background()'s thread, or NULL */
 } store_sqlite_t;
 
 static inline store_sqlite_t *store_sqlite_of(store_t *base)
@@ -190,5 +205,10 @@ int store_sqlite_chat_create(store_t *base, const char *name, const store_chat_m
 int store_sqlite_chat_meta_foreach(store_t *base, int (*cb)(void *ctx, const store_chat_meta_t *m),
                                    void *ctx);
 void store_sqlite_close(store_t *base);
+
+/* store_checkpoint.c: the checkpoint thread of a connection whose commits
+ * do not sync (store_sync_background); stopped before it closes. */
+int store__ckpt_start(store_sqlite_t *st, int interval_ms, int wal_limit);
+void store__ckpt_stop(store_sqlite_t *st);
 
 #endif

@@ -225,6 +225,10 @@ static void writer_reopen(void)
 	store_close(w.st);
 	w.st = st;
 	log_info("writer: reopened the database %s", w.db_path);
+	if (w.o.sync_interval_ms > 0 &&
+	    store_sync_background(w.st, w.o.sync_interval_ms, 0) != STORE_OK)
+		log_error("writer: commits sync to disk again (Synchronous = full) until the next "
+		          "start: the checkpoint thread could not start");
 }
 
 /* Commit batch[0..n), retrying with backoff until it succeeds or, once
@@ -441,6 +445,10 @@ int writer_start(const struct writer_opts *o, char *err, size_t errlen)
 	} else if (store_open_ex(w.db_path, STORE_OPEN_NO_CHECK, &w.st, err, errlen) != STORE_OK) {
 		/* (no quick_check: the server opened and checked the database
 		 * just before; a second one would double the start-up time) */
+		goto fail;
+	} else if (o->sync_interval_ms > 0 &&
+	           store_sync_background(w.st, o->sync_interval_ms, 0) != STORE_OK) {
+		snprintf(err, errlen, "writer: cannot start the checkpoint thread of Synchronous = normal");
 		goto fail;
 	}
 

@@ -45,6 +45,12 @@ struct writer_opts {
 	int batch_ms;         /* >= 0: extra wait for a batch to fill; 0: none */
 	size_t max_queue;     /* messages accepted but not yet stored */
 	int dedup_window;     /* client_msg_ids kept per user */
+	/* Synchronous = normal (SQLite only): > 0, commits do not wait for
+	 * the disk, and a checkpoint thread syncs them every sync_interval_ms
+	 * (store_sync_background); on_stored() then means stored as far as a
+	 * crash of the process goes, not yet a power loss. 0: every commit
+	 * syncs (Synchronous = full). */
+	int sync_interval_ms;
 	/* v[0..n) in queue order; dropped[i] is 1 for a message that could
 	 * not be stored and never will be (its id taken, or given up on at
 	 * writer_stop()), WRITER_DUPLICATE (cluster mode) for a resend of a

@@ -2,16 +2,20 @@
 """chatroomd's options that no other test exercises, each by what it does
 (chatroomd(8), chatroomd.conf(5)): -V, --set-admin-password,
 --admin-password, -u, --log-level, --stack-size, --dedup-window,
---hash-concurrency, --file-extensions, --listen (IPv6, several), --syslog."""
+--hash-concurrency, --file-extensions, --listen (IPv6, several), --syslog,
+--synchronous and --checkpoint-interval."""
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import threading
+import time
 import unittest
 
 from harness import CHATROOMD, SLOW, Conn, Server, check_finish, started_server, user
 from adminlib import group_id, upload
+from robust import history_all
 import tap
 
 FAST_HASH = ["--hash-opslimit", "1", "--hash-memlimit", "64"]
@@ -204,6 +208,67 @@ class Listen(unittest.TestCase):
             c = Conn(srv.port, host=host)
             self.addCleanup(c.close)
             self.assertEqual(c.hello()["message_type"], "hello")
+
+
+class Synchronous(unittest.TestCase):
+    """--synchronous normal: commits do not wait for the disk, and the
+    checkpoint thread copies them into the database file every
+    --checkpoint-interval; with full (the default) every commit syncs and
+    the WAL is checkpointed only once it is large."""
+
+    def file_messages(self, db):
+        """Messages in the database file itself, the WAL ignored."""
+        con = sqlite3.connect("file:%s?immutable=1" % db, uri=True)
+        try:
+            return con.execute("SELECT count(*) FROM messages").fetchone()[0]
+        except sqlite3.OperationalError as e:  # even the schema is in the WAL still
+            self.assertIn("no such table", str(e))
+            return 0
+        finally:
+            con.close()
+
+    def send_and_receive(self, srv, n):
+        a = user(srv, "syncer", protocol2=True)
+        self.addCleanup(a.close)
+        b = user(srv, "syncee", protocol2=True)
+        self.addCleanup(b.close)
+        for i in range(n):
+            a.chat("synced %d" % i, client_msg_id="s%d" % i)
+        acks = [a.recv_type("chat_ack")["message_id"] for _ in range(n)]
+        got = [b.recv_type("chat_message") for _ in range(n)]
+        self.assertEqual(acks, [m["message_id"] for m in got])
+        self.assertEqual(["synced %d" % i for i in range(n)], [m["content"] for m in got])
+        return b, got[0]["chat_group_id"]
+
+    def test_normal_delivers_and_the_thread_checkpoints_into_the_file(self):
+        srv = started_server(self, FAST_HASH + ["--synchronous", "normal",
+                                                "--checkpoint-interval", "20"])
+        b, gid = self.send_and_receive(srv, 50)
+        deadline = time.time() + 10 * SLOW
+        while self.file_messages(srv.db) < 50 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertEqual(50, self.file_messages(srv.db))
+        self.assertEqual(["synced %d" % i for i in range(50)],
+                         [m["content"] for m in history_all(b, gid)])
+        self.assertIn("Synchronous = normal", srv.log_text())
+
+    def test_full_leaves_a_small_log_to_sqlite(self):
+        srv = started_server(self, FAST_HASH)
+        self.send_and_receive(srv, 50)
+        time.sleep(0.3)
+        # synced in the WAL at every commit, not yet in the file
+        self.assertEqual(0, self.file_messages(srv.db))
+
+    def test_bad_values_are_refused_with_the_reason(self):
+        code, _, err = run(["-t", "--synchronous", "fast"])
+        self.assertEqual(2, code)
+        self.assertIn("--synchronous: 'fast' is not full or normal", err)
+        code, _, err = run(["-t", "--synchronous", "normal", "--checkpoint-interval", "5"])
+        self.assertEqual(2, code)
+        self.assertIn("--checkpoint-interval: 5 is out of range (10 to 60000)", err)
+        code, _, err = run(["-t", "--synchronous", "normal", "--postgres", "host=/nonexistent"])
+        self.assertEqual(2, code)
+        self.assertIn("Synchronous = normal is for the SQLite store", err)
 
 
 @unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"),

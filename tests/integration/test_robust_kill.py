@@ -15,7 +15,7 @@ What the members saw is what history holds: every chat_message any client
 received live is in its group's history under the same id, from the same
 sender, with the same content, and no client received the same (sender,
 client_msg_id) twice, whatever the kills (chatroomd delivers a message only
-once it is stored).
+once it is stored). All of it holds with --synchronous normal too.
 """
 import collections
 import json
@@ -178,7 +178,15 @@ class Reader(threading.Thread):
 
 class KillTest(RobustCase):
     def test_every_message_is_stored_exactly_once_across_kills(self):
-        srv = self.start_server(FAST)
+        self.stream_across_kills(FAST)
+
+    def test_with_synchronous_normal_too(self):
+        """Commits that do not wait for the disk are still in the kernel
+        when the process dies: a kill loses nothing acknowledged either."""
+        self.stream_across_kills(FAST + ["--synchronous", "normal", "--checkpoint-interval", "50"])
+
+    def stream_across_kills(self, args):
+        srv = self.start_server(args)
         names = ["killer%d" % i for i in range(SENDERS)]
         readers = ["watch_pub", "watch_kill"]
         for n in names + readers + ["checker"]:

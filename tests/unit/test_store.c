@@ -20,6 +20,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_faults.h"
+#include "test_slow.h"
 
 struct fixture {
 	char dir[64];
@@ -1139,6 +1140,91 @@ static void test_version_1_database_is_upgraded(void **state)
 	assert_int_equal(store_chat_create(f->st, "club", &invite, &a, 1, &gid), STORE_OK);
 }
 
+/* ---- Synchronous = normal: the checkpoint thread ---- */
+
+/* n messages of about 1 KiB each into gid, ids from first. */
+static void append_many(store_t *st, int64_t first, int n, int64_t gid, int64_t uid)
+{
+	char content[1024];
+	memset(content, 'x', sizeof content - 1);
+	content[sizeof content - 1] = '\0';
+	for (int i = 0; i < n; i++)
+		assert_int_equal(append1(st, first + i, gid, uid, content, NULL, 10), STORE_OK);
+}
+
+static long long file_size(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+/* Commits that do not sync reach the database file through the thread's
+ * checkpoints: without it (no checkpoint inside a commit) the file would
+ * not grow while the connection is open. */
+static void test_sync_background_checkpoints_into_the_database_file(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid = public_id(f->st), uid = make_user(f->st, "alice");
+	assert_int_equal(store_sync_background(f->st, 20, 0), STORE_OK);
+	long long before = file_size(f->path);
+	append_many(f->st, 1, 200, gid, uid);
+	long long waited = 0;
+	while (file_size(f->path) <= before + 100 * 1024 && waited < slow_ms(5000)) {
+		usleep(10000);
+		waited += 10;
+	}
+	assert_true(file_size(f->path) > before + 100 * 1024);
+	/* and the messages are all there, read on this connection */
+	int64_t n = -1;
+	assert_int_equal(store_message_count(f->st, gid, &n), STORE_OK);
+	assert_int_equal(n, 200);
+	/* asking again is harmless: one thread per connection */
+	assert_int_equal(store_sync_background(f->st, 20, 0), STORE_OK);
+}
+
+/* Under steady commits a PASSIVE checkpoint never starts the log over; past
+ * its limit the thread does, so the WAL file stops growing: 2,000 messages
+ * of 1 KiB in 100 commits write about 30 MiB of pages (each commit
+ * rewrites the pages it touched), yet the file stays far below that. */
+static void test_sync_background_keeps_the_log_bounded(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid = public_id(f->st), uid = make_user(f->st, "alice");
+	char wal[160];
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	assert_int_equal(store_sync_background(f->st, 10, 50), STORE_OK);
+	int64_t id = 1;
+	for (int round = 0; round < 100; round++) {
+		append_many(f->st, id, 20, gid, uid);
+		id += 20;
+		usleep(2000);
+	}
+	long long size = file_size(wal);
+	assert_true(size > 0);
+	/* about 30 MiB without the restarts, 1.6 MiB with them here */
+	assert_true(size < 8 * 1024 * 1024);
+	int64_t n = -1;
+	assert_int_equal(store_message_count(f->st, gid, &n), STORE_OK);
+	assert_int_equal(n, 2000);
+}
+
+/* What was committed before store_close() is in the file afterwards, and a
+ * new connection opened without the thread syncs every commit again. */
+static void test_sync_background_ends_with_the_connection(void **state)
+{
+	struct fixture *f = *state;
+	int64_t gid = public_id(f->st), uid = make_user(f->st, "alice");
+	assert_int_equal(store_sync_background(f->st, 60000, 0), STORE_OK);
+	append_many(f->st, 1, 30, gid, uid);
+	reopen(f);
+	int64_t n = -1;
+	assert_int_equal(store_message_count(f->st, gid, &n), STORE_OK);
+	assert_int_equal(n, 30);
+	char out[32];
+	raw_query(f->path, "SELECT count(*) FROM messages", out, sizeof out);
+	assert_string_equal(out, "30");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1185,6 +1271,9 @@ int main(void)
 		T(test_chat_kinds_are_stored_and_read_back),
 		T(test_chat_with_an_unknown_member_is_not_created),
 		T(test_version_1_database_is_upgraded),
+		T(test_sync_background_checkpoints_into_the_database_file),
+		T(test_sync_background_keeps_the_log_bounded),
+		T(test_sync_background_ends_with_the_connection),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
