@@ -54,9 +54,11 @@ static void store_ckpt_round(struct store_ckpt *ck)
 		/* BUSY: a reader kept an old snapshot past the busy timeout;
 		 * everything was still copied and synced, the log starts over
 		 * at a later round */
-		if (rc == SQLITE_BUSY)
+		if (rc == SQLITE_OK)
+			log_debug("store: WAL of %s started over (%d pages were in it)", ck->path,
+			          nlog);
+		else if (rc == SQLITE_BUSY)
 			rc = SQLITE_OK;
-		log_debug("store: WAL of %s started over (%d pages were in it)", ck->path, nlog);
 	}
 	if (rc != SQLITE_OK && !ck->failing) {
 		ck->failing = 1;
