@@ -6,6 +6,7 @@
 #include "proto.h"
 #include "server.h"
 #include "tls.h"
+#include "uring.h"
 #include "waiter.h"
 
 #include <errno.h>
@@ -136,6 +137,8 @@ static void client_defer_key_init(void)
 		log_warn("cannot register the deferral cleanup: a thread's array may leak");
 }
 
+static void client_flush_batch(client_t **v, size_t n);
+
 void client_defer_begin(client_t *self)
 {
 	client_deferred.active = 1;
@@ -144,13 +147,12 @@ void client_defer_begin(client_t *self)
 
 void client_defer_end(void)
 {
-	/* Write for the recipients ourselves, now that no lock is held: one
-	 * write per recipient and no thread switch. Those whose socket is
-	 * full are parked waiting for room. */
-	for (size_t i = 0; i < client_deferred.n; i++) {
-		client_flush_other(client_deferred.v[i]);
+	/* Write for the recipients ourselves, now that no lock is held: no
+	 * thread switch, and one system call for many recipients (uring.h).
+	 * Those whose socket is full are parked waiting for room. */
+	client_flush_batch(client_deferred.v, client_deferred.n);
+	for (size_t i = 0; i < client_deferred.n; i++)
 		client_unref(client_deferred.v[i]);
-	}
 	client_deferred.n = 0;
 	client_deferred.active = 0;
 	client_deferred.self = NULL;
@@ -350,69 +352,86 @@ static int client_can_write(const client_t *c)
 	return !c->hold && (!c->tls_port || c->tls_ready);
 }
 
+/* The next write of c's queue: up to max buffers from its head, as iovecs
+ * that stay valid until client_wrote() (the queue keeps the buffers
+ * referenced, and only the holder removes them). The caller holds c.
+ * Returns 0 (queue empty), 1 (output held back by a raw transfer, the TLS
+ * handshake or a delay), or 2 (iov filled: *n buffers, *total bytes). */
+static int client_next_write(client_t *c, struct iovec *iov, int max, int *n, size_t *total)
+{
+	pthread_mutex_lock(&c->out_lock);
+	if (c->due_ns && client_now_ns() >= c->due_ns)
+		c->due_ns = 0;
+	if (c->qlen == 0 || !client_can_write(c) || c->due_ns) {
+		int empty = c->qlen == 0;
+		if (empty && c->qcap > CLIENT_QINIT) {
+			free(c->q);
+			c->q = NULL;
+			c->qcap = c->qhead = 0;
+		}
+		pthread_mutex_unlock(&c->out_lock);
+		return empty ? 0 : 1;
+	}
+	*n = 0;
+	*total = 0;
+	for (unsigned i = 0; i < c->qlen && *n < max; i++) {
+		outbuf_t *b = c->q[(c->qhead + i) % c->qcap];
+		size_t off = i == 0 ? c->qoff : 0;
+		iov[*n].iov_base = b->data + off;
+		iov[*n].iov_len = b->len - off;
+		*total += iov[*n].iov_len;
+		(*n)++;
+	}
+	pthread_mutex_unlock(&c->out_lock);
+	return 2;
+}
+
+/* Account for a write of total bytes from the queue's head that wrote w
+ * (or failed with err, w < 0). Returns -1 (socket error), 1 (socket full),
+ * or 2 (all written: there may be more). */
+static int client_wrote(client_t *c, ssize_t w, int err, size_t total)
+{
+	if (w < 0)
+		return err == EAGAIN || err == EWOULDBLOCK ? 1 : -1;
+	pthread_mutex_lock(&c->out_lock);
+	size_t left = (size_t)w;
+	c->qbytes -= left;
+	while (left > 0) {
+		outbuf_t *b = c->q[c->qhead];
+		size_t rest = b->len - c->qoff;
+		if (left < rest) {
+			c->qoff += left;
+			break;
+		}
+		left -= rest;
+		c->qoff = 0;
+		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qlen--;
+		outbuf_unref(b);
+	}
+	int full = !c->tls && (size_t)w < total && c->qlen > 0;
+	pthread_mutex_unlock(&c->out_lock);
+	/* a short write means the socket buffer is full (over TLS, one
+	 * record went out: the next write finds out) */
+	return full ? 1 : 2;
+}
+
 /* Write the queue until it is empty or the socket is full; the caller
  * holds c. Returns 0 (empty), 1 (socket full, or output held back by a
  * raw transfer or a delay), -1 (socket error). */
 static int client_write_queue(client_t *c)
 {
-	pthread_mutex_lock(&c->out_lock);
 	for (;;) {
 		struct iovec iov[CLIENT_IOV_MAX];
-		int n = 0;
-		size_t total = 0;
-		if (c->due_ns && client_now_ns() >= c->due_ns)
-			c->due_ns = 0;
-		if (c->qlen == 0 || !client_can_write(c) || c->due_ns) {
-			int empty = c->qlen == 0;
-			if (empty && c->qcap > CLIENT_QINIT) {
-				free(c->q);
-				c->q = NULL;
-				c->qcap = c->qhead = 0;
-			}
-			pthread_mutex_unlock(&c->out_lock);
-			return empty ? 0 : 1;
-		}
-		/* Buffers stay referenced by the ring while we write outside the
-		 * lock; only the holder removes them. */
-		for (unsigned i = 0; i < c->qlen && n < CLIENT_IOV_MAX; i++) {
-			outbuf_t *b = c->q[(c->qhead + i) % c->qcap];
-			size_t off = i == 0 ? c->qoff : 0;
-			iov[n].iov_base = b->data + off;
-			iov[n].iov_len = b->len - off;
-			total += iov[n].iov_len;
-			n++;
-		}
-		pthread_mutex_unlock(&c->out_lock);
-
+		int n;
+		size_t total;
+		int rc = client_next_write(c, iov, CLIENT_IOV_MAX, &n, &total);
+		if (rc != 2)
+			return rc;
 		ssize_t w = client_writev(c, iov, n);
-
-		pthread_mutex_lock(&c->out_lock);
-		if (w < 0) {
-			int full = errno == EAGAIN || errno == EWOULDBLOCK;
-			pthread_mutex_unlock(&c->out_lock);
-			return full ? 1 : -1;
-		}
-		size_t left = (size_t)w;
-		c->qbytes -= left;
-		while (left > 0) {
-			outbuf_t *b = c->q[c->qhead];
-			size_t rest = b->len - c->qoff;
-			if (left < rest) {
-				c->qoff += left;
-				break;
-			}
-			left -= rest;
-			c->qoff = 0;
-			c->qhead = (c->qhead + 1) % c->qcap;
-			c->qlen--;
-			outbuf_unref(b);
-		}
-		if (!c->tls && (size_t)w < total && c->qlen > 0) {
-			/* a short write means the socket buffer is full (over TLS,
-			 * one record went out: the next write finds out) */
-			pthread_mutex_unlock(&c->out_lock);
-			return 1;
-		}
+		rc = client_wrote(c, w, w < 0 ? errno : 0, total);
+		if (rc != 2)
+			return rc;
 	}
 }
 
@@ -511,27 +530,101 @@ static int client_let_go(client_t *c, int rc)
 	return again;
 }
 
-int client_flush_other(client_t *c)
+/* Take c to write what was queued for it; 1 when this thread now holds
+ * it. 0 when somebody else writes it: its holder, the worker a close
+ * wakes, or the turn that finishes the TLS handshake (*left: whether
+ * output is queued). */
+static int client_take(client_t *c, int *left)
 {
 	pthread_mutex_lock(&c->out_lock);
 	c->flush_pending = 0;
 	if (c->owned || c->gone || atomic_load_explicit(&c->closing, memory_order_relaxed) ||
 	    (c->tls_port && !c->tls_ready)) {
-		/* its holder (or the worker a close wakes, or the turn that
-		 * finishes the TLS handshake) writes it */
-		int left = c->qlen > 0;
+		*left = c->qlen > 0;
 		pthread_mutex_unlock(&c->out_lock);
-		return left;
+		return 0;
 	}
 	c->owned = 1;
 	pthread_mutex_unlock(&c->out_lock);
-	int rc;
-	do {
-		rc = client_write_queue(c);
+	return 1;
+}
+
+/* c taken with client_take() was written, rc being what
+ * client_write_queue() returns: let it go, writing first what was queued
+ * meanwhile. Returns whether output is left for the waiter. */
+static int client_done_writing(client_t *c, int rc)
+{
+	for (;;) {
 		if (rc < 0) /* its session notices and ends it */
 			client_close(c, "connection error while writing");
-	} while (client_let_go(c, rc));
-	return rc != 0;
+		if (!client_let_go(c, rc))
+			return rc != 0;
+		rc = client_write_queue(c);
+	}
+}
+
+int client_flush_other(client_t *c)
+{
+	int left;
+	if (!client_take(c, &left))
+		return left;
+	return client_done_writing(c, client_write_queue(c));
+}
+
+/* The deferred recipients' queues, written with one system call for many
+ * sockets (uring.h) when there are enough of them: each taken as
+ * client_flush_other() takes it, its first write sent in the batch, the
+ * rest (a recipient with more than CLIENT_BATCH_IOV buffers, or a TLS
+ * connection, which writes through OpenSSL) written as before. Entries the
+ * io_uring could not send are written here with writev(). */
+static void client_flush_batch(client_t **v, size_t n)
+{
+	if (n < URING_BATCH_MIN) {
+		for (size_t i = 0; i < n; i++)
+			client_flush_other(v[i]);
+		return;
+	}
+	for (size_t at = 0; at < n; at += URING_ENTRIES) {
+		size_t k = n - at < URING_ENTRIES ? n - at : URING_ENTRIES, m = 0;
+		struct iovec iov[URING_ENTRIES][CLIENT_BATCH_IOV];
+		struct uring_send snd[URING_ENTRIES];
+		size_t total[URING_ENTRIES];
+		client_t *who[URING_ENTRIES];
+		for (size_t i = at; i < at + k; i++) {
+			client_t *c = v[i];
+			int left, cnt;
+			if (!client_take(c, &left))
+				continue;
+			if (c->tls) {
+				client_done_writing(c, client_write_queue(c));
+				continue;
+			}
+			int rc = client_next_write(c, iov[m], CLIENT_BATCH_IOV, &cnt, &total[m]);
+			if (rc != 2) {
+				client_done_writing(c, rc);
+				continue;
+			}
+			snd[m] = (struct uring_send){ .fd = c->fd, .iov = iov[m], .iovcnt = cnt };
+			who[m++] = c;
+		}
+		uring_sendv(snd, m);
+		for (size_t j = 0; j < m; j++) {
+			client_t *c = who[j];
+			ssize_t w = snd[j].result;
+			int err = 0;
+			if (w == URING_UNSENT) {
+				w = client_writev(c, snd[j].iov, snd[j].iovcnt);
+				err = w < 0 ? errno : 0;
+			} else if (w < 0) {
+				err = (int)-w;
+				w = -1;
+			}
+			int rc = err == EINTR ? 2 : client_wrote(c, w, err, total[j]);
+			if (rc == 2)
+				rc = client_write_queue(c);
+			client_done_writing(c, rc);
+		}
+	}
 }
 
 int client_park(client_t *c, int want_in, int want_out)

@@ -3,10 +3,12 @@
  *
  * Serving: a connection is held by at most one thread at a time (`owned`):
  * a worker while it has work (session.c), or, for one non-blocking write,
- * a thread flushing output it queued for it. Only the holder reads or
- * writes the socket. When nobody holds it, it is parked in the waiter
- * (waiter.c), which hands it back to the pool when it becomes readable, or
- * writable with output pending, or is asked to close.
+ * a thread flushing output it queued for it (a deferral's batch holds each
+ * of its recipients at once, around one io_uring system call that writes
+ * them all and has completed before any is let go: uring.h). Only the
+ * holder reads or writes the socket. When nobody holds it, it is parked
+ * in the waiter (waiter.c), which hands it back to the pool when it
+ * becomes readable, or writable with output pending, or is asked to close.
  *
  * TLS: a connection accepted on the TLS port reads and writes through its
  * SSL object (tls.h), made and driven through the handshake by the worker
@@ -49,6 +51,10 @@ typedef struct outbuf {
 outbuf_t *outbuf_new(const char *data, size_t len); /* one reference */
 outbuf_t *outbuf_json(json_object *o);              /* serialized + '\n' */
 void outbuf_unref(outbuf_t *b);
+
+/* Buffers of one recipient sent in a batched write (client_defer_end);
+ * what is queued past them is written right after it. */
+#define CLIENT_BATCH_IOV 4
 
 struct chatgroup;
 
@@ -128,7 +134,8 @@ int client_push(client_t *c, outbuf_t *b, int flush, size_t max_output);
 /* Coalesce flushes: between these calls (in one thread, holding no lock at
  * client_defer_end), output queued for a client is written once, at
  * client_defer_end(), by this thread. A worker calls them around the lines
- * of one read, so a burst of messages fans out as one write per recipient.
+ * of one read, so a burst of messages fans out as one write per recipient,
+ * and the writes to all recipients go to the kernel together (uring.h).
  * self: the caller's own client (NULL for none), left to its holder. */
 void client_defer_begin(client_t *self);
 void client_defer_end(void);

@@ -75,6 +75,9 @@ static const struct conf_opt conf_opts[] = {
 	  "N", "file uploads and downloads at once (each holds a worker); 0: half of Workers" },
 	{ "Limits", "StackSize", "stack-size", 0, CT_INT, O(stack_kb), STR(CR_DEFAULT_STACK_KB), 64,
 	  65536, 0, "KIB", "worker thread stack size in KiB" },
+	{ "Limits", "IoUring", "io-uring", 0, CT_BOOL, O(io_uring), "yes", 0, 1, 0, "yes|no",
+	  "write a broadcast to many sockets with one system call (io_uring, where the kernel "
+	  "allows it); no: one writev() per recipient" },
 	{ "Limits", "MaxLine", "max-line", 0, CT_INT, O(max_line), STR(CR_DEFAULT_MAX_LINE), 256,
 	  64 * 1024 * 1024, 0, "BYTES", "longest accepted line; longer gets 1015 and a close" },
 	{ "Limits", "MaxOutput", "max-output", 0, CT_INT, O(max_output), STR(CR_DEFAULT_MAX_OUTPUT),

@@ -58,6 +58,7 @@ struct conf {
 	int batch_ms;
 	int writer_queue;
 	int dedup_window;
+	int io_uring;            /* broadcasts written through io_uring (uring.h) */
 	int synchronous;         /* CONF_SYNC_FULL or CONF_SYNC_NORMAL */
 	int checkpoint_interval; /* ms: Synchronous = normal's sync interval */
 	/* [Security] */

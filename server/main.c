@@ -28,6 +28,7 @@
 #include "store.h"
 #include "store_pg.h"
 #include "tls.h"
+#include "uring.h"
 #include "table.h"
 #include "valid.h"
 #include "waiter.h"
@@ -638,6 +639,7 @@ int main(int argc, char **argv)
 	};
 	if (srv_conf->postgres[0] && main_cluster_start() < 0)
 		return 1;
+	uring_configure(srv_conf->io_uring); /* before any thread broadcasts */
 	if (writer_start(&wo, err, sizeof err) < 0) {
 		log_error("cannot start the writer: %s", err);
 		return 1;

@@ -6,6 +6,7 @@
 #include "pool.h"
 #include "table.h"
 #include "throttle.h"
+#include "uring.h"
 #include "waiter.h"
 #include "writer.h"
 
@@ -30,7 +31,7 @@ void stats_format(char *buf, size_t len)
 	         "rate_limit_hits=%llu bad_input=%llu tls_handshakes=%llu "
 	         "tls_handshake_failures=%llu workers=%d workers_busy=%d "
 	         "connections_parked=%ld pool_queue=%d pool_queue_most=%d pool_waits=%llu "
-	         "pool_wait_longest_ms=%lld",
+	         "pool_wait_longest_ms=%lld write_batches=%llu write_rings=%d",
 	         STATS_GET(connections_total), active, online, here, STATS_GET(connections_rejected),
 	         STATS_GET(logins), STATS_GET(login_failures), STATS_GET(login_delays),
 	         throttle_overflows(), STATS_GET(register_refusals), passwd_hashes(),
@@ -39,5 +40,6 @@ void stats_format(char *buf, size_t len)
 	         STATS_GET(slow_consumer_closes), STATS_GET(heartbeat_timeouts),
 	         STATS_GET(login_timeouts), STATS_GET(rate_limit_hits), STATS_GET(bad_input),
 	         STATS_GET(tls_handshakes), STATS_GET(tls_handshake_failures),
-	         pool_threads(), pool_busy(), waiter_count(), q.now, q.most, q.waited, q.longest_ms);
+	         pool_threads(), pool_busy(), waiter_count(), q.now, q.most, q.waited, q.longest_ms,
+	         uring_batches(), uring_threads());
 }

@@ -2,7 +2,10 @@
  * AF_UNIX socket pair: pushing and flushing, ring growth, the max_output
  * limit, partial writes to a small socket buffer, parking in the waiter and
  * being handed back to the pool (readable, writable, closing), flushes by
- * the waiter and deferred flushes, holding the queue, and closing; and a
+ * the waiter and deferred flushes (to many clients: one batch through
+ * io_uring, with full sockets, dead peers, long queues, TLS recipients, the
+ * ring turned off, and the waiter's workers writing alongside), holding
+ * the queue, and closing; and a
  * TLS connection parked with decrypted input left inside OpenSSL, which
  * epoll cannot see, handed back all the same.
  *
@@ -35,6 +38,7 @@
 #include "log.h"
 #include "pool.h"
 #include "tls.h"
+#include "uring.h"
 #include "waiter.h"
 #include "test_certs.h"
 #include "test_slow.h"
@@ -780,6 +784,232 @@ static void test_deferring_thread_never_flushes_its_own_client(void **state)
 	assert_received(f, "self\n");
 }
 
+/* ---- deferred flushes to many clients: one batch (uring.h) ---- */
+
+#define MANY 12
+
+struct many {
+	client_t *c[MANY];
+	int peer[MANY];
+};
+
+/* MANY parked clients, each over its own socket pair. */
+static void many_open(struct many *m)
+{
+	for (int i = 0; i < MANY; i++) {
+		int sv[2];
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		nonblock(sv[0]);
+		nonblock(sv[1]);
+		m->c[i] = client_new(sv[0], "127.0.0.1:4243");
+		assert_non_null(m->c[i]);
+		m->peer[i] = sv[1];
+		assert_int_equal(client_park(m->c[i], 1, 0), 1);
+	}
+}
+
+static void many_close(struct many *m)
+{
+	for (int i = 0; i < MANY; i++) {
+		take_back(m->c[i]);
+		client_retire(m->c[i]);
+		client_unref(m->c[i]);
+		close(m->peer[i]);
+	}
+}
+
+/* Whether this thread's batches go through io_uring here (the kernel may
+ * refuse it): then each deferral's flush is counted in uring_batches(). */
+static int have_ring(void)
+{
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	struct iovec iov = { "?", 1 };
+	struct uring_send s = { .fd = sv[0], .iov = &iov, .iovcnt = 1 };
+	int ok = uring_sendv(&s, 1) == 1;
+	close(sv[0]);
+	close(sv[1]);
+	if (!ok)
+		print_message("io_uring is not available here: the batch is written with writev()\n");
+	return ok;
+}
+
+/* Read fd until it holds want's length or 5 s (slow_ms) pass; compare. */
+static void assert_stream(int fd, const char *want)
+{
+	size_t len = strlen(want), n = 0;
+	char *got = malloc(len + 1);
+	assert_non_null(got);
+	for (long idle = 0; n < len && idle < slow_ms(5000);) {
+		ssize_t r = read(fd, got + n, len - n);
+		if (r > 0) {
+			n += (size_t)r;
+			idle = 0;
+		} else {
+			poll(NULL, 0, 1);
+			idle++;
+		}
+	}
+	got[n] = '\0';
+	assert_string_equal(got, want);
+	free(got);
+	assert_false(readable(fd)); /* and nothing more */
+}
+
+static void test_deferred_pushes_to_many_clients_go_out_in_one_batch(void **state)
+{
+	(void)state;
+	struct many m;
+	many_open(&m);
+	int ring = have_ring();
+	unsigned long long before = uring_batches();
+	int turns = served_turns();
+
+	client_defer_begin(NULL);
+	for (int i = 0; i < MANY; i++) {
+		assert_int_equal(push_str(m.c[i], "a\n", 1, BIG), 0);
+		assert_int_equal(push_str(m.c[i], "b\n", 1, BIG), 0);
+	}
+	for (int i = 0; i < MANY; i++)
+		assert_false(readable(m.peer[i]));
+	client_defer_end();
+	for (int i = 0; i < MANY; i++) {
+		assert_stream(m.peer[i], "a\nb\n");
+		assert_int_equal(client_queued(m.c[i]), 0);
+	}
+	if (ring) /* one system call for all of them */
+		assert_int_equal(uring_batches(), before + 1);
+	/* written by the deferring thread, no worker involved */
+	assert_int_equal(served_turns(), turns);
+	many_close(&m);
+}
+
+/* A recipient with more buffers queued than one batched write takes gets
+ * the first ones in the batch and the rest right after, in order. */
+static void test_batch_writes_a_long_queue_whole_and_in_order(void **state)
+{
+	(void)state;
+	struct many m;
+	many_open(&m);
+	char want[512] = "";
+	client_defer_begin(NULL);
+	for (int k = 0; k < 3 * CLIENT_BATCH_IOV + 1; k++) {
+		char l[16];
+		snprintf(l, sizeof l, "line %d\n", k);
+		strcat(want, l);
+		for (int i = 0; i < MANY; i++)
+			assert_int_equal(push_str(m.c[i], l, 1, BIG), 0);
+	}
+	client_defer_end();
+	for (int i = 0; i < MANY; i++) {
+		assert_stream(m.peer[i], want);
+		assert_int_equal(client_queued(m.c[i]), 0);
+	}
+	many_close(&m);
+}
+
+/* A recipient whose socket is full keeps its output queued and waits for
+ * room in the waiter; the others get theirs at once. */
+static void test_batch_leaves_a_full_socket_waiting_for_room(void **state)
+{
+	(void)state;
+	struct many m;
+	many_open(&m);
+	static char junk[1 << 16], buf[1 << 21];
+	memset(junk, 'j', sizeof junk);
+	size_t filled = 0;
+	ssize_t w;
+	while ((w = write(m.c[3]->fd, junk, sizeof junk)) > 0)
+		filled += (size_t)w;
+	while ((w = write(m.c[3]->fd, junk, 1)) > 0)
+		filled += (size_t)w;
+
+	client_defer_begin(NULL);
+	for (int i = 0; i < MANY; i++)
+		assert_int_equal(push_str(m.c[i], "news\n", 1, BIG), 0);
+	client_defer_end();
+	for (int i = 0; i < MANY; i++)
+		if (i != 3)
+			assert_stream(m.peer[i], "news\n");
+	assert_int_equal(client_queued(m.c[3]), 5);
+
+	/* the reader catches up: the waiter hands the client to a worker,
+	 * which writes what was left */
+	size_t n = 0;
+	for (long idle = 0; n < filled + 5 && idle < slow_ms(5000);) {
+		ssize_t r = read(m.peer[3], buf + n, sizeof buf - n);
+		if (r > 0) {
+			n += (size_t)r;
+			idle = 0;
+		} else {
+			poll(NULL, 0, 1);
+			idle++;
+		}
+	}
+	assert_int_equal(n, filled + 5);
+	assert_memory_equal(buf + filled, "news\n", 5);
+	assert_int_equal(client_queued(m.c[3]), 0);
+	many_close(&m);
+}
+
+/* A recipient whose peer is gone is closed for it; the batch goes on. */
+static void test_batch_closes_a_recipient_whose_peer_is_gone(void **state)
+{
+	(void)state;
+	struct many m;
+	many_open(&m);
+	/* the peer reads no more: writes fail with EPIPE, and epoll has
+	 * nothing to report that would hand the client to a worker first */
+	assert_int_equal(shutdown(m.peer[5], SHUT_RD), 0);
+
+	client_defer_begin(NULL);
+	for (int i = 0; i < MANY; i++)
+		push_str(m.c[i], "x\n", 1, BIG);
+	client_defer_end();
+	for (int i = 0; i < MANY; i++)
+		if (i != 5)
+			assert_stream(m.peer[i], "x\n");
+	assert_true(atomic_load(&m.c[5]->closing));
+	assert_string_equal(atomic_load(&m.c[5]->close_reason), "connection error while writing");
+	many_close(&m);
+}
+
+struct batch_thread {
+	struct many *m;
+	unsigned long long batches_before, batches_after;
+};
+
+static void *batch_in_thread(void *arg)
+{
+	struct batch_thread *t = arg;
+	t->batches_before = uring_batches();
+	client_defer_begin(NULL);
+	for (int i = 0; i < MANY; i++)
+		push_str(t->m->c[i], "plain\n", 1, BIG);
+	client_defer_end();
+	t->batches_after = uring_batches();
+	client_defer_free();
+	return NULL;
+}
+
+/* IoUring = no: the same batch, one writev() per recipient. */
+static void test_batch_without_io_uring_writes_each_recipient(void **state)
+{
+	(void)state;
+	struct many m;
+	many_open(&m);
+	uring_configure(0);
+	struct batch_thread t = { .m = &m };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, batch_in_thread, &t), 0);
+	pthread_join(th, NULL);
+	uring_configure(1);
+	assert_int_equal(t.batches_after, t.batches_before);
+	for (int i = 0; i < MANY; i++)
+		assert_stream(m.peer[i], "plain\n");
+	many_close(&m);
+}
+
 /* ---- concurrency ---- */
 
 #define CONC_LINES 20000
@@ -996,6 +1226,20 @@ static void tls_pair(struct fixture *f, SSL_CTX **cctx, SSL **peer)
 	assert_int_equal(peer_done, 1);
 }
 
+/* The peer's TLS reads want within 5 s (slow_ms). */
+static void assert_tls_received(SSL *peer, const char *want)
+{
+	char got[64] = "";
+	int r = 0;
+	for (int i = 0; i < slow_ms(5000) && r <= 0; i++) {
+		r = SSL_read(peer, got, sizeof got - 1);
+		if (r <= 0)
+			poll(NULL, 0, 1);
+	}
+	assert_int_equal(r, (int)strlen(want));
+	assert_string_equal(got, want);
+}
+
 static void test_tls_client_with_decrypted_input_left_is_handed_back(void **state)
 {
 	struct fixture *f = *state;
@@ -1026,19 +1270,113 @@ static void test_tls_client_with_decrypted_input_left_is_handed_back(void **stat
 	take_back(f->c);
 	assert_int_equal(push_str(f->c, "answer\n", 0, BIG), 0);
 	assert_int_equal(client_flush(f->c), 0);
-	char got[16] = "";
-	int r = 0;
-	for (int i = 0; i < slow_ms(5000) && r <= 0; i++) {
-		r = SSL_read(peer, got, sizeof got - 1);
-		if (r <= 0)
-			poll(NULL, 0, 1);
-	}
-	assert_int_equal(r, 7);
-	assert_string_equal(got, "answer\n");
+	assert_tls_received(peer, "answer\n");
 	assert_int_equal(client_park(f->c, 1, 0), 1); /* for teardown's take_back */
 	SSL_free(peer);
 	SSL_CTX_free(cctx);
 	tls_shutdown();
+}
+
+/* A TLS recipient in a batch writes through OpenSSL, after the others
+ * went out together. */
+static void test_batch_with_a_tls_recipient_reaches_everyone(void **state)
+{
+	struct fixture *f = *state;
+	SSL_CTX *cctx;
+	SSL *peer;
+	tls_pair(f, &cctx, &peer);
+	assert_int_equal(client_park(f->c, 1, 0), 1);
+	struct many m;
+	many_open(&m);
+
+	client_defer_begin(NULL);
+	assert_int_equal(push_str(f->c, "sealed\n", 1, BIG), 0);
+	for (int i = 0; i < MANY; i++)
+		assert_int_equal(push_str(m.c[i], "sealed\n", 1, BIG), 0);
+	client_defer_end();
+	for (int i = 0; i < MANY; i++)
+		assert_stream(m.peer[i], "sealed\n");
+	assert_tls_received(peer, "sealed\n");
+	many_close(&m);
+	SSL_free(peer);
+	SSL_CTX_free(cctx);
+	tls_shutdown();
+}
+
+#define CONC_MANY 6
+#define CONC_MANY_LINES 5000
+
+struct conc_many {
+	struct many *m;
+	atomic_int refused;
+};
+
+/* Numbered lines to CONC_MANY clients, in deferrals of 10 lines each. */
+static void *conc_many_pusher(void *arg)
+{
+	struct conc_many *k = arg;
+	char l[CONC_LEN + 1];
+	for (int i = 0; i < CONC_MANY_LINES; i++) {
+		if (i % 10 == 0)
+			client_defer_begin(NULL);
+		line(l, CONC_LEN, i);
+		l[CONC_LEN] = '\0';
+		for (int j = 0; j < CONC_MANY; j++)
+			if (push_str(k->m->c[j], l, 1, BIG) != 0)
+				atomic_fetch_add(&k->refused, 1);
+		if (i % 10 == 9)
+			client_defer_end();
+	}
+	client_defer_free();
+	return NULL;
+}
+
+/* Batches to clients whose small sockets keep filling up, while the
+ * waiter and the pool's workers write what the batches left: every
+ * client's stream arrives whole, once and in order. */
+static void test_batches_and_the_workers_never_interleave_bytes(void **state)
+{
+	(void)state;
+	static char want[CONC_MANY_LINES * CONC_LEN], got[CONC_MANY][CONC_MANY_LINES * CONC_LEN];
+	struct many m;
+	many_open(&m);
+	for (int j = 0; j < CONC_MANY; j++) {
+		int sz = 4096;
+		assert_int_equal(setsockopt(m.c[j]->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+		assert_int_equal(setsockopt(m.peer[j], SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+	}
+	for (int i = 0; i < CONC_MANY_LINES; i++)
+		line(want + i * CONC_LEN, CONC_LEN, i);
+	struct conc_many k = { .m = &m };
+	pthread_t pusher;
+	assert_int_equal(pthread_create(&pusher, NULL, conc_many_pusher, &k), 0);
+	size_t n[CONC_MANY] = { 0 }, all = 0;
+	for (long idle = 0; all < sizeof got && idle < slow_ms(5000);) {
+		int any = 0;
+		for (int j = 0; j < CONC_MANY; j++) {
+			ssize_t r = read(m.peer[j], got[j] + n[j], sizeof want - n[j]);
+			if (r > 0) {
+				n[j] += (size_t)r;
+				all += (size_t)r;
+				any = 1;
+			}
+		}
+		if (any) {
+			idle = 0;
+		} else {
+			poll(NULL, 0, 1);
+			idle++;
+		}
+	}
+	pthread_join(pusher, NULL);
+	assert_int_equal(atomic_load(&k.refused), 0);
+	for (int j = 0; j < CONC_MANY; j++) {
+		if (n[j] != sizeof want)
+			fail_msg("client %d received %zu of %zu bytes (%zu queued)", j, n[j], sizeof want,
+			         client_queued(m.c[j]));
+		assert_memory_equal(got[j], want, sizeof want);
+	}
+	many_close(&m);
 }
 
 int main(void)
@@ -1071,6 +1409,13 @@ int main(void)
 		T(test_flush_other_leaves_a_closing_client_to_its_session),
 		T(test_deferred_pushes_are_written_at_defer_end),
 		T(test_deferring_thread_never_flushes_its_own_client),
+		T(test_deferred_pushes_to_many_clients_go_out_in_one_batch),
+		T(test_batch_writes_a_long_queue_whole_and_in_order),
+		T(test_batch_leaves_a_full_socket_waiting_for_room),
+		T(test_batch_closes_a_recipient_whose_peer_is_gone),
+		T(test_batch_without_io_uring_writes_each_recipient),
+		T(test_batch_with_a_tls_recipient_reaches_everyone),
+		T(test_batches_and_the_workers_never_interleave_bytes),
 		T(test_concurrent_flushes_never_duplicate_or_reorder_bytes),
 		T(test_flushes_are_never_lost_for_a_parked_client),
 		T(test_deferred_writes_and_the_workers_never_interleave_bytes),
