@@ -574,9 +574,10 @@ int client_flush_other(client_t *c)
 /* The deferred recipients' queues, written with one system call for many
  * sockets (uring.h) when there are enough of them: each taken as
  * client_flush_other() takes it, its first write sent in the batch, the
- * rest (a recipient with more than CLIENT_BATCH_IOV buffers, or a TLS
- * connection, which writes through OpenSSL) written as before. Entries the
- * io_uring could not send are written here with writev(). */
+ * rest of its queue (past CLIENT_BATCH_IOV buffers) written right after as
+ * before. TLS connections, which write through OpenSSL, are written as
+ * before once the batch is out. Entries the io_uring could not send are
+ * written here with writev(). */
 static void client_flush_batch(client_t **v, size_t n)
 {
 	if (n < URING_BATCH_MIN) {
@@ -586,17 +587,18 @@ static void client_flush_batch(client_t **v, size_t n)
 	}
 	for (size_t at = 0; at < n; at += URING_ENTRIES) {
 		size_t k = n - at < URING_ENTRIES ? n - at : URING_ENTRIES, m = 0;
+		size_t ntls = 0;
 		struct iovec iov[URING_ENTRIES][CLIENT_BATCH_IOV];
 		struct uring_send snd[URING_ENTRIES];
 		size_t total[URING_ENTRIES];
-		client_t *who[URING_ENTRIES];
+		client_t *who[URING_ENTRIES], *tls[URING_ENTRIES];
 		for (size_t i = at; i < at + k; i++) {
 			client_t *c = v[i];
 			int left, cnt;
 			if (!client_take(c, &left))
 				continue;
-			if (c->tls) {
-				client_done_writing(c, client_write_queue(c));
+			if (c->tls) { /* held, written after the batch */
+				tls[ntls++] = c;
 				continue;
 			}
 			int rc = client_next_write(c, iov[m], CLIENT_BATCH_IOV, &cnt, &total[m]);
@@ -624,6 +626,9 @@ static void client_flush_batch(client_t **v, size_t n)
 				rc = client_write_queue(c);
 			client_done_writing(c, rc);
 		}
+		/* encrypting does not hold up the plain recipients */
+		for (size_t j = 0; j < ntls; j++)
+			client_done_writing(tls[j], client_write_queue(tls[j]));
 	}
 }
 

@@ -834,14 +834,13 @@ static int have_ring(void)
 	return ok;
 }
 
-/* Read fd until it holds want's length or 5 s (slow_ms) pass; compare. */
-static void assert_stream(int fd, const char *want)
+/* Read want bytes from fd into buf, giving up after 5 s (slow_ms) without
+ * any; returns how many arrived. */
+static size_t read_upto(int fd, char *buf, size_t want)
 {
-	size_t len = strlen(want), n = 0;
-	char *got = malloc(len + 1);
-	assert_non_null(got);
-	for (long idle = 0; n < len && idle < slow_ms(5000);) {
-		ssize_t r = read(fd, got + n, len - n);
+	size_t n = 0;
+	for (long idle = 0; n < want && idle < slow_ms(5000);) {
+		ssize_t r = read(fd, buf + n, want - n);
 		if (r > 0) {
 			n += (size_t)r;
 			idle = 0;
@@ -850,6 +849,16 @@ static void assert_stream(int fd, const char *want)
 			idle++;
 		}
 	}
+	return n;
+}
+
+/* Read fd until it holds want's length or 5 s (slow_ms) pass; compare. */
+static void assert_stream(int fd, const char *want)
+{
+	size_t len = strlen(want);
+	char *got = malloc(len + 1);
+	assert_non_null(got);
+	size_t n = read_upto(fd, got, len);
 	got[n] = '\0';
 	assert_string_equal(got, want);
 	free(got);
@@ -935,19 +944,9 @@ static void test_batch_leaves_a_full_socket_waiting_for_room(void **state)
 
 	/* the reader catches up: the waiter hands the client to a worker,
 	 * which writes what was left */
-	size_t n = 0;
-	for (long idle = 0; n < filled + 5 && idle < slow_ms(5000);) {
-		ssize_t r = read(m.peer[3], buf + n, sizeof buf - n);
-		if (r > 0) {
-			n += (size_t)r;
-			idle = 0;
-		} else {
-			poll(NULL, 0, 1);
-			idle++;
-		}
-	}
-	assert_int_equal(n, filled + 5);
+	assert_int_equal(read_upto(m.peer[3], buf, filled + 5), filled + 5);
 	assert_memory_equal(buf + filled, "news\n", 5);
+	assert_false(readable(m.peer[3])); /* and nothing more */
 	assert_int_equal(client_queued(m.c[3]), 0);
 	many_close(&m);
 }
