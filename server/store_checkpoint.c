@@ -15,14 +15,20 @@
  * so under steady load the log would only grow. Once it holds more than the
  * limit, the thread runs a RESTART checkpoint, which waits for the commit in
  * flight, copies what the last PASSIVE one left (about one interval's
- * pages) and has the next commit write from the log's start.
+ * pages) and has the next commit write from the log's start. The writer's
+ * connection tells the thread as soon as a commit leaves the log past the
+ * limit (a WAL hook), so that a long interval does not let the log grow
+ * for the whole interval.
  *
- * Locking: ck->lock guards stopping; the thread alone uses ck->db. */
+ * Locking: ck->lock guards stopping and due; the thread alone uses ck->db.
+ * The WAL hook runs in the committing thread, under the store's lock, and
+ * takes ck->lock inside it (a leaf). */
 #include "config.h"
 #include "store_sqlite.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,11 +40,14 @@ struct store_ckpt {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;   /* stop requests */
 	int stopping;          /* (lock) */
+	int due;               /* (lock) a commit left the WAL past the limit */
 	pthread_t thread;
 	sqlite3 *db;           /* the thread's own connection */
 	char *path;            /* for logs */
 	int interval_ms;
 	int wal_limit;         /* pages in the WAL before a RESTART checkpoint */
+	atomic_int kicked;     /* the hook asked for a round not yet begun: it does
+	                        * not take the lock at every commit meanwhile */
 	int failing;           /* the thread only: the last checkpoint failed */
 };
 
@@ -71,6 +80,22 @@ static void store_ckpt_round(struct store_ckpt *ck)
 	}
 }
 
+/* The writer's connection after each commit (sqlite3_wal_hook): past the
+ * limit, start a round now rather than at the end of the interval. */
+static int store_ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	(void)db;
+	(void)name;
+	struct store_ckpt *ck = arg;
+	if (pages > ck->wal_limit && !atomic_exchange(&ck->kicked, 1)) {
+		pthread_mutex_lock(&ck->lock);
+		ck->due = 1;
+		pthread_cond_signal(&ck->wake);
+		pthread_mutex_unlock(&ck->lock);
+	}
+	return SQLITE_OK;
+}
+
 static void *store_ckpt_main(void *arg)
 {
 	struct store_ckpt *ck = arg;
@@ -78,9 +103,11 @@ static void *store_ckpt_main(void *arg)
 	while (!ck->stopping) {
 		struct timespec deadline;
 		srv_deadline(&deadline, ck->interval_ms);
-		while (!ck->stopping &&
+		while (!ck->stopping && !ck->due &&
 		       pthread_cond_timedwait(&ck->wake, &ck->lock, &deadline) != ETIMEDOUT)
 			;
+		ck->due = 0;
+		atomic_store(&ck->kicked, 0);
 		pthread_mutex_unlock(&ck->lock);
 		/* at a stop too: what the writer committed last is synced
 		 * before the writer's connection closes */
@@ -121,6 +148,8 @@ int store__ckpt_start(store_sqlite_t *st, int interval_ms, int wal_limit)
 		goto fail;
 	}
 	st->ckpt = ck;
+	/* after wal_autocheckpoint=0, which would replace it */
+	sqlite3_wal_hook(st->db, store_ckpt_wal_hook, ck);
 	return STORE_OK;
 fail:
 	sqlite3_close(ck->db);
@@ -136,6 +165,7 @@ void store__ckpt_stop(store_sqlite_t *st)
 	struct store_ckpt *ck = st->ckpt;
 	if (!ck)
 		return;
+	sqlite3_wal_hook(st->db, NULL, NULL);
 	pthread_mutex_lock(&ck->lock);
 	ck->stopping = 1;
 	pthread_cond_signal(&ck->wake);
