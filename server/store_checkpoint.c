@@ -20,7 +20,7 @@
  * limit (a WAL hook), so that a long interval does not let the log grow
  * for the whole interval.
  *
- * Locking: ck->lock guards stopping and due; the thread alone uses ck->db.
+ * Locking: ck->lock guards stopping; the thread alone uses ck->db.
  * The WAL hook runs in the committing thread, under the store's lock, and
  * takes ck->lock inside it (a leaf). */
 #include "config.h"
@@ -40,14 +40,14 @@ struct store_ckpt {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;   /* stop requests */
 	int stopping;          /* (lock) */
-	int due;               /* (lock) a commit left the WAL past the limit */
 	pthread_t thread;
 	sqlite3 *db;           /* the thread's own connection */
 	char *path;            /* for logs */
 	int interval_ms;
 	int wal_limit;         /* pages in the WAL before a RESTART checkpoint */
-	atomic_int kicked;     /* the hook asked for a round not yet begun: it does
-	                        * not take the lock at every commit meanwhile */
+	atomic_int kicked;     /* a commit left the WAL past the limit and no round
+	                        * has begun since; set before the hook signals
+	                        * under the lock, so the thread's wait sees it */
 	int failing;           /* the thread only: the last checkpoint failed */
 };
 
@@ -89,7 +89,6 @@ static int store_ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pag
 	struct store_ckpt *ck = arg;
 	if (pages > ck->wal_limit && !atomic_exchange(&ck->kicked, 1)) {
 		pthread_mutex_lock(&ck->lock);
-		ck->due = 1;
 		pthread_cond_signal(&ck->wake);
 		pthread_mutex_unlock(&ck->lock);
 	}
@@ -103,10 +102,9 @@ static void *store_ckpt_main(void *arg)
 	while (!ck->stopping) {
 		struct timespec deadline;
 		srv_deadline(&deadline, ck->interval_ms);
-		while (!ck->stopping && !ck->due &&
+		while (!ck->stopping && !atomic_load(&ck->kicked) &&
 		       pthread_cond_timedwait(&ck->wake, &ck->lock, &deadline) != ETIMEDOUT)
 			;
-		ck->due = 0;
 		atomic_store(&ck->kicked, 0);
 		pthread_mutex_unlock(&ck->lock);
 		/* at a stop too: what the writer committed last is synced
