@@ -122,13 +122,11 @@ static int uring_chunk(struct uring_state *r, struct uring_send *v, size_t n)
 		io_uring_sqe_set_data64(sqe, i);
 	}
 	size_t done = 0;
-	int submitted = 0;
 	while (done < n) {
-		int rc = submitted ? io_uring_submit_and_wait(&r->uring, 1)
-		                   : io_uring_submit_and_wait(&r->uring, (unsigned)n);
+		/* submits what the kernel has not taken yet, waits for the rest */
+		int rc = io_uring_submit_and_wait(&r->uring, (unsigned)(n - done));
 		if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 			return rc;
-		submitted = 1;
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&r->uring, head, cqe) {
