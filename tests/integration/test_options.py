@@ -272,8 +272,6 @@ class Synchronous(unittest.TestCase):
         self.assertIn("Synchronous = normal is for the SQLite store", err)
 
 
-@unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"),
-                     "a private /dev/log needs root and unshare (util-linux)")
 class IoUring(unittest.TestCase):
     """--io-uring: a broadcast is written to all of its recipients with one
     io_uring system call (yes, the default) or one writev() each (no); the
@@ -331,6 +329,8 @@ class IoUring(unittest.TestCase):
         self.assertIn("--io-uring: 'maybe' is not yes or no", err)
 
 
+@unittest.skipUnless(os.geteuid() == 0 and shutil.which("unshare"),
+                     "a private /dev/log needs root and unshare (util-linux)")
 class Syslog(unittest.TestCase):
     """--syslog in the foreground: the server logs to syslog(3), facility
     daemon, and to standard error. The server runs in a mount namespace of
