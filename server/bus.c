@@ -577,6 +577,8 @@ static void *bus_main(void *arg)
 	redisReply *r;
 	int back = 1; /* the tick's first call, and after each (re)subscription */
 
+	(void)arg;
+	srv_thread_name("bus");
 	while (!atomic_load(&b.stopping)) {
 		now = srv_now_ms();
 		if (!b.sub && now >= retry_at) {

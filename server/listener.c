@@ -261,6 +261,7 @@ static void listener_accept(int lfd, int tls)
 static void *listener_main(void *arg)
 {
 	(void)arg;
+	srv_thread_name("accept");
 	struct pollfd pfd[2 * CONF_MAX_LISTEN + 1];
 	for (;;) {
 		for (int i = 0; i < listener_nfds; i++)

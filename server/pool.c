@@ -28,6 +28,7 @@ static int pool_nthreads, pool_nidle, pool_stopping; /* [pool_lock] */
 static int pool_qmost;           /* [pool_lock] longest queue so far */
 static unsigned long long pool_nwaited; /* [pool_lock] connections that waited */
 static long long pool_longest_ms;       /* [pool_lock] */
+static unsigned pool_serial;            /* [pool_lock] workers started: their names */
 static pthread_attr_t pool_attr;
 static void (*pool_serve)(client_t *c);
 
@@ -35,6 +36,7 @@ static void *pool_main(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&pool_lock);
+	srv_thread_name("worker %u", ++pool_serial);
 	for (;;) {
 		while (pool_qlen == 0 && !pool_stopping) {
 			struct timespec ts;

@@ -3,6 +3,8 @@
 #include "config.h"
 #include "server.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <time.h>
 
 #define SRV_NS_PER_S 1000000000L
@@ -43,4 +45,15 @@ void srv_deadline(struct timespec *ts, long long ms)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
 	srv_timespec_add_ms(ts, ms);
+}
+
+void srv_thread_name(const char *fmt, ...)
+{
+	char name[SRV_THREAD_NAME_MAX + 1];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(name, sizeof name, fmt, ap);
+	va_end(ap);
+	/* Only a longer name than the kernel keeps can fail; it is cut above. */
+	(void)pthread_setname_np(pthread_self(), name);
 }

@@ -27,4 +27,12 @@ int srv_cond_init(pthread_cond_t *cond);
 void srv_deadline(struct timespec *ts, long long ms);
 void srv_timespec_add_ms(struct timespec *ts, long long ms);
 
+/* Name the calling thread, as ps -L, top -H and /proc/PID/task/TID/comm
+ * show it ("writer", "worker 3"...), so that an operator can tell which
+ * thread is busy. The kernel keeps SRV_THREAD_NAME_MAX bytes; the rest is
+ * cut. The main thread keeps the program's name, which pgrep and the init
+ * scripts look for. */
+#define SRV_THREAD_NAME_MAX 15
+void srv_thread_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

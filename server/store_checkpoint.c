@@ -98,6 +98,7 @@ static int store_ckpt_wal_hook(void *arg, sqlite3 *db, const char *name, int pag
 static void *store_ckpt_main(void *arg)
 {
 	struct store_ckpt *ck = arg;
+	srv_thread_name("checkpoint");
 	pthread_mutex_lock(&ck->lock);
 	while (!ck->stopping) {
 		struct timespec deadline;

@@ -2,6 +2,7 @@
 #include "config.h"
 #include "waiter.h"
 #include "log.h"
+#include "server.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -250,6 +251,7 @@ static void waiter_drop(struct waiter_list *fg)
 static void *waiter_main(void *arg)
 {
 	(void)arg;
+	srv_thread_name("waiter");
 	struct epoll_event ev[WAITER_EVENTS];
 	struct waiter_list fl = { 0 }, fg = { 0 }, dl = { 0 };
 	int wait_ms = -1;

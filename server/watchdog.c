@@ -47,6 +47,7 @@ static void watchdog_check(void *ctx, client_t *c)
 static void *watchdog_main(void *arg)
 {
 	(void)arg;
+	srv_thread_name("watchdog");
 	pthread_mutex_lock(&watchdog_lock);
 	while (!watchdog_stopping) {
 		struct timespec ts;

@@ -357,6 +357,7 @@ static void *writer_main(void *arg)
 	struct timespec deadline;
 	size_t n;
 
+	srv_thread_name("writer");
 	pthread_mutex_lock(&w.lock);
 	for (;;) {
 		/* Group commit: start as soon as there is a message; what

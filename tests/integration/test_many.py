@@ -104,5 +104,41 @@ class ManyConnections(ServerTest):
         self.assertEqual(int(fields["pool_queue"]), 0)
 
 
+def thread_names(pid):
+    import os
+    names = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:
+            pass  # a worker that just exited
+    return names
+
+
+class ThreadNames(ServerTest):
+    """Each thread is named after its job, so that top -H and ps -L tell an
+    operator which one is busy; the process keeps its own name."""
+    server_args = ["--synchronous", "normal", "--workers", "3"]
+
+    def test_threads_are_named_after_their_job(self):
+        a = self.login_user()
+        b = self.login_user()
+        a.chat("who is busy")
+        b.recv_chat("who is busy")
+        pid = self.srv.proc.pid
+        names = thread_names(pid)
+        with open("/proc/%d/comm" % pid) as f:
+            self.assertEqual(f.read().strip(), "chatroomd", "the process's own name")
+        for job in ("accept", "waiter", "watchdog", "writer", "checkpoint"):
+            self.assertEqual(names.count(job), 1, "%s in %s" % (job, names))
+        workers = sorted(n for n in names if n.startswith("worker "))
+        self.assertTrue(workers, "no worker among %s" % names)
+        self.assertLessEqual(len(workers), 3, names)
+        for n in workers:
+            self.assertRegex(n, r"^worker [1-9][0-9]*$")
+        self.assertEqual(len(set(workers)), len(workers), "worker numbers are unique: %s" % workers)
+
+
 if __name__ == "__main__":
     main()
