@@ -5,6 +5,7 @@ held by a thread each. As many connections as the descriptor limit allows
 stays that of its pool, and chat among logged-in clients goes on meanwhile.
 The queue of connections waiting for a worker fills and drains under the
 load (its statistics say so)."""
+import os
 import resource
 import selectors
 import signal
@@ -105,7 +106,6 @@ class ManyConnections(ServerTest):
 
 
 def thread_names(pid):
-    import os
     names = []
     for tid in os.listdir("/proc/%d/task" % pid):
         try:

@@ -38,13 +38,17 @@ def run(cmd, check=True, **kw):
     return p
 
 
-def make(args, cwd, check=True):
-    # The tests run inside `make check`: its MAKEFLAGS (jobserver, -s...)
-    # must not leak into this separate make.
+def make_env():
+    """The environment for a separate make: the tests run inside `make
+    check`, whose MAKEFLAGS (jobserver, -s...) must not leak into it."""
     env = dict(os.environ)
     for v in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
         env.pop(v, None)
-    return run([MAKE] + args, cwd=cwd, check=check, env=env)
+    return env
+
+
+def make(args, cwd, check=True):
+    return run([MAKE] + args, cwd=cwd, check=check, env=make_env())
 
 
 

@@ -17,11 +17,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from opslib import TOP_SRCDIR, free_port, run  # noqa: E402
+from opslib import TOP_SRCDIR, free_port, make_env, run  # noqa: E402
 import tap  # noqa: E402
-from harness import Conn, uname  # noqa: E402
+from harness import SLOW, Conn, uname  # noqa: E402
 
-SLOW = float(os.environ.get("CHATROOM_TEST_SLOW", "1"))
 # Building from nothing on a small machine: autogen, configure, make.
 BUILD_TIMEOUT = 600 * SLOW
 START_TIMEOUT = 60 * SLOW
@@ -60,9 +59,7 @@ class Quickstart(unittest.TestCase):
         once the daemon accepts connections."""
         port = free_port()
         log = os.path.join(self.tmp, "quickstart-%d.log" % port)
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("CHATROOMD") and k not in
-               ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
+        env = {k: v for k, v in make_env().items() if not k.startswith("CHATROOMD")}
         with open(log, "w") as out:
             p = subprocess.Popen([os.path.join(self.src, "contrib", "quickstart"),
                                   "--listen", "127.0.0.1", "--port", str(port)],
