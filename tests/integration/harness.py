@@ -90,9 +90,10 @@ class Server:
     """One chatroomd process. start() may be called again after stop() or
     kill(): it reuses the same database (a restart)."""
 
-    def __init__(self, args=None, admin_password="Admin12345", env=None):
+    def __init__(self, args=None, admin_password="Admin12345", env=None, preexec=None):
         self.dir = tempfile.mkdtemp(prefix="chatroom-test-")
         self.env = dict(env or {})
+        self.preexec = preexec  # run in the child before chatroomd starts
         self.db = os.path.join(self.dir, "chat.db")
         self.port = free_port()
         self.args = list(args or [])
@@ -116,7 +117,8 @@ class Server:
         env.update(self.env)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, env=env)
+                                     stdin=subprocess.DEVNULL, env=env,
+                                     preexec_fn=self.preexec)
         self.pids.append(self.proc.pid)
         if wait:
             self.wait_listening()
